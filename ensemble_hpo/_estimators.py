@@ -1,0 +1,346 @@
+"""scikit-learn estimators composing the three stages: search → selection → fusion."""
+
+from __future__ import annotations
+
+import numbers
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.validation import check_is_fitted
+
+from ensemble_hpo._ensemble import Ensemble, members_from_weights
+from ensemble_hpo._resolve import make_fuser, make_selector, make_splits, n_splits_of
+from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.population import (
+    CandidateEvaluator,
+    FileArtifactStore,
+    MemoryArtifactStore,
+    Population,
+)
+from ensemble_hpo.search import SearchRun, make_strategy
+from ensemble_hpo.spaces import ModelFamily, SearchSpace
+
+__all__ = ["EnsembleClassifier", "EnsembleRegressor"]
+
+DEFAULT_N_TRIALS = 30
+# Share of ``time_budget`` kept for selection and fusion after the search stops.
+_POST_SEARCH_SHARE = 0.05
+
+
+class _BaseEnsemble(BaseEstimator):
+    """Shared fit logic; subclasses set ``_task`` and encode the target."""
+
+    _task: str
+
+    def __init__(
+        self,
+        *,
+        models: Any = "auto",
+        search: Any = "tpe",
+        n_trials: int | None = None,
+        time_budget: float | None = None,
+        cv: Any = 5,
+        scoring: Any = None,
+        selection: Any = "greedy",
+        fusion: Any = "average",
+        pruner: optuna.pruners.BasePruner | None = None,
+        warm_start: Any = "portfolio",
+        storage: Any = None,
+        run_dir: str | None = None,
+        n_jobs: int = 1,
+        random_state: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.models = models
+        self.search = search
+        self.n_trials = n_trials
+        self.time_budget = time_budget
+        self.cv = cv
+        self.scoring = scoring
+        self.selection = selection
+        self.fusion = fusion
+        self.pruner = pruner
+        self.warm_start = warm_start
+        self.storage = storage
+        self.run_dir = run_dir
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation --------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        _check_positive("n_trials", self.n_trials, integral=True)
+        _check_positive("time_budget", self.time_budget, integral=False)
+        _check_positive("n_jobs", self.n_jobs, integral=True)
+        if self.random_state is not None and not isinstance(self.random_state, numbers.Integral):
+            raise ValueError(
+                f"The 'random_state' parameter must be an int or None. Got {self.random_state!r} instead."
+            )
+
+    def _budget(self) -> tuple[int | None, float | None]:
+        if self.n_trials is None and self.time_budget is None:
+            return DEFAULT_N_TRIALS, None
+        return self.n_trials, self.time_budget
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> _BaseEnsemble:
+        """Search candidates, select an ensemble from their out-of-fold predictions, fuse it.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for group-aware cross-validation.
+
+        Returns
+        -------
+        self
+        """
+        start = time.time()
+        self._check_params()
+        from ensemble_hpo._validation import validate_fit_data
+
+        X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=n_splits_of(self.cv),
+                                       sample_weight=sample_weight, groups=groups)
+        y_enc = self._encode_target(y)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        n_trials, time_budget = self._budget()
+        deadline = None if time_budget is None else start + time_budget * (1 - _POST_SEARCH_SHARE)
+        splits = make_splits(self.cv, X, y_enc, task=self._task, groups=groups,
+                             random_state=self.random_state)
+        space = SearchSpace.from_models(self.models, task=self._task)
+        scorer = get_prediction_scorer(self.scoring, self._task)
+        selector = make_selector(self.selection, self.random_state)
+        fuser = make_fuser(self.fusion, self.random_state)
+        evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
+                                       n_classes=self._n_classes(), sample_weight=weights,
+                                       n_threads=1)
+        storage, store = self._storage_and_store()
+        builder = _PipelineBuilder(info.column_kinds, self._task)
+        run = SearchRun(
+            strategy=make_strategy(self.search), space=space, storage=storage,
+            pruner=self.pruner, warm_start=self.warm_start, n_jobs=self.n_jobs,
+            seed=self.random_state, verbose=self.verbose,
+        )
+        population = run.run(evaluator, builder, n_trials=n_trials, deadline=deadline, store=store,
+                             linear_features=lambda: builder.linear_features(X))
+        self._finish(population, selector, fuser, y_enc, weights)
+        self.feature_info_ = info
+        self.n_features_in_ = info.n_features_in_
+        if info.feature_names_in_ is not None:
+            self.feature_names_in_ = info.feature_names_in_
+        self.fit_time_ = time.time() - start
+        return self
+
+    def _storage_and_store(self) -> tuple[Any, Any]:
+        """In memory by default; with ``run_dir``, a journal study plus artifact files there."""
+        if self.run_dir is None:
+            return self.storage, MemoryArtifactStore()
+        root = Path(self.run_dir)
+        storage = self.storage if self.storage is not None else f"journal://{root / 'study.log'}"
+        return storage, FileArtifactStore(root / "artifacts")
+
+    def _finish(self, population: Population, selector: Any, fuser: Any, y: np.ndarray,
+                sample_weight: np.ndarray | None) -> None:
+        completed = population.completed()
+        if not completed:
+            reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
+            raise RuntimeError(
+                f"Every one of the {len(population.candidates)} candidates failed, so there is "
+                "nothing to ensemble. Failure reasons: " + "; ".join(reasons[:10])
+            )
+        numbers_ = [c.number for c in completed]
+        predictions = population.predictions(numbers_)
+        selector.fit(predictions, y, sample_weight=sample_weight)
+        weights = np.asarray(selector.weights_, dtype=np.float64)
+        scores = {c.number: c.score for c in completed}
+        members = members_from_weights(numbers_, weights, population, scores=scores)
+        member_idx = [numbers_.index(m.number) for m in members]
+        fuser.fit(predictions[member_idx], y, weights=[m.weight for m in members],
+                  sample_weight=sample_weight)
+        self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
+                                  n_classes=self._n_classes())
+        self.selector_ = selector
+        weight_by_number = {m.number: m.weight for m in members}
+        self.leaderboard_ = population.leaderboard(weight_by_number)
+        best = max(completed, key=lambda c: c.score)
+        self.best_candidate_ = best
+        self.best_score_ = best.score
+        self.cv_score_ = float(getattr(selector, "score_", np.nan))
+        self.population_ = _drop_unused_models(population, set(weight_by_number) | {best.number})
+
+    def _predict_raw(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "ensemble_")
+        from ensemble_hpo._validation import validate_predict_data
+
+        X = validate_predict_data(X, self.feature_info_)
+        return self.ensemble_.combine(X)
+
+    def _n_classes(self) -> int | None:
+        return None
+
+
+class _PipelineBuilder:
+    """Builds ``Pipeline(prep → model)`` for a family, with the family's preprocessing kind."""
+
+    def __init__(self, column_kinds: Any, task: str) -> None:
+        self.column_kinds = column_kinds
+        self.task = task
+
+    def __call__(self, family: ModelFamily, params: dict[str, Any], seed: int | None) -> Pipeline:
+        from ensemble_hpo._preprocessing import make_preprocessor
+
+        model = family.build(self.task, params, random_state=seed)
+        prep = make_preprocessor(family.preprocessing, self.column_kinds)
+        return Pipeline([("prep", prep), ("model", model)])
+
+    def linear_features(self, X: Any) -> np.ndarray:
+        """X scaled and one-hot encoded as linear families see it (for hypergradient search)."""
+        from ensemble_hpo._preprocessing import make_preprocessor
+
+        out = make_preprocessor("linear", self.column_kinds).fit_transform(X)
+        return np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=np.float64)
+
+
+def _drop_unused_models(population: Population, keep: set[int]) -> Population:
+    # The fitted estimator keeps every candidate's OOF predictions (cheap, enables
+    # re-selection) but only the members' models, which dominate memory.
+    store = population.store
+    if isinstance(store, MemoryArtifactStore):
+        for number in list(store._models):
+            if number not in keep:
+                store._models[number] = []
+    return population
+
+
+def _check_positive(name: str, value: Any, *, integral: bool) -> None:
+    if value is None:
+        return
+    kind = numbers.Integral if integral else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        expected = "a positive int" if integral else "a positive number of seconds"
+        raise ValueError(f"The '{name}' parameter must be {expected} or None. Got {value!r} instead.")
+
+
+class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
+    """Classifier that turns a hyperparameter search into an ensemble.
+
+    A search strategy trains many candidates (model family + hyperparameters)
+    with K-fold cross-validation on shared folds; greedy ensemble selection
+    (Caruana et al., 2004) picks a weighted subset from their out-of-fold
+    probabilities; a fuser combines the members.
+
+    Parameters
+    ----------
+    models : "auto", list of str / ModelFamily / dict, or SearchSpace, default="auto"
+        Model families to search. ``"auto"`` uses
+        :data:`ensemble_hpo.spaces.DEFAULT_FAMILIES`.
+    search : str, SearchStrategy or optuna.samplers.BaseSampler, default="tpe"
+        ``"random"``, ``"sobol"``, ``"halton"``, ``"tpe"``, ``"gp"``, ``"grid"``,
+        ``"genetic"``, ``"cmaes"``, ``"pso"``, ``"gradient"``, or an object.
+    n_trials : int, default=None
+        Number of candidates. With neither ``n_trials`` nor ``time_budget``, 30.
+    time_budget : float, default=None
+        Wall-clock seconds for the whole ``fit``; with only this set, the search
+        runs until the budget is spent.
+    cv : int or CV splitter, default=5
+        Folds shared by all candidates (stratified and shuffled for an int).
+    scoring : str or callable, default=None
+        scikit-learn scorer name or callable; None means ``"neg_log_loss"``.
+    selection : str or selector, default="greedy"
+        Ensemble selection (``"greedy"``: Caruana's forward selection with replacement).
+    fusion : str or fuser, default="average"
+        ``"average"``, ``"soft_voting"``, ``"hard_voting"``, ``"optimized"`` or ``"stacking"``.
+    pruner : optuna.pruners.BasePruner, default=None
+        Stops hopeless candidates after their first folds.
+    warm_start : "portfolio", None, or a finished Optuna study, default="portfolio"
+        Configurations tried before the strategy's own proposals.
+    storage : str or optuna storage, default=None
+        Where the study lives (in memory when None, or a journal file in ``run_dir``).
+    run_dir : str, default=None
+        Folder for a durable run: the study and every candidate's out-of-fold
+        predictions and fold models. Fitting again with the same folder resumes:
+        finished candidates are reused, never retrained.
+    n_jobs : int, default=1
+        Candidates trained concurrently in separate processes.
+    random_state : int, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    leaderboard_ : pandas.DataFrame
+        Every candidate (failed ones included) with score, params, family,
+        fit time, status and ensemble weight.
+    ensemble_ : Ensemble
+        Members, weights and the fitted fuser.
+    cv_score_ : float
+        Out-of-fold score of the selected ensemble on the selection data.
+    best_score_ : float
+        Best single candidate's out-of-fold score.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from ensemble_hpo import EnsembleClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = EnsembleClassifier(models=["logistic", "random_forest"], n_trials=4, cv=3,
+    ...                          random_state=0).fit(X, y)
+    >>> clf.cv_score_ >= clf.best_score_
+    True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _task = "classification"
+
+    def _encode_target(self, y: np.ndarray) -> np.ndarray:
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        return encoder.transform(y)
+
+    def _n_classes(self) -> int | None:
+        return len(self.classes_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Fused class probabilities, columns ordered as ``classes_``."""
+        return self._predict_raw(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class with the highest fused probability."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
+    """Regressor that turns a hyperparameter search into an ensemble.
+
+    Same parameters and attributes as :class:`EnsembleClassifier` (no
+    ``classes_``); the default scoring is ``"neg_root_mean_squared_error"``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from ensemble_hpo import EnsembleRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = EnsembleRegressor(models=["ridge", "extra_trees"], n_trials=4, cv=3,
+    ...                         random_state=0).fit(X, y)
+    >>> reg.cv_score_ >= reg.best_score_
+    True
+    """
+
+    _task = "regression"
+
+    def _encode_target(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y, dtype=np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Fused predictions."""
+        return self._predict_raw(X)

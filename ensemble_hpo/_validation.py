@@ -1,0 +1,590 @@
+"""Input validation run at the very start of ``fit`` and ``predict``.
+
+Every check is cheap and runs before any search or model fitting, so a bad
+input fails in milliseconds with a message that names the problem instead of
+failing minutes later inside some candidate model.
+
+Decisions
+---------
+* **Rare classes.** For classification, a class with fewer members than
+  ``cv_n_splits`` cannot appear in every stratified fold, so some fold models
+  would not know it and the out-of-fold probability matrices would not line up.
+  This raises by default (listing the classes and their counts and suggesting
+  fewer folds); ``rare_classes="warn"`` downgrades it to a ``UserWarning``.
+* **Column order at predict.** When ``X`` was a DataFrame with string column
+  names at fit, ``predict`` needs a DataFrame with the same set of columns.
+  Columns given in another order are reordered to the fit order (the
+  preprocessors select columns by name, so this is unambiguous; scikit-learn
+  itself raises instead). Missing or unexpected columns raise, listing them.
+  A plain array is rejected in that case, since it carries no column names.
+* **Missing values in X** are allowed (including all-NaN columns); infinite
+  values in numeric columns are rejected, naming the columns.
+* **Datetime columns** are rejected by :func:`infer_column_kinds`.
+* **Sparse X** is accepted; formats other than CSR/CSC are converted to CSR
+  (CV folds need row indexing). At predict, dense/sparse input is converted to
+  the representation seen at fit.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.utils.multiclass import type_of_target
+
+from ._preprocessing import ColumnKinds, _as_float, _is_real_number, infer_column_kinds
+
+__all__ = ["InputInfo", "validate_fit_data", "validate_predict_data"]
+
+TASKS = ("classification", "regression")
+_MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What :func:`validate_fit_data` learned about the training data.
+
+    Parameters
+    ----------
+    n_features_in_ : int
+        Number of columns of ``X``.
+    feature_names_in_ : ndarray of str or None
+        Column names when ``X`` is a DataFrame whose column names are all strings.
+    column_kinds : ColumnKinds
+        Numeric and categorical columns, for :func:`make_preprocessor`.
+    dtypes : tuple of str
+        The dtype of each column of ``X`` at fit.
+    input_type : {"dataframe", "array", "sparse"}
+        Container type of ``X`` at fit.
+    n_samples : int
+        Number of rows of ``X``.
+    classes : ndarray or None
+        Sorted class labels (classification only).
+    class_counts : ndarray of int or None
+        Number of samples of each class, aligned with ``classes``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True, as_frame=True)
+    >>> X, y, info = validate_fit_data(X, y, task="classification", cv_n_splits=5)
+    >>> info.n_features_in_, info.input_type, info.classes.tolist()
+    (4, 'dataframe', [0, 1, 2])
+    """
+
+    n_features_in_: int
+    feature_names_in_: np.ndarray | None
+    column_kinds: ColumnKinds
+    dtypes: tuple[str, ...]
+    input_type: Literal["dataframe", "array", "sparse"]
+    n_samples: int
+    classes: np.ndarray | None = None
+    class_counts: np.ndarray | None = None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _listing(items: Sequence[Any], *, quote: bool = True) -> str:
+    shown = ", ".join(repr(item) if quote else str(item) for item in items[:_MAX_LISTED])
+    more = len(items) - _MAX_LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _first_positions(mask: np.ndarray) -> tuple[int, int]:
+    """Number of true entries and position of the first one."""
+    positions = np.flatnonzero(mask)
+    return len(positions), int(positions[0]) if len(positions) else -1
+
+
+def _as_2d_input(X: Any) -> Any:
+    """DataFrames and CSR/CSC matrices as given, other sparse as CSR, the rest as ndarray."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    if sp.issparse(X):
+        return X if X.format in ("csr", "csc") else X.tocsr()
+    if isinstance(X, pd.Series):
+        raise ValueError(
+            "X must be 2D (n_samples, n_features); got a pandas Series. "
+            "Use X.to_frame() for a single feature."
+        )
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise ValueError(
+            f"X must be 2D (n_samples, n_features); got an array with {array.ndim} "
+            "dimension(s). Use X.reshape(-1, 1) for a single feature."
+        )
+    return array
+
+
+def _check_not_empty(X: Any) -> None:
+    n_rows, n_cols = X.shape
+    if n_rows == 0 or n_cols == 0:
+        raise ValueError(
+            f"X is empty: it has {n_rows} row(s) and {n_cols} column(s); at least one "
+            "of each is required."
+        )
+
+
+def _check_column_names(X: Any) -> None:
+    if not isinstance(X, pd.DataFrame):
+        return
+    names = list(X.columns)
+    kinds = {type(name).__name__ for name in names}
+    if len(kinds) > 1 and any(isinstance(name, str) for name in names):
+        raise TypeError(
+            "The column names of X must be all strings (or all non-strings); got a mix of "
+            f"{sorted(kinds)}. Convert them with X.columns = X.columns.astype(str)."
+        )
+    duplicated = pd.Index(names)[pd.Index(names).duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"X has duplicated column names: {_listing(duplicated)}.")
+
+
+def _column_label(key: Any) -> str:
+    return repr(key) if isinstance(key, str) else f"at position {key}"
+
+
+def _numeric_block(X: Any, kinds: ColumnKinds) -> Any:
+    if sp.issparse(X):
+        return X
+    if isinstance(X, pd.DataFrame):
+        columns = list(kinds.numeric)
+        return _as_float(X.loc[:, columns] if _by_name(kinds) else X.iloc[:, columns])
+    return _as_float(X[:, list(kinds.numeric)])
+
+
+def _by_name(kinds: ColumnKinds) -> bool:
+    keys = kinds.numeric + kinds.categorical
+    return bool(keys) and isinstance(keys[0], str)
+
+
+def _check_finite_features(X: Any, kinds: ColumnKinds) -> None:
+    if not kinds.numeric:
+        return
+    block = _numeric_block(X, kinds)
+    if sp.issparse(block):
+        coo = block.tocoo()
+        per_column = np.bincount(coo.col[np.isinf(coo.data)], minlength=block.shape[1])
+    else:
+        per_column = np.isinf(block).sum(axis=0)
+    bad = [
+        f"{_column_label(kinds.numeric[j])} ({int(count)} value(s))"
+        for j, count in enumerate(per_column)
+        if count
+    ]
+    if bad:
+        raise ValueError(
+            f"X contains infinite values in numeric column(s) {_listing(bad, quote=False)}. "
+            "Replace them (e.g. with NaN, which is allowed)."
+        )
+
+
+def _dtypes_of(X: Any) -> tuple[str, ...]:
+    if isinstance(X, pd.DataFrame):
+        return tuple(str(dtype) for dtype in X.dtypes)
+    return (str(X.dtype),) * X.shape[1]
+
+
+def _validated_x(X: Any) -> Any:
+    X = _as_2d_input(X)
+    _check_not_empty(X)
+    _check_column_names(X)
+    return X
+
+
+# ----------------------------------------------------------------------------- target
+
+
+def _as_1d(values: Any, name: str) -> np.ndarray:
+    """A 1-D numpy array, with pandas missing values (pd.NA) turned into NaN."""
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1:
+            raise ValueError(
+                f"{name} must be 1D; got a DataFrame with {values.shape[1]} columns. "
+                "Multi-output targets are not supported."
+            )
+        values = values.iloc[:, 0]
+    if isinstance(values, pd.Series):
+        values = _series_to_numpy(values)
+    array = np.asarray(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array.ravel()
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1D (n_samples,); got an array of shape {array.shape}. "
+            "Multi-output targets are not supported."
+        )
+    return array
+
+
+def _series_to_numpy(series: pd.Series) -> np.ndarray:
+    dtype = series.dtype
+    extension_numeric = isinstance(dtype, pd.api.extensions.ExtensionDtype) and (
+        pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+    )
+    if extension_numeric:
+        if series.isna().any() or pd.api.types.is_bool_dtype(dtype):
+            return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return series.to_numpy(dtype=dtype.numpy_dtype)
+    return series.to_numpy()
+
+
+def _missing_mask(values: np.ndarray) -> np.ndarray:
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _infinite_mask(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "fc":
+        return np.isinf(values)
+    if values.dtype == object:
+        return np.array([_is_real_number(v) and np.isinf(v) for v in values], dtype=bool)
+    return np.zeros(values.shape, dtype=bool)
+
+
+def _check_target_finite(y: np.ndarray) -> None:
+    for mask, what in ((_missing_mask(y), "missing (NaN)"), (_infinite_mask(y), "infinite")):
+        count, first = _first_positions(mask)
+        if count:
+            raise ValueError(
+                f"The target y contains {count} {what} value(s); the first is at position "
+                f"{first}. Drop those rows (or fill the target) before fitting."
+            )
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars as Python ones, so messages show 'a' rather than np.str_('a')."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _regression_target(y: np.ndarray) -> np.ndarray:
+    if y.dtype.kind in "biuf":
+        return y.astype(np.float64)
+    if y.dtype == object and all(_is_real_number(v) for v in y):
+        return y.astype(np.float64)
+    examples = pd.unique(np.asarray([_plain(v) for v in y if not _is_real_number(v)], object))
+    dtype = "str" if y.dtype.kind in "US" else str(y.dtype)
+    raise ValueError(
+        f"The target y must be numeric for regression; got dtype {dtype} with values like "
+        f"{_listing(list(examples[:2]))}. Use task='classification' for class labels."
+    )
+
+
+def _class_counts(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return np.unique(y, return_counts=True)
+    except TypeError:
+        types = sorted({type(v).__name__ for v in y})
+        raise ValueError(
+            f"The target y mixes label types {types}; use a single type for class labels."
+        ) from None
+
+
+def _check_classification_target(y: np.ndarray) -> None:
+    target_type = type_of_target(y, input_name="y")
+    if target_type == "continuous":
+        example = next(_plain(v) for v in y if not float(v).is_integer())
+        raise ValueError(
+            "The target y looks continuous (e.g. the non-integer value "
+            f"{example!r}), which is not a set of class labels. Use task='regression' for "
+            "numeric targets."
+        )
+
+
+def _check_classes(
+    classes: np.ndarray,
+    counts: np.ndarray,
+    cv_n_splits: int | None,
+    rare_classes: str,
+) -> None:
+    if len(classes) < 2:
+        raise ValueError(
+            f"The target y has a single class ({_plain(classes[0])!r}); classification needs "
+            "at least 2 classes."
+        )
+    if cv_n_splits is None:
+        return
+    pairs = zip(classes, counts, strict=True)
+    rare = [f"{_plain(c)!r} ({n} member(s))" for c, n in pairs if n < cv_n_splits]
+    if not rare:
+        return
+    fewest = int(counts.min())
+    remedy = f"use cv_n_splits <= {fewest}" if fewest >= 2 else "use fewer folds"
+    message = (
+        f"The target y has class(es) with fewer members than cv_n_splits={cv_n_splits}: "
+        f"{_listing(rare, quote=False)}. Each class must appear in every fold; {remedy} "
+        "or merge/drop the rare classes."
+    )
+    if rare_classes == "raise":
+        raise ValueError(message)
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+# ----------------------------------------------------------------------------- fit extras
+
+
+def _check_length(name: str, length: int, n_samples: int) -> None:
+    if length != n_samples:
+        raise ValueError(
+            f"X has {n_samples} rows but {name} has {length} elements; they must match."
+        )
+
+
+def _check_sample_weight(sample_weight: Any, n_samples: int) -> None:
+    weights = _as_1d(sample_weight, "sample_weight")
+    _check_length("sample_weight", len(weights), n_samples)
+    if weights.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must be numeric; got dtype {weights.dtype}.")
+    weights = weights.astype(np.float64)
+    for mask, what in ((~np.isfinite(weights), "NaN or infinite"), (weights < 0, "negative")):
+        count, first = _first_positions(mask)
+        if count:
+            raise ValueError(
+                f"sample_weight contains {count} {what} value(s); the first is at position "
+                f"{first}. Weights must be finite and non-negative."
+            )
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
+
+
+def _check_groups(groups: Any, n_samples: int, cv_n_splits: int | None) -> None:
+    labels = _as_1d(groups, "groups")
+    _check_length("groups", len(labels), n_samples)
+    count, first = _first_positions(_missing_mask(labels))
+    if count:
+        raise ValueError(
+            f"groups contains {count} missing value(s); the first is at position {first}."
+        )
+    n_groups = len(pd.unique(labels))
+    if cv_n_splits is not None and n_groups < cv_n_splits:
+        raise ValueError(
+            f"groups has {n_groups} distinct group(s), fewer than cv_n_splits={cv_n_splits}; "
+            "use fewer folds or more groups."
+        )
+
+
+def _check_params(task: str, cv_n_splits: int | None, rare_classes: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"The 'task' parameter must be one of {TASKS}. Got {task!r} instead.")
+    valid_splits = cv_n_splits is None or (
+        isinstance(cv_n_splits, numbers.Integral)
+        and not isinstance(cv_n_splits, bool)
+        and cv_n_splits >= 2
+    )
+    if not valid_splits:
+        raise ValueError(
+            f"The 'cv_n_splits' parameter must be an int >= 2 or None. Got {cv_n_splits!r} "
+            "instead."
+        )
+    if rare_classes not in ("raise", "warn"):
+        raise ValueError(
+            "The 'rare_classes' parameter must be 'raise' or 'warn'. "
+            f"Got {rare_classes!r} instead."
+        )
+
+
+def _validated_target(
+    y: Any, task: str, cv_n_splits: int | None, rare_classes: str
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    y = _as_1d(y, "y")
+    _check_target_finite(y)
+    if task == "regression":
+        return _regression_target(y), None, None
+    _check_classification_target(y)
+    classes, counts = _class_counts(y)
+    _check_classes(classes, counts, cv_n_splits, rare_classes)
+    return y, classes, counts
+
+
+def validate_fit_data(
+    X: Any,
+    y: Any,
+    *,
+    task: str,
+    cv_n_splits: int | None,
+    sample_weight: Any = None,
+    groups: Any = None,
+    rare_classes: Literal["raise", "warn"] = "raise",
+) -> tuple[Any, np.ndarray, InputInfo]:
+    """Check the training data before any expensive work.
+
+    Parameters
+    ----------
+    X : array-like, pandas DataFrame or scipy sparse matrix of shape (n_samples, n_features)
+        Training features. Missing values are allowed, infinite values are not.
+    y : array-like of shape (n_samples,)
+        Target: class labels for classification, numbers for regression.
+    task : {"classification", "regression"}
+        Learning task.
+    cv_n_splits : int or None
+        Number of CV folds that will be used, for the rare-class and group
+        checks; ``None`` skips them.
+    sample_weight : array-like of shape (n_samples,), optional
+        Finite non-negative weights, not all zero.
+    groups : array-like of shape (n_samples,), optional
+        Group labels for group-aware CV.
+    rare_classes : {"raise", "warn"}, default="raise"
+        What to do when a class has fewer members than ``cv_n_splits``.
+
+    Returns
+    -------
+    X : DataFrame, ndarray or sparse matrix
+        ``X`` as given (DataFrames kept, lists converted to arrays, sparse
+        formats other than CSR/CSC converted to CSR).
+    y : ndarray of shape (n_samples,)
+        The target; float64 for regression, labels as given for classification.
+    info : InputInfo
+        Facts about ``X`` needed at predict time and for preprocessing.
+
+    Raises
+    ------
+    ValueError, TypeError
+        With a message naming the problem.
+
+    Examples
+    --------
+    >>> X, y, info = validate_fit_data([[1.0, 2.0], [3.0, float("nan")]], ["a", "b"],
+    ...                                task="classification", cv_n_splits=None)
+    >>> X.shape, y.tolist(), info.n_features_in_
+    ((2, 2), ['a', 'b'], 2)
+    >>> validate_fit_data([[1.0], [2.0]], ["a", "b"], task="regression", cv_n_splits=None)
+    Traceback (most recent call last):
+    ...
+    ValueError: The target y must be numeric for regression; got dtype str with values like \
+'a', 'b'. Use task='classification' for class labels.
+    """
+    _check_params(task, cv_n_splits, rare_classes)
+    X = _validated_x(X)
+    n_samples = X.shape[0]
+    _check_length("y", len(_as_1d(y, "y")), n_samples)
+    if cv_n_splits is not None and n_samples < cv_n_splits:
+        raise ValueError(
+            f"X has {n_samples} rows, fewer than cv_n_splits={cv_n_splits}; use fewer folds."
+        )
+    y, classes, counts = _validated_target(y, task, cv_n_splits, rare_classes)
+    if sample_weight is not None:
+        _check_sample_weight(sample_weight, n_samples)
+    if groups is not None:
+        _check_groups(groups, n_samples, cv_n_splits)
+    kinds = infer_column_kinds(X)
+    _check_finite_features(X, kinds)
+    info = InputInfo(
+        n_features_in_=X.shape[1],
+        feature_names_in_=np.asarray(list(X.columns), dtype=object) if _by_name(kinds) else None,
+        column_kinds=kinds,
+        dtypes=_dtypes_of(X),
+        input_type=_input_type(X),
+        n_samples=n_samples,
+        classes=classes,
+        class_counts=counts,
+    )
+    return X, y, info
+
+
+def _input_type(X: Any) -> Literal["dataframe", "array", "sparse"]:
+    if isinstance(X, pd.DataFrame):
+        return "dataframe"
+    return "sparse" if sp.issparse(X) else "array"
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def _aligned_columns(X: Any, info: InputInfo) -> pd.DataFrame:
+    expected = [str(name) for name in info.feature_names_in_]
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError(
+            "X was a DataFrame with named columns at fit; pass a DataFrame with the columns "
+            f"{_listing(expected)} (got {type(X).__name__})."
+        )
+    given = list(X.columns)
+    missing = [name for name in expected if name not in set(given)]
+    unexpected = [name for name in given if name not in set(expected)]
+    if missing or unexpected:
+        parts = [f"missing column(s) {_listing(missing)}" if missing else ""]
+        parts.append(f"unexpected column(s) {_listing(unexpected)}" if unexpected else "")
+        raise ValueError(
+            "The columns of X differ from those seen at fit: "
+            + "; ".join(part for part in parts if part)
+            + "."
+        )
+    return X if given == expected else X.loc[:, expected]
+
+
+def _same_representation(X: Any, info: InputInfo) -> Any:
+    if info.input_type == "sparse" and not sp.issparse(X):
+        return sp.csr_matrix(_as_float(X))
+    if info.input_type != "sparse" and sp.issparse(X):
+        return X.toarray()
+    return X
+
+
+def _numeric_positions(kinds: ColumnKinds, columns: Sequence[Any] | None) -> set[int]:
+    if columns is None or not _by_name(kinds):
+        return {int(key) for key in kinds.numeric}
+    position = {name: j for j, name in enumerate(columns)}
+    return {position[key] for key in kinds.numeric}
+
+
+def _check_kinds_unchanged(X: Any, info: InputInfo) -> None:
+    if info.column_kinds.sparse or sp.issparse(X):
+        return
+    now = infer_column_kinds(X)
+    columns = list(X.columns) if isinstance(X, pd.DataFrame) else None
+    fit_columns = None if info.feature_names_in_ is None else list(info.feature_names_in_)
+    changed = sorted(
+        _numeric_positions(info.column_kinds, fit_columns) - _numeric_positions(now, columns)
+    )
+    if changed:
+        labels = [_column_label(columns[j] if _by_name(now) else j) for j in changed]
+        raise ValueError(
+            f"Column(s) {_listing(labels, quote=False)} of X were numeric at fit but now "
+            "contain non-numeric values."
+        )
+
+
+def validate_predict_data(X: Any, info: InputInfo) -> Any:
+    """Check new data against what was seen at fit.
+
+    Parameters
+    ----------
+    X : array-like, pandas DataFrame or scipy sparse matrix of shape (n_samples, n_features)
+        New data.
+    info : InputInfo
+        Returned by :func:`validate_fit_data` at fit.
+
+    Returns
+    -------
+    X : DataFrame, ndarray or sparse matrix
+        ``X`` with DataFrame columns reordered to the fit order and converted
+        to the dense/sparse representation seen at fit.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
+    >>> _, _, info = validate_fit_data(train, [0.5, 1.5], task="regression", cv_n_splits=None)
+    >>> list(validate_predict_data(train[["b", "a"]], info).columns)
+    ['a', 'b']
+    >>> validate_predict_data(train[["a"]], info)
+    Traceback (most recent call last):
+    ...
+    ValueError: The columns of X differ from those seen at fit: missing column(s) 'b'.
+    """
+    X = _validated_x(X)
+    if info.feature_names_in_ is not None:
+        X = _aligned_columns(X, info)
+    elif X.shape[1] != info.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {info.n_features_in_} were seen at fit."
+        )
+    X = _same_representation(X, info)
+    _check_kinds_unchanged(X, info)
+    _check_finite_features(X, info.column_kinds)
+    return X

@@ -1,0 +1,219 @@
+"""``ensemble-hpo`` command line: run, resume, predict, report, worker.
+
+Exit codes: 0 success, 2 bad usage or configuration, 3 data or run-folder error,
+1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
+CONFIG_FILE, SUMMARY_FILE, LEADERBOARD_FILE, MODEL_FILE = (
+    "config.yaml", "summary.json", "leaderboard.csv", "model.ehpo")
+
+
+class CLIError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _load_table(path: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"The data file {path!r} does not exist.", EXIT_DATA)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(p)
+    return pd.read_csv(p)
+
+
+def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
+    """The configured table as (X, y, task)."""
+    from ensemble_hpo.datasets import load_builtin
+
+    if config.data.builtin:
+        dataset = load_builtin(config.data.builtin)
+        X, y, task = dataset.X, dataset.y, dataset.task
+    else:
+        frame = _load_table(config.data.path)
+        if config.data.target not in frame.columns:
+            raise CLIError(f"The target column {config.data.target!r} is not in {config.data.path!r}; "
+                           f"columns are {list(frame.columns)}.", EXIT_DATA)
+        y = frame[config.data.target]
+        X = frame.drop(columns=[config.data.target])
+        task = "regression" if pd.api.types.is_float_dtype(y) and y.nunique() > 20 else "classification"
+    X = X.drop(columns=[c for c in config.data.drop if c in X.columns])
+    return X, y, task if config.task == "auto" else config.task
+
+
+def _split(X: pd.DataFrame, y: pd.Series, task: str, config: Any) -> tuple:
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if task == "classification" else None
+    return train_test_split(X, y, test_size=config.data.test_size, stratify=stratify,
+                            random_state=config.random_state)
+
+
+def _holdout_scores(model: Any, X_test: Any, y_test: Any, task: str) -> dict[str, float]:
+    from ensemble_hpo._ensemble import _model_output
+    from ensemble_hpo.metrics import get_prediction_scorer
+
+    scorer = get_prediction_scorer(model.scoring, task)
+    best = model.population_.store.load_models(model.best_candidate_.number)
+    if task == "classification":
+        y_enc = np.searchsorted(model.classes_, np.asarray(y_test))
+        n_classes = len(model.classes_)
+        ens = model.predict_proba(X_test)
+    else:
+        y_enc, n_classes = np.asarray(y_test, dtype=float), None
+        ens = model.predict(X_test)
+    single = np.mean([_model_output(m, X_test, task, n_classes) for m in best], axis=0)
+    return {"ensemble": scorer(y_enc, ens), "best_single": scorer(y_enc, single), "metric": scorer.name}
+
+
+def _print_leaderboard(model: Any, limit: int = 15) -> None:
+    board = model.leaderboard_.copy()
+    board["score"] = board["score"].map(lambda v: f"{v:.5f}" if pd.notna(v) else "")
+    board["fit_time"] = board["fit_time"].map(lambda v: f"{v:.2f}s" if pd.notna(v) else "")
+    board["weight"] = board["weight"].map(lambda v: f"{v:.3f}" if v else "")
+    cols = ["number", "family", "status", "score", "weight", "fit_time"]
+    print(board[cols].head(limit).to_string(index=False))
+    if len(board) > limit:
+        print(f"... {len(board) - limit} more candidates in {LEADERBOARD_FILE}")
+
+
+def _save_outputs(run_dir: Path, model: Any, summary: dict[str, Any]) -> None:
+    from ensemble_hpo.persistence import save_model
+
+    model.leaderboard_.to_csv(run_dir / LEADERBOARD_FILE, index=False)
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=float))
+    save_model(model, run_dir / MODEL_FILE)
+
+
+def _execute(config: Any, run_dir: Path) -> int:
+    from ensemble_hpo.config import build_estimator
+
+    X, y, task = load_data(config)
+    X_train, X_test, y_train, y_test = _split(X, y, task, config)
+    model = build_estimator(config, task, str(run_dir))
+    start = time.time()
+    model.fit(X_train, y_train)
+    scores = _holdout_scores(model, X_test, y_test, task)
+    summary = {
+        "name": config.name, "task": task, "n_train": len(X_train), "n_test": len(X_test),
+        "fit_seconds": time.time() - start, "metric": scores["metric"],
+        "cv_score_ensemble": model.cv_score_, "cv_score_best_single": model.best_score_,
+        "holdout_score_ensemble": scores["ensemble"], "holdout_score_best_single": scores["best_single"],
+        "n_candidates": len(model.leaderboard_), "n_members": len(model.ensemble_),
+    }
+    _save_outputs(run_dir, model, summary)
+    _print_leaderboard(model)
+    print(f"\nmetric: {scores['metric']} (greater is better)")
+    print(f"cross-validated   ensemble {model.cv_score_:.5f}   best single {model.best_score_:.5f}")
+    print(f"held-out test     ensemble {scores['ensemble']:.5f}   best single {scores['best_single']:.5f}")
+    print(f"results in {run_dir}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ensemble_hpo.config import load_config
+
+    config = load_config(args.config, args.set)
+    if args.quiet:
+        config = config.model_copy(update={"verbose": 0})
+    run_dir = Path(args.output or Path(config.output_dir) / config.name)
+    if (run_dir / CONFIG_FILE).exists() and not args.force:
+        raise CLIError(f"The run folder {str(run_dir)!r} already holds a run; use 'ensemble-hpo resume "
+                       f"{run_dir}' or pass --force to start over.", EXIT_DATA)
+    if args.force and run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    return _execute(config, run_dir)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from ensemble_hpo.config import load_config
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise CLIError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE}).", EXIT_DATA)
+    config = load_config(run_dir / CONFIG_FILE, args.set)
+    if args.quiet:
+        config = config.model_copy(update={"verbose": 0})
+    return _execute(config, run_dir)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ensemble_hpo.persistence import load_model
+
+    run_dir = Path(args.run_dir)
+    model_file = run_dir / MODEL_FILE
+    if not model_file.exists():
+        raise CLIError(f"{str(run_dir)!r} holds no fitted model ({MODEL_FILE}); run it first.", EXIT_DATA)
+    model = load_model(model_file)
+    X = _load_table(args.data)
+    out = pd.DataFrame({"prediction": model.predict(X)})
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+        for i, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, i]
+    out.to_csv(args.output, index=False)
+    print(f"wrote {len(out)} predictions to {args.output}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ensemble-hpo",
+                                     description="Turn a hyperparameter search into an ensemble.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a configuration into a run folder")
+    run.add_argument("config", help="YAML configuration file")
+    run.add_argument("--output", "-o", help="run folder (default: output_dir/name from the config)")
+    run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    resume = sub.add_parser("resume", help="continue an interrupted run; finished candidates are reused")
+    resume.add_argument("run_dir")
+    for p in (run, resume):
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set search.n_trials=50")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+    resume.set_defaults(func=cmd_resume)
+    predict = sub.add_parser("predict", help="predict a CSV/Parquet file with a run's model")
+    predict.add_argument("run_dir")
+    predict.add_argument("data")
+    predict.add_argument("--output", "-o", default="predictions.csv")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ensemble_hpo.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Validated run configuration (YAML → pydantic) and its mapping to the estimators.
+
+This is the one place that maps YAML names to classes; the core only sees objects.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["ConfigError", "RunConfig", "apply_overrides", "load_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names key, value and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    builtin: str | None = None
+    path: str | None = None
+    target: str | None = None
+    test_size: float = Field(0.25, gt=0.0, lt=1.0)
+    drop: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.builtin is None) == (self.path is None):
+            raise ValueError("exactly one of 'builtin' or 'path' must be given")
+        if self.path is not None and not self.target:
+            raise ValueError("'target' is required with 'path'")
+        return self
+
+    @field_validator("builtin")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        from ensemble_hpo.datasets import BUILTIN_DATASETS
+
+        if value is not None and value not in BUILTIN_DATASETS:
+            raise ValueError(f"must be one of {BUILTIN_DATASETS}, got {value!r}")
+        return value
+
+
+class SearchConfig(_Strict):
+    strategy: Literal["random", "sobol", "halton", "tpe", "bayesian", "gp", "grid", "evolutionary",
+                      "genetic", "cmaes", "pso", "gradient"] = "tpe"
+    options: dict[str, Any] = Field(default_factory=dict)
+    models: str | list[str | dict[str, Any]] = "auto"
+    n_trials: int | None = Field(None, gt=0)
+    time_budget: float | None = Field(None, gt=0)
+    warm_start: Literal["portfolio"] | None = "portfolio"
+    pruner: Literal["median", "successive_halving", "hyperband"] | None = None
+
+
+class StageConfig(_Strict):
+    method: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ParallelConfig(_Strict):
+    n_jobs: int = Field(1, gt=0)
+    backend: Literal["loky", "dask"] = "loky"
+    scheduler: str | None = None
+
+
+class RunConfig(_Strict):
+    """The whole run: data, task, metric, search, CV, selection, fusion, storage, parallelism."""
+
+    name: str = "run"
+    data: DataConfig
+    task: Literal["auto", "classification", "regression"] = "auto"
+    scoring: str | None = None
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    cv: int = Field(5, ge=2)
+    selection: StageConfig = Field(default_factory=lambda: StageConfig(method="greedy"))
+    fusion: StageConfig = Field(default_factory=lambda: StageConfig(method="average"))
+    storage: str | None = None
+    parallel: ParallelConfig = Field(default_factory=ParallelConfig)
+    output_dir: str = "runs"
+    random_state: int | None = 0
+    verbose: int = 1
+
+    @field_validator("selection")
+    @classmethod
+    def _selection(cls, value: StageConfig) -> StageConfig:
+        allowed = ("greedy", "best")
+        if value.method not in allowed:
+            raise ValueError(f"method must be one of {list(allowed)}, got {value.method!r}")
+        return value
+
+    @field_validator("fusion")
+    @classmethod
+    def _fusion(cls, value: StageConfig) -> StageConfig:
+        allowed = ("average", "soft_voting", "hard_voting", "optimized", "stacking")
+        if value.method not in allowed:
+            raise ValueError(f"method must be one of {list(allowed)}, got {value.method!r}")
+        return value
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    lines = [f"Invalid configuration in {source}:"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  - {key}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _parse_scalar(text: str) -> Any:
+    return yaml.safe_load(text) if text != "" else ""
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML scalars)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"The override {item!r} must look like 'key.sub=value'.")
+        key, value = item.split("=", 1)
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"The override {item!r} goes through {part!r}, which is not a mapping.")
+        node[parts[-1]] = _parse_scalar(value)
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML file with ``yaml.safe_load``, apply overrides and validate."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"The configuration file {str(path)!r} does not exist.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"The configuration file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"The configuration file {str(path)!r} must contain a mapping at the top level.")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, str(path))) from None
+
+
+def _pruner(name: str | None) -> Any:
+    import optuna
+
+    factories = {
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+        "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=10),
+    }
+    return factories[name]() if name else None
+
+
+def build_estimator(config: RunConfig, task: str, run_dir: str | None) -> Any:
+    """Instantiate the estimator a configuration describes."""
+    from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+    from ensemble_hpo import fusion as fus
+    from ensemble_hpo import search as srch
+    from ensemble_hpo import selection as sel
+
+    strategy = srch.make_strategy(config.search.strategy)
+    if config.search.options:
+        strategy = type(strategy)(**{**_init_kwargs(strategy), **config.search.options})
+    selector = {"greedy": sel.GreedySelector, "best": sel.BestSingleSelector}[config.selection.method]
+    fuser = {"average": fus.WeightedAverage, "soft_voting": fus.SoftVoting,
+             "hard_voting": fus.HardVoting, "optimized": fus.OptimizedWeights,
+             "stacking": fus.Stacking}[config.fusion.method]
+    cls = EnsembleClassifier if task == "classification" else EnsembleRegressor
+    return cls(
+        models=config.search.models, search=strategy, n_trials=config.search.n_trials,
+        time_budget=config.search.time_budget, cv=config.cv, scoring=config.scoring,
+        selection=selector(**config.selection.options), fusion=fuser(**config.fusion.options),
+        pruner=_pruner(config.search.pruner), warm_start=config.search.warm_start,
+        storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,
+        random_state=config.random_state, verbose=config.verbose,
+    )
+
+
+def _init_kwargs(strategy: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(strategy).items() if not k.startswith("_")}

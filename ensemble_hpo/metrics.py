@@ -1,0 +1,149 @@
+"""Scoring of precomputed predictions with any scikit-learn scorer.
+
+Every stage (search, selection, fusion) scores *predictions*, not estimators:
+the out-of-fold predictions are already there and refitting to score them would
+waste the whole point of keeping them. scikit-learn scorers are defined on
+estimators, so :class:`PredictionScorer` hands them a tiny estimator whose
+``predict``/``predict_proba`` return the stored array. That keeps the full
+scorer zoo (names, ``make_scorer`` objects, ``pos_label``...) without touching
+scikit-learn's private scorer attributes.
+
+Conventions
+-----------
+* Classification: ``y_true`` holds encoded labels ``0..n_classes-1`` and
+  ``y_pred`` is a probability array of shape ``(n_samples, n_classes)``.
+* Regression: ``y_pred`` has shape ``(n_samples,)``.
+* Every score is *greater is better* (scikit-learn's scorer sign convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.metrics import get_scorer, log_loss
+
+__all__ = ["PredictionScorer", "get_prediction_scorer", "default_scoring"]
+
+_CLASSIFICATION = "classification"
+_REGRESSION = "regression"
+
+
+def default_scoring(task: str) -> str:
+    """Return the default scorer name for ``task`` ('classification' or 'regression')."""
+    return "neg_log_loss" if task == _CLASSIFICATION else "neg_root_mean_squared_error"
+
+
+class _PrecomputedClassifier(ClassifierMixin, BaseEstimator):
+    """Stand-in estimator that replays stored class probabilities."""
+
+    def __init__(self, proba: np.ndarray | None = None) -> None:
+        self.proba = proba
+
+    def _init_fitted(self) -> _PrecomputedClassifier:
+        self.classes_ = np.arange(self.proba.shape[1])
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.proba, axis=1)]
+
+
+class _PrecomputedRegressor(RegressorMixin, BaseEstimator):
+    """Stand-in estimator that replays stored regression predictions."""
+
+    def __init__(self, values: np.ndarray | None = None) -> None:
+        self.values = values
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.values
+
+
+class PredictionScorer:
+    """Score precomputed predictions with a scikit-learn scorer.
+
+    Parameters
+    ----------
+    scoring : str or callable
+        A scikit-learn scorer name (``"neg_log_loss"``, ``"roc_auc"``, ...), a
+        scorer made with :func:`sklearn.metrics.make_scorer`, or a plain callable
+        ``f(y_true, y_pred) -> float`` where greater is better.
+    task : {"classification", "regression"}
+        What kind of predictions will be scored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scorer = PredictionScorer("accuracy", task="classification")
+    >>> scorer(np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
+    0.666...
+    """
+
+    def __init__(self, scoring: str | Callable, task: str) -> None:
+        if task not in (_CLASSIFICATION, _REGRESSION):
+            raise ValueError(
+                f"The 'task' parameter must be 'classification' or 'regression'. Got {task!r} instead."
+            )
+        self.task = task
+        self.scoring = scoring
+        self.name = scoring if isinstance(scoring, str) else getattr(
+            scoring, "__name__", type(scoring).__name__
+        )
+        self._scorer = self._resolve(scoring)
+
+    def _resolve(self, scoring: str | Callable) -> Callable | None:
+        if isinstance(scoring, str):
+            if scoring == "neg_log_loss" and self.task == _CLASSIFICATION:
+                return None  # direct path: needs explicit labels for folds missing a class
+            try:
+                return get_scorer(scoring)
+            except ValueError as exc:
+                raise ValueError(
+                    "The 'scoring' parameter must be a scikit-learn scorer name or a callable. "
+                    f"Got {scoring!r} instead."
+                ) from exc
+        if callable(scoring):
+            return scoring
+        raise ValueError(
+            "The 'scoring' parameter must be a scikit-learn scorer name or a callable. "
+            f"Got {scoring!r} instead."
+        )
+
+    @property
+    def _is_sklearn_scorer(self) -> bool:
+        # make_scorer objects and get_scorer results take (estimator, X, y).
+        return hasattr(self._scorer, "_score_func") or isinstance(self.scoring, str)
+
+    def __call__(
+        self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        y_pred = np.asarray(y_pred, dtype=np.float64)
+        if self.task == _CLASSIFICATION:
+            # float32 storage leaves rows summing to 1 only within ~1e-7; renormalise so
+            # scikit-learn's probability checks do not warn on every call.
+            y_pred = y_pred / np.clip(y_pred.sum(axis=1, keepdims=True), 1e-12, None)
+        if self._scorer is None:
+            labels = np.arange(y_pred.shape[1])
+            return -float(log_loss(y_true, y_pred, labels=labels, sample_weight=sample_weight))
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        if not self._is_sklearn_scorer:
+            return float(self._scorer(y_true, y_pred, **kwargs))
+        if self.task == _CLASSIFICATION:
+            stand_in = _PrecomputedClassifier(y_pred)._init_fitted()
+        else:
+            stand_in = _PrecomputedRegressor(y_pred)
+        return float(self._scorer(stand_in, y_pred, y_true, **kwargs))
+
+    def __repr__(self) -> str:
+        return f"PredictionScorer({self.name!r}, task={self.task!r})"
+
+
+def get_prediction_scorer(scoring: str | Callable | PredictionScorer | None, task: str) -> PredictionScorer:
+    """Return a :class:`PredictionScorer`, using the task default when ``scoring`` is None."""
+    if isinstance(scoring, PredictionScorer):
+        return scoring
+    return PredictionScorer(default_scoring(task) if scoring is None else scoring, task=task)

@@ -1,0 +1,128 @@
+"""Save and load fitted ensembles without running untrusted code.
+
+A model file (``.ehpo``) is a zip archive holding ``manifest.json`` and a joblib
+payload. Unpickling can execute code, so :func:`load_model` unpickles only
+payloads that are
+
+* signed with *your* key (HMAC-SHA256 over the payload, written by
+  :func:`save_model`; the key lives in ``~/.ensemble_hpo/signing.key`` or the
+  file named by ``ENSEMBLE_HPO_KEY_FILE``), or
+* explicitly trusted by the caller (``trusted=True``), the documented trust
+  step for files received from someone else.
+
+A tampered payload fails the signature check and is refused before anything is
+unpickled. The manifest carries a format version; a file written by an
+incompatible version gives a clear error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import secrets
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+__all__ = ["FORMAT_VERSION", "UntrustedModelError", "load_model", "save_model"]
+
+FORMAT_NAME = "ensemble_hpo-model"
+FORMAT_VERSION = 1
+_MANIFEST, _PAYLOAD = "manifest.json", "model.joblib"
+
+
+class UntrustedModelError(ValueError):
+    """The model file's signature does not match this user's key."""
+
+
+def _key_path() -> Path:
+    return Path(os.environ.get("ENSEMBLE_HPO_KEY_FILE", Path.home() / ".ensemble_hpo" / "signing.key"))
+
+
+def _signing_key() -> bytes:
+    path = _key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _signature(payload: bytes) -> str:
+    return hmac.new(_signing_key(), payload, hashlib.sha256).hexdigest()
+
+
+def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``path`` atomically, signed with this user's key."""
+    from ensemble_hpo import __version__
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer, compress=3)
+    payload = buffer.getvalue()
+    manifest = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "library_version": __version__,
+        "sha256": hashlib.sha256(payload).hexdigest(), "signature": _signature(payload),
+        "class": type(model).__name__,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".ehpo")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w") as archive:
+            archive.writestr(_MANIFEST, json.dumps(manifest, indent=2))
+            archive.writestr(_PAYLOAD, payload)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _read(path: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read(_MANIFEST))
+            payload = archive.read(_PAYLOAD)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is not an ensemble_hpo model file: {exc}") from None
+    if manifest.get("format") != FORMAT_NAME:
+        raise ValueError(f"{str(path)!r} is not an ensemble_hpo model file.")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"The model file {str(path)!r} has format version {version!r}, but this ensemble_hpo "
+            f"reads version {FORMAT_VERSION}. Load it with the ensemble_hpo version that wrote it "
+            f"({manifest.get('library_version')!r}) and refit or re-save."
+        )
+    return manifest, payload
+
+
+def load_model(path: str | os.PathLike[str], *, trusted: bool = False) -> Any:
+    """Load a model saved by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : path-like
+    trusted : bool, default=False
+        Set to True only for a file from a source you trust that was signed with
+        another key. Even then a payload whose checksum does not match is refused.
+    """
+    path = Path(path)
+    manifest, payload = _read(path)
+    if hashlib.sha256(payload).hexdigest() != manifest.get("sha256"):
+        raise UntrustedModelError(f"The model file {str(path)!r} is corrupted or was tampered with "
+                                  "(checksum mismatch); refusing to load it.")
+    if not trusted and not hmac.compare_digest(_signature(payload), str(manifest.get("signature"))):
+        raise UntrustedModelError(
+            f"The model file {str(path)!r} was not signed with your key, so loading it could run "
+            "untrusted code. If you trust its source, call load_model(path, trusted=True)."
+        )
+    return joblib.load(io.BytesIO(payload))

@@ -1,0 +1,23 @@
+"""The candidate population: records, out-of-fold predictions, fold models and their storage."""
+
+from ensemble_hpo.population._evaluate import (
+    CandidateEvaluator,
+    CandidateFailed,
+    CandidateTimeout,
+    EvaluationResult,
+)
+from ensemble_hpo.population._population import STATUS_OK, Candidate, Population
+from ensemble_hpo.population._store import ArtifactStore, FileArtifactStore, MemoryArtifactStore
+
+__all__ = [
+    "STATUS_OK",
+    "ArtifactStore",
+    "Candidate",
+    "CandidateEvaluator",
+    "CandidateFailed",
+    "CandidateTimeout",
+    "EvaluationResult",
+    "FileArtifactStore",
+    "MemoryArtifactStore",
+    "Population",
+]

@@ -1,0 +1,144 @@
+"""Cross-validated training of one candidate on the splits shared by all candidates."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
+
+from ensemble_hpo.metrics import PredictionScorer
+
+__all__ = [
+    "CandidateEvaluator",
+    "CandidateFailed",
+    "CandidateTimeout",
+    "EvaluationResult",
+]
+
+
+class CandidateFailed(RuntimeError):
+    """The candidate raised or produced unusable (NaN/inf) predictions."""
+
+
+class CandidateTimeout(RuntimeError):
+    """The candidate ran past its time limit or the run's deadline."""
+
+
+@dataclass
+class EvaluationResult:
+    predictions: np.ndarray  # out-of-fold, float32
+    models: list[Any]
+    fold_scores: list[float]
+    score: float
+    fit_time: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ``report(fold_index, score)`` returns True when the candidate should stop (pruning).
+FoldReporter = Callable[[int, float], bool]
+
+
+def _subset(X: Any, idx: np.ndarray) -> Any:
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def _accepts_sample_weight(estimator: Any) -> bool:
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return "sample_weight" in inspect.signature(final.fit).parameters
+
+
+@dataclass
+class CandidateEvaluator:
+    """Fits clones of an estimator on shared CV splits and keeps what selection needs.
+
+    Parameters
+    ----------
+    X, y : data, with ``y`` label-encoded (``0..n_classes-1``) for classification.
+    splits : list of (train_idx, valid_idx)
+        The folds shared by every candidate, so out-of-fold predictions are comparable.
+    task : {"classification", "regression"}
+    scorer : PredictionScorer
+    n_classes : int or None
+    sample_weight : array or None
+    """
+
+    X: Any
+    y: np.ndarray
+    splits: Sequence[tuple[np.ndarray, np.ndarray]]
+    task: str
+    scorer: PredictionScorer
+    n_classes: int | None = None
+    sample_weight: np.ndarray | None = None
+    n_threads: int | None = None
+
+    def empty_predictions(self) -> np.ndarray:
+        shape = (len(self.y), self.n_classes) if self.task == "classification" else (len(self.y),)
+        return np.full(shape, np.nan, dtype=np.float32)
+
+    def evaluate(
+        self,
+        estimator: Any,
+        *,
+        report: FoldReporter | None = None,
+        deadline: float | None = None,
+    ) -> EvaluationResult:
+        """Train ``estimator`` fold by fold; raise on failure, timeout or pruning (via ``report``)."""
+        # OpenMP/BLAS pools sized for the whole machine oversubscribe it when anything
+        # else runs (measured: HistGradientBoosting on breast_cancer 0.4 s with 1 thread,
+        # 6.3 s with 2 on a busy 2-core box). Parallelism comes from n_jobs processes.
+        with threadpool_limits(limits=self.n_threads):
+            return self._evaluate(estimator, report, deadline)
+
+    def _evaluate(self, estimator: Any, report: FoldReporter | None, deadline: float | None
+                  ) -> EvaluationResult:
+        start = time.perf_counter()
+        oof = self.empty_predictions()
+        models, fold_scores = [], []
+        for fold, (train, valid) in enumerate(self.splits):
+            # Stop when the next fold, at the pace of the previous ones, would end past the deadline.
+            pace = (time.perf_counter() - start) / fold if fold else 0.0
+            if deadline is not None and time.time() + pace > deadline:
+                raise CandidateTimeout(f"the run's deadline would pass during fold {fold}")
+            model = self._fit_fold(estimator, train)
+            oof[valid] = self._predict(model, _subset(self.X, valid))
+            fold_scores.append(self._score(valid, oof[valid]))
+            models.append(model)
+            if report is not None and report(fold, fold_scores[-1]):
+                return EvaluationResult(oof, models, fold_scores, float("nan"),
+                                        time.perf_counter() - start, {"stopped_at_fold": fold})
+        covered = ~np.isnan(oof).reshape(len(oof), -1).any(axis=1)
+        score = self._score(np.flatnonzero(covered), oof[covered])
+        return EvaluationResult(oof, models, fold_scores, score, time.perf_counter() - start)
+
+    def _fit_fold(self, estimator: Any, train: np.ndarray) -> Any:
+        model = clone(estimator)
+        kwargs = {}
+        if self.sample_weight is not None:
+            if not _accepts_sample_weight(model):
+                raise CandidateFailed("the estimator does not accept sample_weight")
+            key = f"{model.steps[-1][0]}__sample_weight" if hasattr(model, "steps") else "sample_weight"
+            kwargs[key] = self.sample_weight[train]
+        return model.fit(_subset(self.X, train), self.y[train], **kwargs)
+
+    def _predict(self, model: Any, X_valid: Any) -> np.ndarray:
+        if self.task == "classification":
+            raw = np.asarray(model.predict_proba(X_valid), dtype=np.float64)
+            proba = np.zeros((raw.shape[0], self.n_classes))
+            # A fold may miss a rare class: place columns by the model's own classes_.
+            proba[:, np.asarray(model.classes_, dtype=int)] = raw
+            pred = proba
+        else:
+            pred = np.asarray(model.predict(X_valid), dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(pred)):
+            raise CandidateFailed("the model predicted NaN or infinite values")
+        return pred.astype(np.float32)
+
+    def _score(self, idx: np.ndarray, pred: np.ndarray) -> float:
+        weights = None if self.sample_weight is None else self.sample_weight[idx]
+        return self.scorer(self.y[idx], pred, sample_weight=weights)

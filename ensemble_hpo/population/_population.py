@@ -1,0 +1,123 @@
+"""The candidate population: plain records of every trial plus access to their artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from ensemble_hpo.population._store import ArtifactStore
+
+__all__ = ["Candidate", "Population", "STATUS_OK"]
+
+STATUS_OK = "ok"
+_STATE_STATUS = {
+    TrialState.COMPLETE: STATUS_OK,
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+
+
+@dataclass
+class Candidate:
+    """One trained (or attempted) candidate of the search."""
+
+    number: int
+    family: str | None
+    params: dict[str, Any]
+    status: str
+    score: float | None
+    fold_scores: list[float] = field(default_factory=list)
+    fit_time: float | None = None
+    error: str | None = None
+    strategy: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> Candidate:
+        attrs = trial.user_attrs
+        status = attrs.get("status") or _STATE_STATUS.get(trial.state, trial.state.name.lower())
+        if trial.state == TrialState.COMPLETE:
+            status = STATUS_OK
+        family = attrs.get("family", trial.params.get("family"))
+        prefix = f"{family}__"
+        params = {k[len(prefix):]: v for k, v in trial.params.items() if k.startswith(prefix)}
+        return cls(
+            number=trial.number,
+            family=family,
+            params=params,
+            status=status,
+            score=trial.value if trial.state == TrialState.COMPLETE else None,
+            fold_scores=list(attrs.get("fold_scores", [])),
+            fit_time=attrs.get("fit_time"),
+            error=attrs.get("error"),
+            strategy=attrs.get("strategy"),
+        )
+
+
+class Population:
+    """All candidates of a study, with their out-of-fold predictions in an artifact store.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+    store : ArtifactStore
+    """
+
+    def __init__(self, candidates: Sequence[Candidate], store: ArtifactStore) -> None:
+        self.candidates = list(candidates)
+        self.store = store
+
+    @classmethod
+    def from_study(cls, study: optuna.Study, store: ArtifactStore) -> Population:
+        # WAITING trials are enqueued proposals that never started: not candidates yet.
+        trials = study.get_trials(deepcopy=False)
+        candidates = [Candidate.from_trial(t) for t in trials if t.state != TrialState.WAITING]
+        # A COMPLETE trial without artifacts (e.g. another tool wrote the study) is unusable.
+        for c in candidates:
+            if c.ok and c.number not in store:
+                c.status, c.error = "failed", "artifacts missing from the store"
+        return cls(candidates, store)
+
+    def completed(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.ok]
+
+    def predictions(self, numbers: Sequence[int]) -> np.ndarray:
+        """Stack out-of-fold predictions: (n_models, n_samples[, n_classes]) float32."""
+        if not numbers:
+            raise ValueError("No completed candidate to take predictions from.")
+        return np.stack([np.asarray(self.store.load_predictions(n), dtype=np.float32) for n in numbers])
+
+    def leaderboard(self, weights: Mapping[int, float] | None = None) -> pd.DataFrame:
+        """Every candidate, failed ones included, best score first."""
+        weights = weights or {}
+        rows = [
+            {
+                "number": c.number,
+                "family": c.family,
+                "status": c.status,
+                "score": c.score,
+                "fold_scores": c.fold_scores,
+                "fit_time": c.fit_time,
+                "weight": float(weights.get(c.number, 0.0)),
+                "params": c.params,
+                "error": c.error,
+            }
+            for c in self.candidates
+        ]
+        frame = pd.DataFrame(rows, columns=["number", "family", "status", "score", "fold_scores",
+                                            "fit_time", "weight", "params", "error"])
+        frame["_ok"] = frame["status"] == STATUS_OK
+        frame = frame.sort_values(["_ok", "score", "number"], ascending=[False, False, True],
+                                  na_position="last", kind="stable")
+        return frame.drop(columns="_ok").reset_index(drop=True)

@@ -1,0 +1,103 @@
+"""Artifact stores: where each candidate's out-of-fold predictions and fold models live.
+
+Optuna's storages keep params and scores; arrays and fitted models do not belong
+in a database row, so they go to an artifact store keyed by trial number. The
+file store writes atomically (temp file + ``os.replace``) *before* the trial is
+reported complete, so a killed run never leaves a completed trial without its
+artifacts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+__all__ = ["ArtifactStore", "FileArtifactStore", "MemoryArtifactStore"]
+
+
+class ArtifactStore(ABC):
+    """Keeps out-of-fold predictions (float32) and fitted fold models per candidate."""
+
+    @abstractmethod
+    def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
+        """Store both artifacts of candidate ``key``."""
+
+    @abstractmethod
+    def load_predictions(self, key: int) -> np.ndarray:
+        """Out-of-fold predictions of candidate ``key``."""
+
+    @abstractmethod
+    def load_models(self, key: int) -> list[Any]:
+        """Fitted fold models of candidate ``key``."""
+
+    @abstractmethod
+    def __contains__(self, key: int) -> bool: ...
+
+
+class MemoryArtifactStore(ArtifactStore):
+    """Keeps artifacts in this process (quick estimator fits, sequential search)."""
+
+    def __init__(self) -> None:
+        self._predictions: dict[int, np.ndarray] = {}
+        self._models: dict[int, list[Any]] = {}
+
+    def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
+        self._predictions[key] = np.asarray(predictions, dtype=np.float32)
+        self._models[key] = list(models)
+
+    def load_predictions(self, key: int) -> np.ndarray:
+        return self._predictions[key]
+
+    def load_models(self, key: int) -> list[Any]:
+        return self._models[key]
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._predictions
+
+
+class FileArtifactStore(ArtifactStore):
+    """Keeps artifacts in a folder: ``{key}.oof.npy`` (memory-mapped on load) and ``{key}.models.joblib``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Folder, created if missing. Several processes may share it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, key: int, kind: str) -> Path:
+        return self.path / f"{int(key):06d}.{kind}"
+
+    def _atomic_write(self, target: Path, write: Any) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=target.suffix)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
+        array = np.asarray(predictions, dtype=np.float32)
+        # Models first: the predictions file is the marker that the candidate is complete.
+        self._atomic_write(self._file(key, "models.joblib"), lambda p: joblib.dump(list(models), p))
+        self._atomic_write(self._file(key, "oof.npy"), lambda p: np.save(p, array))
+
+    def load_predictions(self, key: int) -> np.ndarray:
+        return np.load(self._file(key, "oof.npy"), mmap_mode="r")
+
+    def load_models(self, key: int) -> list[Any]:
+        return joblib.load(self._file(key, "models.joblib"))
+
+    def __contains__(self, key: int) -> bool:
+        return self._file(key, "oof.npy").exists()

@@ -1,0 +1,98 @@
+"""The Optuna objective: one trial trains one candidate and stores its artifacts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from ensemble_hpo.population import (
+    ArtifactStore,
+    CandidateEvaluator,
+    CandidateTimeout,
+    EvaluationResult,
+)
+from ensemble_hpo.spaces import ModelFamily, SearchSpace
+
+__all__ = ["CandidateObjective"]
+
+# build(family, params, seed) -> an unfitted estimator (usually a preprocessing Pipeline).
+EstimatorBuilder = Callable[[ModelFamily, dict[str, Any], int | None], Any]
+
+
+def _candidate_seed(seed: int | None, number: int) -> int | None:
+    # Distinct per trial yet reproducible for a given run seed.
+    return None if seed is None else (seed * 1_000_003 + number) % (2**31 - 1)
+
+
+class CandidateObjective:
+    """Callable objective for ``study.optimize``: sample, cross-validate, store, score.
+
+    Failures are recorded on the trial (``status`` and ``error`` user attributes)
+    and re-raised, so ``study.optimize(catch=(Exception,))`` marks them FAIL and
+    the run goes on. A finished candidate's artifacts are written before its
+    score is returned, so a COMPLETE trial always has them.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        evaluator: CandidateEvaluator,
+        store: ArtifactStore,
+        build: EstimatorBuilder,
+        *,
+        seed: int | None = None,
+        deadline: float | None = None,
+        strategy: str | None = None,
+    ) -> None:
+        self.space = space
+        self.evaluator = evaluator
+        self.store = store
+        self.build = build
+        self.seed = seed
+        self.deadline = deadline
+        self.strategy = strategy
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        family, params = self.space.suggest(trial)
+        trial.set_user_attr("family", family.name)
+        if self.strategy:
+            trial.set_user_attr("strategy", self.strategy)
+        start = time.perf_counter()
+        try:
+            estimator = self.build(family, params, _candidate_seed(self.seed, trial.number))
+            result = self.evaluator.evaluate(estimator, report=self._reporter(trial), deadline=self.deadline)
+        except optuna.TrialPruned:
+            raise
+        except CandidateTimeout as exc:
+            self._record_failure(trial, "timeout", exc, start)
+            raise
+        except Exception as exc:
+            self._record_failure(trial, "failed", exc, start)
+            raise
+        trial.set_user_attr("fold_scores", [float(s) for s in result.fold_scores])
+        trial.set_user_attr("fit_time", float(result.fit_time))
+        if "stopped_at_fold" in result.extra:
+            trial.set_user_attr("status", "pruned")
+            raise optuna.TrialPruned(f"pruned after fold {result.extra['stopped_at_fold']}")
+        self._store(trial, result)
+        return result.score
+
+    def _store(self, trial: optuna.Trial, result: EvaluationResult) -> None:
+        self.store.save(trial.number, result.predictions, result.models)
+
+    @staticmethod
+    def _reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
+        def report(fold: int, score: float) -> bool:
+            trial.report(score, fold)
+            return trial.should_prune()
+
+        return report
+
+    @staticmethod
+    def _record_failure(trial: optuna.Trial, status: str, exc: BaseException, start: float) -> None:
+        trial.set_user_attr("status", status)
+        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+        trial.set_user_attr("fit_time", time.perf_counter() - start)

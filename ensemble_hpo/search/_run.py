@@ -1,0 +1,199 @@
+"""A search run: creates (or resumes) the study, seeds it, runs it, returns the population."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from ensemble_hpo.population import (
+    ArtifactStore,
+    CandidateEvaluator,
+    FileArtifactStore,
+    Population,
+)
+from ensemble_hpo.search._objective import CandidateObjective, EstimatorBuilder
+from ensemble_hpo.search._progress import ProgressCallback
+from ensemble_hpo.search._runner import (
+    count_finished,
+    enqueue_new,
+    fail_stale_trials,
+    optimize,
+    optimize_in_processes,
+    quiet_optuna,
+)
+from ensemble_hpo.search._strategy import GridSearch, SearchContext, SearchStrategy
+from ensemble_hpo.spaces import SearchSpace
+from ensemble_hpo.storage import make_storage, storage_kind
+
+__all__ = ["SearchRun"]
+
+DEFAULT_STUDY_NAME = "ensemble_hpo"
+
+
+class SearchRun:
+    """Grow a candidate population with one search strategy.
+
+    Parameters
+    ----------
+    strategy : SearchStrategy
+    space : SearchSpace
+    storage : None, str or optuna storage
+        Study storage; a shareable one (journal file, RDB URL) lets the run be
+        resumed and extended by other processes.
+    study_name : str, default="ensemble_hpo"
+    pruner : optuna pruner or None
+    warm_start : "portfolio", None, or an ``optuna.Study`` whose best trials are replayed first
+    n_jobs : int
+        Worker processes; >1 runs candidates in separate processes.
+    seed : int or None
+    verbose : int
+        0 silent, 1 progress bar, 2 Optuna's own logs too.
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: SearchStrategy,
+        space: SearchSpace,
+        storage: Any = None,
+        study_name: str = DEFAULT_STUDY_NAME,
+        pruner: optuna.pruners.BasePruner | None = None,
+        warm_start: Any = "portfolio",
+        n_warm_start: int = 10,
+        n_jobs: int = 1,
+        seed: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.strategy = strategy
+        self.space = space
+        self.storage = storage
+        self.study_name = study_name
+        self.pruner = pruner
+        self.warm_start = warm_start
+        self.n_warm_start = n_warm_start
+        self.n_jobs = n_jobs
+        self.seed = seed
+        self.verbose = verbose
+
+    def _check(self, n_trials: int | None) -> None:
+        if isinstance(self.strategy, GridSearch):
+            self.strategy.check_budget(self.space, n_trials)
+        if self.warm_start not in (None, "portfolio") and not isinstance(self.warm_start, optuna.Study):
+            raise ValueError(
+                "The 'warm_start' parameter must be 'portfolio', None or an optuna.Study. "
+                f"Got {self.warm_start!r} instead."
+            )
+
+    def _initial_trials(self, context: SearchContext) -> list[dict[str, Any]]:
+        trials: list[dict[str, Any]] = []
+        if isinstance(self.warm_start, optuna.Study):
+            trials += _best_params(self.warm_start, self.space, self.n_warm_start)
+        elif self.warm_start == "portfolio" and not isinstance(self.strategy, GridSearch):
+            trials += self.space.portfolio()
+        return trials + self.strategy.initial_trials(context)
+
+    def create_study(self, storage: Any) -> optuna.Study:
+        with quiet_optuna(self.verbose):
+            return optuna.create_study(
+                storage=make_storage(storage), study_name=self.study_name,
+                sampler=self.strategy.make_sampler(self.space, seed=self.seed),
+                pruner=self.pruner or optuna.pruners.NopPruner(), direction="maximize",
+                load_if_exists=True,
+            )
+
+    def run(
+        self,
+        evaluator: CandidateEvaluator,
+        build: EstimatorBuilder,
+        *,
+        n_trials: int | None,
+        deadline: float | None,
+        store: ArtifactStore,
+        linear_features: Callable[[], Any] | None = None,
+    ) -> Population:
+        """Run until ``n_trials`` trials have finished (resumed ones count) or ``deadline``."""
+        self._check(n_trials)
+        parallel = self.n_jobs > 1
+        scratch = None
+        storage, work_store = self.storage, store
+        if parallel and storage_kind(storage) is None:
+            # Worker processes need a storage and artifact folder they can all open.
+            scratch = Path(tempfile.mkdtemp(prefix="ensemble_hpo-"))
+            storage, work_store = f"journal://{scratch / 'study.log'}", FileArtifactStore(scratch / "artifacts")
+        try:
+            study = self.create_study(storage)
+            self.study_ = study
+            _check_fingerprint(study, evaluator)
+            fail_stale_trials(study)
+            context = SearchContext(space=self.space, n_trials=n_trials, seed=self.seed,
+                                    X=evaluator.X, y=evaluator.y, splits=list(evaluator.splits),
+                                    linear_features=linear_features)
+            enqueue_new(study, self._initial_trials(context))
+            remaining = None if n_trials is None else n_trials - count_finished(study)
+            objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
+                                           deadline=deadline, strategy=self.strategy.name)
+            with quiet_optuna(self.verbose):
+                if parallel:
+                    optimize_in_processes(storage, self.study_name, self.strategy, self.space, objective,
+                                          n_jobs=self.n_jobs, seed=self.seed,
+                                          total_trials=n_trials, deadline=deadline)
+                else:
+                    callbacks = [ProgressCallback(remaining, deadline)] if self.verbose else []
+                    optimize(study, objective, n_trials=remaining, deadline=deadline, callbacks=callbacks)
+            if work_store is not store:
+                _copy_artifacts(study, work_store, store)
+            return Population.from_study(study, store)
+        finally:
+            if scratch is not None:
+                self.study_ = _to_memory(self.study_) if hasattr(self, "study_") else None
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fingerprint(evaluator: CandidateEvaluator) -> str:
+    digest = hashlib.sha1(np.ascontiguousarray(evaluator.y).tobytes())
+    for _, valid in evaluator.splits:
+        digest.update(np.ascontiguousarray(valid, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _check_fingerprint(study: optuna.Study, evaluator: CandidateEvaluator) -> None:
+    """Out-of-fold predictions are only comparable on the same target and folds."""
+    current = _fingerprint(evaluator)
+    previous = study.user_attrs.get("data_fingerprint")
+    if previous is None:
+        study.set_user_attr("data_fingerprint", current)
+    elif previous != current:
+        raise ValueError(
+            f"The study {study.study_name!r} was run on a different target or different CV folds, "
+            "so its candidates' out-of-fold predictions cannot be reused. Use a new run folder "
+            "or study name, or the same data, cv and random_state as before."
+        )
+
+
+def _best_params(study: optuna.Study, space: SearchSpace, k: int) -> list[dict[str, Any]]:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if t.params.get("family") in space.family_names]
+    complete.sort(key=lambda t: t.value, reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    return [dict(t.params) for t in complete[:k]]
+
+
+def _copy_artifacts(study: optuna.Study, source: ArtifactStore, target: ArtifactStore) -> None:
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if trial.number in source:
+            target.save(trial.number, source.load_predictions(trial.number).copy(),
+                        source.load_models(trial.number))
+
+
+def _to_memory(study: optuna.Study) -> optuna.Study:
+    memory = optuna.create_study(direction=study.direction, study_name=study.study_name)
+    memory.add_trials(study.get_trials(deepcopy=True))
+    return memory
+
+

@@ -1,0 +1,22 @@
+"""Ensemble selection: choose weights for a library of out-of-fold predictions.
+
+:class:`GreedySelector` implements Caruana-style forward selection with
+replacement (sorted initialisation, bagging, pruning, trimming, member cap and
+a diversity penalty); :class:`BestSingleSelector` and
+:class:`UniformTopKSelector` are baselines; :func:`diversity_report` summarises
+how different the chosen members are.
+"""
+
+from __future__ import annotations
+
+from ._base import BaseSelector, BestSingleSelector, UniformTopKSelector
+from ._diversity import diversity_report
+from ._greedy import GreedySelector
+
+__all__ = [
+    "BaseSelector",
+    "BestSingleSelector",
+    "GreedySelector",
+    "UniformTopKSelector",
+    "diversity_report",
+]

@@ -1,0 +1,167 @@
+"""Selector base class and two baseline selectors."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
+
+from ._library import CandidateLibrary, blend, ensemble_score
+from ._metrics import BatchMetric, make_batch_metric
+from ._validation import check_int, check_selection_data
+
+Scoring = str | Callable | PredictionScorer | None
+
+
+class BaseSelector(BaseEstimator, ABC):
+    """Choose non-negative ensemble weights for a library of stored predictions.
+
+    Subclasses implement :meth:`_fit`, which receives validated inputs and
+    returns one weight per model. :meth:`fit` handles validation, label
+    encoding and the fitted attributes shared by all selectors.
+
+    Attributes (after ``fit``)
+    --------------------------
+    weights_ : ndarray of shape (n_models,)
+        Non-negative weights summing to 1.
+    score_ : float
+        Score (greater is better) of the weighted ensemble on the selection data.
+    task_ : {"classification", "regression"}
+        Inferred from the predictions' shape (3-D means class probabilities).
+    classes_ : ndarray or None
+        Original labels of the probability columns (``np.unique(y)`` when ``y``
+        is not already encoded as ``0..n_classes-1``); None for regression.
+    n_models_ : int
+        Library size.
+    """
+
+    scoring: Scoring
+
+    def fit(
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> BaseSelector:
+        """Select ensemble weights.
+
+        Parameters
+        ----------
+        predictions : ndarray of shape (n_models, n_samples) or (n_models, n_samples, n_classes)
+            Regression values (2-D) or class probabilities (3-D), typically
+            out-of-fold. float32 input is kept float32.
+        y : ndarray of shape (n_samples,)
+            Targets. For classification either integers ``0..n_classes-1`` or
+            exactly ``n_classes`` distinct labels, mapped to columns in sorted order.
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Per-sample weights passed to the metric.
+
+        Returns
+        -------
+        self : BaseSelector
+        """
+        self._validate_params()
+        data = check_selection_data(predictions, y, sample_weight)
+        self.task_ = data.task
+        self.classes_ = data.classes
+        self.n_models_ = data.n_models
+        weights = self._fit(data.predictions, data.y, data.sample_weight)
+        self.weights_ = weights / weights.sum()
+        metric = self._batch_metric(data.y, data.sample_weight)
+        self.score_ = ensemble_score(data.predictions, self.weights_, metric)
+        return self
+
+    def predict_ensemble(self, predictions: np.ndarray) -> np.ndarray:
+        """Weighted average of ``predictions`` (same layout as in ``fit``), float64."""
+        check_is_fitted(self, "weights_")
+        preds = np.asarray(predictions)
+        if preds.shape[0] != self.n_models_:
+            raise ValueError(
+                f"The 'predictions' parameter must have n_models={self.n_models_} rows. "
+                f"Got shape {preds.shape} instead."
+            )
+        return blend(preds, self.weights_)
+
+    def _validate_params(self) -> None:
+        get_prediction_scorer(self.scoring, "regression")  # names are task independent
+
+    def _batch_metric(
+        self, y: np.ndarray, sample_weight: np.ndarray | None, fast: bool = True
+    ) -> BatchMetric:
+        n_classes = 0 if self.classes_ is None else len(self.classes_)
+        return make_batch_metric(self.scoring, self.task_, n_classes, y, sample_weight, fast)
+
+    def _single_scores(self, predictions: np.ndarray, y: np.ndarray, sample_weight) -> np.ndarray:
+        library = CandidateLibrary(predictions, self._batch_metric(y, sample_weight))
+        return library.single_scores()
+
+    @abstractmethod
+    def _fit(
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray:
+        """Return non-negative weights of length n_models (normalised by ``fit``)."""
+
+
+def top_models(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores; ties go to the lower index."""
+    ranked = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+    return ranked[:k]
+
+
+class BestSingleSelector(BaseSelector):
+    """Put all weight on the single best model (the classic "pick the HPO winner").
+
+    Parameters
+    ----------
+    scoring : str, callable, PredictionScorer or None, default=None
+        Greater-is-better scorer; None means neg_log_loss (3-D) or neg RMSE (2-D).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> preds = np.array([[1.0, 2.0, 3.0], [1.1, 2.1, 2.9]])
+    >>> BestSingleSelector().fit(preds, np.array([1.1, 2.1, 3.0])).weights_
+    array([0., 1.])
+    """
+
+    def __init__(self, *, scoring: Scoring = None) -> None:
+        self.scoring = scoring
+
+    def _fit(self, predictions, y, sample_weight) -> np.ndarray:
+        weights = np.zeros(predictions.shape[0])
+        weights[top_models(self._single_scores(predictions, y, sample_weight), 1)] = 1.0
+        return weights
+
+
+class UniformTopKSelector(BaseSelector):
+    """Average the ``k`` best models with equal weights.
+
+    Parameters
+    ----------
+    k : int, default=5
+        Number of models to average (capped at the library size).
+    scoring : str, callable, PredictionScorer or None, default=None
+        Greater-is-better scorer; None means neg_log_loss (3-D) or neg RMSE (2-D).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> preds = np.array([[1.0, 2.0], [5.0, 5.0], [1.2, 2.2]])
+    >>> UniformTopKSelector(k=2).fit(preds, np.array([1.0, 2.0])).weights_
+    array([0.5, 0. , 0.5])
+    """
+
+    def __init__(self, *, k: int = 5, scoring: Scoring = None) -> None:
+        self.k = k
+        self.scoring = scoring
+
+    def _validate_params(self) -> None:
+        check_int(self.k, "k", 1)
+        super()._validate_params()
+
+    def _fit(self, predictions, y, sample_weight) -> np.ndarray:
+        weights = np.zeros(predictions.shape[0])
+        weights[top_models(self._single_scores(predictions, y, sample_weight), self.k)] = 1.0
+        return weights

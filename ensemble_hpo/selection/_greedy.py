@@ -1,0 +1,287 @@
+"""Greedy forward ensemble selection with replacement (Caruana et al. 2004, 2006)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._base import BaseSelector, Scoring, top_models
+from ._diversity import CorrelationTracker
+from ._library import CandidateLibrary
+from ._validation import check_float, check_int
+
+# Scores this close count as tied, so that rounding noise between the fast and generic
+# paths (or identical models) cannot change which model wins.
+_TIE_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class _Run:
+    order: np.ndarray
+    trajectory: np.ndarray
+    objective: np.ndarray
+    best_iteration: int
+
+
+class _DiversityPenalty:
+    """``strength * rho(E)``, rho = count-weighted mean pairwise correlation (self pairs = 1).
+
+    Keeping ``rho`` as a sum over member pairs makes the penalty of every
+    candidate ensemble "E + j" an O(1) update from the cached correlations of j
+    with the current members.
+    """
+
+    def __init__(self, tracker: CorrelationTracker, strength: float, n_models: int) -> None:
+        self.tracker = tracker
+        self.strength = strength
+        self.with_members = np.zeros(n_models)  # sum over members m of count_m * corr(j, m)
+        self.pair_sum = 0.0
+        self.count = 0
+
+    def add(self, index: int) -> None:
+        self.pair_sum += 2.0 * self.with_members[index] + 1.0
+        corr = np.nan_to_num(self.tracker.corr_with(index))
+        corr[index] = 1.0
+        self.with_members += corr
+        self.count += 1
+
+    def __call__(self, candidates: np.ndarray) -> np.ndarray:
+        pairs = self.pair_sum + 2.0 * self.with_members[candidates] + 1.0
+        return self.strength * pairs / (self.count + 1) ** 2
+
+
+def _pick(objective: np.ndarray, candidates: np.ndarray, counts: np.ndarray) -> int:
+    """Position in ``candidates`` of the winner: best, then already a member, then lowest index."""
+    objective = np.nan_to_num(objective, nan=-np.inf)
+    best = objective.max()
+    tied = np.flatnonzero(objective >= best - _TIE_RTOL * max(1.0, abs(best)))
+    members = tied[counts[candidates[tied]] > 0]
+    pool = members if len(members) else tied
+    return int(pool[np.argmin(candidates[pool])])
+
+
+def _greedy_run(
+    library: CandidateLibrary,
+    candidates: np.ndarray,
+    singles: np.ndarray,
+    *,
+    n_iter: int,
+    init_size: int,
+    max_members: int | None,
+    penalty: _DiversityPenalty | None,
+) -> _Run:
+    running = library.zeros()
+    counts = np.zeros(library.n_models, dtype=np.intp)
+    order: list[int] = []
+    trajectory: list[float] = []
+    objectives: list[float] = []
+
+    def evaluate(eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = library.score(running, len(order), eligible)
+        return scores, (scores - penalty(eligible) if penalty is not None else scores)
+
+    def add(index: int, score: float, objective: float) -> None:
+        if penalty is not None:
+            penalty.add(index)
+        library.add(running, index)
+        counts[index] += 1
+        order.append(index)
+        trajectory.append(score)
+        objectives.append(objective)
+
+    for index in candidates[top_models(singles[candidates], init_size)]:
+        scores, objective = evaluate(np.array([index]))
+        add(int(index), float(scores[0]), float(objective[0]))
+    for _ in range(n_iter):
+        full = max_members is not None and np.count_nonzero(counts) >= max_members
+        eligible = np.flatnonzero(counts) if full else candidates
+        scores, objective = evaluate(eligible)
+        pos = _pick(objective, eligible, counts)
+        add(int(eligible[pos]), float(scores[pos]), float(objective[pos]))
+    obj = np.asarray(objectives)
+    # First maximum: on a plateau the smaller ensemble wins.
+    best = int(np.argmax(np.nan_to_num(obj, nan=-np.inf)))
+    return _Run(np.asarray(order, dtype=np.intp), np.asarray(trajectory), obj, best)
+
+
+class GreedySelector(BaseSelector):
+    """Greedy ensemble selection with replacement (Caruana et al., 2004, 2006).
+
+    Starting from an empty (or sorted-initialised) ensemble, every iteration adds
+    the library model that most improves the ensemble's score; models may be
+    added repeatedly, so weights are selection counts divided by the ensemble
+    size. The path is trimmed to its best iteration. All candidates of an
+    iteration are scored in one vectorised pass over a running ensemble sum
+    (fast paths for log loss, (balanced) accuracy, ROC AUC, RMSE/MSE, MAE, R²;
+    any other scorer is called once per candidate).
+
+    Parameters
+    ----------
+    max_iter : int, default=50
+        Greedy additions after the sorted initialisation; the untrimmed ensemble
+        has ``init_size + max_iter`` members (with repeats).
+    scoring : str, callable, PredictionScorer or None, default=None
+        Greater-is-better scorer (scikit-learn name, ``make_scorer`` object or
+        ``f(y_true, y_pred)``). None means "neg_log_loss" for 3-D predictions and
+        "neg_root_mean_squared_error" for 2-D.
+    init_size : int, default=0
+        Sorted initialisation: start with the ``init_size`` best single models.
+    prune : int, float or None, default=None
+        Library pruning before selection: keep the ``prune`` best models (int)
+        or the best ``ceil(prune * n_models)`` models (float in (0, 1]).
+    n_bags : int, default=1
+        Bagged selection: run ``n_bags`` selections, each on a random
+        ``bag_fraction`` of the (pruned) library, and average their weights.
+        With ``n_bags=1`` the whole library is used.
+    bag_fraction : float, default=0.5
+        Fraction of the library drawn (without replacement) per bag.
+    max_members : int or None, default=None
+        Cap on distinct members; once reached, only current members can be re-added.
+    diversity : float, default=0.0
+        Penalty strength. Greedy steps and trimming maximise the objective
+        ``score(E) - diversity * |best single score| * rho(E)``, where ``rho`` is
+        the count-weighted mean pairwise Pearson correlation of the members'
+        predictions (self pairs count 1). Scaling by the best single score lets
+        one value work across metrics. 0 is plain Caruana. ``trajectory_``
+        records the unpenalised score, ``objective_`` the penalised one; with a
+        penalty the kept ensemble may score below the best single model.
+    fast_metrics : bool, default=True
+        Use the vectorised metric implementations when available; False forces
+        the generic per-candidate scorer (same choices, much slower).
+    random_state : int, RandomState or None, default=None
+        Seed for bagging.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_models,)
+        Non-negative weights summing to 1 (averaged over bags).
+    order_ : ndarray of int
+        Model chosen at each step (init members first). Shape (n_steps,), or
+        (n_bags, n_steps) when ``n_bags > 1``.
+    trajectory_ : ndarray of float
+        Ensemble score after each step; same shape as ``order_``.
+    objective_ : ndarray of float
+        Penalised objective after each step (equals ``trajectory_`` when
+        ``diversity=0``); same shape as ``order_``.
+    best_iteration_ : int or ndarray of int
+        First step maximising ``objective_``; its ensemble is kept (per bag
+        when ``n_bags > 1``).
+    score_ : float
+        Score of the final weighted ensemble on the selection data.
+    single_scores_ : ndarray of shape (n_models,)
+        Score of every model on its own.
+    task_, classes_, n_models_
+        See :class:`BaseSelector`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=200)
+    >>> preds = y + rng.normal(scale=[[0.5], [0.6], [2.0]], size=(3, 200))
+    >>> sel = GreedySelector(max_iter=10).fit(preds, y)
+    >>> sel.weights_.round(2)
+    array([0.57, 0.43, 0.  ])
+    >>> bool(sel.score_ >= sel.single_scores_.max())
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        max_iter: int = 50,
+        scoring: Scoring = None,
+        init_size: int = 0,
+        prune: int | float | None = None,
+        n_bags: int = 1,
+        bag_fraction: float = 0.5,
+        max_members: int | None = None,
+        diversity: float = 0.0,
+        fast_metrics: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.max_iter = max_iter
+        self.scoring = scoring
+        self.init_size = init_size
+        self.prune = prune
+        self.n_bags = n_bags
+        self.bag_fraction = bag_fraction
+        self.max_members = max_members
+        self.diversity = diversity
+        self.fast_metrics = fast_metrics
+        self.random_state = random_state
+
+    def _validate_params(self) -> None:
+        check_int(self.max_iter, "max_iter", 1)
+        check_int(self.init_size, "init_size", 0)
+        check_int(self.n_bags, "n_bags", 1)
+        check_int(self.max_members, "max_members", 1, allow_none=True)
+        check_float(self.bag_fraction, "bag_fraction", 0.0, 1.0, low_open=True)
+        check_float(self.diversity, "diversity", 0.0, math.inf, low_open=False)
+        if isinstance(self.prune, float):
+            check_float(self.prune, "prune", 0.0, 1.0, low_open=True)
+        else:
+            check_int(self.prune, "prune", 1, allow_none=True)
+        if not isinstance(self.fast_metrics, bool):
+            raise ValueError(
+                f"The 'fast_metrics' parameter must be a bool. Got {self.fast_metrics!r} instead."
+            )
+        super()._validate_params()
+
+    def _pool(self, singles: np.ndarray) -> np.ndarray:
+        n_models = len(singles)
+        if self.prune is None:
+            return np.arange(n_models)
+        keep = math.ceil(self.prune * n_models) if isinstance(self.prune, float) else self.prune
+        return np.sort(top_models(singles, min(keep, n_models)))
+
+    def _bags(self, pool: np.ndarray) -> list[np.ndarray]:
+        if self.n_bags == 1:
+            return [pool]
+        rng = check_random_state(self.random_state)
+        size = max(1, round(self.bag_fraction * len(pool)))
+        return [np.sort(rng.choice(pool, size=size, replace=False)) for _ in range(self.n_bags)]
+
+    def _fit(self, predictions, y, sample_weight) -> np.ndarray:
+        metric = self._batch_metric(y, sample_weight, fast=self.fast_metrics)
+        library = CandidateLibrary(predictions, metric)
+        singles = library.single_scores()
+        self.single_scores_ = singles
+        tracker = CorrelationTracker(predictions) if self.diversity > 0 else None
+        strength = self.diversity * max(abs(float(np.nanmax(singles))), 1e-12)
+        runs = []
+        for bag in self._bags(self._pool(singles)):
+            penalty = None
+            if tracker is not None:
+                penalty = _DiversityPenalty(tracker, strength, library.n_models)
+            runs.append(
+                _greedy_run(
+                    library,
+                    bag,
+                    singles,
+                    n_iter=self.max_iter,
+                    init_size=min(self.init_size, len(bag), self.max_members or len(bag)),
+                    max_members=self.max_members,
+                    penalty=penalty,
+                )
+            )
+        return self._store_runs(runs, library.n_models)
+
+    def _store_runs(self, runs: list[_Run], n_models: int) -> np.ndarray:
+        weights = np.zeros(n_models)
+        for run in runs:
+            kept = run.order[: run.best_iteration + 1]
+            weights += np.bincount(kept, minlength=n_models) / len(kept)
+        if len(runs) == 1:
+            self.order_, self.trajectory_ = runs[0].order, runs[0].trajectory
+            self.objective_ = runs[0].objective
+            self.best_iteration_ = runs[0].best_iteration
+        else:
+            self.order_ = np.stack([run.order for run in runs])
+            self.trajectory_ = np.stack([run.trajectory for run in runs])
+            self.objective_ = np.stack([run.objective for run in runs])
+            self.best_iteration_ = np.array([run.best_iteration for run in runs])
+        return weights / len(runs)

@@ -1,0 +1,220 @@
+"""Scoring many candidate ensembles in one vectorised call.
+
+Greedy selection asks, at every iteration, "what would the score be if model j
+joined the ensemble?" for every candidate j. The candidate ensembles differ from
+the current one by one member, so each metric receives the *sums*
+``current_sum + prediction_j`` for a chunk of candidates plus the divisor
+``count + 1`` and returns one score per candidate.
+
+Every metric may first ``reduce`` the library to the part it needs (e.g. the
+true-class probability for log loss). The reduction must be linear in the
+predictions so that the ensemble of reduced predictions equals the reduction of
+the ensemble; the running sum then lives in the reduced space.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import numpy as np
+
+from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
+
+from ._validation import CLASSIFICATION, REGRESSION
+
+_EPS = np.finfo(np.float64).eps  # sklearn's log_loss clips with the eps of the scored dtype
+
+
+class BatchMetric(ABC):
+    """Greater-is-better metric evaluated on a batch of candidate ensembles."""
+
+    def __init__(self, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        self.y = y
+        self.sample_weight = sample_weight
+
+    def reduce(self, chunk: np.ndarray) -> np.ndarray:
+        """Map a chunk of library predictions to the (linear) space the metric needs."""
+        return chunk
+
+    @abstractmethod
+    def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
+        """Score the ensembles ``sums / divisor``; ``sums`` is float64 and may be overwritten."""
+
+    def _mean(self, values: np.ndarray) -> np.ndarray:
+        if self.sample_weight is None:
+            return values.mean(axis=1)
+        return values @ self.sample_weight / self.sample_weight.sum()
+
+
+class GenericMetric(BatchMetric):
+    """Fallback that calls a :class:`PredictionScorer` once per candidate."""
+
+    def __init__(
+        self, y: np.ndarray, sample_weight: np.ndarray | None, scorer: PredictionScorer
+    ) -> None:
+        super().__init__(y, sample_weight)
+        self.scorer = scorer
+
+    def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
+        sums /= divisor
+        return np.array([self.scorer(self.y, row, self.sample_weight) for row in sums])
+
+
+class LogLoss(BatchMetric):
+    """Negative log loss; only the true-class probability matters."""
+
+    def reduce(self, chunk: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(chunk, self.y[None, :, None], axis=2)[..., 0]
+
+    def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
+        # Clipping and logging the sums (not the means) saves a full pass over the chunk.
+        np.clip(sums, _EPS * divisor, (1 - _EPS) * divisor, out=sums)
+        np.log(sums, out=sums)
+        return self._mean(sums) - np.log(divisor)
+
+
+class Accuracy(BatchMetric):
+    """Accuracy, or balanced accuracy through per-sample weights ``1 / class total``."""
+
+    def __init__(
+        self, y: np.ndarray, sample_weight: np.ndarray | None, n_classes: int, balanced: bool
+    ) -> None:
+        super().__init__(y, sample_weight)
+        self.binary = n_classes == 2
+        w = np.ones(len(y)) if sample_weight is None else sample_weight
+        if balanced:
+            class_total = np.bincount(y, weights=w, minlength=n_classes)
+            n_present = np.count_nonzero(class_total)
+            self.scale = w / (class_total[y] * n_present)
+        else:
+            self.scale = w / w.sum()
+
+    def reduce(self, chunk: np.ndarray) -> np.ndarray:
+        # Binary: argmax picks class 1 iff p1 > p0 (ties go to class 0), a linear margin.
+        return chunk[..., 1] - chunk[..., 0] if self.binary else chunk
+
+    def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
+        predicted = (sums > 0) if self.binary else np.argmax(sums, axis=2)
+        return (predicted == self.y) @ self.scale
+
+
+def batch_binary_auc(scores: np.ndarray, positive: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted ROC AUC of every row of ``scores``; tied scores count one half."""
+    n_rows, n = scores.shape
+    order = np.argsort(scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1)
+    w_pos = np.where(positive, weight, 0.0)[order].ravel()
+    w_neg = np.where(positive, 0.0, weight)[order].ravel()
+    starts = np.ones((n_rows, n), dtype=bool)
+    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    # Groups of equal scores get ids unique across rows, so one bincount handles all rows.
+    group = np.cumsum(starts.ravel()) - 1
+    pos_in_group = np.bincount(group, w_pos)
+    neg_in_group = np.bincount(group, w_neg)
+    neg_before = np.cumsum(neg_in_group) - neg_in_group
+    row_of_group = np.repeat(np.arange(n_rows), starts.sum(axis=1))
+    first_group = group[:: n]
+    neg_below = neg_before - neg_before[first_group][row_of_group]
+    pairs = np.bincount(
+        row_of_group, pos_in_group * (neg_below + 0.5 * neg_in_group), minlength=n_rows
+    )
+    return pairs / (weight[positive].sum() * weight[~positive].sum())
+
+
+class RocAuc(BatchMetric):
+    """Binary ROC AUC, or one-vs-rest macro/prevalence-weighted AUC for multiclass."""
+
+    def __init__(
+        self, y: np.ndarray, sample_weight: np.ndarray | None, n_classes: int, weighted: bool
+    ) -> None:
+        super().__init__(y, sample_weight)
+        self.binary = n_classes == 2
+        self.w = np.ones(len(y)) if sample_weight is None else sample_weight
+        class_total = np.bincount(y, weights=self.w, minlength=n_classes)
+        self.class_weight = class_total / class_total.sum() if weighted else None
+
+    def reduce(self, chunk: np.ndarray) -> np.ndarray:
+        return chunk[..., 1] if self.binary else chunk
+
+    def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
+        if self.binary:
+            return batch_binary_auc(sums, self.y == 1, self.w)
+        per_class = np.stack(
+            [batch_binary_auc(sums[..., c], self.y == c, self.w) for c in range(sums.shape[2])],
+            axis=1,
+        )
+        if self.class_weight is None:
+            return per_class.mean(axis=1)
+        return per_class @ self.class_weight
+
+
+class RegressionError(BatchMetric):
+    """Negative RMSE / MSE / MAE, or R², from residuals of the candidate means."""
+
+    def __init__(self, y: np.ndarray, sample_weight: np.ndarray | None, kind: str) -> None:
+        super().__init__(y, sample_weight)
+        self.kind = kind
+        y_mean = np.average(y, weights=sample_weight)
+        self.total = float(self._mean((y - y_mean)[None, :] ** 2)[0])
+
+    def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
+        sums /= divisor
+        sums -= self.y
+        if self.kind == "mae":
+            return -self._mean(np.abs(sums, out=sums))
+        mse = self._mean(np.square(sums, out=sums))
+        if self.kind == "mse":
+            return -mse
+        if self.kind == "rmse":
+            return -np.sqrt(mse)
+        if self.total == 0:  # sklearn's force_finite convention for constant targets
+            return np.where(mse == 0, 1.0, 0.0)
+        return 1 - mse / self.total
+
+
+_Factory = Callable[[np.ndarray, "np.ndarray | None", int], "BatchMetric | None"]
+
+
+def _auc_factory(weighted: bool, multiclass_ok: bool) -> _Factory:
+    def build(y: np.ndarray, w: np.ndarray | None, n_classes: int) -> BatchMetric | None:
+        counts = np.bincount(y, minlength=n_classes)
+        if (n_classes > 2 and not multiclass_ok) or (counts == 0).any():
+            return None  # undefined or sklearn raises: let the generic path decide
+        return RocAuc(y, w, n_classes, weighted)
+
+    return build
+
+
+FAST_METRICS: dict[str, dict[str, _Factory]] = {
+    CLASSIFICATION: {
+        "neg_log_loss": lambda y, w, k: LogLoss(y, w),
+        "accuracy": lambda y, w, k: Accuracy(y, w, k, balanced=False),
+        "balanced_accuracy": lambda y, w, k: Accuracy(y, w, k, balanced=True),
+        "roc_auc": _auc_factory(weighted=False, multiclass_ok=False),
+        "roc_auc_ovr": _auc_factory(weighted=False, multiclass_ok=True),
+        "roc_auc_ovr_weighted": _auc_factory(weighted=True, multiclass_ok=True),
+    },
+    REGRESSION: {
+        "neg_root_mean_squared_error": lambda y, w, k: RegressionError(y, w, "rmse"),
+        "neg_mean_squared_error": lambda y, w, k: RegressionError(y, w, "mse"),
+        "neg_mean_absolute_error": lambda y, w, k: RegressionError(y, w, "mae"),
+        "r2": lambda y, w, k: RegressionError(y, w, "r2"),
+    },
+}
+
+
+def make_batch_metric(
+    scoring: str | Callable | PredictionScorer | None,
+    task: str,
+    n_classes: int,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    fast: bool = True,
+) -> BatchMetric:
+    """Return the vectorised metric for ``scoring`` when one exists, else the generic one."""
+    scorer = get_prediction_scorer(scoring, task)
+    name = scorer.scoring if isinstance(scorer.scoring, str) else None
+    factory = FAST_METRICS[task].get(name) if fast else None
+    metric = factory(y, sample_weight, n_classes) if factory is not None else None
+    return metric if metric is not None else GenericMetric(y, sample_weight, scorer)

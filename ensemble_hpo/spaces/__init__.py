@@ -1,0 +1,18 @@
+"""Search spaces: model families, their hyperparameter distributions and conditional spaces."""
+
+from ensemble_hpo.spaces._builtin import BUILTIN_FAMILIES, DEFAULT_FAMILIES, get_family
+from ensemble_hpo.spaces._early_stopping import EarlyStoppingClassifier, EarlyStoppingRegressor
+from ensemble_hpo.spaces._family import ModelFamily
+from ensemble_hpo.spaces._space import SearchSpace, distribution_from_spec, family_from_spec
+
+__all__ = [
+    "BUILTIN_FAMILIES",
+    "DEFAULT_FAMILIES",
+    "EarlyStoppingClassifier",
+    "EarlyStoppingRegressor",
+    "ModelFamily",
+    "SearchSpace",
+    "distribution_from_spec",
+    "family_from_spec",
+    "get_family",
+]

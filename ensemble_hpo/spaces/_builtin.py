@@ -1,0 +1,227 @@
+"""Built-in model families and their search spaces.
+
+Ranges follow the libraries' documented sensible ranges and common Kaggle/AutoML
+practice; the ``portfolio`` of each family starts with the library defaults
+(which are strong baselines by design) plus one or two widely used settings.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from optuna.distributions import CategoricalDistribution as Cat
+from optuna.distributions import FloatDistribution as Float
+from optuna.distributions import IntDistribution as Int
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.svm import SVC, SVR
+
+from ensemble_hpo.spaces._early_stopping import EarlyStoppingClassifier, EarlyStoppingRegressor
+from ensemble_hpo.spaces._family import ModelFamily
+
+__all__ = ["BUILTIN_FAMILIES", "DEFAULT_FAMILIES", "get_family"]
+
+
+def _lazy_class(module: str, name: str, extra: str) -> Callable[..., Any]:
+    """Import an optional dependency only when a candidate of that family is built."""
+
+    def factory(**kwargs: Any) -> Any:
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            raise ImportError(
+                f"The {name} model family needs the optional package {module!r}. "
+                f"Install it with: pip install 'ensemble_hpo[{extra}]'"
+            ) from exc
+        return cls(**kwargs)
+
+    factory.__name__ = name
+    return factory
+
+
+def _boosted(wrapper: type, module: str, name: str, extra: str) -> Callable[..., Any]:
+    make = _lazy_class(module, name, extra)
+
+    def factory(*, random_state: int | None = None, **kwargs: Any) -> Any:
+        return wrapper(estimator=make(random_state=random_state, **kwargs), random_state=random_state)
+
+    factory.__name__ = name
+    return factory
+
+
+def _mlp_layers(params: dict[str, Any]) -> dict[str, Any]:
+    params = dict(params)
+    width, depth = params.pop("width", 100), params.pop("depth", 1)
+    params["hidden_layer_sizes"] = (int(width),) * int(depth)
+    return params
+
+
+_XGB_PARAMS = {
+    "learning_rate": Float(0.01, 0.3, log=True),
+    "max_depth": Int(2, 10),
+    "min_child_weight": Float(0.5, 20.0, log=True),
+    "subsample": Float(0.5, 1.0),
+    "colsample_bytree": Float(0.4, 1.0),
+    "reg_lambda": Float(1e-3, 10.0, log=True),
+    "reg_alpha": Float(1e-3, 10.0, log=True),
+}
+_FOREST_PARAMS = {
+    "n_estimators": Int(50, 300, step=50),
+    "max_features": Float(0.1, 1.0),
+    "min_samples_leaf": Int(1, 20, log=True),
+    "max_depth": Cat([None, 4, 8, 16]),
+}
+_FOREST_PORTFOLIO = ({"n_estimators": 300, "max_features": 0.5, "min_samples_leaf": 1, "max_depth": None},)
+
+BUILTIN_FAMILIES: dict[str, ModelFamily] = {
+    f.name: f
+    for f in [
+        ModelFamily(
+            "xgboost",
+            classifier=_boosted(EarlyStoppingClassifier, "xgboost", "XGBClassifier", "xgboost"),
+            regressor=_boosted(EarlyStoppingRegressor, "xgboost", "XGBRegressor", "xgboost"),
+            params=_XGB_PARAMS,
+            fixed={"n_estimators": 500, "tree_method": "hist", "n_jobs": 1, "verbosity": 0},
+            preprocessing="tree_native",
+            portfolio=(
+                {"learning_rate": 0.1, "max_depth": 6, "min_child_weight": 1.0, "subsample": 1.0,
+                 "colsample_bytree": 1.0, "reg_lambda": 1.0, "reg_alpha": 0.001},
+                {"learning_rate": 0.05, "max_depth": 4, "min_child_weight": 2.0, "subsample": 0.8,
+                 "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 0.001},
+            ),
+        ),
+        ModelFamily(
+            "random_forest",
+            classifier=RandomForestClassifier,
+            regressor=RandomForestRegressor,
+            params=_FOREST_PARAMS,
+            fixed={"n_jobs": 1},
+            preprocessing="tree",
+            portfolio=_FOREST_PORTFOLIO,
+        ),
+        ModelFamily(
+            "extra_trees",
+            classifier=ExtraTreesClassifier,
+            regressor=ExtraTreesRegressor,
+            params=_FOREST_PARAMS,
+            fixed={"n_jobs": 1},
+            preprocessing="tree",
+            portfolio=_FOREST_PORTFOLIO,
+        ),
+        ModelFamily(
+            "hist_gradient_boosting",
+            classifier=HistGradientBoostingClassifier,
+            regressor=HistGradientBoostingRegressor,
+            params={
+                "learning_rate": Float(0.01, 0.3, log=True),
+                "max_leaf_nodes": Int(8, 128, log=True),
+                "min_samples_leaf": Int(5, 100, log=True),
+                "l2_regularization": Float(1e-6, 10.0, log=True),
+            },
+            fixed={"max_iter": 500, "early_stopping": True, "validation_fraction": 0.1,
+                   "n_iter_no_change": 20},
+            preprocessing="tree_native",
+            portfolio=({"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+                        "l2_regularization": 1e-6},),
+        ),
+        ModelFamily(
+            "logistic",
+            classifier=LogisticRegression,
+            params={"C": Float(1e-4, 1e3, log=True)},
+            fixed={"max_iter": 2000},
+            preprocessing="linear",
+            portfolio=({"C": 1.0},),
+        ),
+        ModelFamily(
+            "ridge",
+            regressor=Ridge,
+            params={"alpha": Float(1e-3, 1e4, log=True)},
+            preprocessing="linear",
+            portfolio=({"alpha": 1.0},),
+        ),
+        ModelFamily(
+            "knn",
+            classifier=KNeighborsClassifier,
+            regressor=KNeighborsRegressor,
+            params={"n_neighbors": Int(1, 64, log=True), "weights": Cat(["uniform", "distance"]),
+                    "p": Int(1, 2)},
+            preprocessing="linear",
+            portfolio=({"n_neighbors": 5, "weights": "uniform", "p": 2},),
+        ),
+        ModelFamily(
+            "svm",
+            classifier=SVC,
+            regressor=SVR,
+            params={"C": Float(1e-3, 1e3, log=True), "kernel": Cat(["rbf", "linear"]),
+                    "gamma": Float(1e-4, 1.0, log=True)},
+            conditions={"gamma": {"kernel": ["rbf"]}},
+            fixed={"probability": True},
+            preprocessing="linear",
+            portfolio=({"C": 1.0, "kernel": "rbf", "gamma": 0.01},),
+        ),
+        ModelFamily(
+            "mlp",
+            classifier=MLPClassifier,
+            regressor=MLPRegressor,
+            params={"width": Int(16, 256, log=True), "depth": Int(1, 3),
+                    "alpha": Float(1e-6, 1e-1, log=True),
+                    "learning_rate_init": Float(1e-4, 1e-2, log=True)},
+            fixed={"early_stopping": True, "max_iter": 300},
+            preprocessing="linear",
+            transform=_mlp_layers,
+            portfolio=({"width": 100, "depth": 1, "alpha": 1e-4, "learning_rate_init": 1e-3},),
+        ),
+        ModelFamily(
+            "lightgbm",
+            classifier=_boosted(EarlyStoppingClassifier, "lightgbm", "LGBMClassifier", "lightgbm"),
+            regressor=_boosted(EarlyStoppingRegressor, "lightgbm", "LGBMRegressor", "lightgbm"),
+            params={"learning_rate": Float(0.01, 0.3, log=True), "num_leaves": Int(8, 256, log=True),
+                    "min_child_samples": Int(5, 100, log=True), "subsample": Float(0.5, 1.0),
+                    "colsample_bytree": Float(0.4, 1.0), "reg_lambda": Float(1e-3, 10.0, log=True)},
+            fixed={"n_estimators": 500, "n_jobs": 1, "verbose": -1, "subsample_freq": 1},
+            preprocessing="tree_native",
+        ),
+        ModelFamily(
+            "catboost",
+            classifier=_lazy_class("catboost", "CatBoostClassifier", "catboost"),
+            regressor=_lazy_class("catboost", "CatBoostRegressor", "catboost"),
+            params={"learning_rate": Float(0.01, 0.3, log=True), "depth": Int(3, 10),
+                    "l2_leaf_reg": Float(1.0, 30.0, log=True)},
+            fixed={"iterations": 500, "thread_count": 1, "verbose": False,
+                   "allow_writing_files": False},
+            preprocessing="tree_native",
+        ),
+    ]
+}
+
+#: Families used when ``models="auto"``: fast, strong and mutually diverse.
+DEFAULT_FAMILIES: tuple[str, ...] = (
+    "xgboost",
+    "hist_gradient_boosting",
+    "random_forest",
+    "extra_trees",
+    "logistic",
+    "ridge",
+    "knn",
+)
+
+
+def get_family(name: str) -> ModelFamily:
+    """Return the built-in family called ``name`` with a helpful error otherwise."""
+    try:
+        return BUILTIN_FAMILIES[name]
+    except KeyError:
+        raise ValueError(
+            f"The model family must be one of {sorted(BUILTIN_FAMILIES)}. Got {name!r} instead."
+        ) from None

@@ -1,0 +1,188 @@
+"""The conditional multi-family search space: the family is itself a hyperparameter."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from ensemble_hpo.spaces._builtin import BUILTIN_FAMILIES, DEFAULT_FAMILIES, get_family
+from ensemble_hpo.spaces._family import PARAM_SEPARATOR, ModelFamily
+
+__all__ = ["SearchSpace", "distribution_from_spec", "family_from_spec"]
+
+FAMILY_PARAM = "family"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A set of model families for one task, sampled as a conditional space.
+
+    Trials first choose ``"family"`` and then only that family's parameters,
+    named ``"{family}__{param}"`` so that samplers see one distribution per name.
+
+    Examples
+    --------
+    >>> space = SearchSpace.from_models(["random_forest", "logistic"], task="classification")
+    >>> space.family_names
+    ('random_forest', 'logistic')
+    """
+
+    families: tuple[ModelFamily, ...]
+    task: str
+
+    @classmethod
+    def from_models(cls, models: Any, *, task: str) -> SearchSpace:
+        """Build from ``"auto"``, family names, :class:`ModelFamily` objects or spec dicts."""
+        if isinstance(models, SearchSpace):
+            return models
+        if models is None or (isinstance(models, str) and models == "auto"):
+            families = [get_family(n) for n in DEFAULT_FAMILIES]
+            families = [f for f in families if f.supports(task)]
+        else:
+            if isinstance(models, (str, ModelFamily, Mapping)):
+                models = [models]
+            families = [_as_family(m) for m in models]
+            unsupported = [f.name for f in families if not f.supports(task)]
+            if unsupported:
+                raise ValueError(
+                    f"The 'models' parameter must only name families that support {task}. "
+                    f"Got {unsupported} instead."
+                )
+        if not families:
+            raise ValueError("The 'models' parameter must name at least one model family. Got none.")
+        names = [f.name for f in families]
+        if len(set(names)) != len(names):
+            raise ValueError(f"The 'models' parameter must not repeat a family. Got {names} instead.")
+        return cls(families=tuple(families), task=task)
+
+    @property
+    def family_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.families)
+
+    def family(self, name: str) -> ModelFamily:
+        for f in self.families:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> tuple[ModelFamily, dict[str, Any]]:
+        """Sample a family and its hyperparameters from ``trial``."""
+        name = trial.suggest_categorical(FAMILY_PARAM, list(self.family_names))
+        family = self.family(name)
+        return family, family.suggest(trial)
+
+    def to_trial_params(self, family: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Flatten ``(family, params)`` to the study's parameter names (for enqueueing)."""
+        flat = {FAMILY_PARAM: family}
+        flat.update({f"{family}{PARAM_SEPARATOR}{k}": v for k, v in params.items()})
+        return flat
+
+    @staticmethod
+    def from_trial_params(flat: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        family = flat[FAMILY_PARAM]
+        prefix = f"{family}{PARAM_SEPARATOR}"
+        return family, {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+
+    def portfolio(self) -> list[dict[str, Any]]:
+        """Known-good configurations of every family, as flat trial params, interleaved."""
+        per_family = [[self.to_trial_params(f.name, p) for p in f.portfolio] for f in self.families]
+        depth = max((len(p) for p in per_family), default=0)
+        return [p[i] for i in range(depth) for p in per_family if i < len(p)]
+
+
+def _as_family(model: Any) -> ModelFamily:
+    if isinstance(model, ModelFamily):
+        return model
+    if isinstance(model, str):
+        return get_family(model)
+    if isinstance(model, Mapping):
+        return family_from_spec(model)
+    raise ValueError(
+        "The 'models' parameter must contain family names, ModelFamily objects or spec dicts. "
+        f"Got {type(model).__name__} instead."
+    )
+
+
+def distribution_from_spec(name: str, spec: Any) -> BaseDistribution:
+    """Turn a YAML-style parameter spec into an Optuna distribution.
+
+    ``{"type": "float", "low": 0.01, "high": 1, "log": true}``, ``{"type": "int", ...}``,
+    ``{"type": "categorical", "choices": [...]}`` or a plain list (categorical).
+    """
+    if isinstance(spec, BaseDistribution):
+        return spec
+    if isinstance(spec, (list, tuple)):
+        return CategoricalDistribution(list(spec))
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ValueError(
+            f"The spec of parameter {name!r} must be a list of choices or a mapping with a 'type' "
+            f"key ('int', 'float' or 'categorical'). Got {spec!r} instead."
+        )
+    kind = spec["type"]
+    try:
+        if kind == "float":
+            return FloatDistribution(float(spec["low"]), float(spec["high"]), log=bool(spec.get("log", False)),
+                                     step=spec.get("step"))
+        if kind == "int":
+            return IntDistribution(int(spec["low"]), int(spec["high"]), log=bool(spec.get("log", False)),
+                                   step=int(spec.get("step", 1)))
+        if kind == "categorical":
+            return CategoricalDistribution(list(spec["choices"]))
+    except KeyError as exc:
+        raise ValueError(f"The spec of parameter {name!r} misses the key {exc.args[0]!r}.") from None
+    raise ValueError(
+        f"The 'type' of parameter {name!r} must be 'int', 'float' or 'categorical'. Got {kind!r} instead."
+    )
+
+
+def _import_object(path: str) -> Any:
+    module, _, attr = path.rpartition(".")
+    if not module:
+        raise ValueError(f"The estimator path must look like 'package.module.Class'. Got {path!r} instead.")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"The estimator {path!r} could not be imported: {exc}") from None
+
+
+def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
+    """Build a family from a spec dict (used for user-defined spaces in Python and YAML).
+
+    Keys: ``name``; either ``base`` (a built-in family to override) or ``classifier`` /
+    ``regressor`` (import paths or classes); ``params`` (name → distribution spec);
+    optional ``fixed``, ``conditions``, ``preprocessing``, ``portfolio``.
+    """
+    spec = dict(spec)
+    base = get_family(spec.pop("base")) if "base" in spec else None
+    name = spec.pop("name", base.name if base else None)
+    if not name:
+        raise ValueError("A model family spec must have a 'name' (or a 'base' built-in family).")
+    unknown = set(spec) - {"classifier", "regressor", "params", "fixed", "conditions", "preprocessing",
+                           "portfolio"}
+    if unknown:
+        raise ValueError(f"The model family spec {name!r} has unknown keys {sorted(unknown)}.")
+    factories = {k: _import_object(v) if isinstance(v, str) else v
+                 for k, v in spec.items() if k in ("classifier", "regressor")}
+    params = {k: distribution_from_spec(k, v) for k, v in (spec.get("params") or {}).items()}
+    defaults = base or ModelFamily(name)
+    return ModelFamily(
+        name=name,
+        classifier=factories.get("classifier", defaults.classifier),
+        regressor=factories.get("regressor", defaults.regressor),
+        params=params or defaults.params,
+        fixed=spec.get("fixed", defaults.fixed),
+        conditions=spec.get("conditions", defaults.conditions if not params else {}),
+        preprocessing=spec.get("preprocessing", defaults.preprocessing),
+        portfolio=tuple(spec.get("portfolio", defaults.portfolio if not params else ())),
+        transform=defaults.transform if not params else None,
+    )

@@ -1,0 +1,62 @@
+"""Optuna study storages from a short spec, resolvable again inside worker processes.
+
+Specs: ``None`` (in-memory), an RDB URL (``sqlite:///run/study.db``,
+``postgresql://user@host/db``), or a journal file (``journal:///abs/path.log``
+or any path ending in ``.log``/``.journal``), Optuna's lock-protected append-only
+file that several processes on one machine can share without a server.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+__all__ = ["make_storage", "storage_kind"]
+
+_JOURNAL_PREFIX = "journal://"
+
+
+def _journal_path(spec: str) -> str | None:
+    if spec.startswith(_JOURNAL_PREFIX):
+        return spec[len(_JOURNAL_PREFIX):]
+    if spec.endswith((".log", ".journal")) and "://" not in spec:
+        return spec
+    return None
+
+
+def make_storage(spec: Any) -> BaseStorage:
+    """Return an Optuna storage for ``spec`` (see the module docstring)."""
+    if spec is None:
+        return InMemoryStorage()
+    if isinstance(spec, BaseStorage):
+        return spec
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str):
+        raise ValueError(
+            "The 'storage' parameter must be None, an Optuna storage, an RDB URL or a journal "
+            f"file path. Got {type(spec).__name__} instead."
+        )
+    path = _journal_path(spec)
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    if "://" in spec:
+        return RDBStorage(spec, heartbeat_interval=None)
+    raise ValueError(
+        "The 'storage' parameter must be an RDB URL ('sqlite:///...', 'postgresql://...') or a "
+        f"journal file ('journal:///path' or '*.log'). Got {spec!r} instead."
+    )
+
+
+def storage_kind(spec: Any) -> str | None:
+    """``"journal"``, ``"rdb"`` or None (not shareable across processes) for ``spec``."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return None
+    spec = os.fspath(spec)
+    if _journal_path(spec) is not None:
+        return "journal"
+    return "rdb" if "://" in spec else None

@@ -1,0 +1,77 @@
+"""The vectorised metrics choose exactly what the generic scorer path chooses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from selection_data import classification_library, regression_library
+
+from ensemble_hpo.metrics import PredictionScorer
+from ensemble_hpo.selection import GreedySelector
+
+CASES = [
+    ("breast_cancer", "neg_log_loss"),
+    ("breast_cancer", "accuracy"),
+    ("breast_cancer", "balanced_accuracy"),
+    ("breast_cancer", "roc_auc"),
+    ("wine", "neg_log_loss"),
+    ("wine", "accuracy"),
+    ("wine", "balanced_accuracy"),
+    ("wine", "roc_auc_ovr"),
+    ("wine", "roc_auc_ovr_weighted"),
+    ("diabetes", "neg_root_mean_squared_error"),
+    ("diabetes", "neg_mean_absolute_error"),
+    ("diabetes", "r2"),
+]
+
+
+def _library(name: str) -> tuple[np.ndarray, np.ndarray]:
+    return regression_library() if name == "diabetes" else classification_library(name)
+
+
+WEIGHTED = {"neg_log_loss", "balanced_accuracy", "roc_auc_ovr_weighted", "r2"}
+
+
+@pytest.mark.parametrize(
+    "dataset, scoring, weighted",
+    [(d, s, False) for d, s in CASES] + [(d, s, True) for d, s in CASES if s in WEIGHTED],
+)
+def test_fast_path_matches_generic_path(dataset: str, scoring: str, weighted: bool) -> None:
+    preds, y = _library(dataset)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    fast = GreedySelector(max_iter=8, scoring=scoring).fit(preds, y, sample_weight=sw)
+    slow = GreedySelector(max_iter=8, scoring=scoring, fast_metrics=False)
+    slow.fit(preds, y, sample_weight=sw)
+    np.testing.assert_array_equal(fast.order_, slow.order_)
+    np.testing.assert_allclose(fast.trajectory_, slow.trajectory_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast.single_scores_, slow.single_scores_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dataset, scoring", CASES)
+def test_score_matches_sklearn_scorer_on_blend(dataset: str, scoring: str) -> None:
+    preds, y = _library(dataset)
+    sel = GreedySelector(max_iter=5, scoring=scoring).fit(preds, y)
+    task = "regression" if preds.ndim == 2 else "classification"
+    expected = PredictionScorer(scoring, task)(y, sel.predict_ensemble(preds))
+    assert sel.score_ == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_callable_scorer_uses_generic_path() -> None:
+    preds, y = regression_library()
+
+    def neg_max_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return -float(np.max(np.abs(y_true - y_pred)))
+
+    sel = GreedySelector(max_iter=5, scoring=neg_max_error).fit(preds, y)
+    assert sel.score_ == pytest.approx(neg_max_error(y, sel.predict_ensemble(preds)))
+    assert sel.score_ >= sel.single_scores_.max()
+
+
+def test_default_scoring_is_log_loss_and_rmse() -> None:
+    preds, y = classification_library("breast_cancer")
+    a = GreedySelector(max_iter=5).fit(preds, y)
+    b = GreedySelector(max_iter=5, scoring="neg_log_loss").fit(preds, y)
+    np.testing.assert_array_equal(a.order_, b.order_)
+    rp, ry = regression_library()
+    c = GreedySelector(max_iter=5).fit(rp, ry)
+    assert c.score_ == pytest.approx(-np.sqrt(np.mean((c.predict_ensemble(rp) - ry) ** 2)))
