@@ -50,6 +50,8 @@ class Ensemble:
     fuser: Any
     task: str
     n_classes: int | None = None
+    # Fitted transformer giving the fuser its view of X (stacking with passthrough only).
+    feature_transformer: Any = None
 
     @property
     def weights(self) -> np.ndarray:
@@ -58,8 +60,13 @@ class Ensemble:
     def predict_members(self, X: Any) -> np.ndarray:
         return np.stack([m.predict(X, self.task, self.n_classes) for m in self.members])
 
-    def combine(self, X: Any, fuser_X: Any = None) -> np.ndarray:
-        return self.fuser.combine(self.predict_members(X), X=fuser_X)
+    def fuser_features(self, X: Any) -> np.ndarray | None:
+        if self.feature_transformer is None:
+            return None
+        return _dense(self.feature_transformer.transform(X))
+
+    def combine(self, X: Any) -> np.ndarray:
+        return self.fuser.combine(self.predict_members(X), X=self.fuser_features(X))
 
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -69,6 +76,10 @@ class Ensemble:
 
     def __len__(self) -> int:
         return len(self.members)
+
+
+def _dense(X: Any) -> np.ndarray:
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
 
 
 def members_from_weights(

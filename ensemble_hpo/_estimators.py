@@ -14,8 +14,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
-from ensemble_hpo._ensemble import Ensemble, members_from_weights
+from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
 from ensemble_hpo._resolve import make_fuser, make_selector, make_splits, n_splits_of
+from ensemble_hpo.fusion import compare_fusers
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import (
     CandidateEvaluator,
@@ -50,7 +51,7 @@ class _BaseEnsemble(BaseEstimator):
         selection: Any = "greedy",
         fusion: Any = "average",
         pruner: optuna.pruners.BasePruner | None = None,
-        warm_start: Any = "portfolio",
+        warm_start_configs: Any = "portfolio",
         storage: Any = None,
         run_dir: str | None = None,
         n_jobs: int = 1,
@@ -66,7 +67,7 @@ class _BaseEnsemble(BaseEstimator):
         self.selection = selection
         self.fusion = fusion
         self.pruner = pruner
-        self.warm_start = warm_start
+        self.warm_start_configs = warm_start_configs
         self.storage = storage
         self.run_dir = run_dir
         self.n_jobs = n_jobs
@@ -109,7 +110,8 @@ class _BaseEnsemble(BaseEstimator):
         from ensemble_hpo._validation import validate_fit_data
 
         X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=n_splits_of(self.cv),
-                                       sample_weight=sample_weight, groups=groups)
+                                       sample_weight=sample_weight, groups=groups,
+                                       rare_classes="warn")
         y_enc = self._encode_target(y)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         n_trials, time_budget = self._budget()
@@ -127,12 +129,13 @@ class _BaseEnsemble(BaseEstimator):
         builder = _PipelineBuilder(info.column_kinds, self._task)
         run = SearchRun(
             strategy=make_strategy(self.search), space=space, storage=storage,
-            pruner=self.pruner, warm_start=self.warm_start, n_jobs=self.n_jobs,
+            pruner=self.pruner, warm_start=self.warm_start_configs, n_jobs=self.n_jobs,
             seed=self.random_state, verbose=self.verbose,
         )
         population = run.run(evaluator, builder, n_trials=n_trials, deadline=deadline, store=store,
                              linear_features=lambda: builder.linear_features(X))
-        self._finish(population, selector, fuser, y_enc, weights)
+        transformer = builder.fuser_transformer(fuser, X)
+        self._finish(population, selector, fuser, y_enc, weights, transformer, X)
         self.feature_info_ = info
         self.n_features_in_ = info.n_features_in_
         if info.feature_names_in_ is not None:
@@ -149,7 +152,7 @@ class _BaseEnsemble(BaseEstimator):
         return storage, FileArtifactStore(root / "artifacts")
 
     def _finish(self, population: Population, selector: Any, fuser: Any, y: np.ndarray,
-                sample_weight: np.ndarray | None) -> None:
+                sample_weight: np.ndarray | None, transformer: Any, X: Any) -> None:
         completed = population.completed()
         if not completed:
             reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
@@ -164,17 +167,26 @@ class _BaseEnsemble(BaseEstimator):
         scores = {c.number: c.score for c in completed}
         members = members_from_weights(numbers_, weights, population, scores=scores)
         member_idx = [numbers_.index(m.number) for m in members]
-        fuser.fit(predictions[member_idx], y, weights=[m.weight for m in members],
-                  sample_weight=sample_weight)
+        member_predictions = predictions[member_idx]
+        member_weights = [m.weight for m in members]
+        fuser_X = None if transformer is None else _dense(transformer.transform(X))
+        fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X, sample_weight=sample_weight)
+        self.fusion_comparison_ = compare_fusers(
+            member_predictions, y, weights=member_weights, scoring=self.scoring,
+            X=fuser_X, cv=min(5, n_splits_of(self.cv) or 5), random_state=self.random_state,
+            sample_weight=sample_weight,
+        )
         self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
-                                  n_classes=self._n_classes())
+                                  n_classes=self._n_classes(), feature_transformer=transformer)
         self.selector_ = selector
         weight_by_number = {m.number: m.weight for m in members}
         self.leaderboard_ = population.leaderboard(weight_by_number)
         best = max(completed, key=lambda c: c.score)
         self.best_candidate_ = best
         self.best_score_ = best.score
-        self.cv_score_ = float(getattr(selector, "score_", np.nan))
+        # Stacking scores itself by its own cross-validation; the others are scored
+        # on the selection data (the out-of-fold predictions they were chosen on).
+        self.cv_score_ = float(getattr(fuser, "cv_score_", getattr(selector, "score_", np.nan)))
         self.population_ = _drop_unused_models(population, set(weight_by_number) | {best.number})
 
     def _predict_raw(self, X: Any) -> np.ndarray:
@@ -186,6 +198,17 @@ class _BaseEnsemble(BaseEstimator):
 
     def _n_classes(self) -> int | None:
         return None
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Missing values, sparse matrices and string categories are handled by the
+        # per-family preprocessing.
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags
 
 
 class _PipelineBuilder:
@@ -201,6 +224,14 @@ class _PipelineBuilder:
         model = family.build(self.task, params, random_state=seed)
         prep = make_preprocessor(family.preprocessing, self.column_kinds)
         return Pipeline([("prep", prep), ("model", model)])
+
+    def fuser_transformer(self, fuser: Any, X: Any) -> Any:
+        """Fitted preprocessing for a fuser that looks at the original features (passthrough)."""
+        if not getattr(fuser, "passthrough", False):
+            return None
+        from ensemble_hpo._preprocessing import make_preprocessor
+
+        return make_preprocessor("linear", self.column_kinds).fit(X)
 
     def linear_features(self, X: Any) -> np.ndarray:
         """X scaled and one-hot encoded as linear families see it (for hypergradient search)."""
@@ -261,8 +292,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         ``"average"``, ``"soft_voting"``, ``"hard_voting"``, ``"optimized"`` or ``"stacking"``.
     pruner : optuna.pruners.BasePruner, default=None
         Stops hopeless candidates after their first folds.
-    warm_start : "portfolio", None, or a finished Optuna study, default="portfolio"
-        Configurations tried before the strategy's own proposals.
+    warm_start_configs : "portfolio", None, or a finished Optuna study, default="portfolio"
+        Configurations tried before the strategy's own proposals: each family's
+        known-good portfolio, or the best trials of an earlier study on a similar task.
     storage : str or optuna storage, default=None
         Where the study lives (in memory when None, or a journal file in ``run_dir``).
     run_dir : str, default=None
@@ -316,7 +348,8 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class with the highest fused probability."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class EnsembleRegressor(RegressorMixin, _BaseEnsemble):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -74,12 +75,29 @@ def _splitter(cv: Any, task: str, groups: Any, random_state: int | None) -> Any:
         return KFold(cv, shuffle=True, random_state=random_state)
     if hasattr(cv, "split"):
         return cv
+    if isinstance(cv, Iterable) and not isinstance(cv, (str, bytes)):
+        return _PredefinedSplits(list(cv))
     raise ValueError(f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead.")
+
+
+class _PredefinedSplits:
+    """An explicit list of (train, valid) index pairs, as scikit-learn's ``cv`` accepts."""
+
+    def __init__(self, splits: list[tuple[Any, Any]]) -> None:
+        self.splits = splits
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterable[tuple[Any, Any]]:
+        return iter(self.splits)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.splits)
 
 
 def n_splits_of(cv: Any) -> int | None:
     if isinstance(cv, numbers.Integral):
         return int(cv)
+    if isinstance(cv, (list, tuple)):
+        return len(cv)
     get = getattr(cv, "get_n_splits", None)
     try:
         return int(get()) if get else None

@@ -183,7 +183,7 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None) -> Any:
         models=config.search.models, search=strategy, n_trials=config.search.n_trials,
         time_budget=config.search.time_budget, cv=config.cv, scoring=config.scoring,
         selection=selector(**config.selection.options), fusion=fuser(**config.fusion.options),
-        pruner=_pruner(config.search.pruner), warm_start=config.search.warm_start,
+        pruner=_pruner(config.search.pruner), warm_start_configs=config.search.warm_start,
         storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,
         random_state=config.random_state, verbose=config.verbose,
     )

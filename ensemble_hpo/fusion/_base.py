@@ -25,6 +25,8 @@ __all__ = ["BaseFuser", "CLASSIFICATION", "REGRESSION"]
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 _TASK_BY_NDIM = {3: CLASSIFICATION, 2: REGRESSION}
+# Round-off in members' probabilities (e.g. float32 sums) must not be an error.
+_PROBA_TOLERANCE = 1e-6
 
 
 def infer_task(predictions: np.ndarray) -> str:
@@ -59,11 +61,13 @@ def check_predictions(predictions: Any) -> np.ndarray:
             "The 'predictions' parameter must contain only finite values. "
             "Got NaN or infinite values instead."
         )
-    if task == CLASSIFICATION and (array.min() < 0.0 or array.max() > 1.0 + 1e-9):
-        raise ValueError(
-            "The 'predictions' parameter must hold probabilities in [0, 1] for classification. "
-            f"Got values in [{array.min():.3g}, {array.max():.3g}] instead."
-        )
+    if task == CLASSIFICATION:
+        if array.min() < -_PROBA_TOLERANCE or array.max() > 1.0 + _PROBA_TOLERANCE:
+            raise ValueError(
+                "The 'predictions' parameter must hold probabilities in [0, 1] for "
+                f"classification. Got values in [{array.min():.3g}, {array.max():.3g}] instead."
+            )
+        array = np.clip(array, 0.0, 1.0)
     return array
 
 
@@ -114,10 +118,15 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     if sample_weight is None:
         return None
     array = np.asarray(sample_weight, dtype=np.float64)
-    if array.shape != (n_samples,) or not np.all(np.isfinite(array)) or np.any(array < 0):
+    if array.shape != (n_samples,):
         raise ValueError(
-            "The 'sample_weight' parameter must be a non-negative 1-D array of length "
-            f"n_samples={n_samples}. Got shape {array.shape} instead."
+            f"The 'sample_weight' parameter must be a 1-D array of length n_samples={n_samples}. "
+            f"Got shape {array.shape} instead."
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(
+            "The 'sample_weight' parameter must be finite and non-negative. "
+            f"Got values in [{array.min():.3g}, {array.max():.3g}] instead."
         )
     return array
 

@@ -102,9 +102,14 @@ def _greedy_run(
         pos = _pick(objective, eligible, counts)
         add(int(eligible[pos]), float(scores[pos]), float(objective[pos]))
     obj = np.asarray(objectives)
-    # First maximum: on a plateau the smaller ensemble wins.
-    best = int(np.argmax(np.nan_to_num(obj, nan=-np.inf)))
-    return _Run(np.asarray(order, dtype=np.intp), np.asarray(trajectory), obj, best)
+    return _Run(np.asarray(order, dtype=np.intp), np.asarray(trajectory), obj, _first_best(obj))
+
+
+def _first_best(objective: np.ndarray) -> int:
+    """First step within rounding of the maximum: on a plateau the smaller ensemble wins."""
+    objective = np.nan_to_num(objective, nan=-np.inf)
+    best = objective.max()
+    return int(np.argmax(objective >= best - _TIE_RTOL * max(1.0, abs(best))))
 
 
 class GreedySelector(BaseSelector):

@@ -47,9 +47,19 @@ class CandidateLibrary:
     def score(self, running_sum: np.ndarray, count: int, candidates: np.ndarray) -> np.ndarray:
         """Score ``(running_sum + model_j) / (count + 1)`` for every ``j`` in ``candidates``."""
         candidates = np.asarray(candidates, dtype=np.intp)
+        # A contiguous range (the usual unpruned case) is read through views, not copies.
+        contiguous = len(candidates) > 0 and bool(
+            (np.diff(candidates) == 1).all() if len(candidates) > 1 else True
+        )
+        first = int(candidates[0]) if contiguous else 0
         scores = np.empty(len(candidates))
         for sl in model_chunks(len(candidates), self.row_elements):
-            sums = np.add(self.reduced[candidates[sl]], running_sum, dtype=np.float64)
+            rows = (
+                self.reduced[first + sl.start : first + sl.stop]
+                if contiguous
+                else self.reduced[candidates[sl]]
+            )
+            sums = np.add(rows, running_sum, dtype=np.float64)
             scores[sl] = self.metric.score_sums(sums, float(count + 1))
         return scores
 

@@ -70,8 +70,27 @@ class LogLoss(BatchMetric):
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
         # Clipping and logging the sums (not the means) saves a full pass over the chunk.
         np.clip(sums, _EPS * divisor, (1 - _EPS) * divisor, out=sums)
+        if self.sample_weight is None:
+            return sum_of_logs(sums) / sums.shape[1] - np.log(divisor)
         np.log(sums, out=sums)
         return self._mean(sums) - np.log(divisor)
+
+
+_LOG_BLOCK = 16  # (eps * divisor) ** 16 stays far above float64's smallest normal number
+
+
+def sum_of_logs(values: np.ndarray) -> np.ndarray:
+    """Row sums of ``log(values)`` for positive ``values``, with 16x fewer ``log`` calls.
+
+    ``log`` dominates the cost of scoring log loss; multiplying blocks of 16
+    clipped probabilities first is exact up to rounding and cannot underflow.
+    """
+    n_rows, n = values.shape
+    width = n // _LOG_BLOCK
+    head = values[:, : width * _LOG_BLOCK].reshape(n_rows, _LOG_BLOCK, width)
+    products = np.multiply.reduce(head, axis=1)
+    total = np.log(products, out=products).sum(axis=1)
+    return total + np.log(values[:, width * _LOG_BLOCK :]).sum(axis=1)
 
 
 class Accuracy(BatchMetric):

@@ -199,14 +199,15 @@ def test_optimized_weights_never_worse_than_init(members, init):
 
 def test_optimized_weights_analytic_gradients_are_correct(multiclass, regression):
     rng = np.random.default_rng(0)
-    for (_, y, P), make in [(multiclass, log_loss_objective), (regression, squared_error_objective)]:
+    cases = [(multiclass, log_loss_objective), (regression, squared_error_objective)]
+    for (_, y, P), make in cases:
         sample_weight = rng.uniform(0.5, 2.0, size=y.shape[0])
         objective = _softmax_objective(make(P, y, sample_weight))
         z = rng.normal(size=P.shape[0])
-        value = lambda v: objective(v)[0]  # noqa: E731
-        grad = lambda v: objective(v)[1]  # noqa: E731
-        scale = np.linalg.norm(grad(z)) + 1.0
-        assert check_grad(value, grad, z, epsilon=1e-7) / scale < 1e-4
+        grad = objective(z)[1]
+        error = check_grad(lambda v, f=objective: f(v)[0], lambda v, f=objective: f(v)[1], z,
+                           epsilon=1e-7)
+        assert error / (np.linalg.norm(grad) + 1.0) < 1e-4
 
 
 def test_optimized_weights_with_scorer_loss(binary):

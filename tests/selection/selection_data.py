@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 
-@lru_cache(maxsize=None)
+@cache
 def classification_library(name: str) -> tuple[np.ndarray, np.ndarray]:
     """OOF probabilities (n_models, n_samples, n_classes) of 9 quick models."""
     loader = {"breast_cancer": load_breast_cancer, "wine": load_wine}[name]
@@ -30,7 +30,7 @@ def classification_library(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(preds), y
 
 
-@lru_cache(maxsize=None)
+@cache
 def regression_library() -> tuple[np.ndarray, np.ndarray]:
     """OOF predictions (n_models, n_samples) of 11 quick regressors on diabetes."""
     X, y = load_diabetes(return_X_y=True)

@@ -136,7 +136,7 @@ def test_float32_kept_without_upcasting_library() -> None:
     sel = GreedySelector(max_iter=3).fit(big, y)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < big.nbytes  # a float64 copy alone would be 2x
+    assert peak < 1.5 * big.nbytes  # a float64 copy alone would be 2x
     assert sel.weights_.dtype == np.float64
     np.testing.assert_array_equal(sel.order_, ref.order_)
 

