@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class _BaseEnsemble(BaseEstimator):
         search: Any = "tpe",
         n_trials: int | None = None,
         time_budget: float | None = None,
+        trial_timeout: float | None = None,
         cv: Any = 5,
         scoring: Any = None,
         selection: Any = "greedy",
@@ -55,6 +57,7 @@ class _BaseEnsemble(BaseEstimator):
         storage: Any = None,
         run_dir: str | None = None,
         n_jobs: int = 1,
+        backend: Any = None,
         random_state: int | None = None,
         verbose: int = 0,
     ) -> None:
@@ -62,6 +65,7 @@ class _BaseEnsemble(BaseEstimator):
         self.search = search
         self.n_trials = n_trials
         self.time_budget = time_budget
+        self.trial_timeout = trial_timeout
         self.cv = cv
         self.scoring = scoring
         self.selection = selection
@@ -71,6 +75,7 @@ class _BaseEnsemble(BaseEstimator):
         self.storage = storage
         self.run_dir = run_dir
         self.n_jobs = n_jobs
+        self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
 
@@ -78,6 +83,7 @@ class _BaseEnsemble(BaseEstimator):
     def _check_params(self) -> None:
         _check_positive("n_trials", self.n_trials, integral=True)
         _check_positive("time_budget", self.time_budget, integral=False)
+        _check_positive("trial_timeout", self.trial_timeout, integral=False)
         _check_positive("n_jobs", self.n_jobs, integral=True)
         if self.random_state is not None and not isinstance(self.random_state, numbers.Integral):
             raise ValueError(
@@ -106,6 +112,42 @@ class _BaseEnsemble(BaseEstimator):
         self
         """
         start = time.time()
+        setup = self._setup(X, y, sample_weight, groups, start)
+        population = setup.run.run(
+            setup.evaluator, setup.builder, n_trials=setup.n_trials, deadline=setup.deadline,
+            store=setup.store, linear_features=lambda: setup.builder.linear_features(setup.X),
+        )
+        fuser = make_fuser(self.fusion, self.random_state)
+        selector = make_selector(self.selection, self.random_state)
+        transformer = setup.builder.fuser_transformer(fuser, setup.X)
+        self._finish(population, selector, fuser, setup.evaluator.y, setup.evaluator.sample_weight,
+                     transformer, setup.X)
+        self.trials_ = setup.run.study_.get_trials(deepcopy=True)
+        self.feature_info_ = setup.info
+        self.n_features_in_ = setup.info.n_features_in_
+        if setup.info.feature_names_in_ is not None:
+            self.feature_names_in_ = setup.info.feature_names_in_
+        self.fit_time_ = time.time() - start
+        return self
+
+    def join_search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> int:
+        """Run trials of this estimator's shared study as an extra worker, without selecting.
+
+        Another process (``fit`` or another worker) with the same data, ``cv``,
+        ``random_state`` and a shareable ``storage`` / ``run_dir`` sees the trials.
+        Returns the number of finished trials in the study afterwards.
+        """
+        start = time.time()
+        setup = self._setup(X, y, sample_weight, groups, start)
+        if self.run_dir is None:
+            raise ValueError("The 'run_dir' parameter must be set to join a search, so that "
+                             "workers share the artifact folder. Got None instead.")
+        population = setup.run.run(setup.evaluator, setup.builder, n_trials=setup.n_trials,
+                                   deadline=setup.deadline, store=setup.store, seed_trials=False)
+        return len(population.candidates)
+
+    def _setup(self, X: Any, y: Any, sample_weight: Any, groups: Any, start: float) -> _FitSetup:
+        """Validate everything and build the search objects; nothing expensive runs here."""
         self._check_params()
         from ensemble_hpo._validation import validate_fit_data
 
@@ -120,28 +162,21 @@ class _BaseEnsemble(BaseEstimator):
                              random_state=self.random_state)
         space = SearchSpace.from_models(self.models, task=self._task)
         scorer = get_prediction_scorer(self.scoring, self._task)
-        selector = make_selector(self.selection, self.random_state)
-        fuser = make_fuser(self.fusion, self.random_state)
+        make_selector(self.selection, self.random_state)  # fail fast on a bad name
+        make_fuser(self.fusion, self.random_state)
         evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
                                        n_classes=self._n_classes(), sample_weight=weights,
                                        n_threads=1)
         storage, store = self._storage_and_store()
-        builder = _PipelineBuilder(info.column_kinds, self._task)
         run = SearchRun(
             strategy=make_strategy(self.search), space=space, storage=storage,
             pruner=self.pruner, warm_start=self.warm_start_configs, n_jobs=self.n_jobs,
-            seed=self.random_state, verbose=self.verbose,
+            backend=self.backend, trial_timeout=self.trial_timeout, seed=self.random_state,
+            verbose=self.verbose,
         )
-        population = run.run(evaluator, builder, n_trials=n_trials, deadline=deadline, store=store,
-                             linear_features=lambda: builder.linear_features(X))
-        transformer = builder.fuser_transformer(fuser, X)
-        self._finish(population, selector, fuser, y_enc, weights, transformer, X)
-        self.feature_info_ = info
-        self.n_features_in_ = info.n_features_in_
-        if info.feature_names_in_ is not None:
-            self.feature_names_in_ = info.feature_names_in_
-        self.fit_time_ = time.time() - start
-        return self
+        return _FitSetup(X=X, info=info, evaluator=evaluator, run=run, store=store,
+                         builder=_PipelineBuilder(info.column_kinds, self._task),
+                         n_trials=n_trials, deadline=deadline)
 
     def _storage_and_store(self) -> tuple[Any, Any]:
         """In memory by default; with ``run_dir``, a journal study plus artifact files there."""
@@ -209,6 +244,18 @@ class _BaseEnsemble(BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
+
+
+@dataclass
+class _FitSetup:
+    X: Any
+    info: Any
+    evaluator: CandidateEvaluator
+    run: SearchRun
+    store: Any
+    builder: _PipelineBuilder
+    n_trials: int | None
+    deadline: float | None
 
 
 class _PipelineBuilder:
@@ -282,6 +329,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     time_budget : float, default=None
         Wall-clock seconds for the whole ``fit``; with only this set, the search
         runs until the budget is spent.
+    trial_timeout : float, default=None
+        Per-candidate limit in seconds. Candidates then train in a killable worker
+        process; one that hangs is stopped and recorded with status ``"timeout"``.
     cv : int or CV splitter, default=5
         Folds shared by all candidates (stratified and shuffled for an int).
     scoring : str or callable, default=None
@@ -303,6 +353,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         finished candidates are reused, never retrained.
     n_jobs : int, default=1
         Candidates trained concurrently in separate processes.
+    backend : None, "loky", "dask" or a dask.distributed.Client, default=None
+        Where the ``n_jobs`` workers run: local processes (None/"loky") or a Dask
+        cluster (the current client for "dask").
     random_state : int, default=None
     verbose : int, default=0
 

@@ -120,11 +120,14 @@ def _is_real_number(value: Any) -> bool:
     return isinstance(value, numbers.Real | np.bool_)
 
 
+_NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "boolean"})
+
+
 def _object_column_is_numeric(values: np.ndarray) -> bool:
-    present = values[~pd.isna(values)]
-    # An all-missing object column is ambiguous; categorical handling accepts any
-    # later value (cast to str) while numeric handling would fail on a string.
-    return len(present) > 0 and all(_is_real_number(v) for v in present)
+    # infer_dtype says "empty" for an all-missing column: that is ambiguous, and
+    # categorical handling accepts any later value (cast to str) while numeric
+    # handling would fail on a string, so it counts as categorical.
+    return pd.api.types.infer_dtype(values, skipna=True) in _NUMERIC_INFERRED
 
 
 def _reject_temporal(dtype: Any, column: ColumnKey) -> None:
@@ -143,7 +146,8 @@ def _reject_temporal(dtype: Any, column: ColumnKey) -> None:
 
 def _reject_complex(dtype: Any, column: ColumnKey) -> None:
     if pd.api.types.is_complex_dtype(dtype):
-        raise TypeError(f"Column {column!r} has complex dtype {dtype}, which is not supported.")
+        # Same wording as scikit-learn's check_array, which its estimator checks expect.
+        raise ValueError(f"Complex data not supported: column {column!r} has dtype {dtype}.")
 
 
 def _pandas_column_is_numeric(column: pd.Series, key: ColumnKey) -> bool:
@@ -174,6 +178,7 @@ def _infer_frame(X: pd.DataFrame) -> ColumnKinds:
 def _infer_array(X: np.ndarray) -> ColumnKinds:
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D array for X. Got an array with {X.ndim} dimension(s).")
+    _reject_complex(X.dtype, "all columns")
     positions = tuple(range(X.shape[1]))
     kind = X.dtype.kind
     if kind in "biuf":
@@ -205,7 +210,9 @@ def infer_column_kinds(X: Any) -> ColumnKinds:
     Raises
     ------
     TypeError
-        For datetime, timedelta, period or complex columns.
+        For datetime, timedelta and period columns.
+    ValueError
+        For complex columns.
 
     Examples
     --------
@@ -259,15 +266,25 @@ def _category_label(value: Any) -> Any:
     return str(value)
 
 
-_as_label_array = np.frompyfunc(_category_label, 1, 1)
+def _column_labels(column: Any) -> np.ndarray:
+    # Label the distinct values only: categorical columns have few of them, and a
+    # Python call per cell would dominate the per-fold cost on large tables.
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    labels = [_category_label(value) for value in np.asarray(uniques, dtype=object)]
+    # Code -1 (missing) picks the trailing NaN.
+    return np.asarray([*labels, np.nan], dtype=object)[codes]
 
 
 def _as_str_categories(X: Any) -> np.ndarray:
     """Categorical columns as an object array of str, with ``np.nan`` for missing values."""
-    values = X.to_numpy(dtype=object) if isinstance(X, pd.DataFrame) else np.asarray(X, object)
-    if values.ndim == 1:
-        values = values.reshape(-1, 1)
-    return _as_label_array(values).astype(object)
+    if isinstance(X, pd.DataFrame):
+        columns = [X.iloc[:, j] for j in range(X.shape[1])]
+    else:
+        values = np.asarray(X, dtype=object)
+        columns = list((values.reshape(-1, 1) if values.ndim == 1 else values).T)
+    if not columns:
+        return np.empty((len(X), 0), dtype=object)
+    return np.column_stack([_column_labels(column) for column in columns])
 
 
 def _as_dense_float32(X: Any) -> np.ndarray:

@@ -11,18 +11,27 @@ Decisions
   would not know it and the out-of-fold probability matrices would not line up.
   This raises by default (listing the classes and their counts and suggesting
   fewer folds); ``rare_classes="warn"`` downgrades it to a ``UserWarning``.
-* **Column order at predict.** When ``X`` was a DataFrame with string column
-  names at fit, ``predict`` needs a DataFrame with the same set of columns.
-  Columns given in another order are reordered to the fit order (the
-  preprocessors select columns by name, so this is unambiguous; scikit-learn
-  itself raises instead). Missing or unexpected columns raise, listing them.
-  A plain array is rejected in that case, since it carries no column names.
+* **Column names at predict.** When ``X`` was a DataFrame with string column
+  names at fit, a DataFrame at predict must have the same columns *in the same
+  order*; missing, unexpected or reordered columns raise, listing them, with
+  scikit-learn's wording ("The feature names should match those that were
+  passed during fit."). Reordering silently would be unambiguous here (the
+  preprocessors select by name), but we keep scikit-learn's behaviour so that
+  its estimator checks pass and users meet one rule everywhere; the message
+  says how to fix it (``X[est.feature_names_in_]``). An array or sparse matrix
+  of the right width is accepted with a ``UserWarning`` (as scikit-learn does)
+  and given the fit column names.
+* **Messages** are ours but keep the phrases scikit-learn's estimator checks
+  look for ("0 feature(s) (shape=...", "Reshape your data", "Complex data not
+  supported", "X has 3 features, but ... is expecting 4 features as input").
 * **Missing values in X** are allowed (including all-NaN columns); infinite
   values in numeric columns are rejected, naming the columns.
 * **Datetime columns** are rejected by :func:`infer_column_kinds`.
 * **Sparse X** is accepted; formats other than CSR/CSC are converted to CSR
   (CV folds need row indexing). At predict, dense/sparse input is converted to
   the representation seen at fit.
+* **Complex** X or y raise a ``ValueError``; **datetime** columns a ``TypeError``
+  (see :func:`~ensemble_hpo._preprocessing.infer_column_kinds`).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 
 from ._preprocessing import ColumnKinds, _as_float, _is_real_number, infer_column_kinds
@@ -118,18 +128,22 @@ def _as_2d_input(X: Any) -> Any:
     if array.ndim != 2:
         raise ValueError(
             f"X must be 2D (n_samples, n_features); got an array with {array.ndim} "
-            "dimension(s). Use X.reshape(-1, 1) for a single feature."
+            "dimension(s). Reshape your data with X.reshape(-1, 1) for a single feature "
+            "or X.reshape(1, -1) for a single sample."
         )
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: X has dtype {array.dtype}.")
     return array
 
 
 def _check_not_empty(X: Any) -> None:
     n_rows, n_cols = X.shape
-    if n_rows == 0 or n_cols == 0:
-        raise ValueError(
-            f"X is empty: it has {n_rows} row(s) and {n_cols} column(s); at least one "
-            "of each is required."
-        )
+    for count, what in ((n_rows, "sample"), (n_cols, "feature")):
+        if count == 0:
+            raise ValueError(
+                f"X is empty: found 0 {what}(s) (shape=({n_rows}, {n_cols})) while a minimum "
+                "of 1 is required."
+            )
 
 
 def _check_column_names(X: Any) -> None:
@@ -214,7 +228,17 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
     if isinstance(values, pd.Series):
         values = _series_to_numpy(values)
     array = np.asarray(values)
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}.")
     if array.ndim == 2 and array.shape[1] == 1:
+        if name == "y":
+            # scikit-learn warns here too (its estimator checks expect it).
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is raveled "
+                "to shape (n_samples,).",
+                DataConversionWarning,
+                stacklevel=3,
+            )
         array = array.ravel()
     if array.ndim != 1:
         raise ValueError(
@@ -390,9 +414,8 @@ def _check_params(task: str, cv_n_splits: int | None, rare_classes: str) -> None
 
 
 def _validated_target(
-    y: Any, task: str, cv_n_splits: int | None, rare_classes: str
+    y: np.ndarray, task: str, cv_n_splits: int | None, rare_classes: str
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    y = _as_1d(y, "y")
     _check_target_finite(y)
     if task == "regression":
         return _regression_target(y), None, None
@@ -460,12 +483,16 @@ def validate_fit_data(
 'a', 'b'. Use task='classification' for class labels.
     """
     _check_params(task, cv_n_splits, rare_classes)
+    if y is None:
+        raise ValueError("This estimator requires y to be passed, but the target y is None.")
     X = _validated_x(X)
     n_samples = X.shape[0]
-    _check_length("y", len(_as_1d(y, "y")), n_samples)
+    y = _as_1d(y, "y")
+    _check_length("y", len(y), n_samples)
     if cv_n_splits is not None and n_samples < cv_n_splits:
         raise ValueError(
-            f"X has {n_samples} rows, fewer than cv_n_splits={cv_n_splits}; use fewer folds."
+            f"X has {n_samples} sample(s), fewer than cv_n_splits={cv_n_splits}; use fewer "
+            "folds."
         )
     y, classes, counts = _validated_target(y, task, cv_n_splits, rare_classes)
     if sample_weight is not None:
@@ -496,25 +523,52 @@ def _input_type(X: Any) -> Literal["dataframe", "array", "sparse"]:
 # ----------------------------------------------------------------------------- predict
 
 
-def _aligned_columns(X: Any, info: InputInfo) -> pd.DataFrame:
+def _name_lines(names: Sequence[str]) -> str:
+    shown = "".join(f"- {name}\n" for name in names[:_MAX_LISTED])
+    return shown + ("- ...\n" if len(names) > _MAX_LISTED else "")
+
+
+def _column_mismatch(given: list[Any], expected: list[str]) -> str:
+    unexpected = sorted(set(map(str, given)) - set(expected))
+    missing = sorted(set(expected) - set(map(str, given)))
+    if not unexpected and not missing:
+        return "Feature names must be in the same order as they were in fit.\n"
+    message = ""
+    if unexpected:
+        message += "Feature names unseen at fit time:\n" + _name_lines(unexpected)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + _name_lines(missing)
+    return message
+
+
+def _named_columns(X: Any, info: InputInfo) -> pd.DataFrame:
     expected = [str(name) for name in info.feature_names_in_]
     if not isinstance(X, pd.DataFrame):
-        raise ValueError(
-            "X was a DataFrame with named columns at fit; pass a DataFrame with the columns "
-            f"{_listing(expected)} (got {type(X).__name__})."
+        _check_width(X, info)
+        warnings.warn(
+            "X does not have valid feature names, but it was fitted with feature names; "
+            "its columns are taken to be, in order: " + _listing(expected) + ".",
+            UserWarning,
+            stacklevel=3,
         )
+        dense = X.toarray() if sp.issparse(X) else X
+        return pd.DataFrame(dense, columns=expected)
     given = list(X.columns)
-    missing = [name for name in expected if name not in set(given)]
-    unexpected = [name for name in given if name not in set(expected)]
-    if missing or unexpected:
-        parts = [f"missing column(s) {_listing(missing)}" if missing else ""]
-        parts.append(f"unexpected column(s) {_listing(unexpected)}" if unexpected else "")
+    if given != expected:
         raise ValueError(
-            "The columns of X differ from those seen at fit: "
-            + "; ".join(part for part in parts if part)
-            + "."
+            "The feature names should match those that were passed during fit.\n"
+            + _column_mismatch(given, expected)
+            + "Select the fit columns in the fit order, e.g. X[est.feature_names_in_]."
         )
-    return X if given == expected else X.loc[:, expected]
+    return X
+
+
+def _check_width(X: Any, info: InputInfo) -> None:
+    if X.shape[1] != info.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but it is expecting {info.n_features_in_} features "
+            "as input (the number seen at fit)."
+        )
 
 
 def _same_representation(X: Any, info: InputInfo) -> Any:
@@ -562,28 +616,37 @@ def validate_predict_data(X: Any, info: InputInfo) -> Any:
     Returns
     -------
     X : DataFrame, ndarray or sparse matrix
-        ``X`` with DataFrame columns reordered to the fit order and converted
-        to the dense/sparse representation seen at fit.
+        ``X`` converted to the dense/sparse representation seen at fit; an
+        array given where a named DataFrame was fitted becomes a DataFrame
+        with the fit column names (with a ``UserWarning``).
+
+    Raises
+    ------
+    ValueError
+        For empty ``X``, a wrong number of features, missing, unexpected or
+        reordered DataFrame columns, numeric columns that became non-numeric
+        and infinite values in numeric columns.
 
     Examples
     --------
     >>> import pandas as pd
     >>> train = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]})
     >>> _, _, info = validate_fit_data(train, [0.5, 1.5], task="regression", cv_n_splits=None)
-    >>> list(validate_predict_data(train[["b", "a"]], info).columns)
-    ['a', 'b']
+    >>> validate_predict_data(train, info) is train
+    True
     >>> validate_predict_data(train[["a"]], info)
     Traceback (most recent call last):
     ...
-    ValueError: The columns of X differ from those seen at fit: missing column(s) 'b'.
+    ValueError: The feature names should match those that were passed during fit.
+    Feature names seen at fit time, yet now missing:
+    - b
+    Select the fit columns in the fit order, e.g. X[est.feature_names_in_].
     """
     X = _validated_x(X)
     if info.feature_names_in_ is not None:
-        X = _aligned_columns(X, info)
-    elif X.shape[1] != info.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {info.n_features_in_} were seen at fit."
-        )
+        X = _named_columns(X, info)
+    else:
+        _check_width(X, info)
     X = _same_representation(X, info)
     _check_kinds_unchanged(X, info)
     _check_finite_features(X, info.column_kinds)

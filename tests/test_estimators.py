@@ -6,9 +6,8 @@ import time
 
 import numpy as np
 import pytest
+from _estimators_for_tests import FlakyClassifier, SleepyClassifier
 from optuna.distributions import CategoricalDistribution
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
@@ -16,27 +15,6 @@ from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
 from ensemble_hpo.spaces import ModelFamily
 
 FAST = dict(cv=3, random_state=0)
-
-
-class FlakyClassifier(ClassifierMixin, BaseEstimator):
-    """Logistic regression that raises or predicts NaN depending on ``mode``."""
-
-    def __init__(self, *, mode: str = "ok") -> None:
-        self.mode = mode
-
-    def fit(self, X, y):
-        if self.mode == "raise":
-            raise RuntimeError("boom: this configuration cannot be trained")
-        self.model_ = LogisticRegression(max_iter=500).fit(X, y)
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict_proba(self, X):
-        proba = self.model_.predict_proba(X)
-        return np.full_like(proba, np.nan) if self.mode == "nan" else proba
-
-    def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 FLAKY = ModelFamily("flaky", classifier=FlakyClassifier,
@@ -112,6 +90,20 @@ def test_failed_candidates_are_recorded_and_run_goes_on(cancer):
     assert board.loc["nan", "status"] == "failed"
     assert "NaN" in board.loc["nan", "error"]
     assert set(clf.ensemble_.summary()["number"]) == {board.loc["ok", "number"]}
+
+
+def test_hanging_candidate_is_stopped_and_recorded_as_timeout(cancer):
+    X, y = cancer
+    sleepy = ModelFamily("sleepy", classifier=SleepyClassifier,
+                         params={"sleep": CategoricalDistribution([0.0, 1000.0])})
+    start = time.time()
+    clf = EnsembleClassifier(models=[sleepy], search="grid", n_trials=2, trial_timeout=4.0,
+                             warm_start_configs=None, **FAST).fit(X, y)
+    assert time.time() - start < 40
+    board = clf.leaderboard_.set_index(clf.leaderboard_["params"].map(lambda p: p["sleep"]))
+    assert board.loc[1000.0, "status"] == "timeout"
+    assert "time limit" in board.loc[1000.0, "error"]
+    assert board.loc[0.0, "status"] == "ok"
 
 
 def test_all_candidates_failing_raises_and_leaves_estimator_unfitted(cancer):

@@ -155,8 +155,10 @@ def test_infer_column_kinds_rejects_temporal_columns(frame: pd.DataFrame) -> Non
 def test_infer_column_kinds_rejects_datetime_and_complex_arrays() -> None:
     with pytest.raises(TypeError, match="Convert date/time"):
         infer_column_kinds(np.array([["2020-01-01"]], dtype="datetime64[D]"))
-    with pytest.raises(TypeError, match="complex dtype"):
+    with pytest.raises(ValueError, match="Complex data not supported: column 'z'"):
         infer_column_kinds(pd.DataFrame({"z": [1 + 2j]}))
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        infer_column_kinds(np.ones((2, 2), dtype=complex))
     with pytest.raises(ValueError, match="Expected a 2D array"):
         infer_column_kinds(np.arange(3))
 

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,9 @@ __all__ = ["GridSampler", "expand_grid", "grid_size"]
 GRID_ATTR_PREFIX = "ensemble_hpo:grid:"
 # Claim value of a trial that found every point taken: it must not evaluate anything.
 EXHAUSTED = -1
+# A point whose trial failed is retried once (e.g. when resuming an interrupted
+# study); failing twice means the point itself is broken, so it counts as done.
+_MAX_ATTEMPTS = 2
 # Claim conflicts need two processes picking the same point within one storage
 # round trip; they resolve in a few attempts, so hitting this bound means a bug.
 _MAX_CLAIM_ATTEMPTS = 100
@@ -72,11 +76,11 @@ def _validate_expand_args(
                 f"Got {dist!r} for {name!r} instead."
             )
     for child, parents in conditions.items():
-        unknown = [p for p in [child, *parents] if p not in distributions]
-        if unknown:
+        unknown = [p for p in parents if p not in distributions]
+        if child in distributions and unknown:
             raise ValueError(
-                "The 'conditions' parameter must only name parameters of 'distributions'. "
-                f"Got unknown names {unknown} in the condition of {child!r} instead."
+                "The 'conditions' parameter must only use parents in 'distributions'. "
+                f"Got unknown parents {unknown} for {child!r} instead."
             )
 
 
@@ -125,7 +129,9 @@ def expand_grid(
     conditions : dict of str to dict of str to list, default=None
         ``{child: {parent: allowed_values}}``: ``child`` only appears in points
         whose ``parent`` value is in ``allowed_values`` (for every listed
-        parent). Points that become identical are kept once.
+        parent). Points that become identical are kept once. Conditions on
+        children absent from ``distributions`` are ignored, so one mapping can
+        serve every model family.
 
     Returns
     -------
@@ -180,8 +186,11 @@ class GridSampler(BaseSampler):
     Every trial claims one point index in its system attributes before the
     objective runs. A claim is kept only if, after writing it, no other live
     trial holds the same index, so two trials (threads or processes sharing a
-    storage) never evaluate the same point. Points claimed only by failed
-    trials are free again, so resuming a study retries them and skips the rest.
+    storage) never evaluate the same point. A point whose trial
+    failed is claimed again once every untried point is taken (so resuming a
+    study retries it and skips the evaluated ones), but a point that failed
+    twice counts as done. A trial left ``RUNNING`` by a killed process keeps its
+    point; mark such trials failed (e.g. Optuna's heartbeat) to retry them.
     Claims are keyed by a fingerprint of ``points``, so a different grid in the
     same study starts afresh.
 
@@ -310,8 +319,7 @@ class GridSampler(BaseSampler):
         conflicts = 0
         for _ in range(_MAX_CLAIM_ATTEMPTS):
             others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-            taken = _taken_indices(others, key)
-            free = [i for i in order if i not in taken]
+            free = _free_indices(others, key, order)
             if not free:
                 storage.set_trial_system_attr(trial_id, key, EXHAUSTED)
                 return EXHAUSTED
@@ -332,6 +340,16 @@ class GridSampler(BaseSampler):
 
 def _is_claiming(trial: FrozenTrial, key: str) -> bool:
     return trial.state == TrialState.RUNNING and key not in trial.system_attrs
+
+
+def _free_indices(trials: Sequence[FrozenTrial], key: str, order: Sequence[int]) -> list[int]:
+    """Claimable indices: untried points first, then points that failed once, in ``order``."""
+    taken = _taken_indices(trials, key)
+    failures = Counter(
+        t.system_attrs[key] for t in trials if t.state == TrialState.FAIL and key in t.system_attrs
+    )
+    free = [i for i in order if i not in taken and failures[i] < _MAX_ATTEMPTS]
+    return sorted(free, key=lambda i: failures[i])  # stable: keeps ``order`` within a tier
 
 
 def _taken_indices(trials: Sequence[FrozenTrial], key: str) -> set[int]:

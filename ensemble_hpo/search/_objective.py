@@ -14,6 +14,7 @@ from ensemble_hpo.population import (
     CandidateTimeout,
     EvaluationResult,
 )
+from ensemble_hpo.population._isolation import call_with_timeout
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
 __all__ = ["CandidateObjective"]
@@ -45,6 +46,7 @@ class CandidateObjective:
         *,
         seed: int | None = None,
         deadline: float | None = None,
+        trial_timeout: float | None = None,
         strategy: str | None = None,
     ) -> None:
         self.space = space
@@ -53,6 +55,7 @@ class CandidateObjective:
         self.build = build
         self.seed = seed
         self.deadline = deadline
+        self.trial_timeout = trial_timeout
         self.strategy = strategy
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -63,7 +66,7 @@ class CandidateObjective:
         start = time.perf_counter()
         try:
             estimator = self.build(family, params, _candidate_seed(self.seed, trial.number))
-            result = self.evaluator.evaluate(estimator, report=self._reporter(trial), deadline=self.deadline)
+            result = self._evaluate(trial, estimator)
         except optuna.TrialPruned:
             raise
         except CandidateTimeout as exc:
@@ -79,6 +82,20 @@ class CandidateObjective:
             raise optuna.TrialPruned(f"pruned after fold {result.extra['stopped_at_fold']}")
         self._store(trial, result)
         return result.score
+
+    def _evaluate(self, trial: optuna.Trial, estimator: Any) -> EvaluationResult:
+        if self.trial_timeout is None:
+            return self.evaluator.evaluate(estimator, report=self._reporter(trial), deadline=self.deadline)
+        # Isolated in a killable process: fold scores are reported after the fact, so
+        # pruning cannot stop such a candidate early.
+        limit = self.trial_timeout
+        if self.deadline is not None:
+            limit = min(limit, self.deadline - time.time())
+        result = call_with_timeout(self.evaluator.evaluate, estimator, deadline=self.deadline,
+                                   timeout=limit)
+        for fold, score in enumerate(result.fold_scores):
+            trial.report(score, fold)
+        return result
 
     def _store(self, trial: optuna.Trial, result: EvaluationResult) -> None:
         self.store.save(trial.number, result.predictions, result.models)

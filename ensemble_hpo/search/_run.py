@@ -50,8 +50,14 @@ class SearchRun:
     study_name : str, default="ensemble_hpo"
     pruner : optuna pruner or None
     warm_start : "portfolio", None, or an ``optuna.Study`` whose best trials are replayed first
+    trial_timeout : float or None
+        Per-candidate wall-clock limit in seconds; candidates then run in a
+        killable worker process, and one that runs over is recorded as timed out.
     n_jobs : int
         Worker processes; >1 runs candidates in separate processes.
+    backend : None, "loky", "dask" or dask.distributed.Client
+        Where the workers run. Dask workers need a storage and artifact folder
+        they can all reach (an RDB URL or journal file, and a shared ``run_dir``).
     seed : int or None
     verbose : int
         0 silent, 1 progress bar, 2 Optuna's own logs too.
@@ -67,7 +73,9 @@ class SearchRun:
         pruner: optuna.pruners.BasePruner | None = None,
         warm_start: Any = "portfolio",
         n_warm_start: int = 10,
+        trial_timeout: float | None = None,
         n_jobs: int = 1,
+        backend: Any = None,
         seed: int | None = None,
         verbose: int = 0,
     ) -> None:
@@ -78,7 +86,9 @@ class SearchRun:
         self.pruner = pruner
         self.warm_start = warm_start
         self.n_warm_start = n_warm_start
+        self.trial_timeout = trial_timeout
         self.n_jobs = n_jobs
+        self.backend = backend
         self.seed = seed
         self.verbose = verbose
 
@@ -117,13 +127,14 @@ class SearchRun:
         deadline: float | None,
         store: ArtifactStore,
         linear_features: Callable[[], Any] | None = None,
+        seed_trials: bool = True,
     ) -> Population:
         """Run until ``n_trials`` trials have finished (resumed ones count) or ``deadline``."""
         self._check(n_trials)
-        parallel = self.n_jobs > 1
+        parallel = self.n_jobs > 1 or self.backend is not None
         scratch = None
         storage, work_store = self.storage, store
-        if parallel and storage_kind(storage) is None:
+        if parallel and storage_kind(storage) is None and self.backend is None:
             # Worker processes need a storage and artifact folder they can all open.
             scratch = Path(tempfile.mkdtemp(prefix="ensemble_hpo-"))
             storage, work_store = f"journal://{scratch / 'study.log'}", FileArtifactStore(scratch / "artifacts")
@@ -135,14 +146,17 @@ class SearchRun:
             context = SearchContext(space=self.space, n_trials=n_trials, seed=self.seed,
                                     X=evaluator.X, y=evaluator.y, splits=list(evaluator.splits),
                                     linear_features=linear_features)
-            enqueue_new(study, self._initial_trials(context))
+            if seed_trials:
+                enqueue_new(study, self._initial_trials(context))
             remaining = None if n_trials is None else n_trials - count_finished(study)
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
-                                           deadline=deadline, strategy=self.strategy.name)
+                                           deadline=deadline, trial_timeout=self.trial_timeout,
+                                           strategy=self.strategy.name)
             with quiet_optuna(self.verbose):
                 if parallel:
                     optimize_in_processes(storage, self.study_name, self.strategy, self.space, objective,
-                                          n_jobs=self.n_jobs, seed=self.seed,
+                                          pruner=self.pruner or optuna.pruners.NopPruner(),
+                                          n_jobs=self.n_jobs, backend=self.backend, seed=self.seed,
                                           total_trials=n_trials, deadline=deadline)
                 else:
                     callbacks = [ProgressCallback(remaining, deadline)] if self.verbose else []
@@ -192,7 +206,8 @@ def _copy_artifacts(study: optuna.Study, source: ArtifactStore, target: Artifact
 
 
 def _to_memory(study: optuna.Study) -> optuna.Study:
-    memory = optuna.create_study(direction=study.direction, study_name=study.study_name)
+    with quiet_optuna():
+        memory = optuna.create_study(direction=study.direction, study_name=study.study_name)
     memory.add_trials(study.get_trials(deepcopy=True))
     return memory
 

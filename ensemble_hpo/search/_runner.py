@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import joblib
 import optuna
 from joblib import Parallel, delayed
 from optuna.study import MaxTrialsCallback
@@ -85,11 +86,12 @@ def optimize(
 
 def _work(
     worker: int, storage: Any, study_name: str, strategy: SearchStrategy, space: SearchSpace,
-    seed: int | None, objective: Any, total_trials: int | None, deadline: float | None,
+    pruner: Any, seed: int | None, objective: Any, total_trials: int | None, deadline: float | None,
 ) -> None:
     sampler = strategy.make_sampler(space, seed=None if seed is None else seed + 7919 * worker)
     with quiet_optuna():
-        study = optuna.load_study(study_name=study_name, storage=make_storage(storage), sampler=sampler)
+        study = optuna.load_study(study_name=study_name, storage=make_storage(storage), sampler=sampler,
+                                  pruner=pruner)
         callbacks = [] if total_trials is None else [MaxTrialsCallback(total_trials, states=None)]
         if total_trials is not None and len(study.trials) >= total_trials:
             return
@@ -104,7 +106,9 @@ def optimize_in_processes(
     space: SearchSpace,
     objective: Any,
     *,
+    pruner: Any,
     n_jobs: int,
+    backend: Any = None,
     seed: int | None,
     total_trials: int | None,
     deadline: float | None,
@@ -112,9 +116,44 @@ def optimize_in_processes(
     """Run the study in ``n_jobs`` loky worker processes sharing one storage.
 
     Separate processes isolate crashes (a segfaulting candidate kills a worker,
-    not the run) and sidestep the GIL for pure-Python model code.
+    not the run) and sidestep the GIL for pure-Python model code. With
+    ``backend="dask"`` (or a ``dask.distributed.Client``) the workers are Dask tasks.
     """
-    Parallel(n_jobs=n_jobs, backend="loky")(
-        delayed(_work)(i, storage, study_name, strategy, space, seed, objective, total_trials, deadline)
+    with _joblib_backend(backend):
+        _run_workers(storage, study_name, strategy, space, objective, pruner=pruner, n_jobs=n_jobs,
+                     seed=seed, total_trials=total_trials, deadline=deadline)
+
+
+@contextlib.contextmanager
+def _joblib_backend(backend: Any) -> Iterator[None]:
+    if backend in (None, "loky"):
+        yield
+        return
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError("The dask backend needs: pip install 'ensemble_hpo[dask]'") from exc
+    if isinstance(backend, distributed.Client):
+        client = backend
+    elif backend == "dask":
+        client = distributed.get_client()
+    elif isinstance(backend, str):
+        client = distributed.Client(backend)  # a scheduler address
+    else:
+        raise ValueError("The 'backend' parameter must be None, 'loky', 'dask', a scheduler "
+                         f"address or a dask.distributed.Client. Got {backend!r} instead.")
+    with joblib.parallel_config(backend="dask", wait_for_workers_timeout=60):
+        with client.as_current():
+            yield
+
+
+def _run_workers(storage: Any, study_name: str, strategy: SearchStrategy, space: SearchSpace,
+                 objective: Any, *, pruner: Any, n_jobs: int, seed: int | None,
+                 total_trials: int | None, deadline: float | None) -> None:
+    # The active joblib backend decides where workers run: loky processes by default,
+    # Dask tasks inside ``_joblib_backend("dask")``.
+    Parallel(n_jobs=n_jobs)(
+        delayed(_work)(i, storage, study_name, strategy, space, pruner, seed, objective, total_trials,
+                       deadline)
         for i in range(n_jobs)
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from ensemble_hpo.spaces._builtin import BUILTIN_FAMILIES, DEFAULT_FAMILIES, get_family
+from ensemble_hpo.spaces._builtin import DEFAULT_FAMILIES, get_family
 from ensemble_hpo.spaces._family import PARAM_SEPARATOR, ModelFamily
 
 __all__ = ["SearchSpace", "distribution_from_spec", "family_from_spec"]

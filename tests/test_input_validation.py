@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.exceptions import DataConversionWarning
 
 from ensemble_hpo._preprocessing import infer_column_kinds
 from ensemble_hpo._validation import InputInfo, validate_fit_data, validate_predict_data
@@ -92,9 +93,9 @@ def test_nullable_and_categorical_targets() -> None:
     labels = pd.Series(pd.Categorical(["a", "b"] * 3))
     _, y, info = validate_fit_data(X, labels, task="classification", cv_n_splits=3)
     assert info.classes.tolist() == ["a", "b"]
-    _, y, _ = validate_fit_data(X, np.ones((6, 1)) * np.arange(6)[:, None], **REG | {
-        "cv_n_splits": 2
-    })
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        _, y, _ = validate_fit_data(X, np.arange(6.0)[:, None], task="regression",
+                                    cv_n_splits=2)
     assert y.shape == (6,)
 
 
@@ -108,14 +109,22 @@ def _error(match: str, X, y, **kwargs) -> None:
 
 def test_rejects_empty_x(iris) -> None:
     X, y = iris
-    _error("X is empty: it has 0 row", X.iloc[:0], y.iloc[:0], **CLF)
-    _error(r"X is empty: it has 150 row\(s\) and 0 column", X.iloc[:, :0], y, **CLF)
+    _error(re.escape("X is empty: found 0 sample(s) (shape=(0, 4))"), X.iloc[:0], y.iloc[:0],
+           **CLF)
+    # Also the wording scikit-learn's check_estimators_empty_data looks for.
+    sklearn_wording = r"0 feature\(s\) \(shape=\(\d*, 0\)\) while a minimum of \d* is required."
+    _error(sklearn_wording, X.iloc[:, :0], y, **CLF)
     _error("X must be 2D", X.iloc[:, 0], y, **CLF)
-    _error("X must be 2D", np.arange(5.0), np.arange(5.0), **REG | {"cv_n_splits": None})
+    _error("X must be 2D.*Reshape your data", np.arange(5.0), np.arange(5.0),
+           **REG | {"cv_n_splits": None})
+    complex_X = np.ones((10, 2)) + 1j
+    _error("Complex data not supported", complex_X, np.arange(10.0), **REG)
+    _error("Complex data not supported: y", X, np.ones(150) + 1j, **REG)
 
 
-def test_rejects_length_mismatch(iris) -> None:
+def test_rejects_length_mismatch_and_missing_y(iris) -> None:
     X, y = iris
+    _error("requires y to be passed, but the target y is None", X, None, **CLF)
     _error("X has 150 rows but y has 149 elements", X, y.iloc[:-1], **CLF)
 
 
@@ -210,7 +219,8 @@ def test_rejects_bad_parameters_and_columns(iris) -> None:
     _error("The 'cv_n_splits' parameter must be an int >= 2", X, y, task="regression",
            cv_n_splits=1)
     _error("'rare_classes' parameter must be 'raise' or 'warn'", X, y, rare_classes="x", **CLF)
-    _error("X has 3 rows, fewer than cv_n_splits=5", X.iloc[:3], y.iloc[:3], **CLF)
+    _error(re.escape("X has 3 sample(s), fewer than cv_n_splits=5"), X.iloc[:3], y.iloc[:3],
+           **CLF)
     _error("duplicated column names: 'a'", pd.DataFrame([[1, 2]] * 5, columns=["a", "a"]),
            np.arange(5.0), **REG)
     _error("must be all strings", pd.DataFrame([[1, 2]] * 5, columns=["a", 0]), np.arange(5.0),
@@ -227,24 +237,45 @@ def fitted_on_frame(iris) -> tuple[pd.DataFrame, InputInfo]:
     return X, validate_fit_data(X, y, **CLF)[2]
 
 
-def test_predict_reorders_columns(fitted_on_frame) -> None:
+def test_predict_accepts_same_columns_and_names_arrays(fitted_on_frame) -> None:
     X, info = fitted_on_frame
-    out = validate_predict_data(X[X.columns[::-1]], info)
-    assert list(out.columns) == list(X.columns)
     assert validate_predict_data(X, info) is X
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        named = validate_predict_data(X.to_numpy(), info)
+    pd.testing.assert_frame_equal(named, X)
+
+
+NAMES_DIFFER = "The feature names should match those that were passed during fit.\n"
 
 
 @pytest.mark.parametrize(
     ("transform", "message"),
     [
-        (lambda X: X.iloc[:, :3], "missing column(s) 'petal width (cm)'"),
-        (lambda X: X.assign(extra=1.0), "unexpected column(s) 'extra'"),
+        (
+            lambda X: X.iloc[:, :3],
+            NAMES_DIFFER + "Feature names seen at fit time, yet now missing:\n"
+            "- petal width (cm)\n",
+        ),
+        (
+            lambda X: X.assign(extra=1.0),
+            NAMES_DIFFER + "Feature names unseen at fit time:\n- extra\n",
+        ),
         (
             lambda X: X.rename(columns={"sepal length (cm)": "s"}),
-            "missing column(s) 'sepal length (cm)'; unexpected column(s) 's'",
+            NAMES_DIFFER + "Feature names unseen at fit time:\n- s\n"
+            "Feature names seen at fit time, yet now missing:\n- sepal length (cm)\n",
         ),
-        (lambda X: X.to_numpy(), "X was a DataFrame with named columns at fit"),
-        (lambda X: X.iloc[:0], "X is empty: it has 0 row(s)"),
+        (
+            lambda X: X[X.columns[::-1]],
+            NAMES_DIFFER + "Feature names must be in the same order as they were in fit.\n"
+            "Select the fit columns in the fit order, e.g. X[est.feature_names_in_].",
+        ),
+        (
+            lambda X: X.to_numpy()[:, :3],
+            "X has 3 features, but it is expecting 4 features as input",
+        ),
+        (lambda X: X.iloc[:0], "X is empty: found 0 sample(s)"),
+        (lambda X: X.iloc[0].to_numpy(), "Reshape your data"),
         (
             lambda X: X.assign(**{"sepal width (cm)": "wide"}),
             "'sepal width (cm)' of X were numeric",
@@ -261,7 +292,7 @@ def test_predict_rejects_mismatched_frames(fitted_on_frame, transform, message: 
 def test_predict_on_arrays_and_sparse() -> None:
     X, y = load_breast_cancer(return_X_y=True)
     _, _, info = validate_fit_data(X, y, **CLF)
-    with pytest.raises(ValueError, match="X has 29 features, but 30 were seen at fit"):
+    with pytest.raises(ValueError, match="X has 29 features, but it is expecting 30 features"):
         validate_predict_data(X[:, 1:], info)
     # A DataFrame is accepted positionally when fit saw an array.
     assert validate_predict_data(pd.DataFrame(X).add_prefix("c"), info).shape == X.shape
@@ -304,7 +335,7 @@ def test_valid_frames_are_accepted(X: pd.DataFrame, task: str) -> None:
     assert X_out is X and y_out.shape == (len(X),)
     assert info.n_features_in_ == X.shape[1] and info.column_kinds.n_features == X.shape[1]
     assert info.dtypes == tuple(str(dtype) for dtype in X.dtypes)
-    assert validate_predict_data(X[X.columns[::-1]], info).columns.tolist() == X.columns.tolist()
+    assert validate_predict_data(X, info) is X
 
 
 @PROPERTY_SETTINGS
@@ -334,7 +365,7 @@ def test_invalid_inputs_are_named(X: pd.DataFrame, data) -> None:
         message = f"X has {n_rows} rows but groups has {position + n_rows + 1} elements"
     elif case == "empty":
         X, y = X.iloc[:0], y[:0]
-        message = f"X is empty: it has 0 row(s) and {X.shape[1]} column(s)"
+        message = f"X is empty: found 0 sample(s) (shape=(0, {X.shape[1]}))"
     elif case == "x_inf":
         X = X.assign(extra_float=1.0)
         X.loc[X.index[position], "extra_float"] = np.inf

@@ -1,0 +1,250 @@
+"""Numbers behind the report's figures, taken from a fitted ensemble estimator."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+from sklearn.base import clone
+from sklearn.model_selection import learning_curve
+
+from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
+
+__all__ = [
+    "LearningCurve",
+    "history_frame",
+    "learning_curves",
+    "member_correlation",
+    "member_label",
+    "param_importances",
+    "scoring_name",
+]
+
+_LEARNING_SIZES = (0.3, 0.65, 1.0)
+_LEARNING_CV = 3
+_MAX_CORRELATION_MODELS = 8
+
+
+def member_label(number: int, family: str | None) -> str:
+    return f"#{number} {family}"
+
+
+def scoring_name(estimator: Any) -> str:
+    scoring = getattr(estimator, "scoring", None)
+    if scoring is None:
+        return default_scoring(estimator.ensemble_.task)
+    if isinstance(scoring, str):
+        return scoring
+    return getattr(scoring, "name", None) or getattr(scoring, "__name__", type(scoring).__name__)
+
+
+# -- optimisation history -----------------------------------------------------------------------
+def history_frame(estimator: Any) -> pd.DataFrame:
+    """One row per trial: number, family, strategy, status and score (NaN unless completed)."""
+    trials = getattr(estimator, "trials_", None)
+    if trials is not None:
+        rows = [_trial_row(t) for t in trials if t.state != TrialState.WAITING]
+    else:
+        board = estimator.leaderboard_
+        rows = [{"number": int(r.number), "family": r.family, "strategy": None,
+                 "status": r.status, "score": r.score} for r in board.itertuples()]
+    frame = pd.DataFrame(rows, columns=["number", "family", "strategy", "status", "score"])
+    frame["score"] = pd.to_numeric(frame["score"], errors="coerce").astype(float)
+    frame["family"] = frame["family"].astype(object).where(frame["family"].notna(), "unknown")
+    return frame.sort_values("number", kind="stable").reset_index(drop=True)
+
+
+def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    complete = trial.state == TrialState.COMPLETE
+    return {
+        "number": trial.number,
+        "family": attrs.get("family", trial.params.get("family")),
+        "strategy": attrs.get("strategy"),
+        "status": "ok" if complete else attrs.get("status", trial.state.name.lower()),
+        "score": trial.value if complete else np.nan,
+    }
+
+
+# -- hyperparameter importances -----------------------------------------------------------------
+@contextmanager
+def _quiet_optuna():
+    # The in-memory study announces itself at INFO level; restore the user's level afterwards.
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+def param_importances(
+    trials: Sequence[FrozenTrial],
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """fANOVA importances: of the family choice, then of each family's own hyperparameters.
+
+    Parameters are conditional on the family, so Optuna's intersection search
+    space would hold only ``family``; each family is therefore assessed on its
+    own trials. Returns ``{group: {param: importance}}`` and notes on the
+    groups that could not be assessed.
+    """
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and np.isfinite(t.value)]
+    if len(complete) < 2:
+        return {}, [f"Importances need at least 2 completed trials; this run has {len(complete)}."]
+    with _quiet_optuna():
+        study = optuna.create_study(direction="maximize")
+        study.add_trials(complete)
+        families = sorted({str(t.params.get("family")) for t in complete if "family" in t.params})
+        requests = [("family choice", ["family"])] if len(families) > 1 else []
+        requests += [(f, _shared_params(complete, f)) for f in families]
+        groups: dict[str, dict[str, float]] = {}
+        notes = []
+        if len(families) <= 1:
+            notes.append("Only one model family was searched, so the family choice has no importance.")
+        for group, params in requests:
+            result, note = _group_importances(study, group, params)
+            if result:
+                groups[group] = result
+            if note:
+                notes.append(note)
+    return groups, notes
+
+
+def _shared_params(trials: Sequence[FrozenTrial], family: str) -> list[str]:
+    own = [t for t in trials if str(t.params.get("family")) == family]
+    prefix = f"{family}__"
+    names = set.intersection(*({k for k in t.params if k.startswith(prefix)} for t in own))
+    return sorted(names)
+
+
+def _group_importances(
+    study: optuna.Study, group: str, params: list[str]
+) -> tuple[dict[str, float], str | None]:
+    if not params:
+        return {}, f"{group}: no tunable hyperparameter was searched."
+    used = [t for t in study.get_trials(deepcopy=False) if set(params) <= set(t.params)]
+    if len(used) < 2:
+        return {}, f"{group}: needs at least 2 completed trials, has {len(used)}."
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        result = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
+    except Exception as exc:  # noqa: BLE001 - any evaluator failure becomes a note, not a crash
+        return {}, f"{group}: importances could not be computed ({type(exc).__name__}: {exc})."
+    result = {name: float(v) for name, v in result.items() if np.isfinite(v)}
+    if not result:
+        return {}, f"{group}: the scores do not vary with these hyperparameters."
+    return result, None
+
+
+# -- member correlation -------------------------------------------------------------------------
+def member_correlation(estimator: Any) -> tuple[np.ndarray, list[str], str | None]:
+    """Pearson correlation of out-of-fold predictions between members.
+
+    With fewer than two members, the best completed candidates stand in so
+    the figure still shows how similar the search's models are.
+    """
+    members = estimator.ensemble_.members
+    numbers = [m.number for m in members]
+    families = {c.number: c.family for c in estimator.population_.candidates}
+    note = None
+    if len(numbers) < 2:
+        best = sorted(estimator.population_.completed(), key=lambda c: -c.score)
+        numbers = [c.number for c in best[:_MAX_CORRELATION_MODELS]]
+        note = (f"The ensemble has a single member, so the {len(numbers)} best candidates are "
+                "shown instead.")
+    predictions = estimator.population_.predictions(numbers)
+    flat = _correlation_view(predictions)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(flat) if len(numbers) > 1 else np.ones((1, 1))
+    return np.atleast_2d(corr), [member_label(n, families.get(n)) for n in numbers], note
+
+
+def _correlation_view(predictions: np.ndarray) -> np.ndarray:
+    # Binary probabilities are redundant across columns: the positive class says it all.
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if predictions.ndim == 3 and predictions.shape[2] == 2:
+        return predictions[:, :, 1]
+    return predictions.reshape(predictions.shape[0], -1)
+
+
+# -- learning curves ----------------------------------------------------------------------------
+@dataclass
+class LearningCurve:
+    """Training and validation scores of one member's pipeline at growing training sizes."""
+
+    label: str
+    train_sizes: np.ndarray
+    train_scores: np.ndarray
+    valid_scores: np.ndarray
+
+
+def learning_curves(estimator: Any, X: Any, y: Any, max_members: int) -> list[LearningCurve]:
+    """Learning curves of the heaviest ``max_members`` members (clones of their first fold model)."""
+    task = estimator.ensemble_.task
+    X = _as_fit_features(estimator, X)
+    y_fit = _encode_target(estimator, y, task)
+    scorer = _model_scorer(get_prediction_scorer(estimator.scoring, task), task,
+                           estimator.ensemble_.n_classes)
+    members = sorted(estimator.ensemble_.members, key=lambda m: -m.weight)[:max_members]
+    return [_member_curve(m, X, y_fit, scorer, estimator.random_state) for m in members]
+
+
+def _member_curve(member: Any, X: Any, y: np.ndarray, scorer: Callable, seed: Any) -> LearningCurve:
+    with warnings.catch_warnings():
+        # Small training subsets legitimately trigger convergence warnings.
+        warnings.simplefilter("ignore")
+        sizes, train, valid = learning_curve(
+            clone(member.models[0]), X, y, train_sizes=np.array(_LEARNING_SIZES), cv=_LEARNING_CV,
+            scoring=scorer, shuffle=True, random_state=seed if seed is not None else 0,
+            error_score=np.nan, n_jobs=1,
+        )
+    return LearningCurve(member_label(member.number, member.family), sizes, train, valid)
+
+
+def _as_fit_features(estimator: Any, X: Any) -> Any:
+    info = getattr(estimator, "feature_info_", None)
+    if info is None:
+        return X
+    from ensemble_hpo._validation import validate_predict_data
+
+    return validate_predict_data(X, info)
+
+
+def _encode_target(estimator: Any, y: Any, task: str) -> np.ndarray:
+    y = np.asarray(y).reshape(-1)
+    if task == "regression":
+        return y.astype(np.float64)
+    # Fold models were trained on labels encoded as positions in classes_.
+    classes = estimator.classes_
+    encoded = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unseen = classes[encoded] != y
+    if np.any(unseen):
+        raise ValueError(
+            "The 'y' parameter must only hold classes seen during fit. "
+            f"Got {sorted(set(y[unseen].tolist()))[:5]!r} instead."
+        )
+    return encoded
+
+
+def _model_scorer(scorer: PredictionScorer, task: str, n_classes: int | None) -> Callable:
+    """An ``(estimator, X, y)`` scorer that scores like the search did."""
+
+    def score(model: Any, X: Any, y: np.ndarray) -> float:
+        if task == "regression":
+            return scorer(y, np.asarray(model.predict(X), dtype=np.float64).reshape(-1))
+        raw = np.asarray(model.predict_proba(X), dtype=np.float64)
+        # A small training subset may miss classes; put columns where the labels say.
+        proba = np.zeros((raw.shape[0], n_classes))
+        proba[:, np.asarray(model.classes_, dtype=int)] = raw
+        return scorer(y, proba)
+
+    return score

@@ -1,0 +1,236 @@
+"""One function per figure; each returns a standalone matplotlib Figure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ensemble_hpo.report._data import LearningCurve, member_label
+from ensemble_hpo.report._mpl import new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_correlation",
+    "plot_family_scores",
+    "plot_fusion",
+    "plot_history",
+    "plot_importances",
+    "plot_learning_curves",
+    "plot_trajectory",
+    "plot_weights",
+]
+
+_WIDTH = 9.0
+_STRATEGY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_HIGHLIGHT = "#d62728"
+_MUTED = "#8c8c8c"
+
+
+def _bar_height(n_rows: int) -> float:
+    return min(12.0, 1.2 + 0.45 * max(n_rows, 1))
+
+
+def _label_bars(ax: Axes, values: Sequence[float], fmt: str = "{:.4g}",
+                at: Sequence[float] | None = None) -> None:
+    """Write each value next to its bar end (or next to ``at``, e.g. an error bar's end)."""
+    for i, (value, x) in enumerate(zip(values, values if at is None else at)):
+        if np.isfinite(value):
+            ax.annotate(fmt.format(value), (x, i), xytext=(4 if value >= 0 else -4, 0),
+                        textcoords="offset points", va="center",
+                        ha="left" if value >= 0 else "right", fontsize=8)
+
+
+def _pad_x(ax: Axes, values: Sequence[float]) -> None:
+    # Room for the value labels at the bar ends, on whichever side they point.
+    finite = np.asarray([v for v in values if np.isfinite(v)] + [0.0])
+    low, high = finite.min(), finite.max()
+    span = (high - low) or 1.0
+    ax.set_xlim(low - (0.18 * span if low < 0 else 0), high + (0.18 * span if high > 0 else 0))
+
+
+def plot_family_scores(board: pd.DataFrame, colors: Mapping[str, Any], score_label: str) -> Figure:
+    """Best score per family as a bar, every completed candidate as a dot."""
+    ok = board[board["status"] == "ok"].dropna(subset=["score"])
+    best = ok.groupby("family")["score"].max().sort_values()
+    fig, axes = new_figure(_WIDTH, _bar_height(len(best)))
+    ax = axes[0, 0]
+    positions = np.arange(len(best))
+    ax.barh(positions, best.to_numpy(), color=[colors[str(f)] for f in best.index], alpha=0.75)
+    for i, family in enumerate(best.index):
+        scores = ok.loc[ok["family"] == family, "score"].to_numpy(dtype=float)
+        jitter = np.linspace(-0.15, 0.15, len(scores)) if len(scores) > 1 else np.zeros(1)
+        ax.scatter(scores, i + jitter, s=14, color="black", zorder=3, alpha=0.7)
+    _label_bars(ax, best.to_numpy())
+    _pad_x(ax, list(best.to_numpy()) + list(ok["score"]))
+    ax.set_yticks(positions, [str(f) for f in best.index])
+    ax.set_xlabel(f"{score_label} (greater is better)")
+    ax.set_title("Best score per family (bars) and every completed candidate (dots)")
+    ax.axvline(0, color="black", linewidth=0.6)
+    return fig
+
+
+def plot_history(history: pd.DataFrame, colors: Mapping[str, Any], score_label: str) -> Figure:
+    """Score against trial number, best-so-far line; colour = family, marker = strategy."""
+    fig, axes = new_figure(_WIDTH, 4.6)
+    ax = axes[0, 0]
+    ok = history.dropna(subset=["score"])
+    strategies = [s for s in pd.unique(history["strategy"].dropna())]
+    markers = {s: _STRATEGY_MARKERS[i % len(_STRATEGY_MARKERS)] for i, s in enumerate(strategies)}
+    low, high = _robust_limits(ok["score"].to_numpy(dtype=float))
+    for (family, strategy), group in ok.groupby(["family", ok["strategy"].fillna("")], sort=True):
+        label = f"{family} ({strategy})" if strategy else str(family)
+        ax.scatter(group["number"], group["score"].clip(lower=low), s=36, label=label,
+                   color=colors[str(family)], marker=markers.get(strategy, "o"),
+                   edgecolor="black", linewidth=0.4, zorder=3)
+    best = ok.set_index("number")["score"].cummax()
+    ax.step(best.index, best.to_numpy(), where="post", color="black", linewidth=1.5,
+            label="best so far", zorder=2)
+    failed = history[history["score"].isna()]
+    if len(failed):
+        ax.scatter(failed["number"], np.full(len(failed), low), marker="x", color=_HIGHLIGHT,
+                   s=30, label="failed / pruned", zorder=3)
+    ax.set_ylim(low - 0.05 * (high - low or 1), high + 0.05 * (high - low or 1))
+    ax.set_xlabel("trial number")
+    ax.set_ylabel(f"{score_label}")
+    ax.set_title("Optimisation history")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def _robust_limits(scores: np.ndarray) -> tuple[float, float]:
+    """Lower limit that keeps a few disastrous trials from flattening the rest."""
+    if len(scores) == 0:
+        return 0.0, 1.0
+    high = float(np.max(scores))
+    q1, q3 = np.percentile(scores, [25, 75])
+    floor = q1 - 3 * max(q3 - q1, 1e-12 + 0.05 * abs(high))
+    return float(max(np.min(scores), floor)), high
+
+
+def plot_importances(groups: Mapping[str, Mapping[str, float]]) -> Figure:
+    """One horizontal bar panel per group (family choice, then each family's parameters)."""
+    n = len(groups)
+    ncols = 1 if n == 1 else 2
+    nrows = int(np.ceil(n / ncols))
+    tallest = max(len(v) for v in groups.values())
+    fig, axes = new_figure(_WIDTH, nrows * (0.9 + 0.35 * tallest), ncols=ncols, nrows=nrows)
+    flat = axes.ravel()
+    for ax, (group, values) in zip(flat, groups.items()):
+        names = list(values)[::-1]
+        prefix = f"{group}__"
+        shown = [name[len(prefix):] if name.startswith(prefix) else name for name in names]
+        importances = [values[name] for name in names]
+        ax.barh(np.arange(len(names)), importances, color="#4c72b0")
+        ax.set_yticks(np.arange(len(names)), shown, fontsize=8)
+        ax.set_xlim(0, 1.15)
+        _label_bars(ax, importances, "{:.2f}")
+        ax.set_title(group, fontsize=10)
+        ax.set_xlabel("importance (fANOVA, sums to 1)", fontsize=8)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig
+
+
+def plot_weights(members: Sequence[Any], colors: Mapping[str, Any]) -> Figure:
+    labels = [member_label(m.number, m.family) for m in members][::-1]
+    weights = [float(m.weight) for m in members][::-1]
+    fig, axes = new_figure(_WIDTH, _bar_height(len(labels)))
+    ax = axes[0, 0]
+    ax.barh(np.arange(len(labels)), weights,
+            color=[colors[str(m.family)] for m in members][::-1])
+    ax.set_yticks(np.arange(len(labels)), labels)
+    ax.set_xlim(0, max(weights) * 1.15)
+    _label_bars(ax, weights, "{:.3f}")
+    ax.set_xlabel("ensemble weight")
+    ax.set_title("Ensemble members and their weights")
+    return fig
+
+
+def plot_trajectory(trajectory: np.ndarray, best_iteration: Any, best_single: float,
+                    score_label: str) -> Figure:
+    """Ensemble score per greedy step (one line per bag when selection was bagged)."""
+    runs = np.atleast_2d(np.asarray(trajectory, dtype=float))
+    bests = np.atleast_1d(np.asarray(best_iteration, dtype=int))
+    fig, axes = new_figure(_WIDTH, 4.2)
+    ax = axes[0, 0]
+    steps = np.arange(1, runs.shape[1] + 1)
+    for i, (run, best) in enumerate(zip(runs, bests)):
+        label = "ensemble score" if len(runs) == 1 else f"bag {i + 1}"
+        line, = ax.plot(steps, run, linewidth=1.5, label=label)
+        ax.scatter([best + 1], [run[best]], s=70, marker="*", color=line.get_color(),
+                   edgecolor="black", zorder=4,
+                   label="kept (best iteration)" if i == 0 else None)
+    if np.isfinite(best_single):
+        ax.axhline(best_single, color=_MUTED, linestyle="--", label="best single candidate")
+    ax.set_xlabel("greedy step (ensemble size, with repeats)")
+    ax.set_ylabel(score_label)
+    ax.set_title("Greedy selection trajectory")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_correlation(corr: np.ndarray, labels: Sequence[str]) -> Figure:
+    n = len(labels)
+    side = min(9.0, 2.5 + 0.6 * n)
+    fig, axes = new_figure(side + 1.5, side)
+    ax = axes[0, 0]
+    image = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(np.arange(n), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(np.arange(n), labels, fontsize=8)
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                value = corr[i, j]
+                text = "nan" if not np.isfinite(value) else f"{value:.2f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if np.isfinite(value) and abs(value) > 0.6 else "black")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="Pearson correlation")
+    ax.set_title("Correlation of out-of-fold predictions")
+    return fig
+
+
+def plot_learning_curves(curves: Sequence[LearningCurve], score_label: str) -> Figure:
+    n = len(curves)
+    fig, axes = new_figure(_WIDTH if n > 1 else 6.0, 3.8, ncols=n)
+    for ax, curve in zip(axes.ravel(), curves):
+        for scores, name, color in ((curve.train_scores, "training", "#1f77b4"),
+                                    (curve.valid_scores, "validation", "#ff7f0e")):
+            mean, std = np.nanmean(scores, axis=1), np.nanstd(scores, axis=1)
+            ax.plot(curve.train_sizes, mean, marker="o", color=color, label=name)
+            ax.fill_between(curve.train_sizes, mean - std, mean + std, color=color, alpha=0.2)
+        ax.set_title(curve.label, fontsize=10)
+        ax.set_xlabel("training samples")
+        ax.grid(alpha=0.3)
+    first = axes[0, 0]
+    first.set_ylabel(score_label)
+    first.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_fusion(comparison: pd.DataFrame, chosen: str | None, score_label: str) -> Figure:
+    frame = comparison.sort_values("cv_score", na_position="first")
+    scores = frame["cv_score"].to_numpy(dtype=float)
+    errors = np.nan_to_num(frame["cv_std"].to_numpy(dtype=float))
+    names = [str(f) for f in frame["fusion"]]
+    fig, axes = new_figure(_WIDTH, _bar_height(len(names)))
+    ax = axes[0, 0]
+    colors = [_HIGHLIGHT if name == chosen else "#4c72b0" for name in names]
+    ax.barh(np.arange(len(names)), scores, xerr=errors, color=colors, capsize=4,
+            error_kw={"elinewidth": 1})
+    ax.set_yticks(np.arange(len(names)),
+                  [f"{n} (used)" if n == chosen else n for n in names])
+    ends = list(scores + np.sign(scores) * errors)
+    _label_bars(ax, list(scores), at=ends)
+    _pad_x(ax, ends)
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set_xlabel(f"cross-validated {score_label} (greater is better), error bar = std")
+    ax.set_title("Fusion methods on the members' out-of-fold predictions")
+    return fig
