@@ -175,6 +175,7 @@ def summarise(results: pd.DataFrame, command: str, elapsed: float) -> str:
         gain_pct=("gain_vs_single_%", "mean"), selection_score_members=("members", "mean"),
         mean_corr=("corr", "mean"), seconds=("seconds", "mean"),
     ).loc[list(SELECTORS)]
+    paired = paired_vs_plain(results)
     return "\n".join([
         "# Selection variants: held-out test scores",
         "",
@@ -191,7 +192,27 @@ def summarise(results: pd.DataFrame, command: str, elapsed: float) -> str:
         "",
         markdown(overall.rename(columns={"selection_score_members": "members"}), "{:.3f}"),
         "",
+        "## Paired against `plain` (same data set and split)",
+        "",
+        "`diff_pct`: mean of (variant gain - plain gain) in % of |best single score|; `se`: its",
+        "standard error over the data set x repeat cases; wins/losses count cases.",
+        "",
+        markdown(paired, "{:.3f}"),
+        "",
     ])
+
+
+def paired_vs_plain(results: pd.DataFrame) -> pd.DataFrame:
+    gain = results.pivot_table(
+        index=["dataset", "repeat"], columns="selector", values="gain_vs_single_%")
+    diff = gain.sub(gain["plain"], axis=0).drop(columns="plain")
+    tol = 1e-9
+    return pd.DataFrame({
+        "diff_pct": diff.mean(),
+        "se": diff.std(ddof=1) / np.sqrt(len(diff)),
+        "wins": (diff > tol).sum(),
+        "losses": (diff < -tol).sum(),
+    }).loc[[name for name in SELECTORS if name != "plain"]]
 
 
 def main() -> None:

@@ -127,7 +127,13 @@ def _object_column_is_numeric(values: np.ndarray) -> bool:
     # infer_dtype says "empty" for an all-missing column: that is ambiguous, and
     # categorical handling accepts any later value (cast to str) while numeric
     # handling would fail on a string, so it counts as categorical.
-    return pd.api.types.infer_dtype(values, skipna=True) in _NUMERIC_INFERRED
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    if inferred in _NUMERIC_INFERRED:
+        return True
+    if inferred not in ("mixed", "mixed-integer"):
+        return False
+    # Numbers mixed with booleans are reported as "mixed"; strings end the scan early.
+    return all(_is_real_number(v) for v in values[~pd.isna(values)])
 
 
 def _reject_temporal(dtype: Any, column: ColumnKey) -> None:
@@ -269,7 +275,11 @@ def _category_label(value: Any) -> Any:
 def _column_labels(column: Any) -> np.ndarray:
     # Label the distinct values only: categorical columns have few of them, and a
     # Python call per cell would dominate the per-fold cost on large tables.
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    except TypeError:
+        # Unhashable cells (e.g. dicts in an object column): label every cell.
+        return np.asarray([_category_label(value) for value in column], dtype=object)
     labels = [_category_label(value) for value in np.asarray(uniques, dtype=object)]
     # Code -1 (missing) picks the trailing NaN.
     return np.asarray([*labels, np.nan], dtype=object)[codes]

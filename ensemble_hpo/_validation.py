@@ -576,6 +576,10 @@ def _same_representation(X: Any, info: InputInfo) -> Any:
         return sp.csr_matrix(_as_float(X))
     if info.input_type != "sparse" and sp.issparse(X):
         return X.toarray()
+    if info.input_type == "array" and isinstance(X, pd.DataFrame):
+        # The preprocessors were fitted on positions; a DataFrame would make
+        # scikit-learn warn about feature names it never saw.
+        return X.to_numpy()
     return X
 
 
@@ -586,6 +590,10 @@ def _numeric_positions(kinds: ColumnKinds, columns: Sequence[Any] | None) -> set
     return {position[key] for key in kinds.numeric}
 
 
+def _column_at(X: Any, position: int) -> pd.Series:
+    return X.iloc[:, position] if isinstance(X, pd.DataFrame) else pd.Series(X[:, position])
+
+
 def _check_kinds_unchanged(X: Any, info: InputInfo) -> None:
     if info.column_kinds.sparse or sp.issparse(X):
         return
@@ -593,7 +601,12 @@ def _check_kinds_unchanged(X: Any, info: InputInfo) -> None:
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else None
     fit_columns = None if info.feature_names_in_ is None else list(info.feature_names_in_)
     changed = sorted(
-        _numeric_positions(info.column_kinds, fit_columns) - _numeric_positions(now, columns)
+        j
+        for j in _numeric_positions(info.column_kinds, fit_columns)
+        - _numeric_positions(now, columns)
+        # An all-missing object column (e.g. all None) is categorical by inference but
+        # is fine as numeric input: it is just NaN.
+        if not _column_at(X, j).isna().all()
     )
     if changed:
         labels = [_column_label(columns[j] if _by_name(now) else j) for j in changed]

@@ -177,6 +177,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ensemble_hpo.config import build_estimator, load_config
+
+    config = load_config(args.config, args.set)
+    run_dir = Path(args.run_dir or Path(config.output_dir) / config.name)
+    X, y, task = load_data(config)
+    X_train, _, y_train, _ = _split(X, y, task, config)
+    model = build_estimator(config.model_copy(update={"storage": args.storage, "verbose": 0}), task,
+                            str(run_dir))
+    model.set_params(n_jobs=1, backend=None)
+    if args.n_trials is not None:
+        model.set_params(n_trials=args.n_trials)
+    finished = model.join_search(X_train, y_train)
+    print(f"worker done: the study now has {finished} finished trials")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ensemble_hpo.config import load_config
+    from ensemble_hpo.persistence import load_model
+    from ensemble_hpo.report import make_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / MODEL_FILE).exists() or not (run_dir / CONFIG_FILE).exists():
+        raise CLIError(f"{str(run_dir)!r} holds no finished run ({MODEL_FILE}, {CONFIG_FILE}).", EXIT_DATA)
+    config = load_config(run_dir / CONFIG_FILE)
+    model = load_model(run_dir / MODEL_FILE)
+    X, y, task = load_data(config)
+    X_train, _, y_train, _ = _split(X, y, task, config)
+    curves = not args.no_learning_curves
+    path = make_report(model, run_dir / "report", X=X_train if curves else None,
+                       y=y_train if curves else None, title=f"ensemble_hpo report: {config.name}",
+                       learning_curves=curves)
+    print(f"report written to {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ensemble-hpo",
                                      description="Turn a hyperparameter search into an ensemble.")
@@ -198,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("data")
     predict.add_argument("--output", "-o", default="predictions.csv")
     predict.set_defaults(func=cmd_predict)
+    report = sub.add_parser("report", help="write report.html and figures for a finished run")
+    report.add_argument("run_dir")
+    report.add_argument("--no-learning-curves", action="store_true", help="skip the slowest figure")
+    report.set_defaults(func=cmd_report)
+    worker = sub.add_parser("worker", help="join a running search as an extra worker process")
+    worker.add_argument("config", help="the same YAML configuration the run uses")
+    worker.add_argument("--storage", required=True,
+                        help="the shared Optuna storage (postgresql://..., sqlite:///..., journal:///...)")
+    worker.add_argument("--run-dir", help="the shared run folder (default: output_dir/name)")
+    worker.add_argument("--n-trials", type=int, help="stop when the study has this many trials")
+    worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 

@@ -289,13 +289,21 @@ def test_predict_rejects_mismatched_frames(fitted_on_frame, transform, message: 
         validate_predict_data(transform(X), info)
 
 
+def test_predict_accepts_all_missing_object_column_where_numeric_at_fit(fitted_on_frame) -> None:
+    X, info = fitted_on_frame
+    row = X.head(2).astype(object)
+    row["sepal width (cm)"] = None
+    assert validate_predict_data(row, info) is row
+
+
 def test_predict_on_arrays_and_sparse() -> None:
     X, y = load_breast_cancer(return_X_y=True)
     _, _, info = validate_fit_data(X, y, **CLF)
     with pytest.raises(ValueError, match="X has 29 features, but it is expecting 30 features"):
         validate_predict_data(X[:, 1:], info)
     # A DataFrame is accepted positionally when fit saw an array.
-    assert validate_predict_data(pd.DataFrame(X).add_prefix("c"), info).shape == X.shape
+    as_array = validate_predict_data(pd.DataFrame(X).add_prefix("c"), info)
+    assert isinstance(as_array, np.ndarray) and as_array.shape == X.shape
     assert isinstance(validate_predict_data(sp.csr_matrix(X), info), np.ndarray)
     _, _, sparse_info = validate_fit_data(sp.csr_matrix(X), y, **CLF)
     assert sp.issparse(validate_predict_data(X, sparse_info))
@@ -345,7 +353,9 @@ def test_invalid_inputs_are_named(X: pd.DataFrame, data) -> None:
     y = np.arange(n_rows, dtype=float)
     position = data.draw(st.integers(0, n_rows - 1))
     case = data.draw(
-        st.sampled_from(["y_nan", "length", "weight", "groups", "empty", "x_inf", "one_class"])
+        st.sampled_from(
+            ["y_nan", "y_text", "length", "weight", "groups", "empty", "x_inf", "one_class", "rare"]
+        )
     )
     kwargs: dict = {"task": "regression", "cv_n_splits": 2}
     if case == "y_nan":
@@ -370,6 +380,15 @@ def test_invalid_inputs_are_named(X: pd.DataFrame, data) -> None:
         X = X.assign(extra_float=1.0)
         X.loc[X.index[position], "extra_float"] = np.inf
         message = "X contains infinite values in numeric column(s) 'extra_float' (1 value(s))"
+    elif case == "y_text":
+        y = np.array([f"label{i}" for i in range(n_rows)], dtype=object)
+        message = "The target y must be numeric for regression; got dtype object with values " \
+            "like 'label0', 'label1'"
+    elif case == "rare":
+        y = np.zeros(n_rows, dtype=int)
+        y[position] = 1
+        kwargs.update(task="classification", cv_n_splits=2)
+        message = "fewer members than cv_n_splits=2: 1 (1 member(s))"
     else:
         y = np.full(n_rows, 3)
         kwargs["task"] = "classification"

@@ -202,6 +202,15 @@ def test_tree_native_keeps_nan_and_encodes_unseen_as_nan() -> None:
     np.testing.assert_array_equal(mixed[:, mixed_column], [1, 0, 2, np.nan, 1, 2])
 
 
+def test_unhashable_object_cells_are_categories() -> None:
+    # scikit-learn's check_dtype_object fits string-accepting estimators on a dict cell.
+    X = np.array([[{"foo": "bar"}, 1.0], ["a", 2.0], ["a", np.nan]], dtype=object)
+    kinds = infer_column_kinds(X)
+    assert kinds == ColumnKinds(numeric=(1,), categorical=(0,))
+    out = make_preprocessor("tree_native", kinds).fit_transform(X)
+    np.testing.assert_array_equal(out[:, 1], [1, 0, 0])
+
+
 def test_forests_split_on_nan_so_tree_keeps_nan() -> None:
     # Evidence for the "tree" decision: with this scikit-learn the forests accept NaN.
     assert _preprocessing._forests_support_nan()

@@ -14,6 +14,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import clone
 from sklearn.model_selection import learning_curve
+from threadpoolctl import threadpool_limits
 
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
 
@@ -199,7 +200,8 @@ def learning_curves(estimator: Any, X: Any, y: Any, max_members: int) -> list[Le
 
 
 def _member_curve(member: Any, X: Any, y: np.ndarray, scorer: Callable, seed: Any) -> LearningCurve:
-    with warnings.catch_warnings():
+    # One BLAS thread: the small fits are many times slower when threads oversubscribe.
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         # Small training subsets legitimately trigger convergence warnings.
         warnings.simplefilter("ignore")
         sizes, train, valid = learning_curve(

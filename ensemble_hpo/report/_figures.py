@@ -38,20 +38,33 @@ def _bar_height(n_rows: int) -> float:
 
 def _label_bars(ax: Axes, values: Sequence[float], fmt: str = "{:.4g}",
                 at: Sequence[float] | None = None) -> None:
-    """Write each value next to its bar end (or next to ``at``, e.g. an error bar's end)."""
-    for i, (value, x) in enumerate(zip(values, values if at is None else at)):
+    """Write each value to the right of its bar end (or of ``at``, e.g. an error bar's end)."""
+    for i, (value, x) in enumerate(zip(values, values if at is None else at, strict=True)):
         if np.isfinite(value):
-            ax.annotate(fmt.format(value), (x, i), xytext=(4 if value >= 0 else -4, 0),
-                        textcoords="offset points", va="center",
-                        ha="left" if value >= 0 else "right", fontsize=8)
+            ax.annotate(fmt.format(value), (x, i), xytext=(5, 0), textcoords="offset points",
+                        va="center", ha="left", fontsize=8)
 
 
-def _pad_x(ax: Axes, values: Sequence[float]) -> None:
-    # Room for the value labels at the bar ends, on whichever side they point.
-    finite = np.asarray([v for v in values if np.isfinite(v)] + [0.0])
-    low, high = finite.min(), finite.max()
-    span = (high - low) or 1.0
-    ax.set_xlim(low - (0.18 * span if low < 0 else 0), high + (0.18 * span if high > 0 else 0))
+def _score_bars(ax: Axes, values: np.ndarray, *, errors: np.ndarray | None = None,
+                colors: Sequence[Any], also: Sequence[float] = ()) -> None:
+    """Horizontal score bars zoomed on the scores' range.
+
+    Scores are often negated losses with a large common magnitude (RMSE around
+    -55), where bars from 0 would hide every difference; the bars therefore start
+    just left of the worst score shown, and the axis label says so.
+    """
+    errors = np.zeros_like(values) if errors is None else errors
+    shown = np.concatenate([values - errors, values + errors, np.asarray(also, dtype=float)])
+    shown = shown[np.isfinite(shown)]
+    low, high = (shown.min(), shown.max()) if len(shown) else (0.0, 1.0)
+    span = (high - low) or (abs(high) * 0.1) or 1.0
+    base = low - 0.08 * span
+    widths = np.where(np.isfinite(values), values - base, 0.0)
+    ax.barh(np.arange(len(values)), widths, left=base, color=colors, xerr=errors, capsize=4,
+            error_kw={"elinewidth": 1}, alpha=0.85)
+    _label_bars(ax, list(values), at=list(values + errors))
+    ax.set_xlim(base, high + 0.22 * span)
+    ax.ticklabel_format(axis="x", useOffset=False)
 
 
 def plot_family_scores(board: pd.DataFrame, colors: Mapping[str, Any], score_label: str) -> Figure:
@@ -60,18 +73,15 @@ def plot_family_scores(board: pd.DataFrame, colors: Mapping[str, Any], score_lab
     best = ok.groupby("family")["score"].max().sort_values()
     fig, axes = new_figure(_WIDTH, _bar_height(len(best)))
     ax = axes[0, 0]
-    positions = np.arange(len(best))
-    ax.barh(positions, best.to_numpy(), color=[colors[str(f)] for f in best.index], alpha=0.75)
+    _score_bars(ax, best.to_numpy(dtype=float), colors=[colors[str(f)] for f in best.index],
+                also=ok["score"].to_numpy(dtype=float))
     for i, family in enumerate(best.index):
         scores = ok.loc[ok["family"] == family, "score"].to_numpy(dtype=float)
-        jitter = np.linspace(-0.15, 0.15, len(scores)) if len(scores) > 1 else np.zeros(1)
-        ax.scatter(scores, i + jitter, s=14, color="black", zorder=3, alpha=0.7)
-    _label_bars(ax, best.to_numpy())
-    _pad_x(ax, list(best.to_numpy()) + list(ok["score"]))
-    ax.set_yticks(positions, [str(f) for f in best.index])
-    ax.set_xlabel(f"{score_label} (greater is better)")
+        jitter = np.linspace(-0.2, 0.2, len(scores)) if len(scores) > 1 else np.zeros(1)
+        ax.scatter(scores, i + jitter, s=12, color="black", zorder=3, alpha=0.6)
+    ax.set_yticks(np.arange(len(best)), [str(f) for f in best.index])
+    ax.set_xlabel(f"{score_label} (greater is better; bars start at the worst score shown)")
     ax.set_title("Best score per family (bars) and every completed candidate (dots)")
-    ax.axvline(0, color="black", linewidth=0.6)
     return fig
 
 
@@ -122,7 +132,7 @@ def plot_importances(groups: Mapping[str, Mapping[str, float]]) -> Figure:
     tallest = max(len(v) for v in groups.values())
     fig, axes = new_figure(_WIDTH, nrows * (0.9 + 0.35 * tallest), ncols=ncols, nrows=nrows)
     flat = axes.ravel()
-    for ax, (group, values) in zip(flat, groups.items()):
+    for ax, (group, values) in zip(flat, groups.items(), strict=False):
         names = list(values)[::-1]
         prefix = f"{group}__"
         shown = [name[len(prefix):] if name.startswith(prefix) else name for name in names]
@@ -161,7 +171,7 @@ def plot_trajectory(trajectory: np.ndarray, best_iteration: Any, best_single: fl
     fig, axes = new_figure(_WIDTH, 4.2)
     ax = axes[0, 0]
     steps = np.arange(1, runs.shape[1] + 1)
-    for i, (run, best) in enumerate(zip(runs, bests)):
+    for i, (run, best) in enumerate(zip(runs, bests, strict=True)):
         label = "ensemble score" if len(runs) == 1 else f"bag {i + 1}"
         line, = ax.plot(steps, run, linewidth=1.5, label=label)
         ax.scatter([best + 1], [run[best]], s=70, marker="*", color=line.get_color(),
@@ -169,12 +179,22 @@ def plot_trajectory(trajectory: np.ndarray, best_iteration: Any, best_single: fl
                    label="kept (best iteration)" if i == 0 else None)
     if np.isfinite(best_single):
         ax.axhline(best_single, color=_MUTED, linestyle="--", label="best single candidate")
+    _keep_visible_span(ax, np.append(runs.ravel(), best_single))
     ax.set_xlabel("greedy step (ensemble size, with repeats)")
     ax.set_ylabel(score_label)
     ax.set_title("Greedy selection trajectory")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+def _keep_visible_span(ax: Axes, values: np.ndarray) -> None:
+    # A flat trajectory would otherwise be drawn with a 1e-10 offset axis.
+    finite = values[np.isfinite(values)]
+    low, high = finite.min(), finite.max()
+    margin = max(0.1 * (high - low), 1e-3 * max(abs(high), abs(low)), 1e-9)
+    ax.set_ylim(low - margin, high + margin)
+    ax.ticklabel_format(axis="y", useOffset=False)
 
 
 def plot_correlation(corr: np.ndarray, labels: Sequence[str]) -> Figure:
@@ -200,7 +220,7 @@ def plot_correlation(corr: np.ndarray, labels: Sequence[str]) -> Figure:
 def plot_learning_curves(curves: Sequence[LearningCurve], score_label: str) -> Figure:
     n = len(curves)
     fig, axes = new_figure(_WIDTH if n > 1 else 6.0, 3.8, ncols=n)
-    for ax, curve in zip(axes.ravel(), curves):
+    for ax, curve in zip(axes.ravel(), curves, strict=True):
         for scores, name, color in ((curve.train_scores, "training", "#1f77b4"),
                                     (curve.valid_scores, "validation", "#ff7f0e")):
             mean, std = np.nanmean(scores, axis=1), np.nanstd(scores, axis=1)
@@ -222,15 +242,9 @@ def plot_fusion(comparison: pd.DataFrame, chosen: str | None, score_label: str) 
     names = [str(f) for f in frame["fusion"]]
     fig, axes = new_figure(_WIDTH, _bar_height(len(names)))
     ax = axes[0, 0]
-    colors = [_HIGHLIGHT if name == chosen else "#4c72b0" for name in names]
-    ax.barh(np.arange(len(names)), scores, xerr=errors, color=colors, capsize=4,
-            error_kw={"elinewidth": 1})
-    ax.set_yticks(np.arange(len(names)),
-                  [f"{n} (used)" if n == chosen else n for n in names])
-    ends = list(scores + np.sign(scores) * errors)
-    _label_bars(ax, list(scores), at=ends)
-    _pad_x(ax, ends)
-    ax.axvline(0, color="black", linewidth=0.6)
-    ax.set_xlabel(f"cross-validated {score_label} (greater is better), error bar = std")
+    _score_bars(ax, scores, errors=errors,
+                colors=[_HIGHLIGHT if name == chosen else "#4c72b0" for name in names])
+    ax.set_yticks(np.arange(len(names)), [f"{n} (used)" if n == chosen else n for n in names])
+    ax.set_xlabel(f"cross-validated {score_label} (greater is better), error bar = std over folds")
     ax.set_title("Fusion methods on the members' out-of-fold predictions")
     return fig

@@ -11,6 +11,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from ensemble_hpo.search._grid import is_choice
 from ensemble_hpo.search._pso import from_unit, to_unit
 
 __all__ = ["GeneticSampler"]
@@ -27,7 +28,7 @@ _CROSSOVERS = ("uniform",)
 def _contains(distribution: BaseDistribution, value: Any) -> bool:
     """Whether ``value`` can be used for ``distribution`` (a parent may have had another range)."""
     if isinstance(distribution, CategoricalDistribution):
-        return any(value == c and type(value) is type(c) for c in distribution.choices)
+        return is_choice(value, distribution.choices)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return distribution.low <= value <= distribution.high

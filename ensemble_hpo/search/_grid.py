@@ -172,9 +172,14 @@ def grid_size(
     return len(expand_grid(distributions, resolution=resolution, conditions=conditions))
 
 
+def is_choice(value: Any, choices: Sequence[Any]) -> bool:
+    # ``True == 1`` in Python, but a bool choice must not stand in for an int one.
+    return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
+
+
 def _value_fits(distribution: BaseDistribution, value: Any) -> bool:
     if isinstance(distribution, CategoricalDistribution):
-        return any(value == c and type(value) is type(c) for c in distribution.choices)
+        return is_choice(value, distribution.choices)
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         return False
     return distribution.low <= value <= distribution.high and not math.isnan(value)
@@ -318,7 +323,7 @@ class GridSampler(BaseSampler):
         order = self._order()
         conflicts = 0
         for _ in range(_MAX_CLAIM_ATTEMPTS):
-            others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+            others = _other_trials(study, trial)
             free = _free_indices(others, key, order)
             if not free:
                 storage.set_trial_system_attr(trial_id, key, EXHAUSTED)
@@ -330,12 +335,19 @@ class GridSampler(BaseSampler):
                 offset += self._rng.randint(len(free))
             candidate = free[offset % len(free)]
             storage.set_trial_system_attr(trial_id, key, candidate)
-            others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+            others = _other_trials(study, trial)
             if candidate not in _taken_indices(others, key):
                 return candidate
             conflicts += 1
         storage.set_trial_system_attr(trial_id, key, EXHAUSTED)
         raise RuntimeError(f"Trial {trial.number} could not claim a grid point.")
+
+
+def _other_trials(study: Study, trial: FrozenTrial) -> list[FrozenTrial]:
+    # Read the storage directly: pruners such as Hyperband hand samplers a study
+    # filtered to one bracket, and claims must be checked against every trial.
+    trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    return [t for t in trials if t.number != trial.number]
 
 
 def _is_claiming(trial: FrozenTrial, key: str) -> bool:

@@ -11,7 +11,9 @@ differentiation of the training optimality conditions:
 * logistic: the training gradient ``g(theta, lambda)`` vanishes at the optimum,
   so ``dtheta/dlambda = -H^-1 dg/dlambda = -H^-1 w_pen`` where ``H`` is the
   Hessian of the training objective and ``w_pen`` is ``theta`` with its
-  (unpenalised) intercept entry set to 0.
+  (unpenalised) intercept entries set to 0. Binary labels use one sigmoid
+  coefficient vector, three or more classes a multinomial softmax (one vector per
+  class, all penalised), exactly like scikit-learn's ``LogisticRegression``.
 
 Parametrisation
 ---------------
@@ -20,8 +22,8 @@ it does not depend on the fold size and maps one-to-one onto scikit-learn:
 
 * ridge minimises ``sum_i s_i (y_i - b - x_i w)^2 + lambda ||w||^2``, i.e.
   ``Ridge(alpha=lambda)``;
-* logistic minimises ``sum_i s_i logloss_i + lambda / 2 ||w||^2``, i.e.
-  ``LogisticRegression(C=1 / lambda)`` (L2 penalty).
+* logistic minimises ``sum_i s_i logloss_i + lambda / 2 ||W||_F^2``, i.e.
+  ``LogisticRegression(C=1 / lambda)`` (L2 penalty, intercepts unpenalised).
 
 Written with a mean training loss, the same models have strength
 ``lambda_mean = lambda / n_train`` (``sum(s_i)`` with sample weights), e.g.
@@ -29,6 +31,14 @@ Written with a mean training loss, the same models have strength
 
 The validation loss is the (weighted) mean squared error or mean log loss on each
 held-out fold, averaged over the folds with equal weight.
+
+Search
+------
+Adam takes projected steps on ``log(lambda)``. L-BFGS-B (scipy) runs inside a
+trust box of +-2 around the current point, re-centred whenever it stops on the box
+edge: the loss is sigmoid-shaped in ``log(lambda)`` (flat at both ends), and an
+unconstrained secant step can otherwise land on a flat plateau and stop there.
+Every distinct evaluated point is recorded, in order.
 """
 
 from __future__ import annotations
@@ -76,7 +86,7 @@ class HypergradientResult:
     Parameters
     ----------
     log_lambdas : list of float
-        Every evaluated ``log(lambda)``, in evaluation order.
+        Every distinct evaluated ``log(lambda)``, in evaluation order.
     losses : list of float
         Cross-validated validation loss at each evaluated point.
     gradients : list of float
@@ -560,8 +570,9 @@ def hypergradient_search(
     optimizer : {"lbfgs", "adam"}, default="lbfgs"
         scipy's L-BFGS-B (bounded) or projected Adam.
     n_steps : int, default=20
-        Maximum number of evaluated points (L-BFGS-B function evaluations or
-        Adam steps); L-BFGS-B may stop earlier once converged.
+        Budget: at most ``n_steps`` distinct points are evaluated. Adam takes exactly
+        ``n_steps`` steps (a point revisited on a bound is recorded once); L-BFGS-B
+        stops earlier once converged.
     learning_rate : float, default=0.5
         Adam step size in ``log(lambda)`` units (unused by L-BFGS-B).
     bounds : tuple of float, default=(-10.0, 10.0)
@@ -655,9 +666,11 @@ def _run_lbfgs(
     x = init
     while True:
         box = (max(bounds[0], x - _LBFGS_BOX), min(bounds[1], x + _LBFGS_BOX))
+        n_seen = len(trace.losses)
         new_x = _lbfgs_in_box(trace, x, box)
         on_edge = any(abs(new_x - edge) < 1e-9 and edge not in bounds for edge in box)
-        if not on_edge or new_x == x:
+        # Every pass must record a new point, so the budget guarantees termination.
+        if not on_edge or new_x == x or len(trace.losses) == n_seen:
             return
         x = new_x
 
@@ -689,9 +702,8 @@ def _run_adam(
     trace: _Trace, init: float, bounds: tuple[float, float], learning_rate: float
 ) -> None:
     x, first, second = init, 0.0, 0.0
-    step = 0
-    while True:
-        step += 1
+    # Count steps here, not in the trace: a step stuck on a bound revisits a known point.
+    for step in range(1, trace.n_steps + 1):
         _, grad = trace(x)
         first = _ADAM_BETA1 * first + (1 - _ADAM_BETA1) * grad
         second = _ADAM_BETA2 * second + (1 - _ADAM_BETA2) * grad**2

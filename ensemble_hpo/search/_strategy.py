@@ -231,19 +231,17 @@ class GradientSearch(SearchStrategy):
         )
         family = families[0]
         trials = []
+        to_params = _lambda_to_params(family.name)
         for log_lambda in result.log_lambdas:
-            params = _lambda_to_params(family.name, log_lambda, X, context.splits)
-            if params is not None:
-                trials.append(context.space.to_trial_params(family.name, _clip(family, params)))
+            trials.append(context.space.to_trial_params(family.name, _clip(family, to_params(log_lambda))))
         return trials
 
 
-def _lambda_to_params(family: str, log_lambda: float, X: Any, splits: Any) -> dict[str, float] | None:
+def _lambda_to_params(family: str) -> Any:
     from ensemble_hpo.search._hypergradient import sklearn_param_from_log_lambda
 
-    n_train = int(np.mean([len(tr) for tr, _ in splits]))
     model = "logistic" if family == "logistic" else "ridge"
-    return sklearn_param_from_log_lambda(model, log_lambda, n_train=n_train)
+    return lambda log_lambda: sklearn_param_from_log_lambda(model, log_lambda)
 
 
 def _clip(family: Any, params: dict[str, float]) -> dict[str, float]:

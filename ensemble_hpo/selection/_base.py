@@ -93,7 +93,9 @@ class BaseSelector(BaseEstimator, ABC):
         n_classes = 0 if self.classes_ is None else len(self.classes_)
         return make_batch_metric(self.scoring, self.task_, n_classes, y, sample_weight, fast)
 
-    def _single_scores(self, predictions: np.ndarray, y: np.ndarray, sample_weight) -> np.ndarray:
+    def _single_scores(
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray:
         library = CandidateLibrary(predictions, self._batch_metric(y, sample_weight))
         return library.single_scores()
 
@@ -129,7 +131,9 @@ class BestSingleSelector(BaseSelector):
     def __init__(self, *, scoring: Scoring = None) -> None:
         self.scoring = scoring
 
-    def _fit(self, predictions, y, sample_weight) -> np.ndarray:
+    def _fit(
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray:
         weights = np.zeros(predictions.shape[0])
         weights[top_models(self._single_scores(predictions, y, sample_weight), 1)] = 1.0
         return weights
@@ -161,7 +165,9 @@ class UniformTopKSelector(BaseSelector):
         check_int(self.k, "k", 1)
         super()._validate_params()
 
-    def _fit(self, predictions, y, sample_weight) -> np.ndarray:
+    def _fit(
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray:
         weights = np.zeros(predictions.shape[0])
         weights[top_models(self._single_scores(predictions, y, sample_weight), self.k)] = 1.0
         return weights

@@ -250,7 +250,9 @@ class GreedySelector(BaseSelector):
         size = max(1, round(self.bag_fraction * len(pool)))
         return [np.sort(rng.choice(pool, size=size, replace=False)) for _ in range(self.n_bags)]
 
-    def _fit(self, predictions, y, sample_weight) -> np.ndarray:
+    def _fit(
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray:
         metric = self._batch_metric(y, sample_weight, fast=self.fast_metrics)
         library = CandidateLibrary(predictions, metric)
         singles = library.single_scores()

@@ -266,3 +266,14 @@ def test_ask_and_tell_past_the_grid_prunes_without_error() -> None:
     with pytest.raises(optuna.TrialPruned):
         objective(second)
     assert GridSampler(POINTS).n_points == len(POINTS)
+
+
+def test_bool_point_value_does_not_match_an_int_choice() -> None:
+    study = optuna.create_study(sampler=GridSampler([{"kind": "a", "x": 1}, {"kind": True}]))
+
+    def objective_kind(trial: optuna.Trial) -> float:
+        return float(trial.suggest_categorical("kind", ["a", 1]) == "a")
+
+    study.optimize(objective_kind, n_trials=1)
+    with pytest.raises(ValueError, match="sets 'kind' to True"):
+        study.optimize(objective_kind, n_trials=1)

@@ -326,3 +326,13 @@ def test_bad_data_raise(X, y, splits, model, match):
     splits = [([0, 1, 2, 3], [4, 5])] if splits is None else splits
     with pytest.raises(ValueError, match=match):
         validation_loss_and_grad(X, y, splits, model, 0.0)
+
+
+def test_single_step_budget_evaluates_only_the_start(cancer):
+    X, y, splits = cancer
+    for optimizer in ("lbfgs", "adam"):
+        res = hypergradient_search(X, y, splits, model="logistic", init_log_lambda=-1.5,
+                                   optimizer=optimizer, n_steps=1)
+        assert res.log_lambdas == [-1.5]
+        assert res.best_log_lambda == -1.5
+        assert res.sklearn_param == {"C": pytest.approx(np.exp(1.5))}

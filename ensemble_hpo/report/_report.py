@@ -1,0 +1,277 @@
+"""``make_report``: one self-contained HTML page (plus PNG files) describing a fitted run."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ensemble_hpo.report import _data, _figures
+from ensemble_hpo.report._html import Section, leaderboard_table, render_page
+from ensemble_hpo.report._mpl import family_colors, png_bytes, require_matplotlib
+
+__all__ = ["FIGURE_KEYS", "make_report"]
+
+_LEADERBOARD_ROWS = 30
+
+
+@dataclass
+class _Context:
+    estimator: Any
+    score_label: str
+    colors: dict[str, Any]
+    X: Any
+    y: Any
+    learning_curves: bool
+    max_learning_members: int
+
+
+@dataclass(frozen=True)
+class _Spec:
+    key: str
+    title: str
+    how_to_read: str
+    fill: Callable[[_Context, Section], None]
+
+
+def _leaderboard(ctx: _Context, section: Section) -> None:
+    board = ctx.estimator.leaderboard_
+    section.table = leaderboard_table(board, _LEADERBOARD_ROWS)
+    n_ok = int((board["status"] == "ok").sum())
+    if n_ok > _LEADERBOARD_ROWS:
+        section.notes.append(f"Showing the best {_LEADERBOARD_ROWS} of {n_ok} completed candidates.")
+    if n_ok:
+        section.png = png_bytes(_figures.plot_family_scores(board, ctx.colors, ctx.score_label))
+
+
+def _history(ctx: _Context, section: Section) -> None:
+    history = _data.history_frame(ctx.estimator)
+    if getattr(ctx.estimator, "trials_", None) is None:
+        section.notes.append("The Optuna trials are not available; the history is drawn from the "
+                             "leaderboard, without search strategies.")
+    section.png = png_bytes(_figures.plot_history(history, ctx.colors, ctx.score_label))
+
+
+def _importances(ctx: _Context, section: Section) -> None:
+    trials = getattr(ctx.estimator, "trials_", None)
+    if trials is None:
+        section.notes.append("Skipped: importances need the Optuna trials (the estimator has no "
+                             "'trials_' attribute).")
+        return
+    groups, notes = _data.param_importances(trials)
+    section.notes.extend(notes)
+    if groups:
+        section.png = png_bytes(_figures.plot_importances(groups))
+
+
+def _weights(ctx: _Context, section: Section) -> None:
+    members = ctx.estimator.ensemble_.members
+    section.png = png_bytes(_figures.plot_weights(members, ctx.colors))
+
+
+def _trajectory(ctx: _Context, section: Section) -> None:
+    selector = ctx.estimator.selector_
+    if getattr(selector, "trajectory_", None) is None:
+        section.notes.append(f"Skipped: the selector {type(selector).__name__} records no "
+                             "trajectory.")
+        return
+    fig = _figures.plot_trajectory(selector.trajectory_, selector.best_iteration_,
+                                   float(ctx.estimator.best_score_), ctx.score_label)
+    section.png = png_bytes(fig)
+
+
+def _correlation(ctx: _Context, section: Section) -> None:
+    corr, labels, note = _data.member_correlation(ctx.estimator)
+    if note:
+        section.notes.append(note)
+    section.png = png_bytes(_figures.plot_correlation(corr, labels))
+
+
+def _learning(ctx: _Context, section: Section) -> None:
+    if not ctx.learning_curves:
+        section.notes.append("Skipped: learning curves were turned off (learning_curves=False).")
+        return
+    if ctx.X is None:
+        section.notes.append("Skipped: pass the training data (X and y) to draw learning curves.")
+        return
+    curves = _data.learning_curves(ctx.estimator, ctx.X, ctx.y, ctx.max_learning_members)
+    section.png = png_bytes(_figures.plot_learning_curves(curves, ctx.score_label))
+
+
+def _fusion(ctx: _Context, section: Section) -> None:
+    comparison = getattr(ctx.estimator, "fusion_comparison_", None)
+    if comparison is None or len(comparison) == 0:
+        section.notes.append("Skipped: no fusion comparison was recorded.")
+        return
+    chosen = type(ctx.estimator.ensemble_.fuser).__name__
+    section.png = png_bytes(_figures.plot_fusion(comparison, chosen, ctx.score_label))
+
+
+_SPECS = (
+    _Spec("leaderboard", "Leaderboard",
+          "Every candidate of the search, best score first (members of the ensemble in bold, failed "
+          "candidates in red); the chart shows the best score reached by each model family.",
+          _leaderboard),
+    _Spec("optimization_history", "Optimisation history",
+          "Each point is one trial's cross-validated score in the order the search ran them; the "
+          "black step line is the best score found so far, so long flat stretches mean the search "
+          "stopped finding improvements.", _history),
+    _Spec("param_importances", "Hyperparameter importances",
+          "fANOVA estimates how much of the score's variation each hyperparameter explains: first "
+          "for the choice of model family, then within each family; longer bars matter more.",
+          _importances),
+    _Spec("ensemble_weights", "Ensemble weights",
+          "Each bar is one ensemble member (trial number and family) and its share of the "
+          "combined prediction; the weights sum to 1.", _weights),
+    _Spec("selection_trajectory", "Selection trajectory",
+          "Greedy selection adds one model per step; the line is the ensemble's out-of-fold score "
+          "after each step, the star marks the step that was kept and the dashed line the best "
+          "single candidate, so the gap between them is what ensembling gained.", _trajectory),
+    _Spec("prediction_correlation", "Correlation of member predictions",
+          "Pearson correlation between the out-of-fold predictions of each pair of models; values "
+          "near 1 mean the models make the same mistakes, lower values mean more diversity for "
+          "the ensemble to exploit.", _correlation),
+    _Spec("learning_curves", "Learning curves",
+          "Training and validation scores of the heaviest members' pipelines as the training set "
+          "grows (3-fold cross-validation); a large gap suggests over-fitting, a validation curve "
+          "still rising suggests more data would help.", _learning),
+    _Spec("fusion_comparison", "Fusion comparison",
+          "Cross-validated score of each way of combining the members (error bars: standard "
+          "deviation over folds); the fuser in use is highlighted in red.", _fusion),
+)
+
+FIGURE_KEYS: tuple[str, ...] = tuple(spec.key for spec in _SPECS)
+
+
+def make_report(
+    estimator: Any,
+    out_dir: str | Path,
+    *,
+    X: Any = None,
+    y: Any = None,
+    title: str = "ensemble_hpo report",
+    learning_curves: bool = True,
+    max_learning_members: int = 3,
+) -> Path:
+    """Write a self-contained HTML report of a fitted ensemble run.
+
+    The page (``out_dir/report.html``) embeds every figure as a base64 PNG and
+    needs no network; each figure is also saved as ``out_dir/figures/{key}.png``
+    with ``key`` in :data:`FIGURE_KEYS`. A figure that cannot be drawn (for
+    example importances with fewer than two completed trials) is replaced by a
+    short note.
+
+    Parameters
+    ----------
+    estimator : EnsembleClassifier or EnsembleRegressor
+        A fitted estimator.
+    out_dir : str or Path
+        Folder to write into (created if missing).
+    X, y : array-like, default=None
+        The training data as passed to ``fit``; needed only for learning curves.
+    title : str, default="ensemble_hpo report"
+    learning_curves : bool, default=True
+        Draw learning curves (refits clones of member pipelines: 3 sizes x 3 folds each).
+    max_learning_members : int, default=3
+        Learning curves for at most this many members, heaviest first.
+
+    Returns
+    -------
+    Path
+        Path of the written ``report.html``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn.datasets import load_diabetes
+    >>> from ensemble_hpo import EnsembleRegressor
+    >>> from ensemble_hpo.report import make_report
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = EnsembleRegressor(models=["ridge"], n_trials=3, cv=3, random_state=0).fit(X, y)
+    >>> path = make_report(reg, tempfile.mkdtemp(), learning_curves=False)
+    >>> path.name
+    'report.html'
+    """
+    check_is_fitted(estimator, ["leaderboard_", "ensemble_", "population_"])
+    _check_arguments(X, y, learning_curves, max_learning_members)
+    require_matplotlib()
+    families = list(estimator.leaderboard_["family"].astype(str))
+    ctx = _Context(estimator, _data.scoring_name(estimator), family_colors(families), X, y,
+                   learning_curves, max_learning_members)
+    sections = [_build(spec, ctx) for spec in _SPECS]
+    return _write(Path(out_dir), title, _summary(estimator, ctx.score_label), sections)
+
+
+def _check_arguments(X: Any, y: Any, learning_curves: Any, max_learning_members: Any) -> None:
+    if (X is None) != (y is None):
+        raise ValueError("The 'X' and 'y' parameters must be given together or not at all. "
+                         f"Got X={'None' if X is None else 'data'}, "
+                         f"y={'None' if y is None else 'data'} instead.")
+    if not isinstance(learning_curves, bool):
+        raise ValueError(f"The 'learning_curves' parameter must be a bool. Got {learning_curves!r} "
+                         "instead.")
+    if (isinstance(max_learning_members, bool)
+            or not isinstance(max_learning_members, numbers.Integral) or max_learning_members < 1):
+        raise ValueError("The 'max_learning_members' parameter must be a positive int. "
+                         f"Got {max_learning_members!r} instead.")
+
+
+def _build(spec: _Spec, ctx: _Context) -> Section:
+    section = Section(spec.key, spec.title, spec.how_to_read)
+    try:
+        spec.fill(ctx, section)
+    except Exception as exc:  # noqa: BLE001 - one broken figure must not cost the whole report
+        warnings.warn(f"The report section {spec.title!r} could not be drawn: {exc!r}",
+                      RuntimeWarning, stacklevel=3)
+        section.png = None
+        section.notes.append(f"This section could not be drawn: {type(exc).__name__}: {exc}")
+    return section
+
+
+def _write(out_dir: Path, title: str, summary: list[tuple[str, str]],
+           sections: list[Section]) -> Path:
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for section in sections:
+        target = figures / f"{section.key}.png"
+        if section.png is not None:
+            target.write_bytes(section.png)
+        else:
+            # A figure left from an earlier report of the same folder would now be stale.
+            target.unlink(missing_ok=True)
+    path = out_dir / "report.html"
+    path.write_text(render_page(title, summary, sections), encoding="utf-8")
+    return path
+
+
+def _summary(estimator: Any, score_label: str) -> list[tuple[str, str]]:
+    board = estimator.leaderboard_
+    n_ok = int((board["status"] == "ok").sum())
+    best = estimator.best_candidate_
+    ensemble = estimator.ensemble_
+    rows = [
+        ("Task", f"{ensemble.task}" + (f" ({len(estimator.classes_)} classes)"
+                                        if hasattr(estimator, "classes_") else "")),
+        ("Scoring", f"{score_label} (greater is better)"),
+        ("Candidates", f"{len(board)} ({n_ok} completed, {len(board) - n_ok} failed or pruned)"),
+        ("Best single candidate", f"#{best.number} {best.family}: {estimator.best_score_:.5g}"),
+        ("Ensemble score (out-of-fold)", _fmt(estimator.cv_score_)),
+        ("Members", ", ".join(f"#{m.number} {m.family} ({m.weight:.2f})" for m in ensemble.members)),
+        ("Selection", type(estimator.selector_).__name__),
+        ("Fusion", type(ensemble.fuser).__name__),
+    ]
+    fit_time = getattr(estimator, "fit_time_", None)
+    if fit_time is not None:
+        rows.append(("Fit time", f"{fit_time:.1f} s"))
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    value = float(value)
+    return f"{value:.5g}" if np.isfinite(value) else "n/a"

@@ -1,0 +1,116 @@
+"""Search-run behaviour: strategies by name, pruning, warm starts, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
+from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+from ensemble_hpo.search import GridSearch, make_strategy
+from ensemble_hpo.spaces import SearchSpace
+
+STRATEGIES = ["random", "sobol", "halton", "tpe", "grid", "genetic", "cmaes", "pso", "gradient"]
+
+
+@pytest.fixture(scope="module")
+def small_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(y), 250, replace=False)
+    return X[idx], y[idx]
+
+
+def _trial_sequence(estimator) -> list[tuple]:
+    return [(t.number, tuple(sorted(t.params.items()))) for t in estimator.trials_]
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_every_strategy_runs_and_repeats_with_a_seed(name, small_cancer):
+    X, y = small_cancer
+    kwargs = dict(models=["logistic", "knn"], search=name, n_trials=6, cv=3, random_state=3)
+    if name == "grid":
+        kwargs["search"] = GridSearch(resolution=2, allow_truncation=True)
+    first = EnsembleClassifier(**kwargs).fit(X, y)
+    second = EnsembleClassifier(**kwargs).fit(X, y)
+    assert len(first.leaderboard_) == 6
+    assert (first.leaderboard_["status"] == "ok").all()
+    assert _trial_sequence(first) == _trial_sequence(second)
+    assert first.cv_score_ >= first.best_score_ - 1e-9
+
+
+def test_grid_covers_each_point_exactly_once(small_cancer):
+    X, y = small_cancer
+    strategy = GridSearch(resolution=3)
+    space = SearchSpace.from_models(["logistic", "knn"], task="classification")
+    n_points = len(strategy.points(space))
+    clf = EnsembleClassifier(models=["logistic", "knn"], search=strategy, n_trials=n_points, cv=3,
+                             random_state=0).fit(X, y)
+    seen = [tuple(sorted(t.params.items())) for t in clf.trials_]
+    assert len(seen) == n_points == len(set(seen))
+    assert set(seen) == {tuple(sorted(p.items())) for p in strategy.points(space)}
+
+
+def test_grid_larger_than_budget_fails_before_training(small_cancer):
+    X, y = small_cancer
+    clf = EnsembleClassifier(models=["knn"], search=GridSearch(resolution=5), n_trials=3, cv=3)
+    with pytest.raises(ValueError, match=r"The grid has \d+ points .* budget is 3"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "leaderboard_")
+
+
+def test_pruner_stops_hopeless_candidates_after_first_folds(small_cancer):
+    X, y = small_cancer
+    # Warm-up trials set the median; the many bad knn settings (huge k) then fall below it.
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+    clf = EnsembleClassifier(models=["knn", "logistic"], search="random", n_trials=24, cv=5,
+                             pruner=pruner, random_state=0).fit(X, y)
+    board = clf.leaderboard_
+    pruned = board[board["status"] == "pruned"]
+    assert len(pruned) > 0
+    assert all(len(scores) < 5 for scores in pruned["fold_scores"])  # stopped before the last fold
+    members = set(clf.ensemble_.summary()["number"])
+    assert members.isdisjoint(set(pruned["number"]))  # pruned candidates never reach selection
+
+
+def test_portfolio_is_tried_first(small_cancer):
+    X, y = small_cancer
+    clf = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, cv=3, random_state=0).fit(X, y)
+    first_two = [t.params for t in clf.trials_[:2]]
+    assert {"family": "logistic", "logistic__C": 1.0} in first_two
+    assert {"family": "knn", "knn__n_neighbors": 5, "knn__weights": "uniform", "knn__p": 2} in first_two
+
+
+def test_warm_start_from_an_earlier_study(small_cancer):
+    X, y = small_cancer
+    earlier = EnsembleClassifier(models=["logistic", "knn"], n_trials=6, cv=3, random_state=0).fit(X, y)
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(earlier.trials_)
+    best_params = [t.params for t in sorted(study.trials, key=lambda t: -t.value)[:3]]
+    later = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, cv=3, random_state=1,
+                               warm_start_configs=study).fit(X, y)
+    assert [t.params for t in later.trials_[:3]] == best_params
+
+
+def test_gradient_strategy_enqueues_hypergradient_path():
+    X, y = load_diabetes(return_X_y=True)
+    reg = EnsembleRegressor(models=["ridge"], search="gradient", n_trials=8, cv=3,
+                            warm_start_configs=None, random_state=0).fit(X, y)
+    strategies = {t.user_attrs.get("strategy") for t in reg.trials_}
+    assert strategies == {"gradient"}
+    alphas = [t.params["ridge__alpha"] for t in reg.trials_]
+    assert len(set(np.round(np.log(alphas), 6))) >= 3  # a path, not a repeated point
+
+
+def test_unknown_strategy_name_is_rejected():
+    with pytest.raises(ValueError, match="The 'search' parameter must be one of"):
+        make_strategy("annealing")
+
+
+def test_custom_optuna_sampler_object_is_accepted(small_cancer):
+    X, y = small_cancer
+    sampler = optuna.samplers.RandomSampler(seed=5)
+    clf = EnsembleClassifier(models=["logistic"], search=sampler, n_trials=3, cv=3,
+                             warm_start_configs=None).fit(X, y)
+    assert len(clf.leaderboard_) == 3

@@ -1,0 +1,99 @@
+"""The ensemble-hpo command line, through real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.datasets import load_iris
+
+TINY = {
+    "name": "tiny",
+    "data": {"builtin": "iris", "test_size": 0.3},
+    "search": {"strategy": "random", "models": ["logistic", "knn"], "n_trials": 3},
+    "cv": 3,
+    "random_state": 0,
+    "verbose": 0,
+}
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "ensemble_hpo.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture()
+def tiny_config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["resume"], ["predict"], ["report"], ["worker"]])
+def test_help_everywhere(command, tmp_path):
+    result = _cli(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "usage: ensemble-hpo" in result.stdout
+
+
+def test_run_predict_and_resume(tiny_config, tmp_path):
+    run_dir = tmp_path / "out"
+    result = _cli("run", str(tiny_config), "-o", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "held-out test" in result.stdout and "best single" in result.stdout
+    for name in ("config.yaml", "summary.json", "leaderboard.csv", "model.ehpo", "study.log"):
+        assert (run_dir / name).exists(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["n_candidates"] == 3
+    assert summary["cv_score_ensemble"] >= summary["cv_score_best_single"] - 1e-9
+
+    X, _ = load_iris(return_X_y=True, as_frame=True)
+    X.head(7).to_csv(tmp_path / "rows.csv", index=False)
+    result = _cli("predict", str(run_dir), str(tmp_path / "rows.csv"), "-o", str(tmp_path / "p.csv"),
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predictions = pd.read_csv(tmp_path / "p.csv")
+    assert len(predictions) == 7 and "proba_0" in predictions.columns
+
+    # Resume with a larger budget: the 3 finished candidates are kept, 2 new ones trained.
+    result = _cli("resume", str(run_dir), "--set", "search.n_trials=5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    assert sorted(board["number"]) == [0, 1, 2, 3, 4]
+
+
+def test_existing_run_folder_is_not_overwritten(tiny_config, tmp_path):
+    run_dir = tmp_path / "out"
+    assert _cli("run", str(tiny_config), "-o", str(run_dir), cwd=tmp_path).returncode == 0
+    again = _cli("run", str(tiny_config), "-o", str(run_dir), cwd=tmp_path)
+    assert again.returncode == 3
+    assert "already holds a run" in again.stderr
+
+
+def test_bad_config_value_names_key_value_and_allowed(tmp_path):
+    bad = dict(TINY, search={**TINY["search"], "strategy": "annealing"})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = _cli("run", str(path), "-o", str(tmp_path / "never"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "search.strategy" in result.stderr and "annealing" in result.stderr and "'tpe'" in result.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_set_override_with_unknown_key_is_rejected(tiny_config, tmp_path):
+    result = _cli("run", str(tiny_config), "--set", "search.n_trails=5", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "search.n_trails" in result.stderr
+
+
+def test_missing_files_give_data_exit_code(tmp_path):
+    assert _cli("run", str(tmp_path / "nope.yaml"), cwd=tmp_path).returncode == 2
+    assert _cli("resume", str(tmp_path), cwd=tmp_path).returncode == 3
+    assert _cli("predict", str(tmp_path), "x.csv", cwd=tmp_path).returncode == 3
