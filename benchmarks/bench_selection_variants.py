@@ -155,7 +155,7 @@ def markdown(frame: pd.DataFrame, fmt: str = "{:.4f}") -> str:
     """Minimal markdown table (no optional dependency)."""
     cols = [frame.index.name or ""] + [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in frame.iterrows():
+    for idx, *row in frame.itertuples():
         cells = [fmt.format(v) if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join([str(idx)] + cells) + " |")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,7 @@ class _BaseEnsemble(BaseEstimator):
         if self.run_dir is None:
             raise ValueError("The 'run_dir' parameter must be set to join a search, so that "
                              "workers share the artifact folder. Got None instead.")
+        setup.run.sampler_seed = (self.random_state or 0) + os.getpid()
         population = setup.run.run(setup.evaluator, setup.builder, n_trials=setup.n_trials,
                                    deadline=setup.deadline, store=setup.store, seed_trials=False)
         return len(population.candidates)

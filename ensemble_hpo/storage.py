@@ -9,6 +9,11 @@ file that several processes on one machine can share without a server.
 from __future__ import annotations
 
 import os
+import random
+import time
+import warnings
+
+import optuna
 from typing import Any
 
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
@@ -45,11 +50,31 @@ def make_storage(spec: Any) -> BaseStorage:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return JournalStorage(JournalFileBackend(path))
     if "://" in spec:
-        return RDBStorage(spec, heartbeat_interval=None)
+        return _rdb_storage(spec)
     raise ValueError(
         "The 'storage' parameter must be an RDB URL ('sqlite:///...', 'postgresql://...') or a "
         f"journal file ('journal:///path' or '*.log'). Got {spec!r} instead."
     )
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
+    """Open an RDB storage; retry when several workers create its schema at once.
+
+    Two processes opening a fresh database race on ``CREATE TABLE``/``CREATE TYPE``
+    and the loser gets a unique-violation error; the schema exists after that, so
+    a retry succeeds.
+    """
+    for attempt in range(attempts):
+        try:
+            # Heartbeats let Optuna fail trials of workers that died on other machines.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=30, grace_period=120)
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1) + random.random())
+    raise AssertionError("unreachable")
 
 
 def storage_kind(spec: Any) -> str | None:

@@ -65,6 +65,15 @@ class Candidate:
         )
 
 
+def _is_candidate(trial: FrozenTrial) -> bool:
+    if trial.state == TrialState.WAITING:
+        return False  # an enqueued proposal that never started
+    if trial.state == TrialState.PRUNED and not trial.params:
+        return False  # a grid sampler with no point left prunes before sampling anything
+    # Killed between its creation and the objective's first line: never a candidate.
+    return not (trial.state == TrialState.RUNNING and "worker" not in trial.user_attrs)
+
+
 class Population:
     """All candidates of a study, with their out-of-fold predictions in an artifact store.
 
@@ -82,7 +91,7 @@ class Population:
     def from_study(cls, study: optuna.Study, store: ArtifactStore) -> Population:
         # WAITING trials are enqueued proposals that never started: not candidates yet.
         trials = study.get_trials(deepcopy=False)
-        candidates = [Candidate.from_trial(t) for t in trials if t.state != TrialState.WAITING]
+        candidates = [Candidate.from_trial(t) for t in trials if _is_candidate(t)]
         # A COMPLETE trial without artifacts (e.g. another tool wrote the study) is unusable.
         for c in candidates:
             if c.ok and c.number not in store:

@@ -21,6 +21,7 @@ from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_predicti
 __all__ = [
     "LearningCurve",
     "history_frame",
+    "fit_target",
     "learning_curves",
     "member_correlation",
     "member_label",
@@ -110,7 +111,8 @@ def param_importances(
         groups: dict[str, dict[str, float]] = {}
         notes = []
         if len(families) <= 1:
-            notes.append("Only one model family was searched, so the family choice has no importance.")
+            notes.append("Only one model family was searched, so the family choice has no "
+                         "importance.")
         for group, params in requests:
             result, note = _group_importances(study, group, params)
             if result:
@@ -188,11 +190,14 @@ class LearningCurve:
     valid_scores: np.ndarray
 
 
-def learning_curves(estimator: Any, X: Any, y: Any, max_members: int) -> list[LearningCurve]:
-    """Learning curves of the heaviest ``max_members`` members (clones of their first fold model)."""
+def learning_curves(estimator: Any, X: Any, y_fit: np.ndarray,
+                    max_members: int) -> list[LearningCurve]:
+    """Learning curves of the heaviest ``max_members`` members (clones of their first fold model).
+
+    ``y_fit`` is the target as the fold models saw it (see :func:`fit_target`).
+    """
     task = estimator.ensemble_.task
     X = _as_fit_features(estimator, X)
-    y_fit = _encode_target(estimator, y, task)
     scorer = _model_scorer(get_prediction_scorer(estimator.scoring, task), task,
                            estimator.ensemble_.n_classes)
     members = sorted(estimator.ensemble_.members, key=lambda m: -m.weight)[:max_members]
@@ -221,9 +226,10 @@ def _as_fit_features(estimator: Any, X: Any) -> Any:
     return validate_predict_data(X, info)
 
 
-def _encode_target(estimator: Any, y: Any, task: str) -> np.ndarray:
+def fit_target(estimator: Any, y: Any) -> np.ndarray:
+    """``y`` as the fold models were trained on it: class positions in ``classes_``, or floats."""
     y = np.asarray(y).reshape(-1)
-    if task == "regression":
+    if estimator.ensemble_.task == "regression":
         return y.astype(np.float64)
     # Fold models were trained on labels encoded as positions in classes_.
     classes = estimator.classes_

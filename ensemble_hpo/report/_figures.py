@@ -73,7 +73,8 @@ def plot_family_scores(board: pd.DataFrame, colors: Mapping[str, Any], score_lab
     best = ok.groupby("family")["score"].max().sort_values()
     fig, axes = new_figure(_WIDTH, _bar_height(len(best)))
     ax = axes[0, 0]
-    _score_bars(ax, best.to_numpy(dtype=float), colors=[colors[str(f)] for f in best.index],
+    _score_bars(ax, best.to_numpy(dtype=float),
+                colors=[colors.get(str(f), _MUTED) for f in best.index],
                 also=ok["score"].to_numpy(dtype=float))
     for i, family in enumerate(best.index):
         scores = ok.loc[ok["family"] == family, "score"].to_numpy(dtype=float)
@@ -96,7 +97,7 @@ def plot_history(history: pd.DataFrame, colors: Mapping[str, Any], score_label: 
     for (family, strategy), group in ok.groupby(["family", ok["strategy"].fillna("")], sort=True):
         label = f"{family} ({strategy})" if strategy else str(family)
         ax.scatter(group["number"], group["score"].clip(lower=low), s=36, label=label,
-                   color=colors[str(family)], marker=markers.get(strategy, "o"),
+                   color=colors.get(str(family), _MUTED), marker=markers.get(strategy, "o"),
                    edgecolor="black", linewidth=0.4, zorder=3)
     best = ok.set_index("number")["score"].cummax()
     ax.step(best.index, best.to_numpy(), where="post", color="black", linewidth=1.5,
@@ -106,6 +107,10 @@ def plot_history(history: pd.DataFrame, colors: Mapping[str, Any], score_label: 
         ax.scatter(failed["number"], np.full(len(failed), low), marker="x", color=_HIGHLIGHT,
                    s=30, label="failed / pruned", zorder=3)
     ax.set_ylim(low - 0.05 * (high - low or 1), high + 0.05 * (high - low or 1))
+    n_clipped = int((ok["score"] < low).sum())
+    if n_clipped:
+        ax.annotate(f"{n_clipped} trial(s) scoring below {low:.4g} drawn at the bottom edge",
+                    (0.01, 0.01), xycoords="axes fraction", fontsize=8, color=_MUTED)
     ax.set_xlabel("trial number")
     ax.set_ylabel(f"{score_label}")
     ax.set_title("Optimisation history")
@@ -154,7 +159,7 @@ def plot_weights(members: Sequence[Any], colors: Mapping[str, Any]) -> Figure:
     fig, axes = new_figure(_WIDTH, _bar_height(len(labels)))
     ax = axes[0, 0]
     ax.barh(np.arange(len(labels)), weights,
-            color=[colors[str(m.family)] for m in members][::-1])
+            color=[colors.get(str(m.family), _MUTED) for m in members][::-1])
     ax.set_yticks(np.arange(len(labels)), labels)
     ax.set_xlim(0, max(weights) * 1.15)
     _label_bars(ax, weights, "{:.3f}")

@@ -59,7 +59,8 @@ class Section:
         parts.append(self.table)
         if self.png is not None:
             data = base64.b64encode(self.png).decode("ascii")
-            parts.append(f'<img alt="{html.escape(self.title)}" src="data:image/png;base64,{data}">')
+            alt = html.escape(self.title)
+            parts.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
         parts.append("</section>")
         return "\n".join(p for p in parts if p)
 

@@ -21,11 +21,14 @@ def require_matplotlib() -> None:
         import matplotlib.figure  # noqa: F401
     except ImportError as exc:
         raise ImportError(
-            f"The run report needs matplotlib, which is not installed. Install it with: {_INSTALL_HINT}"
+            "The run report needs matplotlib, which is not installed. "
+            f"Install it with: {_INSTALL_HINT}"
         ) from exc
 
 
-def new_figure(width: float, height: float, *, ncols: int = 1, nrows: int = 1) -> tuple[Figure, Any]:
+def new_figure(
+    width: float, height: float, *, ncols: int = 1, nrows: int = 1
+) -> tuple[Figure, Any]:
     """A standalone Figure (Agg rendering, never registered with pyplot) and its axes."""
     require_matplotlib()
     from matplotlib.figure import Figure

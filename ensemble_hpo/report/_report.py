@@ -45,7 +45,9 @@ def _leaderboard(ctx: _Context, section: Section) -> None:
     section.table = leaderboard_table(board, _LEADERBOARD_ROWS)
     n_ok = int((board["status"] == "ok").sum())
     if n_ok > _LEADERBOARD_ROWS:
-        section.notes.append(f"Showing the best {_LEADERBOARD_ROWS} of {n_ok} completed candidates.")
+        section.notes.append(
+            f"Showing the best {_LEADERBOARD_ROWS} of {n_ok} completed candidates."
+        )
     if n_ok:
         section.png = png_bytes(_figures.plot_family_scores(board, ctx.colors, ctx.score_label))
 
@@ -115,8 +117,8 @@ def _fusion(ctx: _Context, section: Section) -> None:
 
 _SPECS = (
     _Spec("leaderboard", "Leaderboard",
-          "Every candidate of the search, best score first (members of the ensemble in bold, failed "
-          "candidates in red); the chart shows the best score reached by each model family.",
+          "Every candidate of the search, best score first (members of the ensemble in bold, "
+          "failed candidates in red); the chart shows the best score reached by each model family.",
           _leaderboard),
     _Spec("optimization_history", "Optimisation history",
           "Each point is one trial's cross-validated score in the order the search ran them; the "
@@ -201,11 +203,20 @@ def make_report(
     check_is_fitted(estimator, ["leaderboard_", "ensemble_", "population_"])
     _check_arguments(X, y, learning_curves, max_learning_members)
     require_matplotlib()
+    # A wrong y is the caller's error, not a figure that failed to draw: raise it now.
+    y_fit = None if y is None else _data.fit_target(estimator, y)
+    if X is not None and len(y_fit) != _n_rows(X):
+        raise ValueError(f"The 'X' and 'y' parameters must have the same number of samples. "
+                         f"Got {_n_rows(X)} and {len(y_fit)} instead.")
     families = list(estimator.leaderboard_["family"].astype(str))
-    ctx = _Context(estimator, _data.scoring_name(estimator), family_colors(families), X, y,
+    ctx = _Context(estimator, _data.scoring_name(estimator), family_colors(families), X, y_fit,
                    learning_curves, max_learning_members)
     sections = [_build(spec, ctx) for spec in _SPECS]
     return _write(Path(out_dir), title, _summary(estimator, ctx.score_label), sections)
+
+
+def _n_rows(X: Any) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
 def _check_arguments(X: Any, y: Any, learning_curves: Any, max_learning_members: Any) -> None:
@@ -262,7 +273,8 @@ def _summary(estimator: Any, score_label: str) -> list[tuple[str, str]]:
         ("Candidates", f"{len(board)} ({n_ok} completed, {len(board) - n_ok} failed or pruned)"),
         ("Best single candidate", f"#{best.number} {best.family}: {estimator.best_score_:.5g}"),
         ("Ensemble score (out-of-fold)", _fmt(estimator.cv_score_)),
-        ("Members", ", ".join(f"#{m.number} {m.family} ({m.weight:.2f})" for m in ensemble.members)),
+        ("Members",
+         ", ".join(f"#{m.number} {m.family} ({m.weight:.2f})" for m in ensemble.members)),
         ("Selection", type(estimator.selector_).__name__),
         ("Fusion", type(ensemble.fuser).__name__),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +61,8 @@ class CandidateObjective:
         self.strategy = strategy
 
     def __call__(self, trial: optuna.Trial) -> float:
+        # First thing: lets a resumed run tell a dead worker's trial from a live one.
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         family, params = self.space.suggest(trial)
         trial.set_user_attr("family", family.name)
         if self.strategy:

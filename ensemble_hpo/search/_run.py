@@ -24,8 +24,8 @@ from ensemble_hpo.search._runner import (
     count_finished,
     enqueue_new,
     fail_stale_trials,
-    optimize,
     optimize_in_processes,
+    optimize_shared,
     quiet_optuna,
 )
 from ensemble_hpo.search._strategy import GridSearch, SearchContext, SearchStrategy
@@ -91,6 +91,9 @@ class SearchRun:
         self.backend = backend
         self.seed = seed
         self.verbose = verbose
+        # Extra workers joining a study reseed their sampler so they do not all
+        # propose the same sequence; candidate seeds still derive from ``seed``.
+        self.sampler_seed = seed
 
     def _check(self, n_trials: int | None) -> None:
         if isinstance(self.strategy, GridSearch):
@@ -113,7 +116,7 @@ class SearchRun:
         with quiet_optuna(self.verbose):
             return optuna.create_study(
                 storage=make_storage(storage), study_name=self.study_name,
-                sampler=self.strategy.make_sampler(self.space, seed=self.seed),
+                sampler=self.strategy.make_sampler(self.space, seed=self.sampler_seed),
                 pruner=self.pruner or optuna.pruners.NopPruner(), direction="maximize",
                 load_if_exists=True,
             )
@@ -160,7 +163,8 @@ class SearchRun:
                                           total_trials=n_trials, deadline=deadline)
                 else:
                     callbacks = [ProgressCallback(remaining, deadline)] if self.verbose else []
-                    optimize(study, objective, n_trials=remaining, deadline=deadline, callbacks=callbacks)
+                    optimize_shared(study, objective, total_trials=n_trials, deadline=deadline,
+                                    callbacks=callbacks)
             if work_store is not store:
                 _copy_artifacts(study, work_store, store)
             return Population.from_study(study, store)

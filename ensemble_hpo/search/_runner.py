@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -10,9 +13,9 @@ from typing import Any
 import joblib
 import optuna
 from joblib import Parallel, delayed
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
+from ensemble_hpo._compat import mark_trial_failed
 from ensemble_hpo.search._strategy import SearchStrategy
 from ensemble_hpo.spaces import SearchSpace
 from ensemble_hpo.storage import make_storage
@@ -20,6 +23,9 @@ from ensemble_hpo.storage import make_storage
 __all__ = ["count_finished", "enqueue_new", "fail_stale_trials", "optimize", "quiet_optuna"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# A live worker tags its trial within microseconds of creating it; an untagged
+# RUNNING trial older than this belongs to a process that died at that instant.
+_ORPHAN_SECONDS = 60.0
 
 
 @contextlib.contextmanager
@@ -38,18 +44,64 @@ def quiet_optuna(verbose: int = 0) -> Iterator[None]:
 
 
 def count_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that used budget: finished ones, minus those a killed process interrupted."""
+    return sum(
+        t.user_attrs.get("status") != "interrupted"
+        for t in study.get_trials(deepcopy=False, states=FINISHED)
+    )
+
+
+def count_started(study: optuna.Study) -> int:
+    """Trials finished or in progress, across every worker sharing the study.
+
+    A RUNNING trial without a ``worker`` attribute was killed in the instant between
+    its creation and the objective's first line; it is not counted.
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return count_finished(study) + sum("worker" in t.user_attrs for t in running)
+
+
+class StopAtTrials:
+    """Callback stopping this worker once the whole study has ``n_trials`` trials.
+
+    Counting running trials keeps the overshoot to at most (workers − 1) trials
+    when several processes share one study.
+    """
+
+    def __init__(self, n_trials: int) -> None:
+        self.n_trials = n_trials
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if count_started(study) >= self.n_trials:
+            study.stop()
+
+
+def _is_dead_local_worker(worker: str | None) -> bool:
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's trial: RDB heartbeats handle those
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def fail_stale_trials(study: optuna.Study) -> list[int]:
-    """Mark RUNNING trials left by a killed process as FAIL; return their numbers.
+    """Mark RUNNING trials whose worker process on this machine is gone as FAIL.
 
-    Call only when no other worker is running on the study (e.g. at resume).
+    Live workers (this machine or others) keep their trials, so this is safe while
+    other workers run. Returns the numbers of the trials marked.
     """
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    now = datetime.datetime.now()
+    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+             if _is_dead_local_worker(t.user_attrs.get("worker"))
+             or ("worker" not in t.user_attrs and t.datetime_start is not None
+                 and (now - t.datetime_start).total_seconds() > _ORPHAN_SECONDS)]
     for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, "status", "interrupted")
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        mark_trial_failed(study, trial, status="interrupted")
     return [t.number for t in stale]
 
 
@@ -92,11 +144,19 @@ def _work(
     with quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=make_storage(storage), sampler=sampler,
                                   pruner=pruner)
-        callbacks = [] if total_trials is None else [MaxTrialsCallback(total_trials, states=None)]
-        if total_trials is not None and len(study.trials) >= total_trials:
-            return
-        optimize(study, objective, n_trials=None if deadline else total_trials, deadline=deadline,
-                 callbacks=callbacks)
+        optimize_shared(study, objective, total_trials=total_trials, deadline=deadline)
+
+
+def optimize_shared(study: optuna.Study, objective: Any, *, total_trials: int | None,
+                    deadline: float | None, callbacks: Sequence[Any] = ()) -> None:
+    """Run trials until the *study* (all workers together) has ``total_trials`` or ``deadline``."""
+    if total_trials is None:
+        optimize(study, objective, n_trials=None, deadline=deadline, callbacks=callbacks)
+        return
+    remaining = total_trials - count_started(study)
+    if remaining > 0:
+        optimize(study, objective, n_trials=remaining, deadline=deadline,
+                 callbacks=[StopAtTrials(total_trials), *callbacks])
 
 
 def optimize_in_processes(

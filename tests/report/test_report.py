@@ -1,0 +1,256 @@
+"""Run report: HTML + PNG files from real fitted runs, and a render in headless Chromium."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.exceptions import NotFittedError
+
+from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+from ensemble_hpo.report import FIGURE_KEYS, make_report
+from ensemble_hpo.report._data import param_importances
+from ensemble_hpo.report._html import leaderboard_table
+
+pytest.importorskip("matplotlib")
+
+_IMG_PATTERN = re.compile(r'<img [^>]*src="data:image/png;base64,[A-Za-z0-9+/=]+"')
+_CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                              "/usr/bin/chromium") if p and Path(p).exists()), None)
+
+
+@pytest.fixture(scope="module")
+def cancer_run() -> tuple[EnsembleClassifier, np.ndarray, np.ndarray]:
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = EnsembleClassifier(models=["logistic", "knn", "random_forest"], n_trials=6, cv=3,
+                             random_state=0).fit(X, y)
+    return clf, X, y
+
+
+@pytest.fixture(scope="module")
+def diabetes_run() -> tuple[EnsembleRegressor, np.ndarray, np.ndarray]:
+    X, y = load_diabetes(return_X_y=True)
+    reg = EnsembleRegressor(models=["ridge", "knn"], n_trials=6, cv=3, random_state=0).fit(X, y)
+    return reg, X, y
+
+
+@pytest.fixture(scope="module")
+def cancer_report(cancer_run, tmp_path_factory) -> Path:
+    clf, X, y = cancer_run
+    return make_report(clf, tmp_path_factory.mktemp("cancer"), X=X, y=y, max_learning_members=2)
+
+
+@pytest.fixture(scope="module")
+def diabetes_report(diabetes_run, tmp_path_factory) -> Path:
+    reg, X, y = diabetes_run
+    return make_report(reg, tmp_path_factory.mktemp("diabetes"), X=X, y=y, title="Diabetes <run>",
+                       max_learning_members=2)
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    from matplotlib.image import imread
+
+    return imread(path)
+
+
+@pytest.mark.parametrize("report", ["cancer_report", "diabetes_report"])
+def test_report_writes_html_and_every_figure(report: str, request: pytest.FixtureRequest) -> None:
+    path = request.getfixturevalue(report)
+    assert path.name == "report.html" and path.is_file()
+    for key in FIGURE_KEYS:
+        pixels = _png_pixels(path.parent / "figures" / f"{key}.png")
+        assert pixels.shape[0] > 100 and pixels.shape[1] > 300
+        assert pixels[..., :3].std() > 0.01, f"{key}.png is blank"
+
+
+@pytest.mark.parametrize("report", ["cancer_report", "diabetes_report"])
+def test_html_is_self_contained_with_one_image_per_figure(
+    report: str, request: pytest.FixtureRequest
+) -> None:
+    text = request.getfixturevalue(report).read_text(encoding="utf-8")
+    assert len(_IMG_PATTERN.findall(text)) == len(FIGURE_KEYS)
+    assert not re.search(r"(src|href)=\"(https?:)?//", text)
+    assert "<script" not in text
+    for key in FIGURE_KEYS:
+        assert f'<section id="{key}">' in text
+    assert text.count('<p class="how">') == len(FIGURE_KEYS)
+
+
+def test_html_content_describes_the_run(cancer_run, cancer_report, diabetes_report) -> None:
+    clf, _, _ = cancer_run
+    text = cancer_report.read_text(encoding="utf-8")
+    assert "neg_log_loss" in text
+    for member in clf.ensemble_.members:
+        assert f"#{member.number} {member.family}" in text
+    # Every candidate is in the leaderboard table (6 < 30 rows).
+    assert text.count("<tr class=") == len(clf.leaderboard_)
+    # The title is escaped, not injected as markup.
+    assert "<title>Diabetes &lt;run&gt;</title>" in diabetes_report.read_text(encoding="utf-8")
+
+
+def test_leaderboard_table_shows_failed_rows_with_their_error() -> None:
+    board = pd.DataFrame([
+        {"number": 0, "family": "ridge", "status": "ok", "score": -1.5, "fold_scores": [],
+         "fit_time": 0.1, "weight": 1.0, "params": {"alpha": 0.123456}, "error": None},
+        {"number": 1, "family": "knn", "status": "failed", "score": np.nan, "fold_scores": [],
+         "fit_time": None, "weight": 0.0, "params": {}, "error": "ValueError: x < 0 & y"},
+    ])
+    html = leaderboard_table(board, limit=30)
+    failed = re.search(r'<tr class="failed">(.*?)</tr>', html).group(1)
+    assert "failed" in failed and "ValueError: x &lt; 0 &amp; y" in failed
+    assert '<tr class="member">' in html and "0.1235" in html
+
+
+def test_leaderboard_table_keeps_top_rows_and_failed_ones() -> None:
+    ok = [{"number": i, "family": "ridge", "status": "ok", "score": -float(i), "fold_scores": [],
+           "fit_time": 0.1, "weight": 0.0, "params": {}, "error": None} for i in range(40)]
+    bad = [{**ok[0], "number": 99, "status": "timeout", "score": np.nan, "error": "too slow"}]
+    html = leaderboard_table(pd.DataFrame(ok + bad), limit=30)
+    assert html.count("<tr class=") == 31 and "too slow" in html
+
+
+def test_report_without_trials_falls_back_to_leaderboard(diabetes_run, tmp_path: Path) -> None:
+    reg, _, _ = diabetes_run
+    bare = copy.copy(reg)
+    del bare.trials_
+    path = make_report(bare, tmp_path, learning_curves=False)
+    text = path.read_text(encoding="utf-8")
+    figures = tmp_path / "figures"
+    assert (figures / "optimization_history.png").is_file()
+    assert not (figures / "param_importances.png").exists()
+    assert not (figures / "learning_curves.png").exists()
+    assert "trials_" in text and "learning_curves=False" in text
+
+
+def test_importances_single_family_and_too_few_trials(cancer_run) -> None:
+    clf, _, _ = cancer_run
+    groups, notes = param_importances(clf.trials_)
+    assert set(groups["family choice"]) == {"family"}
+    assert set(groups["knn"]) == {"knn__n_neighbors", "knn__p", "knn__weights"}
+    assert np.isclose(sum(groups["knn"].values()), 1.0)
+    assert any("logistic" in note for note in notes)
+
+    knn_only = [t for t in clf.trials_ if t.params["family"] == "knn"]
+    groups, notes = param_importances(knn_only)
+    assert "family choice" not in groups and "knn" in groups
+    assert any("one model family" in note for note in notes)
+
+    groups, notes = param_importances(clf.trials_[:1])
+    assert groups == {} and "at least 2 completed trials" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"X": np.zeros((3, 2))}, "'X' and 'y' parameters must be given together"),
+        ({"max_learning_members": 0}, "'max_learning_members' parameter must be a positive int"),
+        ({"learning_curves": "yes"}, "'learning_curves' parameter must be a bool"),
+    ],
+)
+def test_invalid_arguments(cancer_run, tmp_path: Path, kwargs: dict, match: str) -> None:
+    clf, _, _ = cancer_run
+    with pytest.raises(ValueError, match=match):
+        make_report(clf, tmp_path, **kwargs)
+
+
+def test_unseen_class_and_length_mismatch_raise(cancer_run, tmp_path: Path) -> None:
+    clf, X, y = cancer_run
+    with pytest.raises(ValueError, match="classes seen during fit"):
+        make_report(clf, tmp_path, X=X, y=np.where(y == 1, 7, 0))
+    with pytest.raises(ValueError, match="same number of samples"):
+        make_report(clf, tmp_path, X=X[:-1], y=y)
+
+
+def test_unfitted_estimator_raises(tmp_path: Path) -> None:
+    with pytest.raises(NotFittedError):
+        make_report(EnsembleRegressor(), tmp_path)
+
+
+def test_missing_matplotlib_names_the_extra(cancer_run, tmp_path, monkeypatch) -> None:
+    clf, _, _ = cancer_run
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'ensemble_hpo\[report\]'"):
+        make_report(clf, tmp_path)
+
+
+def test_core_package_does_not_import_the_report_and_matplotlib_is_lazy() -> None:
+    # Read the sources rather than importing in a fresh interpreter (seconds per import).
+    package = Path(__import__("ensemble_hpo").__file__).parent
+    for source in package.rglob("*.py"):
+        if "report" in source.relative_to(package).parts or source.name == "cli.py":
+            continue
+        assert not re.search(r"^\s*(from|import) ensemble_hpo\.report|^from ensemble_hpo import "
+                             r"report", source.read_text(encoding="utf-8"), re.M), source
+    for source in (package / "report").glob("*.py"):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        top_level = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        names = [a.name for n in top_level if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in top_level if isinstance(n, ast.ImportFrom)]
+        assert not [n for n in names if n.split(".")[0] == "matplotlib"], source
+
+
+def test_failing_section_becomes_a_note_and_stale_figures_go(cancer_run, tmp_path: Path) -> None:
+    clf, _, _ = cancer_run
+    broken = copy.copy(clf)
+    broken.fusion_comparison_ = pd.DataFrame({"fusion": ["A"], "cv_score": ["not a number"],
+                                              "cv_std": [0.1]})
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for key in ("fusion_comparison", "learning_curves"):
+        (figures / f"{key}.png").write_bytes(b"from an older report")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = make_report(broken, tmp_path)  # no X, y: no learning curves this time
+    text = path.read_text(encoding="utf-8")
+    assert any("Fusion comparison" in str(w.message) for w in caught)
+    assert "This section could not be drawn" in text and "pass the training data" in text
+    assert not (figures / "fusion_comparison.png").exists()
+    assert not (figures / "learning_curves.png").exists()
+    assert (figures / "ensemble_weights.png").is_file()
+
+
+# -- a real browser ----------------------------------------------------------------------------
+_needs_chromium = pytest.mark.skipif(
+    _CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
+)
+
+
+def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    return subprocess.run([_CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=60)
+
+
+@_needs_chromium
+def test_report_renders_in_headless_chromium(cancer_report: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report.png"
+    result = _chromium([f"--screenshot={shot}", "--window-size=1200,3000",
+                        cancer_report.as_uri()], tmp_path)
+    assert shot.is_file(), result.stderr[-2000:]
+    pixels = _png_pixels(shot)[..., :3]
+    assert pixels.shape[:2] == (3000, 1200)
+    assert pixels.std() > 0.05
+    # Text and the light page are grey; coloured pixels come from the decoded figures.
+    saturation = pixels.max(axis=2) - pixels.min(axis=2)
+    assert (saturation > 0.3).mean() > 0.01
+
+
+@_needs_chromium
+def test_chromium_dom_holds_every_figure(cancer_report: Path, tmp_path: Path) -> None:
+    result = _chromium(["--dump-dom", cancer_report.as_uri()], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = _IMG_PATTERN.findall(result.stdout)
+    assert len(images) == len(FIGURE_KEYS)
+    assert "<h2>Learning curves</h2>" in result.stdout

@@ -1,0 +1,155 @@
+"""Durable runs: resume after SIGKILL, concurrent workers on shared storages, Dask."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo.population import FileArtifactStore
+from ensemble_hpo.storage import make_storage
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:54329/postgres"
+
+
+def _postgres_url() -> str | None:
+    try:
+        import psycopg
+
+        conn = psycopg.connect(PG_ADMIN, connect_timeout=3, autocommit=True)
+    except Exception:
+        return None
+    name = f"ehpo_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return f"postgresql://postgres@127.0.0.1:54329/{name}"
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from sklearn.datasets import load_breast_cancer
+    from ensemble_hpo import EnsembleClassifier
+    X, y = load_breast_cancer(return_X_y=True)
+    EnsembleClassifier(models=["logistic", "knn", "extra_trees"], search="random", n_trials=int(sys.argv[2]),
+                       cv=3, random_state=0, run_dir=sys.argv[1], warm_start_configs=None).fit(X, y)
+    """
+)
+
+
+def _study(run_dir: Path) -> optuna.Study:
+    return optuna.load_study(study_name="ensemble_hpo", storage=make_storage(f"journal://{run_dir / 'study.log'}"))
+
+
+def test_sigkill_mid_search_then_resume_loses_and_retrains_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    script = tmp_path / "fit.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(run_dir), "40"])
+    artifacts = run_dir / "artifacts"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(artifacts.glob("*.oof.npy"))) < 4:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {t.number: t for t in _study(run_dir).trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(before) >= 4
+    store = FileArtifactStore(artifacts)
+    assert all(n in store for n in before)  # every finished candidate kept its artifacts
+
+    n_total = len(before) + 3
+    X, y = __import__("sklearn.datasets", fromlist=["x"]).load_breast_cancer(return_X_y=True)
+    resumed = EnsembleClassifier(models=["logistic", "knn", "extra_trees"], search="random",
+                                 n_trials=n_total, cv=3, random_state=0, run_dir=str(run_dir),
+                                 warm_start_configs=None).fit(X, y)
+    after = _study(run_dir).trials
+    complete = [t for t in after if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == n_total
+    for number, trial in before.items():  # finished candidates untouched, not retrained
+        assert after[number].datetime_complete == trial.datetime_complete
+        assert after[number].user_attrs["fit_time"] == trial.user_attrs["fit_time"]
+    interrupted = [t for t in after if t.user_attrs.get("status") == "interrupted"]
+    assert len(interrupted) <= 1
+    ok = resumed.leaderboard_[resumed.leaderboard_["status"] == "ok"]
+    assert len(ok) == n_total
+    assert set(resumed.ensemble_.summary()["number"]) <= set(ok["number"])
+
+
+def _worker_config(tmp_path: Path) -> Path:
+    config = {
+        "name": "shared",
+        "data": {"builtin": "breast_cancer"},
+        # A continuous space: two equal parameter sets can only come from duplicated work.
+        "search": {"strategy": "random", "models": ["logistic"], "n_trials": 12,
+                   "warm_start": None},
+        "cv": 3, "random_state": 0, "verbose": 0,
+    }
+    path = tmp_path / "shared.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("backend", ["journal", "postgresql"])
+def test_concurrent_workers_share_one_study_without_loss_or_duplicates(backend, tmp_path):
+    url = f"journal://{tmp_path / 'study.log'}" if backend == "journal" else _postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:54329 (.ci/services.sh starts it)")
+    config, run_dir, n_trials, n_workers = _worker_config(tmp_path), tmp_path / "run", 12, 3
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "ensemble_hpo.cli", "worker", str(config),
+                          "--storage", url, "--run-dir", str(run_dir), "--n-trials", str(n_trials)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(n_workers)
+    ]
+    for w in workers:
+        _, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err
+    study = optuna.load_study(study_name="ensemble_hpo", storage=make_storage(url))
+    trials = study.trials
+    numbers = [t.number for t in trials]
+    assert numbers == list(range(len(trials)))  # no trial lost
+    assert n_trials <= len(trials) <= n_trials + n_workers - 1  # stop overshoot is bounded
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2  # the work was really shared
+    store = FileArtifactStore(run_dir / "artifacts")
+    assert all(t.number in store for t in trials)
+    params = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(params)) == len(params)  # none duplicated
+
+    # The main process then selects from the shared population without training more.
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    model = EnsembleClassifier(models=["logistic"], search="random", n_trials=len(trials),
+                               cv=3, random_state=0, storage=url, run_dir=str(run_dir),
+                               warm_start_configs=None).fit(X_train, y_train)
+    assert len(model.leaderboard_) == len(trials)
+    assert model.cv_score_ >= model.best_score_ - 1e-9
+
+
+def test_dask_local_cluster_run_gives_an_ensemble(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        model = EnsembleClassifier(models=["logistic", "knn"], n_trials=6, cv=3, n_jobs=2, backend=client,
+                                   run_dir=str(tmp_path / "run"), random_state=0).fit(X, y)
+    assert len(model.leaderboard_) >= 6
+    assert (model.leaderboard_["status"] == "ok").all()
+    assert len({t.user_attrs["worker"] for t in model.trials_}) == 2
+    assert model.predict(X[:3]).shape == (3,)
