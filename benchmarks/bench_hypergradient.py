@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
@@ -27,7 +27,6 @@ def _datasets():
         ("diabetes", load_diabetes, "ridge"),
         ("breast_cancer", load_breast_cancer, "logistic"),
         ("wine (3 classes)", load_wine, "logistic"),
-        ("digits (10 classes)", load_digits, "logistic"),
     ]:
         X, y = loader(return_X_y=True)
         X = StandardScaler().fit_transform(X)

@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_selection_variants.py --repeats 3
+    python benchmarks/bench_selection_variants.py              # 1 split, ~8 min
+    python benchmarks/bench_selection_variants.py --repeats 3  # 3 splits (results file)
 
 For every data set and repeat: split 70/30, train ~27 quick scikit-learn models
 with varied hyperparameters, take their 5-fold out-of-fold (OOF) predictions on
@@ -217,7 +218,7 @@ def paired_vs_plain(results: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--cache", default=None, help="joblib cache dir for the libraries")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")

@@ -11,14 +11,15 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
-from ensemble_hpo._resolve import make_fuser, make_selector, make_splits, n_splits_of
-from ensemble_hpo.fusion import compare_fusers
+from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
+from ensemble_hpo.fusion import compare_fusers, default_fusers
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import (
     CandidateEvaluator,
@@ -27,6 +28,7 @@ from ensemble_hpo.population import (
     Population,
 )
 from ensemble_hpo.search import SearchRun, make_strategy
+from ensemble_hpo.search._objective import candidate_seed
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor"]
@@ -57,6 +59,7 @@ class _BaseEnsemble(BaseEstimator):
         warm_start_configs: Any = "portfolio",
         storage: Any = None,
         run_dir: str | None = None,
+        final_models: str = "folds",
         n_jobs: int = 1,
         backend: Any = None,
         random_state: int | None = None,
@@ -75,6 +78,7 @@ class _BaseEnsemble(BaseEstimator):
         self.warm_start_configs = warm_start_configs
         self.storage = storage
         self.run_dir = run_dir
+        self.final_models = final_models
         self.n_jobs = n_jobs
         self.backend = backend
         self.random_state = random_state
@@ -82,6 +86,10 @@ class _BaseEnsemble(BaseEstimator):
 
     # -- validation --------------------------------------------------------------------------
     def _check_params(self) -> None:
+        check_cv(self.cv)
+        if self.final_models not in ("folds", "refit"):
+            raise ValueError("The 'final_models' parameter must be 'folds' or 'refit'. "
+                             f"Got {self.final_models!r} instead.")
         _check_positive("n_trials", self.n_trials, integral=True)
         _check_positive("time_budget", self.time_budget, integral=False)
         _check_positive("trial_timeout", self.trial_timeout, integral=False)
@@ -122,14 +130,55 @@ class _BaseEnsemble(BaseEstimator):
         selector = make_selector(self.selection, self.random_state)
         transformer = setup.builder.fuser_transformer(fuser, setup.X)
         self._finish(population, selector, fuser, setup.evaluator.y, setup.evaluator.sample_weight,
-                     transformer, setup.X)
+                     transformer, setup.X, setup.evaluator.n_classes)
+        if self.final_models == "refit":
+            self._refit_members(setup)
         self.trials_ = setup.run.study_.get_trials(deepcopy=True)
+        if setup.classes is not None:
+            self.classes_ = setup.classes
         self.feature_info_ = setup.info
         self.n_features_in_ = setup.info.n_features_in_
         if setup.info.feature_names_in_ is not None:
             self.feature_names_in_ = setup.info.feature_names_in_
         self.fit_time_ = time.time() - start
         return self
+
+    def reselect(self, X: Any, y: Any, *, selection: Any = None, fusion: Any = None,
+                 sample_weight: Any = None) -> _BaseEnsemble:
+        """Re-run selection and fusion on the existing population; nothing is retrained.
+
+        Only candidates whose fold models are still available can become members:
+        all of them with ``run_dir`` (kept on disk), otherwise the previous members
+        and the best candidate. ``X`` and ``y`` must be the training data of ``fit``.
+        """
+        check_is_fitted(self, "ensemble_")
+        if selection is not None:
+            self.set_params(selection=selection)
+        if fusion is not None:
+            self.set_params(fusion=fusion)
+        from ensemble_hpo._validation import validate_fit_data
+
+        X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=None,
+                                       sample_weight=sample_weight)
+        y_enc = np.searchsorted(self.classes_, y) if hasattr(self, "classes_") else np.asarray(y, float)
+        population = _with_available_models(self.population_)
+        fuser = make_fuser(self.fusion, self.random_state)
+        builder = _PipelineBuilder(info.column_kinds, self._task)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self._finish(population, make_selector(self.selection, self.random_state), fuser, y_enc,
+                     weights, builder.fuser_transformer(fuser, X), X,
+                     None if self._task == "regression" else len(self.classes_))
+        return self
+
+    def _refit_members(self, setup: _FitSetup) -> None:
+        """Replace each member's fold models by one model trained on all rows."""
+        evaluator = setup.evaluator
+        kwargs = {} if evaluator.sample_weight is None else {"model__sample_weight": evaluator.sample_weight}
+        for member in self.ensemble_.members:
+            family = setup.run.space.family(member.family)
+            seed = candidate_seed(self.random_state, member.number)
+            model = setup.builder(family, dict(member.params), seed)
+            member.models = [model.fit(setup.X, evaluator.y, **kwargs)]
 
     def join_search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> int:
         """Run trials of this estimator's shared study as an extra worker, without selecting.
@@ -156,7 +205,8 @@ class _BaseEnsemble(BaseEstimator):
         X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=n_splits_of(self.cv),
                                        sample_weight=sample_weight, groups=groups,
                                        rare_classes="warn")
-        y_enc = self._encode_target(y)
+        y_enc, classes = self._encode_target(y)
+        n_classes = None if classes is None else len(classes)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         n_trials, time_budget = self._budget()
         deadline = None if time_budget is None else start + time_budget * (1 - _POST_SEARCH_SHARE)
@@ -167,7 +217,7 @@ class _BaseEnsemble(BaseEstimator):
         make_selector(self.selection, self.random_state)  # fail fast on a bad name
         make_fuser(self.fusion, self.random_state)
         evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
-                                       n_classes=self._n_classes(), sample_weight=weights,
+                                       n_classes=n_classes, sample_weight=weights,
                                        n_threads=1)
         storage, store = self._storage_and_store()
         run = SearchRun(
@@ -176,7 +226,7 @@ class _BaseEnsemble(BaseEstimator):
             backend=self.backend, trial_timeout=self.trial_timeout, seed=self.random_state,
             verbose=self.verbose,
         )
-        return _FitSetup(X=X, info=info, evaluator=evaluator, run=run, store=store,
+        return _FitSetup(X=X, info=info, classes=classes, evaluator=evaluator, run=run, store=store,
                          builder=_PipelineBuilder(info.column_kinds, self._task),
                          n_trials=n_trials, deadline=deadline)
 
@@ -189,7 +239,8 @@ class _BaseEnsemble(BaseEstimator):
         return storage, FileArtifactStore(root / "artifacts")
 
     def _finish(self, population: Population, selector: Any, fuser: Any, y: np.ndarray,
-                sample_weight: np.ndarray | None, transformer: Any, X: Any) -> None:
+                sample_weight: np.ndarray | None, transformer: Any, X: Any,
+                n_classes: int | None) -> None:
         completed = population.completed()
         if not completed:
             reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
@@ -208,13 +259,10 @@ class _BaseEnsemble(BaseEstimator):
         member_weights = [m.weight for m in members]
         fuser_X = None if transformer is None else _dense(transformer.transform(X))
         fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X, sample_weight=sample_weight)
-        self.fusion_comparison_ = compare_fusers(
-            member_predictions, y, weights=member_weights, scoring=self.scoring,
-            X=fuser_X, cv=min(5, n_splits_of(self.cv) or 5), random_state=self.random_state,
-            sample_weight=sample_weight,
-        )
+        self.fusion_comparison_ = self._compare_fusion(member_predictions, y, member_weights,
+                                                       fuser_X, sample_weight)
         self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
-                                  n_classes=self._n_classes(), feature_transformer=transformer)
+                                  n_classes=n_classes, feature_transformer=transformer)
         self.selector_ = selector
         weight_by_number = {m.number: m.weight for m in members}
         self.leaderboard_ = population.leaderboard(weight_by_number)
@@ -224,7 +272,21 @@ class _BaseEnsemble(BaseEstimator):
         # Stacking scores itself by its own cross-validation; the others are scored
         # on the selection data (the out-of-fold predictions they were chosen on).
         self.cv_score_ = float(getattr(fuser, "cv_score_", getattr(selector, "score_", np.nan)))
-        self.population_ = _drop_unused_models(population, set(weight_by_number) | {best.number})
+        population.store.drop_models(set(weight_by_number) | {best.number})
+        self.population_ = population
+
+    def _compare_fusion(self, predictions: np.ndarray, y: np.ndarray, weights: list[float],
+                        X: Any, sample_weight: np.ndarray | None) -> pd.DataFrame:
+        """Cross-validated score of every fusion method on the same members."""
+        n_folds = min(5, n_splits_of(self.cv) or 5)
+        if self._task == "classification":
+            n_folds = min(n_folds, int(np.bincount(y).min()))
+        if n_folds < 2:
+            return pd.DataFrame(columns=["fusion", "cv_score", "cv_std", "fit_seconds"])
+        fusers = default_fusers(self._task, self.random_state)
+        fusers["Stacking"].set_params(cv=n_folds)
+        return compare_fusers(predictions, y, fusers, weights=weights, scoring=self.scoring, X=X,
+                              cv=n_folds, random_state=self.random_state, sample_weight=sample_weight)
 
     def _predict_raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
@@ -232,9 +294,6 @@ class _BaseEnsemble(BaseEstimator):
 
         X = validate_predict_data(X, self.feature_info_)
         return self.ensemble_.combine(X)
-
-    def _n_classes(self) -> int | None:
-        return None
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -252,6 +311,7 @@ class _BaseEnsemble(BaseEstimator):
 class _FitSetup:
     X: Any
     info: Any
+    classes: np.ndarray | None
     evaluator: CandidateEvaluator
     run: SearchRun
     store: Any
@@ -290,15 +350,11 @@ class _PipelineBuilder:
         return np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=np.float64)
 
 
-def _drop_unused_models(population: Population, keep: set[int]) -> Population:
-    # The fitted estimator keeps every candidate's OOF predictions (cheap, enables
-    # re-selection) but only the members' models, which dominate memory.
+def _with_available_models(population: Population) -> Population:
     store = population.store
-    if isinstance(store, MemoryArtifactStore):
-        for number in list(store._models):
-            if number not in keep:
-                store._models[number] = []
-    return population
+    usable = [c for c in population.completed() if store.has_models(c.number)]
+    others = [c for c in population.candidates if not c.ok]
+    return Population(usable + others, store)
 
 
 def _check_positive(name: str, value: Any, *, integral: bool) -> None:
@@ -349,6 +405,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         known-good portfolio, or the best trials of an earlier study on a similar task.
     storage : str or optuna storage, default=None
         Where the study lives (in memory when None, or a journal file in ``run_dir``).
+    final_models : {"folds", "refit"}, default="folds"
+        Members predict with the average of their cross-validation fold models
+        (no extra training), or with one model refit on all rows.
     run_dir : str, default=None
         Folder for a durable run: the study and every candidate's out-of-fold
         predictions and fold models. Fitting again with the same folder resumes:
@@ -389,13 +448,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
 
     _task = "classification"
 
-    def _encode_target(self, y: np.ndarray) -> np.ndarray:
+    def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        return encoder.transform(y)
-
-    def _n_classes(self) -> int | None:
-        return len(self.classes_)
+        return encoder.transform(y), encoder.classes_
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Fused class probabilities, columns ordered as ``classes_``."""
@@ -426,8 +481,8 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
 
     _task = "regression"
 
-    def _encode_target(self, y: np.ndarray) -> np.ndarray:
-        return np.asarray(y, dtype=np.float64)
+    def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, None]:
+        return np.asarray(y, dtype=np.float64), None
 
     def predict(self, X: Any) -> np.ndarray:
         """Fused predictions."""

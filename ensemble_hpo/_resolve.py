@@ -63,10 +63,17 @@ def make_fuser(fusion: Any, random_state: int | None) -> Any:
     raise ValueError(f"The 'fusion' parameter must be a name or a fuser object. Got {fusion!r} instead.")
 
 
+def check_cv(cv: Any) -> None:
+    """Reject a bad ``cv`` before any data is looked at."""
+    valid = (isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2) or hasattr(
+        cv, "split") or (isinstance(cv, Iterable) and not isinstance(cv, (str, bytes)))
+    if not valid:
+        raise ValueError(f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead.")
+
+
 def _splitter(cv: Any, task: str, groups: Any, random_state: int | None) -> Any:
-    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
-        if cv < 2:
-            raise ValueError(f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead.")
+    check_cv(cv)
+    if isinstance(cv, numbers.Integral):
         if groups is not None:
             return StratifiedGroupKFold(cv, shuffle=True, random_state=random_state) \
                 if task == "classification" else GroupKFold(cv)

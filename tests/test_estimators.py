@@ -162,3 +162,25 @@ def _expected_failed(estimator):
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_final_models_refit_trains_one_model_per_member(iris):
+    X, y = iris
+    clf = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, final_models="refit", **FAST).fit(X, y)
+    assert all(len(m.models) == 1 for m in clf.ensemble_.members)
+    folds = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, **FAST).fit(X, y)
+    assert all(len(m.models) == 3 for m in folds.ensemble_.members)
+    assert clf.score(X, y) > 0.9
+
+
+def test_reselect_changes_selection_and_fusion_without_training(iris, tmp_path):
+    X, y = iris
+    clf = EnsembleClassifier(models=["logistic", "knn"], n_trials=5, run_dir=str(tmp_path / "r"),
+                             **FAST).fit(X, y)
+    trials_before = len(clf.trials_)
+    clf.reselect(X, y, selection="best", fusion="hard_voting")
+    assert len(clf.trials_) == trials_before
+    assert len(clf.ensemble_) == 1
+    assert clf.ensemble_.members[0].number == clf.best_candidate_.number
+    assert type(clf.ensemble_.fuser).__name__ == "HardVoting"
+    assert clf.predict(X).shape == (150,)

@@ -39,6 +39,13 @@ class ArtifactStore(ABC):
     @abstractmethod
     def __contains__(self, key: int) -> bool: ...
 
+    def has_models(self, key: int) -> bool:
+        """Whether candidate ``key``'s fold models are still kept (see ``drop_models``)."""
+        return key in self
+
+    def drop_models(self, keep: set[int]) -> None:
+        """Free the fold models of every candidate not in ``keep`` (no-op by default)."""
+
 
 class MemoryArtifactStore(ArtifactStore):
     """Keeps artifacts in this process (quick estimator fits, sequential search)."""
@@ -59,6 +66,15 @@ class MemoryArtifactStore(ArtifactStore):
 
     def __contains__(self, key: int) -> bool:
         return key in self._predictions
+
+    def has_models(self, key: int) -> bool:
+        return bool(self._models.get(key))
+
+    def drop_models(self, keep: set[int]) -> None:
+        # Predictions are small and allow re-selection; models dominate memory.
+        for key in self._models:
+            if key not in keep:
+                self._models[key] = []
 
 
 class FileArtifactStore(ArtifactStore):

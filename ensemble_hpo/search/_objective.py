@@ -25,7 +25,7 @@ __all__ = ["CandidateObjective"]
 EstimatorBuilder = Callable[[ModelFamily, dict[str, Any], int | None], Any]
 
 
-def _candidate_seed(seed: int | None, number: int) -> int | None:
+def candidate_seed(seed: int | None, number: int) -> int | None:
     # Distinct per trial yet reproducible for a given run seed.
     return None if seed is None else (seed * 1_000_003 + number) % (2**31 - 1)
 
@@ -69,7 +69,7 @@ class CandidateObjective:
             trial.set_user_attr("strategy", self.strategy)
         start = time.perf_counter()
         try:
-            estimator = self.build(family, params, _candidate_seed(self.seed, trial.number))
+            estimator = self.build(family, params, candidate_seed(self.seed, trial.number))
             result = self._evaluate(trial, estimator)
         except optuna.TrialPruned:
             raise

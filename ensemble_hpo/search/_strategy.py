@@ -223,8 +223,6 @@ class GradientSearch(SearchStrategy):
             return []
         X = context.linear_features()
         y = np.asarray(context.y)
-        if families[0].name == "logistic" and len(np.unique(y)) != 2:
-            return []  # the logistic hypergradient covers binary targets
         result = hypergradient_search(
             X, y, context.splits, model=targets[families[0].name], optimizer=self.optimizer,
             n_steps=self.n_steps, init_log_lambda=self.init_log_lambda,

@@ -1,0 +1,193 @@
+"""Markdown table, mean ranks and rank figure from the suite's raw CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Text below this marker in an existing report is kept when the report is rebuilt.
+NOTES_MARKER = "<!-- notes: hand-written analysis below is preserved -->"
+SYSTEM_ORDER = ("ensemble_hpo", "ehpo_best_single", "optuna_xgboost", "sklearn_stacking",
+                "flaml", "autogluon")
+
+
+def primary_metric(task: str) -> str:
+    return "log_loss" if task == "classification" else "rmse"
+
+
+def add_primary(results: pd.DataFrame) -> pd.DataFrame:
+    """Column ``loss`` = log loss (classification) or RMSE (regression); lower is better."""
+    out = results.copy()
+    out["loss"] = np.where(out["task"] == "classification", out.get("log_loss"), out.get("rmse"))
+    return out
+
+
+def ranks(results: pd.DataFrame) -> pd.DataFrame:
+    """Rank of each system per (seed, data set) by the primary loss; failures rank last."""
+    ok = add_primary(results)
+    ok["loss"] = ok["loss"].where(ok["status"] == "ok", np.inf)
+    ok = ok[ok["status"] != "not installed"]
+    ok["rank"] = ok.groupby(["seed", "dataset"])["loss"].rank(method="average")
+    return ok
+
+
+def _table(results: pd.DataFrame) -> str:
+    res = add_primary(results)
+    systems = [s for s in SYSTEM_ORDER if s in set(res["system"])]
+    lines = ["| data set | task | metric | " + " | ".join(systems) + " |",
+             "|---" * (3 + len(systems)) + "|"]
+    for (seed, dataset), group in res.groupby(["seed", "dataset"], sort=False):
+        task = group["task"].iloc[0]
+        by_sys = group.set_index("system")
+        ok_losses = by_sys.loc[by_sys["status"] == "ok", "loss"]
+        best = ok_losses.min() if len(ok_losses) else np.nan
+        metric_rows = [(primary_metric(task), "loss")]
+        if task == "classification":
+            metric_rows.append(("roc_auc", "roc_auc"))
+        metric_rows.append(("fit s", "fit_time"))
+        for label, col in metric_rows:
+            cells = []
+            for s in systems:
+                if s not in by_sys.index:
+                    cells.append("")
+                    continue
+                r = by_sys.loc[s]
+                if r["status"] != "ok":
+                    cells.append(str(r["status"]))
+                    continue
+                v = r[col]
+                text = f"{v:.1f}" if col == "fit_time" else f"{v:.4f}"
+                cells.append(f"**{text}**" if col == "loss" and v == best else text)
+            name = f"{dataset} (s{seed})" if label == metric_rows[0][0] else ""
+            lines.append(f"| {name} | {task[:5] if name else ''} | {label} | "
+                         + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _rank_table(ranked: pd.DataFrame) -> str:
+    agg = ranked.groupby("system").agg(mean_rank=("rank", "mean"), n=("rank", "size"),
+                                       wins=("rank", lambda r: int((r == 1).sum())),
+                                       median_fit_s=("fit_time", "median"))
+    agg = agg.sort_values("mean_rank")
+    lines = ["| system | mean rank | data sets | wins | median fit s |", "|---|---|---|---|---|"]
+    for s, r in agg.iterrows():
+        lines.append(f"| {s} | {r.mean_rank:.2f} | {r.n} | {r.wins} | {r.median_fit_s:.1f} |")
+    return "\n".join(lines)
+
+
+def _ensemble_vs_single(results: pd.DataFrame) -> tuple[str, int, int]:
+    res = add_primary(results)
+    res = res[res["status"] == "ok"]
+    piv = res.pivot_table(index=["seed", "dataset"], columns="system", values="loss")
+    if not {"ensemble_hpo", "ehpo_best_single"} <= set(piv.columns):
+        return "(no ensemble_hpo results)", 0, 0
+    piv = piv[["ensemble_hpo", "ehpo_best_single"]].dropna()
+    piv["rel_change_%"] = 100 * (piv["ensemble_hpo"] - piv["ehpo_best_single"]) / piv["ehpo_best_single"]
+    wins = int((piv["ensemble_hpo"] < piv["ehpo_best_single"]).sum())
+    lines = ["| data set | ensemble | best single | ensemble vs single (%) |", "|---|---|---|---|"]
+    for (seed, ds), r in piv.iterrows():
+        lines.append(f"| {ds} (s{seed}) | {r.ensemble_hpo:.4f} | {r.ehpo_best_single:.4f} | "
+                     f"{r['rel_change_%']:+.2f} |")
+    return "\n".join(lines), wins, len(piv)
+
+
+def _family_table(boards: pd.DataFrame) -> str:
+    if boards.empty:
+        return "(no leaderboards)"
+    b = boards.copy()
+    b["member"] = b["weight"].fillna(0) > 0
+    grp = b.groupby(["dataset", "family"]).agg(
+        trials=("number", "size"), complete=("status", lambda s: int((s == "complete").sum())),
+        fit_s=("fit_time", "sum"), members=("member", "sum"))
+    grp["fit_s"] = grp["fit_s"].round(1)
+    cells = grp.apply(lambda r: f"{r.complete}/{r.trials} ({r.fit_s:g}s, {r.members}m)", axis=1)
+    wide = cells.unstack("family").fillna("")
+    lines = ["Per data set and family: complete/all candidates (summed fit time, ensemble members).",
+             "", "| data set | " + " | ".join(wide.columns) + " |",
+             "|---" * (1 + len(wide.columns)) + "|"]
+    for ds, r in wide.iterrows():
+        lines.append(f"| {ds} | " + " | ".join(r.values) + " |")
+    return "\n".join(lines)
+
+
+def _rank_figure(ranked: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    piv = ranked.pivot_table(index="dataset", columns="system", values="rank")
+    order = piv.mean().sort_values().index
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, s in enumerate(order):
+        vals = piv[s].dropna().to_numpy()
+        jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else np.zeros(1)
+        ax.scatter(vals, i + jitter, alpha=0.5, s=18)
+        ax.scatter([vals.mean()], [i], marker="D", color="black", s=50, zorder=3)
+    ax.set_yticks(range(len(order)), order)
+    ax.invert_yaxis()
+    ax.set_xlabel("rank per data set by log loss / RMSE (1 = best); diamond = mean")
+    ax.set_title(f"Rank per data set ({piv.shape[0]} data sets)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out_dir: Path, tag: str, command: str) -> Path:
+    """Write ``<tag>.md`` and ``<tag>_ranks.png`` from ``<tag>.csv``."""
+    results = pd.read_csv(out_dir / f"{tag}.csv")
+    boards_path = out_dir / f"{tag}_leaderboards.csv"
+    boards = pd.read_csv(boards_path) if boards_path.exists() else pd.DataFrame()
+    uptime_path = out_dir / f"{tag}_uptime.csv"
+    uptime = pd.read_csv(uptime_path) if uptime_path.exists() else pd.DataFrame()
+    ranked = ranks(results)
+    _rank_figure(ranked, out_dir / f"{tag}_ranks.png")
+    vs_table, wins, n = _ensemble_vs_single(results)
+    md_path = out_dir / f"{tag}.md"
+    notes = ""
+    if md_path.exists() and NOTES_MARKER in md_path.read_text():
+        notes = md_path.read_text().split(NOTES_MARKER, 1)[1]
+    load = results["load_1min"]
+    parts = [
+        f"# Benchmark suite, budget {results['budget'].iloc[0]:g} s",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Raw results `{tag}.csv`; ensemble_hpo leaderboards `{tag}_leaderboards.csv`; "
+        f"rank figure `{tag}_ranks.png`.",
+        "",
+        f"Machine load (1-min load average when each system started): min {load.min():.2f}, "
+        f"median {load.median():.2f}, max {load.max():.2f} on 2 cores.",
+        *[f"- uptime at {r.when}: `{r.uptime}`" for r in uptime.itertuples()],
+        "",
+        "Lower is better for log loss / RMSE; **bold** = best on that data set. Test split 25 %, "
+        "stratified for classification, same seeded split for every system. Tables larger than "
+        "5000 rows (nassCDS 26217, CPS1988 28155) are subsampled to 5000 rows (seeded, stratified "
+        "for classification) before the split.",
+        "",
+        "## Mean rank (by log loss / RMSE)",
+        "",
+        _rank_table(ranked),
+        "",
+        f"![ranks]({tag}_ranks.png)",
+        "",
+        "## Ensemble vs its own best single candidate (test loss)",
+        "",
+        f"The ensemble beats its best single candidate on {wins} of {n} data sets.",
+        "",
+        vs_table,
+        "",
+        "## Results per data set",
+        "",
+        _table(results),
+        "",
+        "## ensemble_hpo search: candidates per family",
+        "",
+        _family_table(boards),
+        "",
+        NOTES_MARKER,
+    ]
+    md_path.write_text("\n".join(parts) + notes)
+    return md_path

@@ -1,0 +1,252 @@
+"""System adapters: each fits on the train split within the budget and predicts the test split.
+
+An adapter returns one or more :class:`Outcome` (ensemble_hpo yields two: the fused
+ensemble and its own best single candidate, from the same fit).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.suite._data import Split, categorical_columns
+
+#: Interpreter with AutoGluon installed (it pins pandas < 2.4, so it lives in its own venv).
+AUTOGLUON_PYTHON = os.environ.get("SUITE_AUTOGLUON_PYTHON", "/tmp/ag_venv/bin/python")
+
+
+@dataclass
+class Outcome:
+    system: str
+    pred: np.ndarray | None
+    fit_time: float
+    n_trials: float = np.nan
+    note: str = ""
+    leaderboard: pd.DataFrame | None = field(default=None, repr=False)
+
+
+class NotInstalled(Exception):
+    """The system's package is missing; recorded as 'not installed'."""
+
+
+# -- ensemble_hpo ------------------------------------------------------------------------------
+def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
+    from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+    from ensemble_hpo._ensemble import _model_output
+
+    cls = EnsembleClassifier if split.task == "classification" else EnsembleRegressor
+    model = cls(time_budget=budget, random_state=seed)
+    start = time.time()
+    model.fit(split.X_train, split.y_train)
+    fit_time = time.time() - start
+    if split.task == "classification":
+        ens = model.predict_proba(split.X_test)
+    else:
+        ens = model.predict(split.X_test)
+    # Same construction as ensemble_hpo.cli._holdout_scores: fold models averaged.
+    best_models = model.population_.store.load_models(model.best_candidate_.number)
+    single = np.mean([_model_output(m, split.X_test, split.task, split.n_classes)
+                      for m in best_models], axis=0)
+    board = model.leaderboard_.copy()
+    n_done = int((board["status"] == "complete").sum())
+    best = model.best_candidate_
+    note_ens = f"{len(model.ensemble_)} members, cv {model.cv_score_:.5f}"
+    note_best = f"#{best.number} {best.family}, cv {model.best_score_:.5f}"
+    return [
+        Outcome("ensemble_hpo", ens, fit_time, len(board), note_ens, board),
+        Outcome("ehpo_best_single", single, fit_time, n_done, note_best),
+    ]
+
+
+# -- Optuna TPE over XGBoost -----------------------------------------------------------------
+def _xgb_frame(X: pd.DataFrame, categories: dict[str, pd.Index]) -> pd.DataFrame:
+    X = X.copy()
+    for col, cats in categories.items():
+        X[col] = pd.Categorical(X[col], categories=cats)
+    return X
+
+
+def run_optuna_xgboost(split: Split, budget: float, seed: int) -> list[Outcome]:
+    import optuna
+    import xgboost as xgb
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.time()
+    cats = {c: pd.Index(sorted(split.X_train[c].dropna().astype(str).unique()))
+            for c in categorical_columns(split.X_train)}
+    X = _xgb_frame(split.X_train.assign(**{c: split.X_train[c].astype(str).where(
+        split.X_train[c].notna()) for c in cats}), cats)
+    y = split.y_train
+    is_clf = split.task == "classification"
+    cv_cls = StratifiedKFold if is_clf else KFold
+    folds = list(cv_cls(5, shuffle=True, random_state=seed).split(X, y))
+
+    def make(params: dict[str, Any], n_estimators: int, early: int | None) -> Any:
+        kwargs = dict(params, n_estimators=n_estimators, tree_method="hist",
+                      enable_categorical=True, n_jobs=2, random_state=seed,
+                      early_stopping_rounds=early, max_cat_to_onehot=1)
+        if is_clf:
+            kwargs["eval_metric"] = "mlogloss" if split.n_classes > 2 else "logloss"
+            return xgb.XGBClassifier(**kwargs)
+        return xgb.XGBRegressor(eval_metric="rmse", **kwargs)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.1, 20, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10, log=True),
+            "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10, log=True),
+        }
+        oof = np.zeros((len(y), split.n_classes) if is_clf else len(y))
+        rounds = []
+        for tr, va in folds:
+            model = make(params, 2000, 50)
+            model.fit(X.iloc[tr], y[tr], eval_set=[(X.iloc[va], y[va])], verbose=False)
+            rounds.append(model.best_iteration + 1)
+            oof[va] = model.predict_proba(X.iloc[va]) if is_clf else model.predict(X.iloc[va])
+        trial.set_user_attr("n_estimators", int(np.mean(rounds)))
+        from benchmarks.suite._metrics import score_predictions
+
+        scores = score_predictions(split.task, y, oof, split.n_classes)
+        return scores["log_loss"] if is_clf else scores["rmse"]
+
+    study = optuna.create_study(direction="minimize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    # 15 % of the budget is kept for refitting the best configuration on all training rows.
+    study.optimize(objective, timeout=budget * 0.85)
+    best = study.best_trial
+    final = make(best.params, best.user_attrs["n_estimators"], None)
+    final.fit(X, y, verbose=False)
+    X_test = _xgb_frame(split.X_test.assign(**{c: split.X_test[c].astype(str).where(
+        split.X_test[c].notna()) for c in cats}), cats)
+    pred = final.predict_proba(X_test) if is_clf else final.predict(X_test)
+    n_done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    return [Outcome("optuna_xgboost", pred, time.time() - start, n_done,
+                    f"best n_estimators {best.user_attrs['n_estimators']}")]
+
+
+# -- scikit-learn stacking -----------------------------------------------------------------------
+def run_sklearn_stacking(split: Split, budget: float, seed: int) -> list[Outcome]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+        StackingClassifier,
+        StackingRegressor,
+    )
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cats = categorical_columns(split.X_train)
+    nums = [c for c in split.X_train.columns if c not in cats]
+    prep = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), nums),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                              OneHotEncoder(handle_unknown="ignore")), cats),
+    ])
+    if split.task == "classification":
+        base = [("rf", RandomForestClassifier(n_jobs=2, random_state=seed)),
+                ("hgb", HistGradientBoostingClassifier(random_state=seed)),
+                ("lr", LogisticRegression(max_iter=2000)),
+                ("knn", KNeighborsClassifier())]
+        stack = StackingClassifier(base, final_estimator=LogisticRegression(max_iter=2000), cv=5)
+    else:
+        base = [("rf", RandomForestRegressor(n_jobs=2, random_state=seed)),
+                ("hgb", HistGradientBoostingRegressor(random_state=seed)),
+                ("ridge", Ridge()), ("knn", KNeighborsRegressor())]
+        stack = StackingRegressor(base, cv=5)
+    X_train = split.X_train.copy()
+    X_test = split.X_test.copy()
+    for col in cats:
+        # SimpleImputer cannot mix str and float NaN in one object column reliably.
+        X_train[col] = X_train[col].astype(str).where(X_train[col].notna(), np.nan)
+        X_test[col] = X_test[col].astype(str).where(X_test[col].notna(), np.nan)
+    model = make_pipeline(prep, stack)
+    start = time.time()
+    model.fit(X_train, split.y_train)
+    fit_time = time.time() - start
+    pred = model.predict_proba(X_test) if split.task == "classification" else model.predict(X_test)
+    return [Outcome("sklearn_stacking", pred, fit_time, 4, "no budget: default models, no tuning")]
+
+
+# -- FLAML ---------------------------------------------------------------------------------------
+def run_flaml(split: Split, budget: float, seed: int) -> list[Outcome]:
+    try:
+        from flaml import AutoML
+    except ImportError as exc:
+        raise NotInstalled("flaml") from exc
+    is_clf = split.task == "classification"
+    automl = AutoML()
+    X_train = split.X_train.copy()
+    X_test = split.X_test.copy()
+    for col in categorical_columns(X_train):
+        cats = sorted(X_train[col].dropna().astype(str).unique())
+        X_train[col] = pd.Categorical(X_train[col].astype(str).where(X_train[col].notna()), cats)
+        X_test[col] = pd.Categorical(X_test[col].astype(str).where(X_test[col].notna()), cats)
+    start = time.time()
+    automl.fit(X_train, split.y_train, task="classification" if is_clf else "regression",
+               metric="log_loss" if is_clf else "rmse", time_budget=budget, seed=seed,
+               verbose=0)
+    fit_time = time.time() - start
+    pred = automl.predict_proba(X_test) if is_clf else automl.predict(X_test)
+    n_trials = len(getattr(automl, "config_history", {}) or {})
+    return [Outcome("flaml", pred, fit_time, n_trials, f"best {automl.best_estimator}")]
+
+
+# -- AutoGluon (separate interpreter) --------------------------------------------------------------
+def run_autogluon(split: Split, budget: float, seed: int) -> list[Outcome]:
+    if not Path(AUTOGLUON_PYTHON).exists():
+        raise NotInstalled(f"no interpreter at {AUTOGLUON_PYTHON}")
+    with tempfile.TemporaryDirectory(prefix="suite_ag_") as tmp:
+        train = split.X_train.assign(__target__=split.y_train)
+        train.to_pickle(Path(tmp) / "train.pkl")
+        split.X_test.to_pickle(Path(tmp) / "test.pkl")
+        cmd = [AUTOGLUON_PYTHON, "-m", "benchmarks.suite._autogluon_worker", tmp, split.task,
+               str(split.n_classes or 0), str(budget), str(seed)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 4 + 300,
+                              cwd=Path(__file__).resolve().parents[2])
+        if proc.returncode == 3:
+            raise NotInstalled(proc.stderr.strip()[-200:])
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        pred = np.load(Path(tmp) / "pred.npy")
+        meta = pd.read_json(Path(tmp) / "meta.json", typ="series")
+    return [Outcome("autogluon", pred, float(meta["fit_time"]), float(meta["n_models"]),
+                    str(meta["best"]))]
+
+
+SYSTEMS: dict[str, Callable[[Split, float, int], list[Outcome]]] = {
+    "ensemble_hpo": run_ensemble_hpo,
+    "optuna_xgboost": run_optuna_xgboost,
+    "sklearn_stacking": run_sklearn_stacking,
+    "flaml": run_flaml,
+    "autogluon": run_autogluon,
+}
+
+#: Row names each adapter produces (for "not installed" / "failed" rows).
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
+    "ensemble_hpo": ("ensemble_hpo", "ehpo_best_single"),
+    "optuna_xgboost": ("optuna_xgboost",),
+    "sklearn_stacking": ("sklearn_stacking",),
+    "flaml": ("flaml",),
+    "autogluon": ("autogluon",),
+}
+
