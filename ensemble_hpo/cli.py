@@ -127,10 +127,18 @@ def _execute(config: Any, run_dir: Path) -> int:
     return EXIT_OK
 
 
+def _overrides(args: argparse.Namespace) -> list[str]:
+    extra = ["parallel.backend=dask", f"parallel.scheduler={args.scheduler}"] if args.scheduler else []
+    if getattr(args, "no_train", False):
+        # A budget of one trial is always already spent, so nothing new is trained.
+        extra += ["search.n_trials=1", "search.time_budget=null"]
+    return list(args.set) + extra
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ensemble_hpo.config import load_config
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, _overrides(args))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
     run_dir = Path(args.output or Path(config.output_dir) / config.name)
@@ -152,7 +160,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise CLIError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE}).", EXIT_DATA)
-    config = load_config(run_dir / CONFIG_FILE, args.set)
+    config = load_config(run_dir / CONFIG_FILE, _overrides(args))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
     return _execute(config, run_dir)
@@ -228,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value, e.g. --set search.n_trials=50")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+        p.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the workers on this Dask scheduler (tcp://host:8786)")
+    resume.add_argument("--no-train", action="store_true",
+                        help="only re-run selection and fusion on the finished candidates")
     run.set_defaults(func=cmd_run)
     resume.set_defaults(func=cmd_resume)
     predict = sub.add_parser("predict", help="predict a CSV/Parquet file with a run's model")

@@ -55,6 +55,7 @@ class SearchConfig(_Strict):
     models: str | list[str | dict[str, Any]] = "auto"
     n_trials: int | None = Field(None, gt=0)
     time_budget: float | None = Field(None, gt=0)
+    trial_timeout: float | None = Field(None, gt=0)
     warm_start: Literal["portfolio"] | None = "portfolio"
     pruner: Literal["median", "successive_halving", "hyperband"] | None = None
 
@@ -81,6 +82,7 @@ class RunConfig(_Strict):
     cv: int = Field(5, ge=2)
     selection: StageConfig = Field(default_factory=lambda: StageConfig(method="greedy"))
     fusion: StageConfig = Field(default_factory=lambda: StageConfig(method="average"))
+    final_models: Literal["folds", "refit"] = "folds"
     storage: str | None = None
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
     output_dir: str = "runs"
@@ -185,8 +187,16 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None) -> Any:
         selection=selector(**config.selection.options), fusion=fuser(**config.fusion.options),
         pruner=_pruner(config.search.pruner), warm_start_configs=config.search.warm_start,
         storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,
+        backend=_backend(config.parallel), trial_timeout=config.search.trial_timeout,
+        final_models=config.final_models,
         random_state=config.random_state, verbose=config.verbose,
     )
+
+
+def _backend(parallel: ParallelConfig) -> Any:
+    if parallel.backend == "loky":
+        return None
+    return parallel.scheduler or "dask"
 
 
 def _init_kwargs(strategy: Any) -> dict[str, Any]:

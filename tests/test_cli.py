@@ -68,6 +68,14 @@ def test_run_predict_and_resume(tiny_config, tmp_path):
     board = pd.read_csv(run_dir / "leaderboard.csv")
     assert sorted(board["number"]) == [0, 1, 2, 3, 4]
 
+    # Re-select and re-fuse the finished population without training anything.
+    result = _cli("resume", str(run_dir), "--no-train", "--set", "fusion.method=hard_voting",
+                  "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    again = pd.read_csv(run_dir / "leaderboard.csv")
+    assert sorted(again["number"]) == [0, 1, 2, 3, 4]
+    assert list(again["fit_time"]) == list(board.set_index("number").loc[again["number"], "fit_time"])
+
 
 def test_existing_run_folder_is_not_overwritten(tiny_config, tmp_path):
     run_dir = tmp_path / "out"
@@ -97,3 +105,33 @@ def test_missing_files_give_data_exit_code(tmp_path):
     assert _cli("run", str(tmp_path / "nope.yaml"), cwd=tmp_path).returncode == 2
     assert _cli("resume", str(tmp_path), cwd=tmp_path).returncode == 3
     assert _cli("predict", str(tmp_path), "x.csv", cwd=tmp_path).returncode == 3
+
+
+def test_run_storage_opens_in_optuna_dashboard(tiny_config, tmp_path):
+    pytest.importorskip("optuna_dashboard")
+    import json as _json
+    import socket
+    import time
+    import urllib.request
+
+    run_dir = tmp_path / "out"
+    assert _cli("run", str(tiny_config), "-o", str(run_dir), cwd=tmp_path).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["optuna-dashboard", str(run_dir / "study.log"), "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        body = None
+        for _ in range(60):  # bounded wait for the server to come up
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    body = _json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, "optuna-dashboard did not answer"
+        assert [s["study_name"] for s in body["study_summaries"]] == ["ensemble_hpo"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
