@@ -36,7 +36,8 @@ def make_selector(selection: Any, random_state: int | None) -> Any:
     if hasattr(selection, "fit"):
         return clone(selection)
     raise ValueError(
-        f"The 'selection' parameter must be a name or a selector with a fit method. Got {selection!r} instead."
+        "The 'selection' parameter must be a name or a selector with a fit method. "
+        f"Got {selection!r} instead."
     )
 
 
@@ -68,7 +69,9 @@ def check_cv(cv: Any) -> None:
     valid = (isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2) or hasattr(
         cv, "split") or (isinstance(cv, Iterable) and not isinstance(cv, (str, bytes)))
     if not valid:
-        raise ValueError(f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead.")
+        raise ValueError(
+            f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead."
+        )
 
 
 def _splitter(cv: Any, task: str, groups: Any, random_state: int | None) -> Any:

@@ -12,10 +12,9 @@ import os
 import random
 import time
 import warnings
-
-import optuna
 from typing import Any
 
+import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 

@@ -49,7 +49,8 @@ SCRIPT = textwrap.dedent(
 
 
 def _study(run_dir: Path) -> optuna.Study:
-    return optuna.load_study(study_name="ensemble_hpo", storage=make_storage(f"journal://{run_dir / 'study.log'}"))
+    storage = make_storage(f"journal://{run_dir / 'study.log'}")
+    return optuna.load_study(study_name="ensemble_hpo", storage=storage)
 
 
 def test_sigkill_mid_search_then_resume_loses_and_retrains_nothing(tmp_path):

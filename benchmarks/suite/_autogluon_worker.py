@@ -23,8 +23,8 @@ def main(argv: list[str]) -> int:
         print(f"autogluon not installed: {exc}", file=sys.stderr)
         return 3
     root = Path(folder)
-    train = pd.read_pickle(root / "train.pkl")
-    test = pd.read_pickle(root / "test.pkl")
+    train = pd.DataFrame(pd.read_pickle(root / "train.pkl"))
+    test = pd.DataFrame(pd.read_pickle(root / "test.pkl"))
     k = int(n_classes)
     if task == "classification":
         problem, metric = ("binary" if k == 2 else "multiclass"), "log_loss"

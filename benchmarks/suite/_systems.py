@@ -7,6 +7,7 @@ ensemble and its own best single candidate, from the same fit).
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import tempfile
 import time
@@ -113,7 +114,7 @@ def run_optuna_xgboost(split: Split, budget: float, seed: int) -> list[Outcome]:
         oof = np.zeros((len(y), split.n_classes) if is_clf else len(y))
         rounds = []
         for tr, va in folds:
-            model = make(params, 2000, 50)
+            model = make(params, 1000, 50)
             model.fit(X.iloc[tr], y[tr], eval_set=[(X.iloc[va], y[va])], verbose=False)
             rounds.append(model.best_iteration + 1)
             oof[va] = model.predict_proba(X.iloc[va]) if is_clf else model.predict(X.iloc[va])
@@ -216,9 +217,13 @@ def run_autogluon(split: Split, budget: float, seed: int) -> list[Outcome]:
     if not Path(AUTOGLUON_PYTHON).exists():
         raise NotInstalled(f"no interpreter at {AUTOGLUON_PYTHON}")
     with tempfile.TemporaryDirectory(prefix="suite_ag_") as tmp:
-        train = split.X_train.assign(__target__=split.y_train)
-        train.to_pickle(Path(tmp) / "train.pkl")
-        split.X_test.to_pickle(Path(tmp) / "test.pkl")
+        # Plain dicts of numpy arrays: pandas 3 pickles do not load in the venv's pandas 2.
+        train = {c: split.X_train[c].to_numpy() for c in split.X_train.columns}
+        train["__target__"] = split.y_train
+        test = {c: split.X_test[c].to_numpy() for c in split.X_test.columns}
+        for obj, fname in ((train, "train.pkl"), (test, "test.pkl")):
+            with open(Path(tmp) / fname, "wb") as fh:
+                pickle.dump(obj, fh)
         cmd = [AUTOGLUON_PYTHON, "-m", "benchmarks.suite._autogluon_worker", tmp, split.task,
                str(split.n_classes or 0), str(budget), str(seed)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 4 + 300,

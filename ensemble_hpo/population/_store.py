@@ -43,7 +43,7 @@ class ArtifactStore(ABC):
         """Whether candidate ``key``'s fold models are still kept (see ``drop_models``)."""
         return key in self
 
-    def drop_models(self, keep: set[int]) -> None:
+    def drop_models(self, keep: set[int]) -> None:  # noqa: B027 - optional hook
         """Free the fold models of every candidate not in ``keep`` (no-op by default)."""
 
 

@@ -140,7 +140,8 @@ class SearchRun:
         if parallel and storage_kind(storage) is None and self.backend is None:
             # Worker processes need a storage and artifact folder they can all open.
             scratch = Path(tempfile.mkdtemp(prefix="ensemble_hpo-"))
-            storage, work_store = f"journal://{scratch / 'study.log'}", FileArtifactStore(scratch / "artifacts")
+            storage = f"journal://{scratch / 'study.log'}"
+            work_store = FileArtifactStore(scratch / "artifacts")
         try:
             study = self.create_study(storage)
             self.study_ = study

@@ -184,7 +184,8 @@ class EvolutionarySearch(SearchStrategy):
     def make_sampler(self, space: SearchSpace, *, seed: int | None) -> BaseSampler:
         if self.method == "cmaes":
             return optuna.samplers.CmaEsSampler(
-                seed=seed, popsize=self.population_size, independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                seed=seed, popsize=self.population_size,
+                independent_sampler=optuna.samplers.RandomSampler(seed=seed),
             )
         if self.method == "pso":
             from ensemble_hpo.search._pso import PSOSampler
@@ -206,7 +207,9 @@ class GradientSearch(SearchStrategy):
 
     def __init__(self, optimizer: str = "lbfgs", n_steps: int = 10, init_log_lambda: float = 0.0) -> None:
         if optimizer not in ("lbfgs", "adam"):
-            raise ValueError(f"The 'optimizer' parameter must be 'lbfgs' or 'adam'. Got {optimizer!r} instead.")
+            raise ValueError(
+                f"The 'optimizer' parameter must be 'lbfgs' or 'adam'. Got {optimizer!r} instead."
+            )
         self.optimizer = optimizer
         self.n_steps = n_steps
         self.init_log_lambda = init_log_lambda

@@ -91,7 +91,8 @@ class ModelFamily:
 
     def is_active(self, param: str, values: Mapping[str, Any]) -> bool:
         """Whether ``param`` is tuned given the already chosen ``values``."""
-        return all(values.get(parent) in allowed for parent, allowed in self.conditions.get(param, {}).items())
+        conditions = self.conditions.get(param, {})
+        return all(values.get(parent) in allowed for parent, allowed in conditions.items())
 
     def suggest(self, trial: optuna.trial.BaseTrial, *, prefix: bool = True) -> dict[str, Any]:
         """Sample this family's hyperparameters (un-prefixed names) from ``trial``."""

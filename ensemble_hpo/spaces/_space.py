@@ -131,8 +131,8 @@ def distribution_from_spec(name: str, spec: Any) -> BaseDistribution:
     kind = spec["type"]
     try:
         if kind == "float":
-            return FloatDistribution(float(spec["low"]), float(spec["high"]), log=bool(spec.get("log", False)),
-                                     step=spec.get("step"))
+            return FloatDistribution(float(spec["low"]), float(spec["high"]),
+                                     log=bool(spec.get("log", False)), step=spec.get("step"))
         if kind == "int":
             return IntDistribution(int(spec["low"]), int(spec["high"]), log=bool(spec.get("log", False)),
                                    step=int(spec.get("step", 1)))
