@@ -161,7 +161,8 @@ def table(name: str, results: dict[str, list[dict[str, Any]]]) -> list[str]:
     bare_total = _median(results["bare"], "total")
     bare_trials = _median(results["bare"], "trial_sum")
     lines = [f"## {name} ({meta['rows']} rows, {len(results['bare'])} interleaved repeats)", "",
-             f"`lib_same_sampler` proposed the same 50 C values as `bare`: **{meta['same_C']}**.", "",
+             f"`lib_same_sampler` proposed the same 50 C values as `bare`: "
+             f"**{meta['same_C']}**.", "",
              "| arm | median total s | median search span s | median Σ trial s | "
              "total / bare | Σ trial / bare | best score |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]

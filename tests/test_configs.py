@@ -3,8 +3,9 @@
 Each file is run in a subprocess with a tiny budget (3 trials, 3 folds, fast model
 families, no warm start so that the configured strategy proposes every trial); the
 strategy, task, data, selection, fusion and parallel settings of the file are kept.
-The subprocesses are started two at a time in the background as soon as the first
-test asks for them, because most of each run is interpreter start-up and imports.
+Strategy examples keep a two-family (conditional) space, the others run one fast family.
+The subprocesses are started two at a time in the background as soon as the first test
+asks for them, because most of each run is interpreter start-up and imports.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from ensemble_hpo.datasets import load_builtin
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-FAST_MODELS = {"classification": "[logistic, knn]", "regression": "[ridge, knn]"}
+# Strategy examples search a two-family (conditional) space, the others one fast family.
+STRATEGY_MODELS = {"classification": "[logistic, knn]", "regression": "[ridge, knn]"}
+SINGLE_MODEL = {"classification": "[logistic]", "regression": "[ridge]"}
+# Two runs share two cores: keep BLAS/OpenMP from oversubscribing them.
+SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                          "MKL_NUM_THREADS")}
 TIMEOUT = 120
 MAX_WORKERS = 2
 
@@ -45,13 +51,14 @@ def _task(raw: dict) -> str:
 
 def _command(config: Path, run_dir: Path) -> list[str]:
     raw = yaml.safe_load(config.read_text())
+    models = STRATEGY_MODELS if config.stem.startswith("search_") else SINGLE_MODEL
     return [
         sys.executable, "-m", "ensemble_hpo.cli", "run", str(config), "-o", str(run_dir), "--quiet",
         "--set", "search.n_trials=3",
         "--set", "search.time_budget=null",
         "--set", "search.warm_start=null",
         "--set", "cv=3",
-        "--set", f"search.models={FAST_MODELS[_task(raw)]}",
+        "--set", f"search.models={models[_task(raw)]}",
     ]
 
 
@@ -59,7 +66,7 @@ def _run(config: Path, run_dir: Path) -> _Result:
     # The run writes nothing outside run_dir; cwd is the temporary folder all the same.
     proc = subprocess.run(_command(config, run_dir), capture_output=True, text=True,
                           timeout=TIMEOUT, cwd=run_dir.parent,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, **SINGLE_THREADED, "PYTHONWARNINGS": "ignore"})
     return _Result(proc.returncode, proc.stdout, proc.stderr, run_dir)
 
 

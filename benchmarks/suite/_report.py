@@ -73,7 +73,7 @@ def _rank_table(ranked: pd.DataFrame) -> str:
     agg = agg.sort_values("mean_rank")
     lines = ["| system | mean rank | data sets | wins | median fit s |", "|---|---|---|---|---|"]
     for s, r in agg.iterrows():
-        lines.append(f"| {s} | {r.mean_rank:.2f} | {r.n} | {r.wins} | {r.median_fit_s:.1f} |")
+        lines.append(f"| {s} | {r.mean_rank:.2f} | {int(r.n)} | {int(r.wins)} | {r.median_fit_s:.1f} |")
     return "\n".join(lines)
 
 
@@ -85,11 +85,18 @@ def _ensemble_vs_single(results: pd.DataFrame) -> tuple[str, int, int]:
         return "(no ensemble_hpo results)", 0, 0
     piv = piv[["ensemble_hpo", "ehpo_best_single"]].dropna()
     piv["rel_change_%"] = 100 * (piv["ensemble_hpo"] - piv["ehpo_best_single"]) / piv["ehpo_best_single"]
+    # Notes hold "cv <score>" (greater is better, i.e. minus the loss) for both rows.
+    cv = res.assign(cv=-res["note"].str.extract(r"cv (-?[0-9.e+-]+)")[0].astype(float))
+    cv = cv.pivot_table(index=["seed", "dataset"], columns="system", values="cv")
+    best_family = res[res["system"] == "ehpo_best_single"].set_index(["seed", "dataset"])["note"]
     wins = int((piv["ensemble_hpo"] < piv["ehpo_best_single"]).sum())
-    lines = ["| data set | ensemble | best single | ensemble vs single (%) |", "|---|---|---|---|"]
-    for (seed, ds), r in piv.iterrows():
-        lines.append(f"| {ds} (s{seed}) | {r.ensemble_hpo:.4f} | {r.ehpo_best_single:.4f} | "
-                     f"{r['rel_change_%']:+.2f} |")
+    lines = ["| data set | test ensemble | test best single | test change (%) | OOF ensemble | "
+             "OOF best single | OOF change (%) | best single |", "|---|---|---|---|---|---|---|---|"]
+    for key, r in piv.iterrows():
+        cv_e, cv_s = cv.loc[key, "ensemble_hpo"], cv.loc[key, "ehpo_best_single"]
+        lines.append(f"| {key[1]} (s{key[0]}) | {r.ensemble_hpo:.4f} | {r.ehpo_best_single:.4f} | "
+                     f"{r['rel_change_%']:+.2f} | {cv_e:.4f} | {cv_s:.4f} | "
+                     f"{100 * (cv_e - cv_s) / cv_s:+.2f} | {best_family.get(key, '')} |")
     return "\n".join(lines), wins, len(piv)
 
 
@@ -99,12 +106,13 @@ def _family_table(boards: pd.DataFrame) -> str:
     b = boards.copy()
     b["member"] = b["weight"].fillna(0) > 0
     grp = b.groupby(["dataset", "family"]).agg(
-        trials=("number", "size"), complete=("status", lambda s: int((s == "complete").sum())),
+        trials=("number", "size"), complete=("status", lambda s: int((s == "ok").sum())),
         fit_s=("fit_time", "sum"), members=("member", "sum"))
+    grp[["trials", "complete", "members"]] = grp[["trials", "complete", "members"]].astype(int)
     grp["fit_s"] = grp["fit_s"].round(1)
-    cells = grp.apply(lambda r: f"{r.complete}/{r.trials} ({r.fit_s:g}s, {r.members}m)", axis=1)
+    cells = grp.apply(lambda r: f"{int(r.complete)}/{int(r.trials)} ({r.fit_s:g}s, {int(r.members)}m)", axis=1)
     wide = cells.unstack("family").fillna("")
-    lines = ["Per data set and family: complete/all candidates (summed fit time, ensemble members).",
+    lines = ["Per data set and family: ok/all candidates (summed candidate fit time, ensemble members).",
              "", "| data set | " + " | ".join(wide.columns) + " |",
              "|---" * (1 + len(wide.columns)) + "|"]
     for ds, r in wide.iterrows():

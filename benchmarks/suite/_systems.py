@@ -58,7 +58,7 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     single = np.mean([_model_output(m, split.X_test, split.task, split.n_classes)
                       for m in best_models], axis=0)
     board = model.leaderboard_.copy()
-    n_done = int((board["status"] == "complete").sum())
+    n_done = int((board["status"] == "ok").sum())
     best = model.best_candidate_
     note_ens = f"{len(model.ensemble_)} members, cv {model.cv_score_:.5f}"
     note_best = f"#{best.number} {best.family}, cv {model.best_score_:.5f}"

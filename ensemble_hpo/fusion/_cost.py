@@ -86,23 +86,34 @@ def prediction_cost(ensemble: Any, X: Any, *, repeats: int = 3) -> pd.DataFrame:
     """
     ensemble, _ = as_ensemble(ensemble)
     _check_repeats(repeats)
-    n_rows = _check_batch(X)
+    member_cost = _member_seconds_per_row(ensemble, X, repeats)
     rows = [
         {"component": "member", "number": m.number, "family": m.family, "weight": m.weight,
-         "n_models": len(m.models),
-         "seconds_per_row": _seconds_per_row(
-             lambda m=m: m.predict(X, ensemble.task, ensemble.n_classes), n_rows, repeats)}
-        for m in ensemble.members
+         "n_models": len(m.models), "seconds_per_row": cost}
+        for m, cost in zip(ensemble.members, member_cost, strict=True)
     ]
     rows.append(
         {"component": "ensemble", "number": None, "family": "ensemble",
          "weight": float(ensemble.weights.sum()),
          "n_models": sum(len(m.models) for m in ensemble.members),
-         "seconds_per_row": _seconds_per_row(lambda: ensemble.combine(X), n_rows, repeats)}
+         "seconds_per_row": _ensemble_seconds_per_row(ensemble, X, repeats)}
     )
     cost = pd.DataFrame(rows)
     cost["number"] = cost["number"].astype("Int64")
     return cost
+
+
+def _member_seconds_per_row(ensemble: Ensemble, X: Any, repeats: int) -> np.ndarray:
+    n_rows = _check_batch(X)
+    return np.array([
+        _seconds_per_row(lambda m=m: m.predict(X, ensemble.task, ensemble.n_classes), n_rows,
+                         repeats)
+        for m in ensemble.members
+    ])
+
+
+def _ensemble_seconds_per_row(ensemble: Ensemble, X: Any, repeats: int) -> float:
+    return _seconds_per_row(lambda: ensemble.combine(X), _check_batch(X), repeats)
 
 
 # -- trimming ------------------------------------------------------------------------------------
@@ -248,8 +259,7 @@ def _check_oof(ensemble: Ensemble, oof: Any, y: Any,
     oof = check_predictions(oof)
     expected = (len(ensemble.members),) + (
         (ensemble.n_classes,) if ensemble.task == CLASSIFICATION else ())
-    if oof.shape[:1] + oof.shape[2:] != expected or (oof.ndim == 3) != (
-            ensemble.task == CLASSIFICATION):
+    if oof.shape[:1] + oof.shape[2:] != expected:
         raise ValueError(
             "The 'oof_predictions' parameter must have shape (n_members, n_samples"
             f"{', n_classes' if ensemble.task == CLASSIFICATION else ''}) with {expected} in "
@@ -289,7 +299,7 @@ def _oof_ranking(ensemble: Ensemble, oof: np.ndarray, y: np.ndarray,
 
 def _within_budget(ensemble: Ensemble, ranking: list[int], cap: int, budget: float,
                    X: Any, repeats: int) -> list[int]:
-    member_cost = prediction_cost(ensemble, X, repeats=repeats)["seconds_per_row"].to_numpy()[:-1]
+    member_cost = _member_seconds_per_row(ensemble, X, repeats)
     overhead = _fuser_seconds_per_row(ensemble, X, repeats)
     kept: list[int] = []
     total = overhead
@@ -326,9 +336,8 @@ def _raise_budget_impossible(ensemble: Ensemble, index: int, latency: float,
 def _shrink_to_budget(ensemble: Ensemble, trimmed: Ensemble, kept: list[int], budget: float,
                       X: Any, repeats: int, refit: _Refit) -> Ensemble:
     """Drop last-ranked members while the trimmed ensemble, timed as a whole, is over budget."""
-    n_rows = _check_batch(X)
     while True:
-        latency = _seconds_per_row(lambda: trimmed.combine(X), n_rows, repeats)
+        latency = _ensemble_seconds_per_row(trimmed, X, repeats)
         if latency <= budget:
             return trimmed
         if len(kept) == 1:

@@ -51,6 +51,10 @@ _RATIONAL_TOLERANCE = 1e-9
 
 
 # -- one member: the average of its fold models ------------------------------------------------
+def _averages_classifiers(estimator: FoldAverage) -> bool:
+    return estimator._is_classifier()
+
+
 class FoldAverage(BaseEstimator):
     """Average of several models of one candidate, e.g. its cross-validation fold models.
 
@@ -118,10 +122,10 @@ class FoldAverage(BaseEstimator):
     def _is_classifier(self) -> bool:
         return bool(self.estimators) and get_tags(self.estimators[0]).estimator_type == "classifier"
 
+    @available_if(_averages_classifiers)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Mean of the models' class probabilities, columns ordered as ``classes_``."""
         check_is_fitted(self)
-        self._require_classifier("predict_proba")
         outputs = [self._padded_proba(model, X) for model in self.estimators_]
         return np.mean(outputs, axis=0)
 
@@ -131,6 +135,7 @@ class FoldAverage(BaseEstimator):
         proba[:, np.searchsorted(self.classes_, model.classes_)] = raw
         return proba
 
+    @available_if(_averages_classifiers)
     def decision_function(self, X: Any) -> np.ndarray:
         """Log-probabilities, floored at 1e-15: the logit ``log(p1 / p0)`` for two classes.
 
@@ -149,10 +154,6 @@ class FoldAverage(BaseEstimator):
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
         outputs = [np.asarray(m.predict(X), dtype=np.float64).reshape(-1) for m in self.estimators_]
         return np.mean(outputs, axis=0)
-
-    def _require_classifier(self, method: str) -> None:
-        if not self._is_classifier():
-            raise AttributeError(f"{method} is only available when the estimators are classifiers.")
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -259,6 +260,11 @@ class FittedEnsembleModel(BaseEstimator):
     classes : array-like of shape (n_classes,), default=None
         Original class labels, sorted, indexed by the encoded labels the members
         were trained on; None means ``0..n_classes-1``. Classification only.
+    feature_info : InputInfo, default=None
+        The fitted estimator's ``feature_info_``: new ``X`` is then checked and
+        converted as the estimator's own ``predict`` does (column names, order
+        and kinds; an array becomes a DataFrame when named columns were fitted).
+        None passes ``X`` to the members unchanged.
 
     Attributes
     ----------
@@ -275,14 +281,18 @@ class FittedEnsembleModel(BaseEstimator):
     >>> from ensemble_hpo import EnsembleClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, random_state=0).fit(X, y)
-    >>> model = FittedEnsembleModel(ensemble=clf.ensemble_, classes=clf.classes_).fit()
+    >>> model = FittedEnsembleModel(ensemble=clf.ensemble_, classes=clf.classes_,
+    ...                             feature_info=clf.feature_info_).fit()
     >>> bool((model.predict(X) == clf.predict(X)).all())
     True
     """
 
-    def __init__(self, *, ensemble: Ensemble | None = None, classes: Any = None) -> None:
+    def __init__(
+        self, *, ensemble: Ensemble | None = None, classes: Any = None, feature_info: Any = None
+    ) -> None:
         self.ensemble = ensemble
         self.classes = classes
+        self.feature_info = feature_info
 
     def fit(self, X: Any = None, y: Any = None) -> FittedEnsembleModel:
         """Validate ``ensemble`` and ``classes``; ``X`` and ``y`` are ignored.
@@ -301,8 +311,17 @@ class FittedEnsembleModel(BaseEstimator):
                 "The 'classes' parameter must be None for a regression ensemble. "
                 f"Got {self.classes!r} instead."
             )
-        _copy_input_attributes(self, ensemble.members[0].models[0])
+        source = ensemble.members[0].models[0] if self.feature_info is None else self.feature_info
+        _copy_input_attributes(self, source)
         return self
+
+    def _fused(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        if self.feature_info is not None:
+            from .._validation import validate_predict_data
+
+            X = validate_predict_data(X, self.feature_info)
+        return self.ensemble_.combine(X)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "ensemble_")
@@ -310,13 +329,11 @@ class FittedEnsembleModel(BaseEstimator):
     @available_if(_is_classification)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Fused class probabilities, columns ordered as ``classes_``."""
-        check_is_fitted(self)
-        return self.ensemble_.combine(X)
+        return self._fused(X)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class (classification) or the fused prediction (regression)."""
-        check_is_fitted(self)
-        fused = self.ensemble_.combine(X)
+        fused = self._fused(X)
         if self.ensemble_.task == CLASSIFICATION:
             return self.classes_[np.argmax(fused, axis=1)]
         return fused
@@ -346,7 +363,8 @@ def check_ensemble(ensemble: Any) -> Ensemble:
             f"(e.g. the ensemble_ attribute of a fitted EnsembleClassifier). Got {ensemble!r} "
             "instead."
         )
-    check_is_fitted(ensemble.fuser)
+    if hasattr(ensemble.fuser, "fit"):
+        check_is_fitted(ensemble.fuser)
     return ensemble
 
 

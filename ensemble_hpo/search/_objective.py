@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 
 from ensemble_hpo.population import (
@@ -88,18 +89,31 @@ class CandidateObjective:
         return result.score
 
     def _evaluate(self, trial: optuna.Trial, estimator: Any) -> EvaluationResult:
+        pace = self._expected_fold_seconds(trial) if self.deadline is not None else 0.0
         if self.trial_timeout is None:
-            return self.evaluator.evaluate(estimator, report=self._reporter(trial), deadline=self.deadline)
+            return self.evaluator.evaluate(estimator, report=self._reporter(trial), deadline=self.deadline,
+                                           expected_fold_seconds=pace)
         # Isolated in a killable process: fold scores are reported after the fact, so
         # pruning cannot stop such a candidate early.
         limit = self.trial_timeout
         if self.deadline is not None:
             limit = min(limit, self.deadline - time.time())
         result = call_with_timeout(self.evaluator.evaluate, estimator, deadline=self.deadline,
-                                   timeout=limit)
+                                   expected_fold_seconds=pace, timeout=limit)
         for fold, score in enumerate(result.fold_scores):
             trial.report(score, fold)
         return result
+
+    @staticmethod
+    def _expected_fold_seconds(trial: optuna.Trial) -> float:
+        """Median seconds per fold of earlier candidates of this family (0 when unknown)."""
+        family = trial.user_attrs.get("family")
+        paces = [
+            t.user_attrs["fit_time"] / max(1, len(t.user_attrs.get("fold_scores", [])))
+            for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.user_attrs.get("family") == family and "fit_time" in t.user_attrs
+        ]
+        return float(np.median(paces)) if paces else 0.0
 
     def _store(self, trial: optuna.Trial, result: EvaluationResult) -> None:
         self.store.save(trial.number, result.predictions, result.models)

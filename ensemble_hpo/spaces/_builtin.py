@@ -109,6 +109,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             fixed={"n_jobs": 1},
             preprocessing="tree",
             portfolio=_FOREST_PORTFOLIO,
+            relative_cost=2.0,
         ),
         ModelFamily(
             "extra_trees",
@@ -118,6 +119,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             fixed={"n_jobs": 1},
             preprocessing="tree",
             portfolio=_FOREST_PORTFOLIO,
+            relative_cost=1.5,
         ),
         ModelFamily(
             "hist_gradient_boosting",
@@ -142,6 +144,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             fixed={"max_iter": 2000},
             preprocessing="linear",
             portfolio=({"C": 1.0},),
+            relative_cost=0.1,
         ),
         ModelFamily(
             "ridge",
@@ -149,6 +152,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             params={"alpha": Float(1e-3, 1e4, log=True)},
             preprocessing="linear",
             portfolio=({"alpha": 1.0},),
+            relative_cost=0.05,
         ),
         ModelFamily(
             "knn",
@@ -158,6 +162,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
                     "p": Int(1, 2)},
             preprocessing="linear",
             portfolio=({"n_neighbors": 5, "weights": "uniform", "p": 2},),
+            relative_cost=0.2,
         ),
         ModelFamily(
             "svm",
@@ -169,6 +174,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             fixed={"probability": True},
             preprocessing="linear",
             portfolio=({"C": 1.0, "kernel": "rbf", "gamma": 0.01},),
+            relative_cost=3.0,
         ),
         ModelFamily(
             "mlp",
@@ -181,6 +187,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             preprocessing="linear",
             transform=_mlp_layers,
             portfolio=({"width": 100, "depth": 1, "alpha": 1e-4, "learning_rate_init": 1e-3},),
+            relative_cost=3.0,
         ),
         ModelFamily(
             "lightgbm",
@@ -201,6 +208,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             fixed={"iterations": 500, "thread_count": 1, "verbose": False,
                    "allow_writing_files": False},
             preprocessing="tree_native",
+            relative_cost=2.0,
         ),
     ]
 }

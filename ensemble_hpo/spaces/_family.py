@@ -65,6 +65,9 @@ class ModelFamily:
     transform : callable, optional
         Maps sampled params to estimator kwargs when they are not one-to-one
         (e.g. an MLP's layer width and depth to ``hidden_layer_sizes``).
+    relative_cost : float, default=1.0
+        Rough training cost compared with a boosted-tree candidate; cheap families'
+        portfolio configurations run first so a short budget still yields candidates.
 
     Examples
     --------
@@ -85,6 +88,7 @@ class ModelFamily:
     preprocessing: str = "linear"
     portfolio: Sequence[Mapping[str, Any]] = ()
     transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    relative_cost: float = 1.0
 
     def supports(self, task: str) -> bool:
         return (self.classifier if task == "classification" else self.regressor) is not None

@@ -94,8 +94,9 @@ class SearchSpace:
         return family, {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
 
     def portfolio(self) -> list[dict[str, Any]]:
-        """Known-good configurations of every family, as flat trial params, interleaved."""
-        per_family = [[self.to_trial_params(f.name, p) for p in f.portfolio] for f in self.families]
+        """Known-good configurations of every family, cheapest families first, interleaved."""
+        families = sorted(self.families, key=lambda f: f.relative_cost)
+        per_family = [[self.to_trial_params(f.name, p) for p in f.portfolio] for f in families]
         depth = max((len(p) for p in per_family), default=0)
         return [p[i] for i in range(depth) for p in per_family if i < len(p)]
 
