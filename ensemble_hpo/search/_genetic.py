@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ensemble_hpo.search._grid import is_choice
 from ensemble_hpo.search._pso import from_unit, to_unit
+from ensemble_hpo.search._sampler_base import RandomFallbackSampler
 
 __all__ = ["GeneticSampler"]
 
@@ -46,7 +45,7 @@ def _unique_params(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return unique
 
 
-class GeneticSampler(BaseSampler):
+class GeneticSampler(RandomFallbackSampler):
     """Genetic algorithm over mixed, categorical and conditional search spaces.
 
     Once ``population_size`` trials have been started, each new trial gets two
@@ -108,26 +107,10 @@ class GeneticSampler(BaseSampler):
         self.mutation_rate = mutation_rate
         self.crossover = crossover
         self.tournament_size = tournament_size
-        self.seed = seed
-        self._rng = np.random.RandomState(seed)
-        self._random_sampler = RandomSampler(seed=seed)
-
-    def reseed_rng(self) -> None:
-        self._rng.seed()
-        self._random_sampler.reseed_rng()
-
-    def infer_relative_search_space(
-        self, study: Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return {}
+        super().__init__(seed)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._raise_error_if_multi_objective(study)
+        self._check_single_objective(study)
         self._validate_params()
         if trial.number < self.population_size or "fixed_params" in trial.system_attrs:
             return

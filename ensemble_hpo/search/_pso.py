@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
-from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+from ensemble_hpo.search._sampler_base import RandomFallbackSampler
 
 __all__ = ["PSOSampler"]
 
@@ -90,7 +91,7 @@ def _position(params: Mapping[str, Any], space: Mapping[str, NumericDistribution
     return np.array([to_unit(params[name], dist) for name, dist in space.items()])
 
 
-class PSOSampler(BaseSampler):
+class PSOSampler(RandomFallbackSampler):
     """Particle swarm optimisation over the numeric part of a search space.
 
     The sampler keeps no state between trials: each particle's trajectory is
@@ -142,16 +143,10 @@ class PSOSampler(BaseSampler):
         self.inertia = inertia
         self.cognitive = cognitive
         self.social = social
-        self.seed = seed
-        self._rng = np.random.RandomState(seed)
-        self._random_sampler = RandomSampler(seed=seed)
-
-    def reseed_rng(self) -> None:
-        self._rng.seed()
-        self._random_sampler.reseed_rng()
+        super().__init__(seed)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._raise_error_if_multi_objective(study)
+        self._check_single_objective(study)
         self._validate_params()
 
     def infer_relative_search_space(
@@ -172,16 +167,6 @@ class PSOSampler(BaseSampler):
         pairs = zip(position, search_space.items(), strict=True)
         return {name: from_unit(u, dist) for u, (name, dist) in pairs}
 
-    def sample_independent(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        return self._random_sampler.sample_independent(
-            study, trial, param_name, param_distribution
-        )
 
     def _validate_params(self) -> None:
         if not isinstance(self.swarm_size, int) or self.swarm_size < 1:

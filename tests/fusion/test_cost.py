@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -203,23 +204,40 @@ def test_trim_to_all_members_returns_the_ensemble(diabetes_members):
 
 
 # -- trim_ensemble: latency budget ----------------------------------------------------------------
+class _Delayed(ClassifierMixin, BaseEstimator):
+    """A fitted classifier whose predict_proba first sleeps: a known minimum latency."""
+
+    def __init__(self, *, estimator: Any = None, delay: float = 0.0) -> None:
+        self.estimator = estimator
+        self.delay = delay
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.estimator.classes_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        time.sleep(self.delay)
+        return self.estimator.predict_proba(X)
+
+
 def test_latency_budget_skips_slow_members(cancer_members):
     X, y, members, oof = cancer_members
-    # Make the slowest member the heaviest, so the budget must skip it, not stop at it.
-    heavy_slow = [dataclasses.replace(m, weight=w)
-                  for m, w in zip(members, [0.2, 0.3, 0.5], strict=True)]
-    ensemble = with_fuser(heavy_slow, oof, y, WeightedAverage())
-    X = X[:200]
-    cost = prediction_cost(ensemble, X, repeats=5)
-    fast = _cost_of(cost, "logistic")
-    slow = min(_cost_of(cost, "knn"), _cost_of(cost, "random_forest"))
-    assert slow > 3 * fast, cost  # the data set up makes logistic much the cheapest
-    budget = float(np.sqrt(fast * slow))
-    trimmed = trim_ensemble(ensemble, latency_budget=budget, X=X, repeats=5)
+    X, delay = X[:200], 0.05
+    # Only logistic is fast; the others sleep at every call. The slowest member is the
+    # heaviest, so the budget must skip members, not stop at the first one over it.
+    slowed = [dataclasses.replace(m, weight=w, models=m.models if m.family == "logistic" else
+                                  [_Delayed(estimator=f, delay=delay) for f in m.models])
+              for m, w in zip(members, [0.2, 0.3, 0.5], strict=True)]
+    ensemble = with_fuser(slowed, oof, y, WeightedAverage())
+    alone = with_fuser(slowed[:1], oof[:1], y, WeightedAverage())
+    fast = prediction_cost(alone, X)["seconds_per_row"].iloc[-1]
+    slow_bound = 3 * delay / len(X)  # three fold models, each sleeping once per batch
+    assert fast < slow_bound / 4, fast
+    budget = float(np.sqrt(fast * slow_bound))
+    trimmed = trim_ensemble(ensemble, latency_budget=budget, X=X)
     assert [m.family for m in trimmed.members] == ["logistic"]
     assert trimmed.weights.tolist() == [1.0]
-    measured = prediction_cost(trimmed, X, repeats=5)["seconds_per_row"].iloc[-1]
-    assert measured <= 2 * budget
+    assert trimmed.members[0].models is members[0].models
 
 
 def test_generous_budget_and_member_cap_combine(cancer_members):
