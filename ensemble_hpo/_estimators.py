@@ -20,7 +20,13 @@ from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
-from ensemble_hpo.fusion import compare_fusers, default_fusers
+from ensemble_hpo.fusion import (
+    compare_fusers,
+    default_fusers,
+    prediction_cost,
+    to_sklearn,
+    trim_ensemble,
+)
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import (
     CandidateEvaluator,
@@ -137,6 +143,8 @@ class _BaseEnsemble(BaseEstimator):
                          setup.evaluator.sample_weight, transformer, setup.X, setup.evaluator.n_classes)
         if self.final_models == "refit":
             self._refit_members(setup)
+        sample = setup.X[: min(500, setup.X.shape[0])]
+        self.prediction_cost_ = prediction_cost(self.ensemble_, sample, repeats=1)
         self.trials_ = setup.run.study_.get_trials(deepcopy=True)
         if setup.classes is not None:
             self.classes_ = setup.classes
@@ -265,6 +273,7 @@ class _BaseEnsemble(BaseEstimator):
         fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X, sample_weight=sample_weight)
         self.fusion_comparison_ = self._compare_fusion(member_predictions, y, member_weights,
                                                        fuser_X, sample_weight)
+        self.selection_target_ = y  # encoded; lets trim() refit the fuser without the data
         self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
                                   n_classes=n_classes, feature_transformer=transformer)
         self.selector_ = selector
@@ -278,6 +287,43 @@ class _BaseEnsemble(BaseEstimator):
         self.cv_score_ = float(getattr(fuser, "cv_score_", getattr(selector, "score_", np.nan)))
         population.store.drop_models(set(weight_by_number) | {best.number})
         self.population_ = population
+
+    def prediction_cost(self, X: Any, *, repeats: int = 3) -> pd.DataFrame:
+        """Seconds per row to predict ``X``: each member, and the whole ensemble (last row)."""
+        check_is_fitted(self, "ensemble_")
+        from ensemble_hpo._validation import validate_predict_data
+
+        return prediction_cost(self.ensemble_, validate_predict_data(X, self.feature_info_),
+                               repeats=repeats)
+
+    def trim(self, *, max_members: int | None = None, latency_budget: float | None = None,
+             X: Any = None) -> _BaseEnsemble:
+        """Shrink the ensemble to ``max_members`` and/or ``latency_budget`` seconds per row.
+
+        Members are kept in order of their out-of-fold contribution; weights are
+        renormalised and the fuser is refit on the kept members' out-of-fold
+        predictions. ``X`` (a sample of typical rows) is needed for a latency budget.
+        """
+        check_is_fitted(self, "ensemble_")
+        from ensemble_hpo._validation import validate_predict_data
+
+        if X is not None:
+            X = validate_predict_data(X, self.feature_info_)
+        numbers_ = [m.number for m in self.ensemble_.members]
+        with threadpool_limits(limits=1):
+            self.ensemble_ = trim_ensemble(
+                self.ensemble_, max_members=max_members, latency_budget=latency_budget, X=X,
+                oof_predictions=self.population_.predictions(numbers_), y=self.selection_target_,
+                scoring=self.scoring,
+            )
+        kept = {m.number: m.weight for m in self.ensemble_.members}
+        self.leaderboard_["weight"] = self.leaderboard_["number"].map(kept).fillna(0.0)
+        return self
+
+    def to_sklearn(self) -> Any:
+        """The fitted ensemble as a scikit-learn VotingClassifier/Regressor or Stacking* object."""
+        check_is_fitted(self, "ensemble_")
+        return to_sklearn(self)
 
     def _compare_fusion(self, predictions: np.ndarray, y: np.ndarray, weights: list[float],
                         X: Any, sample_weight: np.ndarray | None) -> pd.DataFrame:

@@ -98,6 +98,8 @@ def _save_outputs(run_dir: Path, model: Any, summary: dict[str, Any]) -> None:
     from ensemble_hpo.persistence import save_model
 
     model.leaderboard_.to_csv(run_dir / LEADERBOARD_FILE, index=False)
+    model.fusion_comparison_.to_csv(run_dir / "fusion_comparison.csv", index=False)
+    model.prediction_cost_.to_csv(run_dir / "prediction_cost.csv", index=False)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=float))
     save_model(model, run_dir / MODEL_FILE)
 
@@ -117,6 +119,9 @@ def _execute(config: Any, run_dir: Path) -> int:
         "cv_score_ensemble": model.cv_score_, "cv_score_best_single": model.best_score_,
         "holdout_score_ensemble": scores["ensemble"], "holdout_score_best_single": scores["best_single"],
         "n_candidates": len(model.leaderboard_), "n_members": len(model.ensemble_),
+        "fusion": type(model.ensemble_.fuser).__name__,
+        "fusion_comparison": model.fusion_comparison_.to_dict(orient="records"),
+        "ensemble_seconds_per_row": float(model.prediction_cost_["seconds_per_row"].iloc[-1]),
     }
     _save_outputs(run_dir, model, summary)
     _print_leaderboard(model)

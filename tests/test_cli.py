@@ -48,11 +48,14 @@ def test_run_predict_and_resume(tiny_config, tmp_path):
     result = _cli("run", str(tiny_config), "-o", str(run_dir), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "held-out test" in result.stdout and "best single" in result.stdout
-    for name in ("config.yaml", "summary.json", "leaderboard.csv", "model.ehpo", "study.log"):
+    for name in ("config.yaml", "summary.json", "leaderboard.csv", "model.ehpo", "study.log",
+                 "fusion_comparison.csv", "prediction_cost.csv"):
         assert (run_dir / name).exists(), name
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["n_candidates"] == 3
     assert summary["cv_score_ensemble"] >= summary["cv_score_best_single"] - 1e-9
+    assert summary["ensemble_seconds_per_row"] > 0
+    assert {row["fusion"] for row in summary["fusion_comparison"]} >= {"WeightedAverage", "Stacking"}
 
     X, _ = load_iris(return_X_y=True, as_frame=True)
     X.head(7).to_csv(tmp_path / "rows.csv", index=False)

@@ -185,3 +185,17 @@ def test_reselect_changes_selection_and_fusion_without_training(iris, tmp_path):
     assert clf.ensemble_.members[0].number == clf.best_candidate_.number
     assert type(clf.ensemble_.fuser).__name__ == "HardVoting"
     assert clf.predict(X).shape == (150,)
+
+
+def test_prediction_cost_trim_and_sklearn_export(iris):
+    X, y = iris
+    clf = EnsembleClassifier(models=["logistic", "knn"], n_trials=6, **FAST).fit(X, y)
+    cost = clf.prediction_cost_
+    assert list(cost["component"])[-1] == "ensemble"
+    assert (cost["seconds_per_row"] > 0).all()
+    exported = clf.to_sklearn()
+    np.testing.assert_allclose(exported.predict_proba(X), clf.predict_proba(X), atol=1e-10)
+    clf.trim(max_members=1)
+    assert len(clf.ensemble_) == 1
+    assert clf.leaderboard_["weight"].sum() == pytest.approx(1.0)
+    assert clf.predict(X).shape == (150,)

@@ -110,7 +110,8 @@ def _family_table(boards: pd.DataFrame) -> str:
         fit_s=("fit_time", "sum"), members=("member", "sum"))
     grp[["trials", "complete", "members"]] = grp[["trials", "complete", "members"]].astype(int)
     grp["fit_s"] = grp["fit_s"].round(1)
-    cells = grp.apply(lambda r: f"{int(r.complete)}/{int(r.trials)} ({r.fit_s:g}s, {int(r.members)}m)", axis=1)
+    cells = grp.apply(
+        lambda r: f"{int(r.complete)}/{int(r.trials)} ({r.fit_s:g}s, {int(r.members)}m)", axis=1)
     wide = cells.unstack("family").fillna("")
     lines = ["Per data set and family: ok/all candidates (summed candidate fit time, ensemble members).",
              "", "| data set | " + " | ".join(wide.columns) + " |",

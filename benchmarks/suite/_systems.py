@@ -92,10 +92,19 @@ def run_optuna_xgboost(split: Split, budget: float, seed: int) -> list[Outcome]:
     cv_cls = StratifiedKFold if is_clf else KFold
     folds = list(cv_cls(5, shuffle=True, random_state=seed).split(X, y))
 
-    def make(params: dict[str, Any], n_estimators: int, early: int | None) -> Any:
+    deadline = start + budget * 0.85
+
+    class _StopAtDeadline(xgb.callback.TrainingCallback):
+        # study.optimize(timeout=...) only checks between trials; without this a single
+        # slow trial (1000 rounds x 5 folds) ran 4x past the budget on a loaded machine.
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            return time.time() > deadline
+
+    def make(params: dict[str, Any], n_estimators: int, early: int | None,
+             callbacks: list[Any] | None = None) -> Any:
         kwargs = dict(params, n_estimators=n_estimators, tree_method="hist",
                       enable_categorical=True, n_jobs=2, random_state=seed,
-                      early_stopping_rounds=early, max_cat_to_onehot=1)
+                      early_stopping_rounds=early, max_cat_to_onehot=1, callbacks=callbacks)
         if is_clf:
             kwargs["eval_metric"] = "mlogloss" if split.n_classes > 2 else "logloss"
             return xgb.XGBClassifier(**kwargs)
@@ -114,8 +123,10 @@ def run_optuna_xgboost(split: Split, budget: float, seed: int) -> list[Outcome]:
         oof = np.zeros((len(y), split.n_classes) if is_clf else len(y))
         rounds = []
         for tr, va in folds:
-            model = make(params, 1000, 50)
+            model = make(params, 1000, 50, [_StopAtDeadline()])
             model.fit(X.iloc[tr], y[tr], eval_set=[(X.iloc[va], y[va])], verbose=False)
+            if time.time() > deadline:
+                raise optuna.TrialPruned("budget spent mid-trial")
             rounds.append(model.best_iteration + 1)
             oof[va] = model.predict_proba(X.iloc[va]) if is_clf else model.predict(X.iloc[va])
         trial.set_user_attr("n_estimators", int(np.mean(rounds)))
@@ -128,6 +139,8 @@ def run_optuna_xgboost(split: Split, budget: float, seed: int) -> list[Outcome]:
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     # 15 % of the budget is kept for refitting the best configuration on all training rows.
     study.optimize(objective, timeout=budget * 0.85)
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+        raise RuntimeError("no XGBoost trial finished within the budget")
     best = study.best_trial
     final = make(best.params, best.user_attrs["n_estimators"], None)
     final.fit(X, y, verbose=False)

@@ -65,17 +65,26 @@ def _failed_rows(system: str, status: str, note: str, base: dict) -> list[dict]:
 
 
 def run_suite(budget: float, seeds: list[int], datasets: list[str], systems: list[str],
-              out_dir: Path, tag: str) -> Path:
+              out_dir: Path, tag: str, resume: bool = False) -> Path:
     """Run every (seed, data set, system) and rewrite the CSV after each one."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{tag}.csv"
     boards_path = out_dir / f"{tag}_leaderboards.csv"
     rows: list[dict] = []
     boards: list[pd.DataFrame] = []
+    if resume and csv_path.exists():
+        rows = pd.read_csv(csv_path).to_dict("records")
+        if boards_path.exists():
+            boards = [pd.read_csv(boards_path)]
+    done = {(r["seed"], r["dataset"], r["system"]) for r in rows if r["status"] == "ok"}
     for seed in seeds:
         for name in datasets:
             split = load_split(name, seed)
             for system in systems:
+                if all((seed, split.name, o) in done for o in OUTPUT_NAMES[system]):
+                    continue
+                rows = [r for r in rows if not (r["seed"] == seed and r["dataset"] == split.name
+                                                and r["system"] in OUTPUT_NAMES[system])]
                 base = dict(budget=budget, seed=seed, dataset=split.name, task=split.task,
                             n_classes=split.n_classes or 0, n_train=len(split.X_train),
                             n_test=len(split.X_test), n_rows_original=split.n_rows_original,
@@ -105,6 +114,19 @@ def run_suite(budget: float, seeds: list[int], datasets: list[str], systems: lis
     return csv_path
 
 
+def merge_runs(out_dir: Path, tag: str, others: list[str]) -> None:
+    """Append other runs' results and leaderboards to ``tag``'s (later rows win on overlap)."""
+    for suffix, keys in (("", ["seed", "dataset", "system"]), ("_leaderboards", None)):
+        frames = [pd.read_csv(p) for t in [tag, *others]
+                  if (p := out_dir / f"{t}{suffix}.csv").exists()]
+        if not frames:
+            continue
+        merged = pd.concat(frames, ignore_index=True)
+        subset = keys or ["seed", "dataset", "number"]
+        merged.drop_duplicates(subset=subset, keep="last").to_csv(
+            out_dir / f"{tag}{suffix}.csv", index=False)
+
+
 def _metric_text(row: dict) -> str:
     keys = ("log_loss", "roc_auc", "rmse")
     return "  ".join(f"{k} {row[k]:.5f}" for k in keys if k in row and pd.notna(row[k]))
@@ -118,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default="all", help=f"'all' or comma list of {list(SYSTEMS)}")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--tag", default=None, help="file stem; default suite_<budget>s")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the CSV's finished rows and run only the missing ones")
+    parser.add_argument("--merge-from", nargs="*", default=[],
+                        help="tags of runs (e.g. run in parallel) whose CSVs are merged in first")
     parser.add_argument("--report-only", action="store_true", help="rebuild report from the CSV")
     args = parser.parse_args(argv)
     tag = args.tag or f"suite_{args.budget:g}s"
@@ -125,10 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         run_suite(args.budget, args.seeds, _pick(args.datasets, SUITE_DATASETS, "datasets"),
-                  _pick(args.systems, list(SYSTEMS), "systems"), args.out, tag)
+                  _pick(args.systems, list(SYSTEMS), "systems"), args.out, tag, args.resume)
         uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         pd.DataFrame({"when": ["start", "end"], "uptime": [uptime_before, uptime_after]}).to_csv(
             args.out / f"{tag}_uptime.csv", index=False)
+    if args.merge_from:
+        merge_runs(args.out, tag, args.merge_from)
     write_report(args.out, tag, command)
     return 0
 

@@ -36,7 +36,9 @@ def _seconds_per_row(predict: Callable[[], Any], n_rows: int, repeats: int) -> f
 
 def _check_repeats(repeats: Any) -> None:
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"The 'repeats' parameter must be a positive int. Got {repeats!r} instead.")
+        raise ValueError(
+            f"The 'repeats' parameter must be a positive int. Got {repeats!r} instead."
+        )
 
 
 def _check_batch(X: Any) -> int:

@@ -30,8 +30,7 @@ from sklearn.ensemble import (
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import Bunch
-from sklearn.utils._tags import ClassifierTags, RegressorTags
+from sklearn.utils import Bunch, ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, get_tags
 
@@ -119,8 +118,13 @@ class FoldAverage(BaseEstimator):
                 f"Got estimator types {sorted(map(str, kinds))} instead."
             )
 
+    def _estimator_type(self) -> str | None:
+        if not isinstance(self.estimators, Sequence) or len(self.estimators) == 0:
+            return None
+        return get_tags(self.estimators[0]).estimator_type
+
     def _is_classifier(self) -> bool:
-        return bool(self.estimators) and get_tags(self.estimators[0]).estimator_type == "classifier"
+        return self._estimator_type() == "classifier"
 
     @available_if(_averages_classifiers)
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -157,8 +161,7 @@ class FoldAverage(BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        if isinstance(self.estimators, Sequence) and len(self.estimators) > 0:
-            tags.estimator_type = get_tags(self.estimators[0]).estimator_type
+        tags.estimator_type = self._estimator_type()
         if tags.estimator_type == "classifier":
             tags.classifier_tags = ClassifierTags()
         elif tags.estimator_type == "regressor":
@@ -444,7 +447,8 @@ def to_sklearn(ensemble: Any, classes: Any = None) -> Any:
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, random_state=0).fit(X, y)
     >>> voting = to_sklearn(clf)
-    >>> type(voting).__name__, bool(abs(voting.predict_proba(X) - clf.predict_proba(X)).max() < 1e-9)
+    >>> gap = abs(voting.predict_proba(X) - clf.predict_proba(X)).max()
+    >>> type(voting).__name__, bool(gap < 1e-9)
     ('VotingClassifier', True)
     """
     ensemble, classes = as_ensemble(ensemble, classes)
