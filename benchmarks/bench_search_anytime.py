@@ -285,8 +285,48 @@ def report(args: argparse.Namespace) -> str:
         lines.append("")
         plot(records, name, RESULTS / f"search_anytime_{slug(name)}.png")
     lines += _mean_ranks(table, records)
+    lines += _notes(records)
     lines += sampler_cost(args.n_trials)
     return "\n".join(lines) + "\n"
+
+
+def _same_as_random(records: list[dict]) -> list[str]:
+    """Strategies whose every run proposed exactly random search's trials (same seed)."""
+    base = {(r["dataset"], r["seed"]): r["scores"] for r in records if r["strategy"] == "random"}
+    same: dict[str, bool] = {}
+    for r in records:
+        key = (r["dataset"], r["seed"])
+        if r["strategy"] != "random" and key in base:
+            same[r["strategy"]] = same.get(r["strategy"], True) and r["scores"] == base[key]
+    return [s for s, flag in same.items() if flag]
+
+
+def _notes(records: list[dict]) -> list[str]:
+    lines = ["## Notes", ""]
+    same = _same_as_random(records)
+    if same:
+        lines.append(f"- **{', '.join(same)}** proposed exactly the same trials as `random` (same "
+                     "seed) in every run: in a multi-family space every numeric parameter is "
+                     "conditional on `family`, so the relative search space these samplers "
+                     "optimise over is empty and they fall back to their independent random "
+                     "sampler throughout. Their curves coincide with random's.")
+    for strategy in ("random", *same):
+        runs = {r["dataset"]: r["fit_time"] for r in records
+                if r["strategy"] == strategy and r["seed"] == 0}
+        if strategy != "random" and runs:
+            pairs = ", ".join(f"{_short(d)} {t:.0f} s" for d, t in runs.items())
+            lines.append(f"  - identical work, different wall time (machine load): {strategy} "
+                         f"fit {pairs}; random fit "
+                         + ", ".join(f"{_short(r['dataset'])} {r['fit_time']:.0f} s"
+                                     for r in records if r["strategy"] == "random"
+                                     and r["seed"] == 0) + ".")
+    lines.append("- The seconds axis and AUC(time) are therefore only indicative: the load "
+                 "average was 8–11 on 2 cores during the measurement (other jobs).")
+    return lines + [""]
+
+
+def _short(name: str) -> str:
+    return name.split("/")[-1]
 
 
 def _rows_of(records: list[dict], name: str) -> int:

@@ -18,7 +18,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
+from ensemble_hpo._ensemble import Ensemble, Member, _dense, members_from_weights
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
 from ensemble_hpo.fusion import (
     compare_fusers,
@@ -134,7 +134,7 @@ class _BaseEnsemble(BaseEstimator):
             store=setup.store, linear_features=lambda: setup.builder.linear_features(setup.X),
         )
         fuser = make_fuser(self.fusion, self.random_state)
-        selector = make_selector(self.selection, self.random_state)
+        selector = make_selector(self.selection, self.random_state, self.scoring)
         transformer = setup.builder.fuser_transformer(fuser, setup.X)
         # One BLAS/OpenMP thread: selection and fusion work on small matrices, where
         # thread start-up and oversubscription cost more than they give (measured 4x).
@@ -177,7 +177,7 @@ class _BaseEnsemble(BaseEstimator):
         fuser = make_fuser(self.fusion, self.random_state)
         builder = _PipelineBuilder(info.column_kinds, self._task)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        self._finish(population, make_selector(self.selection, self.random_state), fuser, y_enc,
+        self._finish(population, make_selector(self.selection, self.random_state, self.scoring), fuser, y_enc,
                      weights, builder.fuser_transformer(fuser, X), X,
                      None if self._task == "regression" else len(self.classes_))
         return self
@@ -226,7 +226,7 @@ class _BaseEnsemble(BaseEstimator):
                              random_state=self.random_state)
         space = SearchSpace.from_models(self.models, task=self._task)
         scorer = get_prediction_scorer(self.scoring, self._task)
-        make_selector(self.selection, self.random_state)  # fail fast on a bad name
+        make_selector(self.selection, self.random_state, self.scoring)  # fail fast on a bad name
         make_fuser(self.fusion, self.random_state)
         evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
                                        n_classes=n_classes, sample_weight=weights,
@@ -287,6 +287,26 @@ class _BaseEnsemble(BaseEstimator):
         self.cv_score_ = float(getattr(fuser, "cv_score_", getattr(selector, "score_", np.nan)))
         population.store.drop_models(set(weight_by_number) | {best.number})
         self.population_ = population
+
+    def predict_candidate(self, X: Any, number: int | None = None) -> np.ndarray:
+        """Predictions of one candidate (default: the best single one), fold models averaged.
+
+        Probabilities for a classifier (columns as ``classes_``), values for a regressor.
+        Only candidates whose models are kept can predict: members, the best
+        candidate, and every candidate of a ``run_dir`` run.
+        """
+        check_is_fitted(self, "ensemble_")
+        from ensemble_hpo._validation import validate_predict_data
+
+        number = self.best_candidate_.number if number is None else int(number)
+        store = self.population_.store
+        if not store.has_models(number):
+            raise ValueError(f"The models of candidate {number} are not kept; members, the best "
+                             "candidate and every candidate of a run_dir run can predict.")
+        member = Member(number=number, family="", params={}, weight=1.0,
+                        models=store.load_models(number))
+        n_classes = len(self.classes_) if hasattr(self, "classes_") else None
+        return member.predict(validate_predict_data(X, self.feature_info_), self._task, n_classes)
 
     def prediction_cost(self, X: Any, *, repeats: int = 3) -> pd.DataFrame:
         """Seconds per row to predict ``X``: each member, and the whole ensemble (last row)."""

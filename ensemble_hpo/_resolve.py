@@ -18,13 +18,14 @@ from sklearn.model_selection import (
 __all__ = ["make_fuser", "make_selector", "make_splits"]
 
 
-def make_selector(selection: Any, random_state: int | None) -> Any:
+def make_selector(selection: Any, random_state: int | None, scoring: Any = None) -> Any:
+    """A selector by name, optimising the same ``scoring`` as the search."""
     from ensemble_hpo import selection as sel
 
     named = {
-        "greedy": lambda: sel.GreedySelector(random_state=random_state),
-        "caruana": lambda: sel.GreedySelector(random_state=random_state),
-        "best": lambda: sel.BestSingleSelector(),
+        "greedy": lambda: sel.GreedySelector(scoring=scoring, random_state=random_state),
+        "caruana": lambda: sel.GreedySelector(scoring=scoring, random_state=random_state),
+        "best": lambda: sel.BestSingleSelector(scoring=scoring),
     }
     if isinstance(selection, str):
         if selection not in named:

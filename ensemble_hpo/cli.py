@@ -67,19 +67,16 @@ def _split(X: pd.DataFrame, y: pd.Series, task: str, config: Any) -> tuple:
 
 
 def _holdout_scores(model: Any, X_test: Any, y_test: Any, task: str) -> dict[str, float]:
-    from ensemble_hpo._ensemble import _model_output
     from ensemble_hpo.metrics import get_prediction_scorer
 
     scorer = get_prediction_scorer(model.scoring, task)
-    best = model.population_.store.load_models(model.best_candidate_.number)
     if task == "classification":
         y_enc = np.searchsorted(model.classes_, np.asarray(y_test))
-        n_classes = len(model.classes_)
         ens = model.predict_proba(X_test)
     else:
-        y_enc, n_classes = np.asarray(y_test, dtype=float), None
+        y_enc = np.asarray(y_test, dtype=float)
         ens = model.predict(X_test)
-    single = np.mean([_model_output(m, X_test, task, n_classes) for m in best], axis=0)
+    single = model.predict_candidate(X_test)
     return {"ensemble": scorer(y_enc, ens), "best_single": scorer(y_enc, single), "metric": scorer.name}
 
 

@@ -184,13 +184,21 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None) -> Any:
     return cls(
         models=config.search.models, search=strategy, n_trials=config.search.n_trials,
         time_budget=config.search.time_budget, cv=config.cv, scoring=config.scoring,
-        selection=selector(**config.selection.options), fusion=fuser(**config.fusion.options),
+        selection=selector(**_selection_options(config, selector)), fusion=fuser(**config.fusion.options),
         pruner=_pruner(config.search.pruner), warm_start_configs=config.search.warm_start,
         storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,
         backend=_backend(config.parallel), trial_timeout=config.search.trial_timeout,
         final_models=config.final_models,
         random_state=config.random_state, verbose=config.verbose,
     )
+
+
+def _selection_options(config: RunConfig, selector: type) -> dict[str, Any]:
+    """Selection optimises the run's metric and is seeded by the run's seed unless told otherwise."""
+    options = {"scoring": config.scoring, **config.selection.options}
+    if "random_state" in selector().get_params():
+        options.setdefault("random_state", config.random_state)
+    return options
 
 
 def _backend(parallel: ParallelConfig) -> Any:

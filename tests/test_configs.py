@@ -74,7 +74,8 @@ def _run(config: Path, run_dir: Path) -> _Result:
 def launched(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Start the CLI runs of every selected config (two at a time); name -> Future."""
     selected = [item.callspec.params["config"] for item in request.session.items
-                if item.originalname == "test_config_runs" and hasattr(item, "callspec")]
+                if getattr(item, "module", None) is request.module
+                and item.originalname == "test_config_runs"]
     root = tmp_path_factory.mktemp("config_runs")
     pool = ThreadPoolExecutor(max_workers=MAX_WORKERS)
     futures: dict[str, Future[_Result]] = {

@@ -106,6 +106,8 @@ def test_quickstart_outputs(executed) -> None:
     held_out = _text(_tagged(notebook, "held-out"))
     assert "ensemble" in held_out and "best single" in held_out and "roc_auc" in held_out
     assert "n_bags=10" in _text(_tagged(notebook, "selection-weights"))
+    reselected = _text(_tagged(notebook, "reselect"))
+    assert "greedy, n_bags=10" in reselected and "held-out log_loss" in reselected
     report = _tagged(notebook, "report")
     assert "report.html" in _text(report)
     assert _images(report) == len(FIGURE_KEYS)
@@ -122,6 +124,7 @@ def test_walkthrough_outputs(executed) -> None:
     diversity = _text(_tagged(notebook, "diversity"))
     assert "effective_n_members" in diversity and "mean_correlation" in diversity
     assert "Stacking" in _text(_tagged(notebook, "fusion-comparison"))
+    assert "Stacking over" in _text(_tagged(notebook, "stacking"))
     assert "ensemble, stacking" in _text(_tagged(notebook, "held-out"))
     submission = _text(_tagged(notebook, "submission"))
     assert "wrote 1000 rows" in submission and "prob_dead" in submission

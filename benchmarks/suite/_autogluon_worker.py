@@ -7,6 +7,7 @@ Reads ``DIR/train.pkl`` (target column ``__target__``) and ``DIR/test.pkl``; wri
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,8 @@ def main(argv: list[str]) -> int:
     predictor = TabularPredictor(label="__target__", problem_type=problem, eval_metric=metric,
                                  path=str(root / "ag"), verbosity=0)
     start = time.time()
-    predictor.fit(train, time_limit=float(budget), presets="medium_quality")
+    threads = int(os.environ.get("SUITE_THREADS", "0")) or "auto"
+    predictor.fit(train, time_limit=float(budget), presets="medium_quality", num_cpus=threads)
     fit_time = time.time() - start
     if task == "classification":
         proba = predictor.predict_proba(test)

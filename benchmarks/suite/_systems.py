@@ -21,6 +21,11 @@ import pandas as pd
 
 from benchmarks.suite._data import Split, categorical_columns
 
+#: Threads per system. ensemble_hpo's default trains candidates on one thread; on the shared,
+#: oversubscribed 2-core machine OpenMP libraries with 2 threads ran up to 20x slower, so
+#: every system gets one thread (override with SUITE_THREADS on an idle machine).
+THREADS = int(os.environ.get("SUITE_THREADS", "1"))
+
 #: Interpreter with AutoGluon installed (it pins pandas < 2.4, so it lives in its own venv).
 AUTOGLUON_PYTHON = os.environ.get("SUITE_AUTOGLUON_PYTHON", "/tmp/ag_venv/bin/python")
 
@@ -103,7 +108,7 @@ def run_optuna_xgboost(split: Split, budget: float, seed: int) -> list[Outcome]:
     def make(params: dict[str, Any], n_estimators: int, early: int | None,
              callbacks: list[Any] | None = None) -> Any:
         kwargs = dict(params, n_estimators=n_estimators, tree_method="hist",
-                      enable_categorical=True, n_jobs=2, random_state=seed,
+                      enable_categorical=True, n_jobs=THREADS, random_state=seed,
                       early_stopping_rounds=early, max_cat_to_onehot=1, callbacks=callbacks)
         if is_clf:
             kwargs["eval_metric"] = "mlogloss" if split.n_classes > 2 else "logloss"
@@ -168,6 +173,7 @@ def run_sklearn_stacking(split: Split, budget: float, seed: int) -> list[Outcome
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from threadpoolctl import threadpool_limits
 
     cats = categorical_columns(split.X_train)
     nums = [c for c in split.X_train.columns if c not in cats]
@@ -177,13 +183,13 @@ def run_sklearn_stacking(split: Split, budget: float, seed: int) -> list[Outcome
                               OneHotEncoder(handle_unknown="ignore")), cats),
     ])
     if split.task == "classification":
-        base = [("rf", RandomForestClassifier(n_jobs=2, random_state=seed)),
+        base = [("rf", RandomForestClassifier(n_jobs=THREADS, random_state=seed)),
                 ("hgb", HistGradientBoostingClassifier(random_state=seed)),
                 ("lr", LogisticRegression(max_iter=2000)),
                 ("knn", KNeighborsClassifier())]
         stack = StackingClassifier(base, final_estimator=LogisticRegression(max_iter=2000), cv=5)
     else:
-        base = [("rf", RandomForestRegressor(n_jobs=2, random_state=seed)),
+        base = [("rf", RandomForestRegressor(n_jobs=THREADS, random_state=seed)),
                 ("hgb", HistGradientBoostingRegressor(random_state=seed)),
                 ("ridge", Ridge()), ("knn", KNeighborsRegressor())]
         stack = StackingRegressor(base, cv=5)
@@ -195,7 +201,10 @@ def run_sklearn_stacking(split: Split, budget: float, seed: int) -> list[Outcome
         X_test[col] = X_test[col].astype(str).where(X_test[col].notna(), np.nan)
     model = make_pipeline(prep, stack)
     start = time.time()
-    model.fit(X_train, split.y_train)
+    # One OpenMP thread: on the shared, oversubscribed 2-core machine HistGB with 2 threads
+    # was ~20x slower. Thread count does not change the fitted models, only the fit time.
+    with threadpool_limits(limits=THREADS):
+        model.fit(X_train, split.y_train)
     fit_time = time.time() - start
     pred = model.predict_proba(X_test) if split.task == "classification" else model.predict(X_test)
     return [Outcome("sklearn_stacking", pred, fit_time, 4, "no budget: default models, no tuning")]
@@ -203,6 +212,8 @@ def run_sklearn_stacking(split: Split, budget: float, seed: int) -> list[Outcome
 
 # -- FLAML ---------------------------------------------------------------------------------------
 def run_flaml(split: Split, budget: float, seed: int) -> list[Outcome]:
+    from threadpoolctl import threadpool_limits
+
     try:
         from flaml import AutoML
     except ImportError as exc:
@@ -216,9 +227,10 @@ def run_flaml(split: Split, budget: float, seed: int) -> list[Outcome]:
         X_train[col] = pd.Categorical(X_train[col].astype(str).where(X_train[col].notna()), cats)
         X_test[col] = pd.Categorical(X_test[col].astype(str).where(X_test[col].notna()), cats)
     start = time.time()
-    automl.fit(X_train, split.y_train, task="classification" if is_clf else "regression",
-               metric="log_loss" if is_clf else "rmse", time_budget=budget, seed=seed,
-               verbose=0)
+    with threadpool_limits(limits=THREADS):
+        automl.fit(X_train, split.y_train, task="classification" if is_clf else "regression",
+                   metric="log_loss" if is_clf else "rmse", time_budget=budget, seed=seed,
+                   verbose=0, n_jobs=THREADS)
     fit_time = time.time() - start
     pred = automl.predict_proba(X_test) if is_clf else automl.predict(X_test)
     n_trials = len(getattr(automl, "config_history", {}) or {})
@@ -239,8 +251,9 @@ def run_autogluon(split: Split, budget: float, seed: int) -> list[Outcome]:
                 pickle.dump(obj, fh)
         cmd = [AUTOGLUON_PYTHON, "-m", "benchmarks.suite._autogluon_worker", tmp, split.task,
                str(split.n_classes or 0), str(budget), str(seed)]
+        env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), SUITE_THREADS=str(THREADS))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 4 + 300,
-                              cwd=Path(__file__).resolve().parents[2])
+                              cwd=Path(__file__).resolve().parents[2], env=env)
         if proc.returncode == 3:
             raise NotInstalled(proc.stderr.strip()[-200:])
         if proc.returncode != 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import optuna
-from tqdm.auto import tqdm
 
 __all__ = ["ProgressCallback"]
 
@@ -14,6 +13,10 @@ class ProgressCallback:
     """Optuna callback updating one progress bar per search (trial count or seconds)."""
 
     def __init__(self, n_trials: int | None, deadline: float | None) -> None:
+        # Imported here: tqdm.auto warns at import time in Jupyter without ipywidgets,
+        # and only runs with a progress bar need it.
+        from tqdm.auto import tqdm
+
         self.deadline = deadline
         self._bar = tqdm(total=n_trials, desc="search", unit="trial", leave=True)
 
