@@ -93,24 +93,26 @@ def run_bare(X: Any, y: np.ndarray) -> dict[str, Any]:
         proba = cross_val_predict(model, X, y, cv=cv, method="predict_proba")
         return -log_loss(y, proba)
 
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(limits=1):
         study = optuna.create_study(direction="maximize", sampler=TPESampler(seed=0))
         study.optimize(objective, n_trials=N_TRIALS)
-    total = time.perf_counter() - tic
+    total, cpu = time.perf_counter() - tic, time.process_time() - cpu
     trials = study.trials
-    return {"total": total, "span": search_span(trials), "trial_sum": trial_seconds(trials),
+    return {"total": total, "cpu": cpu, "span": search_span(trials),
+            "trial_sum": trial_seconds(trials),
             "C": [t.params["C"] for t in trials], "best": study.best_value}
 
 
 def run_library(X: Any, y: np.ndarray, search: Any) -> dict[str, Any]:
     estimator = EnsembleClassifier(models=["logistic"], search=search, n_trials=N_TRIALS,
                                    warm_start_configs=None, cv=folds(), random_state=0)
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     estimator.fit(X, y)
-    total = time.perf_counter() - tic
+    total, cpu = time.perf_counter() - tic, time.process_time() - cpu
     trials = estimator.trials_
-    return {"total": total, "span": search_span(trials), "trial_sum": trial_seconds(trials),
+    return {"total": total, "cpu": cpu, "span": search_span(trials),
+            "trial_sum": trial_seconds(trials),
             "fit_sum": sum(t.user_attrs.get("fit_time", 0.0) for t in trials),
             "C": [t.params["logistic__C"] for t in trials], "best": estimator.best_score_}
 
@@ -131,7 +133,8 @@ def measure(name: str, repeats: int, max_rows: int) -> dict[str, list[dict[str, 
         for arm in order:
             out = run_arm(arm, X, y)
             results[arm].append(out)
-            print(f"{name} rep={rep} {arm:17s} total={out['total']:.2f}s span={out['span']:.2f}s "
+            print(f"{name} rep={rep} {arm:17s} total={out['total']:.2f}s cpu={out['cpu']:.2f}s "
+                  f"span={out['span']:.2f}s "
                   f"trials={out['trial_sum']:.2f}s", flush=True)
     same = np.allclose(results["bare"][0]["C"], results["lib_same_sampler"][0]["C"])
     results["_meta"] = [{"rows": len(X), "same_C": bool(same)}]
@@ -160,24 +163,33 @@ def table(name: str, results: dict[str, list[dict[str, Any]]]) -> list[str]:
     meta = results["_meta"][0]
     bare_total = _median(results["bare"], "total")
     bare_trials = _median(results["bare"], "trial_sum")
+    bare_cpu = _median(results["bare"], "cpu")
     lines = [f"## {name} ({meta['rows']} rows, {len(results['bare'])} interleaved repeats)", "",
              f"`lib_same_sampler` proposed the same 50 C values as `bare`: "
              f"**{meta['same_C']}**.", "",
              "| arm | median total s | median search span s | median Σ trial s | "
-             "total / bare | Σ trial / bare | best score |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "median CPU s | total / bare | Σ trial / bare | CPU / bare | best score |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for arm in ARMS:
         runs = results[arm]
-        total, span, trials = (_median(runs, k) for k in ("total", "span", "trial_sum"))
-        lines.append(f"| {arm} | {total:.2f} | {span:.2f} | {trials:.2f} | "
+        total, span, trials, cpu = (_median(runs, k) for k in ("total", "span", "trial_sum",
+                                                                "cpu"))
+        lines.append(f"| {arm} | {total:.2f} | {span:.2f} | {trials:.2f} | {cpu:.2f} | "
                      f"{total / bare_total:.3f} | {trials / bare_trials:.3f} | "
+                     f"{cpu / bare_cpu:.3f} | "
                      f"{runs[0]['best']:.5f} |")
     lib = results["lib_same_sampler"]
+    cpu_pairs = [r["cpu"] / b["cpu"] for r, b in zip(lib, results["bare"], strict=True)]
     per_trial = [(r["span"] - b["span"]) / N_TRIALS * 1000 for r, b in zip(lib, results["bare"],
                                                                         strict=True)]
     post = [r["total"] - r["span"] for r in lib]
     fit_share = [r["fit_sum"] / r["trial_sum"] for r in lib]
     lines += ["",
+              f"- CPU-time ratio lib_same_sampler / bare per repeat (paired; CPU time is far "
+              f"less sensitive to other jobs than wall time): "
+              f"{', '.join(f'{v:.3f}' for v in cpu_pairs)}; median "
+              f"{statistics.median(cpu_pairs):.3f} (CPU includes the library's selection and "
+              f"fusion after the search).",
               f"- Extra search-loop time per trial (same sampler, paired by repeat, median): "
               f"{statistics.median(per_trial):.1f} ms; raw per-repeat: "
               f"{', '.join(f'{v:.1f}' for v in per_trial)} ms.",
@@ -194,25 +206,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-rows", type=int, default=3000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore")
     lines = ["# Search stage: overhead per trial against a bare Optuna loop", "",
              "Command (repository root):", "", "```bash",
              f"python benchmarks/bench_search_overhead.py --repeats {args.repeats} "
-             f"--max-rows {args.max_rows}" + (" --profile" if args.profile else ""), "```", "",
+             f"--max-rows {args.max_rows} --datasets {' '.join(args.datasets)}"
+             + (" --profile" if args.profile else ""), "```", "",
              (__doc__ or "").split("\n\n", 2)[2].strip(), "",
              "*total* = wall time of the whole call (the library's `fit` includes validation, "
              "greedy selection over the 50 candidates and the fusion comparison); *search span* "
              "= first trial start → last trial end from the trials' timestamps (search loop "
              "with sampler time); *Σ trial* = sum of per-trial durations "
              "(`datetime_start → datetime_complete`).", ""]
-    for name in DATASETS:
+    for name in args.datasets:
         results = measure(name, args.repeats, args.max_rows)
         lines += table(name, results)
     if args.profile:
-        lines += ["## cProfile of one library fit (mlc_churn, same sampler)", "", "```",
-                  profile_library(DATASETS[-1], args.max_rows).strip(), "```", ""]
+        lines += [f"## cProfile of one library fit ({args.datasets[-1]}, same sampler)", "", "```",
+                  profile_library(args.datasets[-1], args.max_rows).strip(), "```", ""]
     text = "\n".join(lines) + "\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)

@@ -60,6 +60,14 @@ def _boosted(wrapper: type, module: str, name: str, extra: str) -> Callable[...,
     return factory
 
 
+def _calibrated_svc(*, random_state: int | None = None, **kwargs: Any) -> Any:
+    """SVC with probabilities via Platt scaling, as scikit-learn >= 1.9 recommends
+    (``CalibratedClassifierCV(SVC(), ensemble=False)`` instead of ``probability=True``)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    return CalibratedClassifierCV(SVC(random_state=random_state, **kwargs), ensemble=False)
+
+
 def _mlp_layers(params: dict[str, Any]) -> dict[str, Any]:
     params = dict(params)
     width, depth = params.pop("width", 100), params.pop("depth", 1)
@@ -166,12 +174,11 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
         ),
         ModelFamily(
             "svm",
-            classifier=SVC,
+            classifier=_calibrated_svc,
             regressor=SVR,
             params={"C": Float(1e-3, 1e3, log=True), "kernel": Cat(["rbf", "linear"]),
                     "gamma": Float(1e-4, 1.0, log=True)},
             conditions={"gamma": {"kernel": ["rbf"]}},
-            fixed={"probability": True},
             preprocessing="linear",
             portfolio=({"C": 1.0, "kernel": "rbf", "gamma": 0.01},),
             relative_cost=3.0,
