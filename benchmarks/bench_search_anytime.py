@@ -320,9 +320,30 @@ def _notes(records: list[dict]) -> list[str]:
                          + ", ".join(f"{_short(r['dataset'])} {r['fit_time']:.0f} s"
                                      for r in records if r["strategy"] == "random"
                                      and r["seed"] == 0) + ".")
+    lines += _grid_and_gradient_notes(records)
     lines.append("- The seconds axis and AUC(time) are therefore only indicative: the load "
                  "average was 8–11 on 2 cores during the measurement (other jobs).")
     return lines + [""]
+
+
+def _grid_and_gradient_notes(records: list[dict]) -> list[str]:
+    from collections import Counter
+
+    grid = Counter(f for r in records if r["strategy"] == "grid" for f in r["families"])
+    first = {s: [f"{_short(r['dataset'])} {r['seconds'][0]:.1f} s" for r in records
+                 if r["strategy"] == s and r["seed"] == 0] for s in ("random", "gradient")}
+    lines = []
+    if grid:
+        lines.append(f"- grid: the trials' families over all runs were {dict(grid)}. The "
+                     "seeded grid visits points uniformly over the union of the families' "
+                     "grids, and xgboost's 7 parameters give it 3^7 = 2187 of the 2310 points "
+                     "at resolution 3, so a truncated grid is almost only xgboost. Grid's "
+                     "wall time also includes its sampler cost (table below).")
+    if first["gradient"]:
+        lines.append("- gradient: seconds from `fit` start to the first finished trial "
+                     f"(includes the hypergradient descent): {', '.join(first['gradient'])}; "
+                     f"random: {', '.join(first['random'])}.")
+    return lines
 
 
 def _short(name: str) -> str:

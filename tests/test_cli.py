@@ -138,3 +138,14 @@ def test_run_storage_opens_in_optuna_dashboard(tiny_config, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_report_command_writes_html_and_figures(tiny_config, tmp_path):
+    run_dir = tmp_path / "out"
+    assert _cli("run", str(tiny_config), "-o", str(run_dir), cwd=tmp_path).returncode == 0
+    result = _cli("report", str(run_dir), "--no-learning-curves", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    html = (run_dir / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+    assert (run_dir / "report" / "figures" / "ensemble_weights.png").exists()
+    assert _cli("report", str(tmp_path / "nope"), cwd=tmp_path).returncode == 3

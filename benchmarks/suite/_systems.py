@@ -180,7 +180,7 @@ def run_sklearn_stacking(split: Split, budget: float, seed: int) -> list[Outcome
     prep = ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), nums),
         ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                              OneHotEncoder(handle_unknown="ignore")), cats),
+                              OneHotEncoder(handle_unknown="ignore", sparse_output=False)), cats),
     ])
     if split.task == "classification":
         base = [("rf", RandomForestClassifier(n_jobs=THREADS, random_state=seed)),
