@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.metrics import get_scorer, log_loss
+from sklearn.metrics import get_scorer
 
 __all__ = ["PredictionScorer", "get_prediction_scorer", "default_scoring"]
 
@@ -127,8 +127,7 @@ class PredictionScorer:
             # scikit-learn's probability checks do not warn on every call.
             y_pred = y_pred / np.clip(y_pred.sum(axis=1, keepdims=True), 1e-12, None)
         if self._scorer is None:
-            labels = np.arange(y_pred.shape[1])
-            return -float(log_loss(y_true, y_pred, labels=labels, sample_weight=sample_weight))
+            return -_log_loss(np.asarray(y_true), y_pred, sample_weight)
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         if not self._is_sklearn_scorer:
             return float(self._scorer(y_true, y_pred, **kwargs))
@@ -140,6 +139,18 @@ class PredictionScorer:
 
     def __repr__(self) -> str:
         return f"PredictionScorer({self.name!r}, task={self.task!r})"
+
+
+def _log_loss(y_true: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    """Log loss of encoded labels, numerically equal to scikit-learn's ``log_loss``.
+
+    scikit-learn re-validates and label-binarises on every call (tens of ms); this
+    runs once per fold of every candidate, so it is computed directly. Probabilities
+    are clipped to [eps, 1] like scikit-learn does (rows are already normalised).
+    """
+    eps = np.finfo(proba.dtype).eps
+    picked = np.clip(proba[np.arange(len(y_true)), y_true.astype(int)], eps, 1.0)
+    return float(np.average(-np.log(picked), weights=sample_weight))
 
 
 def get_prediction_scorer(scoring: str | Callable | PredictionScorer | None, task: str) -> PredictionScorer:

@@ -1,0 +1,44 @@
+"""PredictionScorer agrees with scikit-learn's scorers on stored predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+
+from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(2, 60), k=st.integers(2, 6), seed=st.integers(0, 10_000), weighted=st.booleans())
+def test_log_loss_fast_path_equals_sklearn(n, k, seed, weighted):
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.ones(k), size=n).astype(np.float32)
+    proba[0, 0] = 0.0  # exercise clipping
+    proba /= proba.sum(axis=1, keepdims=True)
+    y = rng.integers(0, k, size=n)
+    w = rng.uniform(0.1, 2.0, size=n) if weighted else None
+    expected = -log_loss(y, proba.astype(np.float64), labels=np.arange(k), sample_weight=w)
+    got = PredictionScorer("neg_log_loss", task="classification")(y, proba, sample_weight=w)
+    # float32 storage: rows sum to 1 within ~1e-7, and the scorer renormalises them.
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_generic_scorers_on_stored_probabilities(cancer):
+    _, y = cancer
+    rng = np.random.default_rng(0)
+    p1 = np.clip(0.7 * y + 0.3 * rng.uniform(size=len(y)), 0, 1)
+    proba = np.column_stack([1 - p1, p1])
+    assert get_prediction_scorer("accuracy", "classification")(y, proba) == pytest.approx(
+        accuracy_score(y, proba.argmax(axis=1)))
+    assert get_prediction_scorer("roc_auc", "classification")(y, proba) == pytest.approx(
+        roc_auc_score(y, p1))
+
+
+def test_unknown_scoring_and_task_are_rejected():
+    with pytest.raises(ValueError, match="The 'scoring' parameter must be a scikit-learn scorer"):
+        PredictionScorer("nope", task="classification")
+    with pytest.raises(ValueError, match="The 'task' parameter must be"):
+        PredictionScorer("r2", task="ranking")
