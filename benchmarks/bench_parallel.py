@@ -111,7 +111,7 @@ def report(args: argparse.Namespace, runs: list[dict], before: str, after: str) 
              f"python benchmarks/bench_parallel.py --n-trials {args.n_trials} --repeats "
              f"{args.repeats} --max-rows {args.max_rows} --n-estimators {args.n_estimators}",
              "```", "",
-             (__doc__ or "").split("\n\n", 2)[2].strip(), "",
+             (__doc__ or "").split("\n\n", 3)[3].strip(), "",
              f"Machine: {os.cpu_count()} cores, shared. `uptime` before: `{before}`; "
              f"after: `{after}`.", "",
              "*span* = first trial start → last trial end (the search itself); *start-up* = `fit` "

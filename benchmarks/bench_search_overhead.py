@@ -251,7 +251,7 @@ def main() -> None:
              f"python benchmarks/bench_search_overhead.py --repeats {args.repeats} "
              f"--max-rows {args.max_rows} --datasets {' '.join(args.datasets)}"
              + (" --profile" if args.profile else ""), "```", "",
-             (__doc__ or "").split("\n\n", 2)[2].strip(), "",
+             (__doc__ or "").split("\n\n", 3)[3].strip(), "",
              "*total* = wall time of the whole call (the library's `fit` includes validation, "
              "greedy selection over the 50 candidates and the fusion comparison); *search span* "
              "= first trial start → last trial end from the trials' timestamps (search loop "

@@ -162,14 +162,14 @@ def write_report(out_dir: Path, tag: str, command: str) -> Path:
     parts = [
         f"# Benchmark suite, budget {results['budget'].iloc[0]:g} s",
         "",
-        f"Command: `{command}`",
+        f"Report built by: `{command}` (run commands: see the notes at the end).",
         "",
         f"Raw results `{tag}.csv`; ensemble_hpo leaderboards `{tag}_leaderboards.csv`; "
         f"rank figure `{tag}_ranks.png`.",
         "",
         f"Machine load (1-min load average when each system started): min {load.min():.2f}, "
         f"median {load.median():.2f}, max {load.max():.2f} on 2 cores.",
-        *[f"- uptime at {r.when}: `{r.uptime}`" for r in uptime.itertuples()],
+        *[f"- uptime, {r.when}: `{r.uptime}`" for r in uptime.itertuples()],
         "",
         "Lower is better for log loss / RMSE; **bold** = best on that data set. Test split 25 %, "
         "stratified for classification, same seeded split for every system. Tables larger than "

@@ -28,7 +28,15 @@ class CandidateFailed(RuntimeError):
 
 
 class CandidateTimeout(RuntimeError):
-    """The candidate ran past its time limit or the run's deadline."""
+    """The candidate ran past its time limit or the run's deadline.
+
+    ``started`` is False when no fold was trained because the run's remaining
+    time was too short: the search should stop rather than try more candidates.
+    """
+
+    def __init__(self, message: str, *, started: bool = True) -> None:
+        super().__init__(message)
+        self.started = started
 
 
 @dataclass
@@ -117,7 +125,8 @@ class CandidateEvaluator:
             # Stop when the next fold, at the pace of the previous ones, would end past the deadline.
             pace = (time.perf_counter() - start) / fold if fold else expected_fold_seconds
             if deadline is not None and time.time() + pace > deadline:
-                raise CandidateTimeout(f"the run's deadline would pass during fold {fold}")
+                raise CandidateTimeout(f"the run's deadline would pass during fold {fold}",
+                                       started=fold > 0)
             model = self._fit_fold(estimator, train)
             oof[valid] = self._predict(model, _subset(self.X, valid))
             fold_scores.append(self._score(valid, oof[valid]))

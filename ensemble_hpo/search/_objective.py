@@ -76,6 +76,10 @@ class CandidateObjective:
             raise
         except CandidateTimeout as exc:
             self._record_failure(trial, "timeout", exc, start)
+            if not exc.started:
+                # Out of time for even one fold: asking for more candidates would only
+                # fill the leaderboard with empty timeouts.
+                trial.study.stop()
             raise
         except Exception as exc:
             self._record_failure(trial, "failed", exc, start)
