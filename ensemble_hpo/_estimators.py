@@ -460,6 +460,8 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     trial_timeout : float, default=None
         Per-candidate limit in seconds. Candidates then train in a killable worker
         process; one that hangs is stopped and recorded with status ``"timeout"``.
+        Scripts using it need the usual ``if __name__ == "__main__":`` guard
+        (Python's multiprocessing start-up re-imports the main module).
     cv : int or CV splitter, default=5
         Folds shared by all candidates (stratified and shuffled for an int).
     scoring : str or callable, default=None
