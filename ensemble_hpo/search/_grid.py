@@ -302,10 +302,17 @@ class GridSampler(BaseSampler):
             )
 
     def _claim_key(self) -> str:
+        # Hashing every point costs ~1 s for a 2,000-point grid and this runs once per
+        # parameter of every trial, so the key is cached for the (unchanged) point list.
+        cached = getattr(self, "_cached_claim_key", None)
+        if cached is not None and cached[0] is self.points:
+            return cached[1]
         digest = hashlib.sha1(
             json.dumps([_point_key(p) for p in self.points]).encode()
         ).hexdigest()
-        return GRID_ATTR_PREFIX + digest[:16]
+        key = GRID_ATTR_PREFIX + digest[:16]
+        self._cached_claim_key = (self.points, key)
+        return key
 
     def _order(self) -> list[int]:
         if self.seed is None:
