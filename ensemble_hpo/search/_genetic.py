@@ -9,6 +9,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from ensemble_hpo._compat import set_trial_system_attr
 from ensemble_hpo.search._grid import is_choice
 from ensemble_hpo.search._pso import from_unit, to_unit
 from ensemble_hpo.search._sampler_base import RandomFallbackSampler
@@ -118,15 +119,14 @@ class GeneticSampler(RandomFallbackSampler):
         parents = self._select_parents(completed, study.direction)
         if parents is None:
             return
-        storage, trial_id = study._storage, trial._trial_id
-        storage.set_trial_system_attr(trial_id, PARENTS_ATTR, [p.number for p in parents])
+        set_trial_system_attr(study, trial, PARENTS_ATTR, [p.number for p in parents])
         parent_params = [dict(p.params) for p in parents]
-        storage.set_trial_system_attr(trial_id, PARENT_PARAMS_ATTR, parent_params)
+        set_trial_system_attr(study, trial, PARENT_PARAMS_ATTR, parent_params)
         # One parameter always mutates, otherwise low mutation rates mostly breed clones.
         names = sorted({name for params in parent_params for name in params})
         if names:
             forced = names[self._rng.randint(len(names))]
-            storage.set_trial_system_attr(trial_id, FORCED_MUTATION_ATTR, forced)
+            set_trial_system_attr(study, trial, FORCED_MUTATION_ATTR, forced)
 
     def sample_independent(
         self,

@@ -22,6 +22,8 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from ensemble_hpo._compat import all_trials, set_trial_system_attr
+
 __all__ = ["GridSampler", "expand_grid", "grid_size"]
 
 GRID_ATTR_PREFIX = "ensemble_hpo:grid:"
@@ -326,14 +328,13 @@ class GridSampler(BaseSampler):
         live claimant. Of two trials claiming the same index, the later reader
         always sees the earlier writer, so at most one keeps it.
         """
-        storage, trial_id = study._storage, trial._trial_id
         order = self._order()
         conflicts = 0
         for _ in range(_MAX_CLAIM_ATTEMPTS):
             others = _other_trials(study, trial)
             free = _free_indices(others, key, order)
             if not free:
-                storage.set_trial_system_attr(trial_id, key, EXHAUSTED)
+                set_trial_system_attr(study, trial, key, EXHAUSTED)
                 return EXHAUSTED
             # Trials created just before this one are claiming concurrently and see
             # the same free list, so start at a different place; jitter after conflicts.
@@ -341,19 +342,17 @@ class GridSampler(BaseSampler):
             if conflicts:
                 offset += self._rng.randint(len(free))
             candidate = free[offset % len(free)]
-            storage.set_trial_system_attr(trial_id, key, candidate)
+            set_trial_system_attr(study, trial, key, candidate)
             others = _other_trials(study, trial)
             if candidate not in _taken_indices(others, key):
                 return candidate
             conflicts += 1
-        storage.set_trial_system_attr(trial_id, key, EXHAUSTED)
+        set_trial_system_attr(study, trial, key, EXHAUSTED)
         raise RuntimeError(f"Trial {trial.number} could not claim a grid point.")
 
 
 def _other_trials(study: Study, trial: FrozenTrial) -> list[FrozenTrial]:
-    # Read the storage directly: pruners such as Hyperband hand samplers a study
-    # filtered to one bracket, and claims must be checked against every trial.
-    trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    trials = all_trials(study)
     return [t for t in trials if t.number != trial.number]
 
 
