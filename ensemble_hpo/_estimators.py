@@ -133,8 +133,7 @@ class _BaseEnsemble(BaseEstimator):
             setup.evaluator, setup.builder, n_trials=setup.n_trials, deadline=setup.deadline,
             store=setup.store, linear_features=lambda: setup.builder.linear_features(setup.X),
         )
-        fuser = make_fuser(self.fusion, self.random_state)
-        selector = make_selector(self.selection, self.random_state, self.scoring)
+        fuser, selector = setup.fuser, setup.selector
         transformer = setup.builder.fuser_transformer(fuser, setup.X)
         # One BLAS/OpenMP thread: selection and fusion work on small matrices, where
         # thread start-up and oversubscription cost more than they give (measured 4x).
@@ -226,8 +225,9 @@ class _BaseEnsemble(BaseEstimator):
                              random_state=self.random_state)
         space = SearchSpace.from_models(self.models, task=self._task)
         scorer = get_prediction_scorer(self.scoring, self._task)
-        make_selector(self.selection, self.random_state, self.scoring)  # fail fast on a bad name
-        make_fuser(self.fusion, self.random_state)
+        # Built here so a bad name fails before any training.
+        selector = make_selector(self.selection, self.random_state, self.scoring)
+        fuser = make_fuser(self.fusion, self.random_state)
         evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
                                        n_classes=n_classes, sample_weight=weights,
                                        n_threads=1)
@@ -240,7 +240,7 @@ class _BaseEnsemble(BaseEstimator):
         )
         return _FitSetup(X=X, info=info, classes=classes, evaluator=evaluator, run=run, store=store,
                          builder=_PipelineBuilder(info.column_kinds, self._task),
-                         n_trials=n_trials, deadline=deadline)
+                         n_trials=n_trials, deadline=deadline, selector=selector, fuser=fuser)
 
     def _storage_and_store(self) -> tuple[Any, Any]:
         """In memory by default; with ``run_dir``, a journal study plus artifact files there."""
@@ -388,6 +388,8 @@ class _FitSetup:
     builder: _PipelineBuilder
     n_trials: int | None
     deadline: float | None
+    selector: Any
+    fuser: Any
 
 
 class _PipelineBuilder:
