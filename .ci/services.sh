@@ -2,6 +2,8 @@
 # Install and start PostgreSQL and Chromium for the tests that use them (idempotent).
 set -uo pipefail
 if [ "$(id -u)" != "0" ]; then echo "not root: skipping services"; exit 0; fi
+# The postgres user cannot enter the checkout's folder; run its commands from /.
+cd /
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
@@ -12,7 +14,8 @@ fi
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -n "${PG_BIN}" ]; then
   PGDATA=/tmp/ensemble_hpo_pg
-  if ! "${PG_BIN}/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  # Leave a server that already answers alone (re-runs on the same machine).
+  if ! "${PG_BIN}/pg_isready" -h 127.0.0.1 -p 54329 >/dev/null 2>&1; then
     rm -rf "$PGDATA"; mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"
     su postgres -c "${PG_BIN}/initdb -D $PGDATA -A trust -U postgres" >/dev/null
     su postgres -c "${PG_BIN}/pg_ctl -D $PGDATA -o '-p 54329 -k /tmp' -l $PGDATA/log start -w" >/dev/null
