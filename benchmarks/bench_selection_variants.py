@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.selection import (
     BestSingleSelector,
+    CrossValidatedSelector,
     GreedySelector,
     UniformTopKSelector,
     diversity_report,
@@ -132,6 +133,12 @@ SELECTORS = {
     "max_members5": lambda: GreedySelector(max_iter=50, max_members=5),
     "diversity0.02": lambda: GreedySelector(max_iter=50, diversity=0.02),
     "diversity0.1": lambda: GreedySelector(max_iter=50, diversity=0.1),
+    "cv_plain": lambda: CrossValidatedSelector(random_state=0),
+    "cv_prune50%": lambda: CrossValidatedSelector(
+        selectors=[BestSingleSelector(), GreedySelector(max_iter=50, prune=0.5)], random_state=0),
+    "cv_any": lambda: CrossValidatedSelector(selectors=[
+        BestSingleSelector(), GreedySelector(max_iter=50), GreedySelector(max_iter=50, prune=0.5),
+        GreedySelector(max_iter=50, n_bags=20, random_state=0)], random_state=0),
 }
 
 
@@ -173,7 +180,10 @@ def summarise(results: pd.DataFrame, command: str, elapsed: float) -> str:
         best.loc[key].abs().to_numpy())
     overall = results.groupby("selector").agg(
         mean_rank=("rank", "mean"), rank_se=("rank", lambda r: r.std(ddof=1) / np.sqrt(len(r))),
-        gain_pct=("gain_vs_single_%", "mean"), selection_score_members=("members", "mean"),
+        gain_pct=("gain_vs_single_%", "mean"),
+        beats_single=("gain_vs_single_%", lambda g: int((g > 1e-9).sum())),
+        loses_to_single=("gain_vs_single_%", lambda g: int((g < -1e-9).sum())),
+        selection_score_members=("members", "mean"),
         mean_corr=("corr", "mean"), seconds=("seconds", "mean"),
     ).loc[list(SELECTORS)]
     paired = paired_vs_plain(results)
@@ -189,7 +199,9 @@ def summarise(results: pd.DataFrame, command: str, elapsed: float) -> str:
         "",
         "## Overall (rank 1 = best within a data set and repeat)",
         "",
-        "`gain_pct`: mean test-score improvement over the best single model, in % of |score|.",
+        "`gain_pct`: mean test-score improvement over the best single model, in % of |score|;",
+        "`beats_single`/`loses_to_single`: cases (data set x repeat) with a higher/lower test",
+        "score than the best single model (the rest are ties).",
         "",
         markdown(overall.rename(columns={"selection_score_members": "members"}), "{:.3f}"),
         "",

@@ -25,6 +25,7 @@ def make_selector(selection: Any, random_state: int | None, scoring: Any = None)
     named = {
         "greedy": lambda: sel.GreedySelector(scoring=scoring, random_state=random_state),
         "caruana": lambda: sel.GreedySelector(scoring=scoring, random_state=random_state),
+        "greedy_cv": lambda: sel.CrossValidatedSelector(scoring=scoring, random_state=random_state),
         "best": lambda: sel.BestSingleSelector(scoring=scoring),
     }
     if isinstance(selection, str):

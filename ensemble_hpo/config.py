@@ -92,7 +92,7 @@ class RunConfig(_Strict):
     @field_validator("selection")
     @classmethod
     def _selection(cls, value: StageConfig) -> StageConfig:
-        allowed = ("greedy", "best")
+        allowed = ("greedy", "greedy_cv", "best")
         if value.method not in allowed:
             raise ValueError(f"method must be one of {list(allowed)}, got {value.method!r}")
         return value
@@ -176,7 +176,8 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None) -> Any:
     strategy = srch.make_strategy(config.search.strategy)
     if config.search.options:
         strategy = type(strategy)(**{**_init_kwargs(strategy), **config.search.options})
-    selector = {"greedy": sel.GreedySelector, "best": sel.BestSingleSelector}[config.selection.method]
+    selector = {"greedy": sel.GreedySelector, "greedy_cv": sel.CrossValidatedSelector,
+                "best": sel.BestSingleSelector}[config.selection.method]
     fuser = {"average": fus.WeightedAverage, "soft_voting": fus.SoftVoting,
              "hard_voting": fus.HardVoting, "optimized": fus.OptimizedWeights,
              "stacking": fus.Stacking}[config.fusion.method]

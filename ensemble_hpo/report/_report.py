@@ -79,6 +79,12 @@ def _weights(ctx: _Context, section: Section) -> None:
 
 def _trajectory(ctx: _Context, section: Section) -> None:
     selector = ctx.estimator.selector_
+    if hasattr(selector, "best_selector_"):
+        scores = ", ".join(f"{type(s).__name__} {v:.5g}"
+                           for s, v in zip(selector.selectors_, selector.cv_scores_, strict=True))
+        section.notes.append(f"{type(selector).__name__} compared on held-out rows: {scores}; "
+                             f"kept {type(selector.best_selector_).__name__}.")
+        selector = selector.best_selector_
     if getattr(selector, "trajectory_", None) is None:
         section.notes.append(f"Skipped: the selector {type(selector).__name__} records no "
                              "trajectory.")

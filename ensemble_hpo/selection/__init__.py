@@ -3,19 +3,23 @@
 :class:`GreedySelector` implements Caruana-style forward selection with
 replacement (sorted initialisation, bagging, pruning, trimming, member cap and
 a diversity penalty); :class:`BestSingleSelector` and
-:class:`UniformTopKSelector` are baselines; :func:`diversity_report` summarises
-how different the chosen members are.
+:class:`UniformTopKSelector` are baselines; :class:`CrossValidatedSelector` keeps
+whichever of several selectors scores best on rows it was not fitted on (greedy only
+when it beats the best single model there); :func:`diversity_report` summarises how
+different the chosen members are.
 """
 
 from __future__ import annotations
 
 from ._base import BaseSelector, BestSingleSelector, UniformTopKSelector
+from ._crossval import CrossValidatedSelector
 from ._diversity import diversity_report
 from ._greedy import GreedySelector
 
 __all__ = [
     "BaseSelector",
     "BestSingleSelector",
+    "CrossValidatedSelector",
     "GreedySelector",
     "UniformTopKSelector",
     "diversity_report",

@@ -44,8 +44,8 @@ def test_regression_ambiguity_decomposition() -> None:
 
 def test_diversity_penalty_lowers_member_correlation() -> None:
     preds, y = classification_library("breast_cancer")
-    mild = GreedySelector(max_iter=20, diversity=1.0).fit(preds, y)
-    strong = GreedySelector(max_iter=20, diversity=5.0).fit(preds, y)
+    mild = GreedySelector(max_iter=20, diversity=1.0, prune=None).fit(preds, y)
+    strong = GreedySelector(max_iter=20, diversity=5.0, prune=None).fit(preds, y)
     r_mild = diversity_report(preds, mild.weights_)
     r_strong = diversity_report(preds, strong.weights_)
     assert r_strong["mean_correlation"] < r_mild["mean_correlation"]

@@ -43,7 +43,7 @@ def test_ensemble_beats_best_single_on_selection_data() -> None:
 def test_trimming_to_best_iteration() -> None:
     y = np.zeros(4)
     preds = np.array([np.full(4, 1.0), np.full(4, -1.0), np.full(4, 0.9)])
-    sel = GreedySelector(max_iter=4).fit(preds, y)
+    sel = GreedySelector(max_iter=4, prune=None).fit(preds, y)
     # 0.9 alone (err 0.9), then -1 (mean -0.05, err 0.05); further additions only hurt.
     np.testing.assert_array_equal(sel.order_[:2], [2, 1])
     assert sel.best_iteration_ == int(np.argmax(sel.trajectory_)) == 1
@@ -116,10 +116,10 @@ def test_bagging_averages_runs_on_subsets() -> None:
 
 def test_diversity_zero_is_plain_and_positive_changes_choice() -> None:
     preds, y = classification_library("breast_cancer")
-    plain = GreedySelector(max_iter=20).fit(preds, y)
-    zero = GreedySelector(max_iter=20, diversity=0.0).fit(preds, y)
+    plain = GreedySelector(max_iter=20, prune=None).fit(preds, y)
+    zero = GreedySelector(max_iter=20, diversity=0.0, prune=None).fit(preds, y)
     np.testing.assert_array_equal(plain.order_, zero.order_)
-    strong = GreedySelector(max_iter=20, diversity=5.0).fit(preds, y)
+    strong = GreedySelector(max_iter=20, diversity=5.0, prune=None).fit(preds, y)
     assert len(np.unique(strong.order_)) > len(np.unique(plain.order_))
     assert strong.trajectory_[0] == pytest.approx(plain.trajectory_[0])
 

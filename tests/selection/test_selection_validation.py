@@ -94,7 +94,7 @@ def test_any_valid_shape_and_dtype(
     else:
         preds = rng.integers(-5, 5, size=(n_models, n_samples)).astype(dtype)
         y = rng.normal(size=n_samples)
-    sel = GreedySelector(max_iter=4, init_size=init_size, max_members=max_members)
+    sel = GreedySelector(max_iter=4, init_size=init_size, max_members=max_members, prune=None)
     sel.fit(preds, y)
     assert sel.weights_.shape == (n_models,)
     assert (sel.weights_ >= 0).all() and sel.weights_.sum() == pytest.approx(1.0)

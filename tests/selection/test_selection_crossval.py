@@ -1,0 +1,106 @@
+"""CrossValidatedSelector: greedy selection only when it generalises to held-out rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from selection_data import classification_library, regression_library
+
+from ensemble_hpo.selection import (
+    BestSingleSelector,
+    CrossValidatedSelector,
+    GreedySelector,
+)
+
+
+def _noise_library(n_rows: int = 60, n_junk: int = 150, seed: int = 0):
+    """One good model plus many copies of it with independent noise added.
+
+    Averaging in a noisy copy only helps by chance on the rows it was chosen on, so plain
+    greedy selection overfits here while the best single model generalises.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n_rows)
+    good = y + rng.normal(scale=0.3, size=n_rows)
+    junk = good + rng.normal(scale=1.0, size=(n_junk, n_rows))
+    return np.vstack([good, junk]), y
+
+
+def test_falls_back_to_best_single_when_greedy_only_fits_noise() -> None:
+    preds, y = _noise_library()
+    plain = GreedySelector(prune=None).fit(preds, y)
+    assert np.count_nonzero(plain.weights_) > 1  # greedy alone keeps noise members
+    sel = CrossValidatedSelector(selectors=[BestSingleSelector(), GreedySelector(prune=None)],
+                                 random_state=0).fit(preds, y)
+    assert isinstance(sel.best_selector_, BestSingleSelector)
+    np.testing.assert_array_equal(sel.weights_, np.eye(len(preds))[0])
+    assert sel.cv_scores_[0] > sel.cv_scores_[1]
+    # The held-out check is right: on fresh rows the greedy weights lose to the best single.
+    rng = np.random.default_rng(1)
+    y_new = rng.normal(size=5000)
+    good_new = y_new + rng.normal(scale=0.3, size=5000)
+    junk_new = good_new + rng.normal(scale=1.0, size=(len(preds) - 1, 5000))
+    fresh = np.vstack([good_new, junk_new])
+    rmse = lambda w: np.sqrt(np.mean((w @ fresh - y_new) ** 2))  # noqa: E731
+    assert rmse(sel.weights_) < rmse(plain.weights_)
+
+
+def test_keeps_greedy_when_members_have_independent_errors() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    preds = y + rng.normal(scale=[[0.5], [0.55], [0.6]], size=(3, 400))
+    sel = CrossValidatedSelector(random_state=0).fit(preds, y)
+    assert isinstance(sel.best_selector_, GreedySelector)
+    assert np.count_nonzero(sel.weights_) >= 2
+    assert sel.score_ > BestSingleSelector().fit(preds, y).score_
+
+
+@pytest.mark.parametrize("library", ["breast_cancer", "wine", "diabetes"])
+def test_real_libraries_give_valid_weights_and_fold_scores(library: str) -> None:
+    preds, y = regression_library() if library == "diabetes" else classification_library(library)
+    sel = CrossValidatedSelector(cv=4, random_state=0).fit(preds, y)
+    assert sel.fold_scores_.shape == (2, 4)
+    assert np.all(np.isfinite(sel.cv_scores_))
+    assert sel.weights_.shape == (len(preds),)
+    assert sel.weights_.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(sel.weights_, sel.best_selector_.weights_)
+    assert sel.best_index_ == int(np.argmax(sel.cv_scores_))
+
+
+def test_sample_weight_and_string_labels_are_passed_through() -> None:
+    preds, y = classification_library("wine")
+    labels = np.array(["a", "b", "c"])[y]
+    weights = np.where(y == 0, 3.0, 1.0)
+    sel = CrossValidatedSelector(random_state=0).fit(preds, labels, sample_weight=weights)
+    np.testing.assert_array_equal(sel.classes_, ["a", "b", "c"])
+    unweighted = CrossValidatedSelector(random_state=0).fit(preds, labels)
+    assert not np.allclose(sel.fold_scores_, unweighted.fold_scores_)
+
+
+def test_ties_keep_the_earlier_selector() -> None:
+    preds, y = regression_library()
+    sel = CrossValidatedSelector(selectors=[BestSingleSelector(), BestSingleSelector()]).fit(preds, y)
+    assert sel.best_index_ == 0
+
+
+def test_same_seed_same_choice() -> None:
+    preds, y = classification_library("breast_cancer")
+    a = CrossValidatedSelector(random_state=3).fit(preds, y)
+    b = CrossValidatedSelector(random_state=3).fit(preds, y)
+    np.testing.assert_array_equal(a.fold_scores_, b.fold_scores_)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"cv": 1}, "The 'cv' parameter must be an integer >= 2"),
+        ({"selectors": []}, "The 'selectors' parameter must be a non-empty sequence"),
+        ({"selectors": ["greedy"]}, "The 'selectors' parameter must hold selector objects"),
+        ({"cv": 40}, "The 'cv' parameter must leave at least 2 rows per fold"),
+    ],
+)
+def test_bad_parameters_are_named(params: dict, message: str) -> None:
+    preds, y = _noise_library(n_rows=60, n_junk=3)
+    with pytest.raises(ValueError, match=message):
+        CrossValidatedSelector(**params).fit(preds, y)
