@@ -11,6 +11,8 @@ import pandas as pd
 NOTES_MARKER = "<!-- notes: hand-written analysis below is preserved -->"
 SYSTEM_ORDER = ("ensemble_hpo", "ehpo_best_single", "optuna_xgboost", "sklearn_stacking",
                 "flaml", "autogluon")
+#: Other selections on the default run's population: compared with the default, not ranked.
+VARIANTS = ("ehpo_plain_caruana", "ehpo_greedy_cv")
 
 
 def primary_metric(task: str) -> str:
@@ -28,7 +30,7 @@ def ranks(results: pd.DataFrame) -> pd.DataFrame:
     """Rank of each system per (seed, data set) by the primary loss; failures rank last."""
     ok = add_primary(results)
     ok["loss"] = ok["loss"].where(ok["status"] == "ok", np.inf)
-    ok = ok[ok["status"] != "not installed"]
+    ok = ok[(ok["status"] != "not installed") & ~ok["system"].isin(VARIANTS)]
     ok["rank"] = ok.groupby(["seed", "dataset"])["loss"].rank(method="average")
     return ok
 
@@ -98,6 +100,28 @@ def _ensemble_vs_single(results: pd.DataFrame) -> tuple[str, int, int]:
                      f"{r['rel_change_%']:+.2f} | {cv_e:.4f} | {cv_s:.4f} | "
                      f"{100 * (cv_e - cv_s) / cv_s:+.2f} | {best_family.get(key, '')} |")
     return "\n".join(lines), wins, len(piv)
+
+
+def _selection_variants(results: pd.DataFrame) -> str:
+    """Default selection and its variants against the best single candidate, same populations."""
+    res = add_primary(results)
+    piv = res[res["status"] == "ok"].pivot_table(index=["seed", "dataset"], columns="system",
+                                                 values="loss")
+    names = [s for s in ("ensemble_hpo", *VARIANTS) if s in piv.columns]
+    if "ehpo_best_single" not in piv.columns or len(names) < 2:
+        return "(no selection variants in these results)"
+    piv = piv[["ehpo_best_single", *names]].dropna()
+    per_set = piv.groupby(level="dataset").mean()
+    lines = ["| selection | beats best single (runs) | ties | loses | beats best single (data sets, "
+             "mean over seeds) | mean test change vs best single (%) |", "|---|---|---|---|---|---|"]
+    for name in names:
+        change = (piv[name] - piv["ehpo_best_single"]) / piv["ehpo_best_single"]
+        set_change = (per_set[name] - per_set["ehpo_best_single"]) / per_set["ehpo_best_single"]
+        tol = 1e-12
+        lines.append(f"| {name} | {int((change < -tol).sum())} | {int((change.abs() <= tol).sum())} "
+                     f"| {int((change > tol).sum())} | {int((set_change < -tol).sum())} of "
+                     f"{len(set_change)} | {100 * change.mean():+.2f} |")
+    return "\n".join(lines)
 
 
 def _family_table(boards: pd.DataFrame) -> str:
@@ -187,6 +211,16 @@ def write_report(out_dir: Path, tag: str, command: str) -> Path:
         f"The ensemble beats its best single candidate on {wins} of {n} data sets.",
         "",
         vs_table,
+        "",
+        "## Selection variants on the same populations (test loss)",
+        "",
+        "`ensemble_hpo` is the default (greedy selection on the better half of the candidates, "
+        "`prune=0.5`); `ehpo_plain_caruana` is greedy selection over all candidates "
+        "(`prune=None`); `ehpo_greedy_cv` keeps greedy selection only when it beats the best "
+        "single candidate on held-out OOF rows (`selection=\"greedy_cv\"`). Each is re-run on the "
+        "default run's population with `reselect` (nothing retrained) and is not ranked above.",
+        "",
+        _selection_variants(results),
         "",
         "## Results per data set",
         "",
