@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._ensemble import Ensemble, Member, _dense, members_from_weights
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
+from ensemble_hpo._stage_progress import StageProgress
 from ensemble_hpo.fusion import (
     compare_fusers,
     default_fusers,
@@ -262,17 +263,26 @@ class _BaseEnsemble(BaseEstimator):
             )
         numbers_ = [c.number for c in completed]
         predictions = population.predictions(numbers_)
-        selector.fit(predictions, y, sample_weight=sample_weight)
-        weights = np.asarray(selector.weights_, dtype=np.float64)
-        scores = {c.number: c.score for c in completed}
-        members = members_from_weights(numbers_, weights, population, scores=scores)
-        member_idx = [numbers_.index(m.number) for m in members]
-        member_predictions = predictions[member_idx]
-        member_weights = [m.weight for m in members]
-        fuser_X = None if transformer is None else _dense(transformer.transform(X))
-        fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X, sample_weight=sample_weight)
-        self.fusion_comparison_ = self._compare_fusion(member_predictions, y, member_weights,
-                                                       fuser_X, sample_weight)
+        progress = StageProgress(["selection", "fusion", "fusion comparison"],
+                                 enabled=bool(self.verbose))
+        with progress:
+            selector.fit(predictions, y, sample_weight=sample_weight)
+            weights = np.asarray(selector.weights_, dtype=np.float64)
+            scores = {c.number: c.score for c in completed}
+            members = members_from_weights(numbers_, weights, population, scores=scores)
+            progress.done("selection", "fusion", candidates=len(completed), members=len(members),
+                          oof=float(getattr(selector, "score_", np.nan)),
+                          best_single=float(max(scores.values())))
+            member_idx = [numbers_.index(m.number) for m in members]
+            member_predictions = predictions[member_idx]
+            member_weights = [m.weight for m in members]
+            fuser_X = None if transformer is None else _dense(transformer.transform(X))
+            fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X,
+                      sample_weight=sample_weight)
+            progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
+            self.fusion_comparison_ = self._compare_fusion(member_predictions, y, member_weights,
+                                                           fuser_X, sample_weight)
+            progress.done("fusion comparison")
         self.selection_target_ = y  # encoded; lets trim() refit the fuser without the data
         self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
                                   n_classes=n_classes, feature_transformer=transformer)
