@@ -104,3 +104,23 @@ def test_bad_parameters_are_named(params: dict, message: str) -> None:
     preds, y = _noise_library(n_rows=60, n_junk=3)
     with pytest.raises(ValueError, match=message):
         CrossValidatedSelector(**params).fit(preds, y)
+
+
+def test_estimator_and_config_accept_greedy_cv(tmp_path) -> None:
+    from sklearn.datasets import load_diabetes
+
+    from ensemble_hpo import EnsembleRegressor
+    from ensemble_hpo.config import build_estimator, load_config
+
+    X, y = load_diabetes(return_X_y=True)
+    model = EnsembleRegressor(models=["ridge", "knn"], n_trials=6, cv=3, selection="greedy_cv",
+                              random_state=0).fit(X, y)
+    assert isinstance(model.selector_, CrossValidatedSelector)
+    np.testing.assert_allclose(
+        sorted(m.weight for m in model.ensemble_.members),
+        sorted(w for w in model.selector_.weights_ if w > 0))
+    path = tmp_path / "run.yaml"
+    path.write_text("data: {builtin: diabetes}\nselection: {method: greedy_cv, options: {cv: 3}}\n")
+    estimator = build_estimator(load_config(path), "regression", None)
+    assert isinstance(estimator.selection, CrossValidatedSelector)
+    assert estimator.selection.cv == 3 and estimator.selection.random_state == 0
