@@ -226,6 +226,12 @@ def write_report(out_dir: Path, tag: str, command: str) -> Path:
         "",
         _table(results),
         "",
+        "## Speed",
+        "",
+        "Selection speed, search overhead against a bare Optuna loop and parallel scaling are "
+        "measured by `python -m benchmarks.suite.speed`; their verdicts are collected in "
+        "[speed.md](speed.md).",
+        "",
         "## ensemble_hpo search: candidates per family",
         "",
         _family_table(boards),
