@@ -19,7 +19,7 @@ alternates every repeat) so machine noise hits every arm alike:
 
 Both sides run with BLAS/OpenMP limited to one thread (the library does this per
 candidate), so the comparison is not about thread pools. Writes
-``benchmarks/results/search_overhead.md``.
+``benchmarks/results/search_overhead.md`` (or the ``--output`` file).
 """
 
 from __future__ import annotations
@@ -243,6 +243,8 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=3000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--output", type=Path, default=REPORT,
+                        help="Markdown report to (over)write; default %(default)s")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore")
@@ -264,8 +266,8 @@ def main() -> None:
         lines += [f"## cProfile of one library fit ({args.datasets[-1]}, same sampler)", "", "```",
                   profile_library(args.datasets[-1], args.max_rows).strip(), "```", ""]
     text = "\n".join(lines) + "\n"
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
     sys.stdout.write(text)
 
 

@@ -243,9 +243,24 @@ def _as_float(X: Any) -> Any:
     if sp.issparse(X):
         return X.astype(np.float64)
     if isinstance(X, pd.DataFrame):
-        columns = [_column_as_float(X.iloc[:, j]) for j in range(X.shape[1])]
-        return np.column_stack(columns) if columns else np.empty((len(X), 0))
+        return _frame_as_float(X)
     return _object_safe_float(np.asarray(X))
+
+
+def _frame_as_float(X: pd.DataFrame) -> np.ndarray:
+    # Columns with a plain numpy int/uint/float/bool dtype cannot hold pd.NA, so they are
+    # converted together, block by block: one Series per column took 2.2 ms per call on
+    # mlc_churn's 15 numeric columns, the block 0.3 ms. Nullable and object columns keep
+    # the per-column path.
+    plain = np.array([isinstance(d, np.dtype) and d.kind in "biuf" for d in X.dtypes], dtype=bool)
+    if plain.all():
+        return np.ascontiguousarray(X.to_numpy(dtype=np.float64))
+    out = np.empty(X.shape, dtype=np.float64)
+    if plain.any():
+        out[:, plain] = X.iloc[:, np.flatnonzero(plain)].to_numpy(dtype=np.float64)
+    for j in np.flatnonzero(~plain):
+        out[:, j] = _column_as_float(X.iloc[:, j])
+    return out
 
 
 def _object_safe_float(values: np.ndarray) -> np.ndarray:

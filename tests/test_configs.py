@@ -10,6 +10,7 @@ asks for them, because most of each run is interpreter start-up and imports.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -34,6 +35,8 @@ SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREA
                                           "MKL_NUM_THREADS")}
 TIMEOUT = 120
 MAX_WORKERS = 2
+# Strategies that need an optional package; their examples are skipped without it.
+STRATEGY_NEEDS = {"gp": "torch"}
 
 
 @dataclass
@@ -47,6 +50,12 @@ class _Result:
 def _task(raw: dict) -> str:
     task = raw.get("task", "auto")
     return load_builtin(raw["data"]["builtin"]).task if task == "auto" else task
+
+
+def _missing_dependency(config: Path) -> str | None:
+    strategy = (yaml.safe_load(config.read_text()).get("search") or {}).get("strategy", "tpe")
+    module = STRATEGY_NEEDS.get(strategy)
+    return module if module is not None and importlib.util.find_spec(module) is None else None
 
 
 def _command(config: Path, run_dir: Path) -> list[str]:
@@ -75,7 +84,8 @@ def launched(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """Start the CLI runs of every selected config (two at a time); name -> Future."""
     selected = [item.callspec.params["config"] for item in request.session.items
                 if getattr(item, "module", None) is request.module
-                and item.originalname == "test_config_runs"]
+                and item.originalname == "test_config_runs"
+                and _missing_dependency(item.callspec.params["config"]) is None]
     root = tmp_path_factory.mktemp("config_runs")
     pool = ThreadPoolExecutor(max_workers=MAX_WORKERS)
     futures: dict[str, Future[_Result]] = {
@@ -88,7 +98,7 @@ def launched(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def test_there_are_examples_for_every_strategy_and_task() -> None:
     raws = [yaml.safe_load(c.read_text()) for c in CONFIGS]
     strategies = {r.get("search", {}).get("strategy", "tpe") for r in raws}
-    assert {"random", "sobol", "halton", "tpe", "grid", "genetic", "cmaes", "pso",
+    assert {"random", "sobol", "halton", "tpe", "gp", "grid", "genetic", "cmaes", "pso",
             "gradient"} <= strategies
     assert {r.get("task") for r in raws} >= {"classification", "regression"}
     # binary, multiclass (iris, wine, digits, BEPS) and regression on built-in data
@@ -101,6 +111,9 @@ def test_there_are_examples_for_every_strategy_and_task() -> None:
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_config_runs(config: Path, launched: dict[str, Future[_Result]]) -> None:
+    missing = _missing_dependency(config)
+    if missing is not None:
+        pytest.skip(f"{config.name} needs the optional package {missing!r}")
     result = launched[config.name].result(timeout=4 * TIMEOUT)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     summary = json.loads((result.run_dir / "summary.json").read_text())

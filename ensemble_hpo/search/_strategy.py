@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
 
 from ensemble_hpo.spaces import SearchSpace
+from ensemble_hpo.spaces._family import PARAM_SEPARATOR
 
 __all__ = [
     "BayesianSearch",
@@ -111,8 +113,8 @@ class BayesianSearch(SearchStrategy):
                 import torch  # noqa: F401
             except ImportError as exc:
                 raise ImportError(
-                    "The 'gp' search strategy needs PyTorch (Optuna's GPSampler). "
-                    "Install it with: pip install torch"
+                    "The 'gp' search strategy needs PyTorch (Optuna's GPSampler uses it). Install it "
+                    "with: pip install torch (the CPU build is enough), or use the 'tpe' strategy."
                 ) from exc
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.n_startup_trials)
         # multivariate+group model the conditional family space jointly; constant_liar
@@ -169,7 +171,12 @@ class GridSearch(SearchStrategy):
 
 
 class EvolutionarySearch(SearchStrategy):
-    """Evolutionary search: ``"genetic"`` (mixed/conditional spaces), ``"cmaes"`` or ``"pso"``."""
+    """Evolutionary search: ``"genetic"`` (mixed/conditional spaces), ``"cmaes"`` or ``"pso"``.
+
+    CMA-ES and PSO move only the numeric parameters present in every trial; on a
+    multi-family or purely conditional space there are none, every trial is random, and
+    :meth:`make_sampler` warns (``UserWarning``) and suggests ``"genetic"`` or ``"tpe"``.
+    """
 
     name = "evolutionary"
 
@@ -182,6 +189,15 @@ class EvolutionarySearch(SearchStrategy):
         self.population_size = population_size
 
     def make_sampler(self, space: SearchSpace, *, seed: int | None) -> BaseSampler:
+        if self.method in ("cmaes", "pso") and not _shared_numeric_params(space):
+            warnings.warn(
+                f"The '{self.method}' strategy only moves numeric hyperparameters that every trial "
+                f"shares, and this search space has none (it is conditional or has several model "
+                f"families: {list(space.family_names)}), so every trial is sampled at random. Use the "
+                "'genetic' or 'tpe' strategy for such spaces, or restrict the search to one model "
+                "family with numeric hyperparameters.",
+                UserWarning, stacklevel=2,
+            )
         if self.method == "cmaes":
             return optuna.samplers.CmaEsSampler(
                 seed=seed, popsize=self.population_size,
@@ -194,6 +210,23 @@ class EvolutionarySearch(SearchStrategy):
         from ensemble_hpo.search._genetic import GeneticSampler
 
         return GeneticSampler(population_size=self.population_size or 20, seed=seed)
+
+
+def _shared_numeric_params(space: SearchSpace) -> list[str]:
+    """Numeric parameters that every trial of ``space`` samples (what CMA-ES and PSO can move).
+
+    Parameter names are prefixed by their family, so with several families no name is
+    shared; within one family, conditional parameters are absent from some trials.
+    """
+    if len(space.families) != 1:
+        return []
+    family = space.families[0]
+    return [
+        f"{family.name}{PARAM_SEPARATOR}{name}"
+        for name, dist in family.params.items()
+        if name not in family.conditions
+        and isinstance(dist, (IntDistribution, FloatDistribution))
+    ]
 
 
 class GradientSearch(SearchStrategy):

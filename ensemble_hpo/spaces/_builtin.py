@@ -28,30 +28,37 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR
 
 from ensemble_hpo.spaces._early_stopping import EarlyStoppingClassifier, EarlyStoppingRegressor
-from ensemble_hpo.spaces._family import ModelFamily
+from ensemble_hpo.spaces._family import ModelFamily, missing_package_error
 
 __all__ = ["BUILTIN_FAMILIES", "DEFAULT_FAMILIES", "get_family"]
 
 
-def _lazy_class(module: str, name: str, extra: str) -> Callable[..., Any]:
+# Optional dependencies with an extra of the same name in pyproject.toml.
+_EXTRAS = ("lightgbm", "catboost")
+
+
+def _install_command(module: str) -> str:
+    if module in _EXTRAS:
+        return f"pip install 'ensemble_hpo[{module}]' (or: pip install {module})"
+    return f"pip install {module}"
+
+
+def _lazy_class(family: str, module: str, name: str) -> Callable[..., Any]:
     """Import an optional dependency only when a candidate of that family is built."""
 
     def factory(**kwargs: Any) -> Any:
         try:
             cls = getattr(importlib.import_module(module), name)
         except ImportError as exc:
-            raise ImportError(
-                f"The {name} model family needs the optional package {module!r}. "
-                f"Install it with: pip install 'ensemble_hpo[{extra}]'"
-            ) from exc
+            raise missing_package_error(family, module, _install_command(module)) from exc
         return cls(**kwargs)
 
     factory.__name__ = name
     return factory
 
 
-def _boosted(wrapper: type, module: str, name: str, extra: str) -> Callable[..., Any]:
-    make = _lazy_class(module, name, extra)
+def _boosted(wrapper: type, family: str, module: str, name: str) -> Callable[..., Any]:
+    make = _lazy_class(family, module, name)
 
     def factory(*, random_state: int | None = None, **kwargs: Any) -> Any:
         return wrapper(estimator=make(random_state=random_state, **kwargs), random_state=random_state)
@@ -99,8 +106,8 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
     for f in [
         ModelFamily(
             "xgboost",
-            classifier=_boosted(EarlyStoppingClassifier, "xgboost", "XGBClassifier", "xgboost"),
-            regressor=_boosted(EarlyStoppingRegressor, "xgboost", "XGBRegressor", "xgboost"),
+            classifier=_boosted(EarlyStoppingClassifier, "xgboost", "xgboost", "XGBClassifier"),
+            regressor=_boosted(EarlyStoppingRegressor, "xgboost", "xgboost", "XGBRegressor"),
             params=_XGB_PARAMS,
             fixed={"n_estimators": 500, "tree_method": "hist", "n_jobs": 1, "verbosity": 0},
             preprocessing="tree_native",
@@ -200,24 +207,32 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
         ),
         ModelFamily(
             "lightgbm",
-            classifier=_boosted(EarlyStoppingClassifier, "lightgbm", "LGBMClassifier", "lightgbm"),
-            regressor=_boosted(EarlyStoppingRegressor, "lightgbm", "LGBMRegressor", "lightgbm"),
+            classifier=_boosted(EarlyStoppingClassifier, "lightgbm", "lightgbm", "LGBMClassifier"),
+            regressor=_boosted(EarlyStoppingRegressor, "lightgbm", "lightgbm", "LGBMRegressor"),
             params={"learning_rate": Float(0.01, 0.3, log=True), "num_leaves": Int(8, 256, log=True),
                     "min_child_samples": Int(5, 100, log=True), "subsample": Float(0.5, 1.0),
                     "colsample_bytree": Float(0.4, 1.0), "reg_lambda": Float(1e-3, 10.0, log=True)},
             fixed={"n_estimators": 500, "n_jobs": 1, "verbose": -1, "subsample_freq": 1},
             preprocessing="tree_native",
+            # LightGBM's defaults (reg_lambda=0 is outside the log range, so its floor).
+            portfolio=({"learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20, "subsample": 1.0,
+                        "colsample_bytree": 1.0, "reg_lambda": 1e-3},),
+            requires={"lightgbm": _install_command("lightgbm")},
         ),
         ModelFamily(
             "catboost",
-            classifier=_lazy_class("catboost", "CatBoostClassifier", "catboost"),
-            regressor=_lazy_class("catboost", "CatBoostRegressor", "catboost"),
+            classifier=_boosted(EarlyStoppingClassifier, "catboost", "catboost", "CatBoostClassifier"),
+            regressor=_boosted(EarlyStoppingRegressor, "catboost", "catboost", "CatBoostRegressor"),
             params={"learning_rate": Float(0.01, 0.3, log=True), "depth": Int(3, 10),
                     "l2_leaf_reg": Float(1.0, 30.0, log=True)},
             fixed={"iterations": 500, "thread_count": 1, "verbose": False,
                    "allow_writing_files": False},
             preprocessing="tree_native",
+            # CatBoost's defaults (depth 6, l2_leaf_reg 3); its automatic learning rate for
+            # 500 rounds is about 0.1, early stopping decides the number of rounds.
+            portfolio=({"learning_rate": 0.1, "depth": 6, "l2_leaf_reg": 3.0},),
             relative_cost=2.0,
+            requires={"catboost": _install_command("catboost")},
         ),
     ]
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,17 @@ class _EarlyStoppingMixin:
             X_fit, X_val, y_fit, y_val, w_fit = split
             model.set_params(early_stopping_rounds=self.rounds)
             fit_kwargs = {} if w_fit is None else {"sample_weight": w_fit}
-            self.estimator_ = model.fit(X_fit, y_fit, eval_set=[(X_val, y_val)], verbose=False, **fit_kwargs)
-        self.best_iteration_ = getattr(self.estimator_, "best_iteration", None)
+            # XGBoost and CatBoost print per-round logs unless told not to; LightGBM's fit
+            # has no such argument (its ``verbose`` constructor parameter silences it).
+            if _fit_accepts(model, "verbose"):
+                fit_kwargs["verbose"] = False
+            # LightGBM >= 4.6 deprecates ``eval_set`` in favour of ``eval_X`` / ``eval_y``.
+            if _fit_accepts(model, "eval_X"):
+                fit_kwargs.update(eval_X=(X_val,), eval_y=(y_val,))
+            else:
+                fit_kwargs["eval_set"] = [(X_val, y_val)]
+            self.estimator_ = model.fit(X_fit, y_fit, **fit_kwargs)
+        self.best_iteration_ = _best_iteration(self.estimator_)
         if is_classifier(self):
             self.classes_ = self.estimator_.classes_
         self.n_features_in_ = getattr(self.estimator_, "n_features_in_", None)
@@ -67,8 +77,27 @@ class _EarlyStoppingMixin:
         return self.estimator_.predict(X)
 
 
+def _fit_accepts(model: Any, keyword: str) -> bool:
+    try:
+        return keyword in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _best_iteration(model: Any) -> int | None:
+    """The early-stopped round: ``best_iteration`` (XGBoost) or ``best_iteration_`` (LightGBM, CatBoost)."""
+    for attribute in ("best_iteration", "best_iteration_"):
+        try:
+            value = getattr(model, attribute)
+        except (AttributeError, ValueError):  # XGBoost raises when it did not stop early
+            continue
+        if value is not None:
+            return int(value)
+    return None
+
+
 class EarlyStoppingClassifier(_EarlyStoppingMixin, ClassifierMixin, BaseEstimator):
-    """Classifier wrapper that early-stops a booster (XGBoost, LightGBM) on an inner split.
+    """Classifier wrapper that early-stops a booster (XGBoost, LightGBM, CatBoost) on an inner split.
 
     Parameters
     ----------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class ModelFamily:
     relative_cost : float, default=1.0
         Rough training cost compared with a boosted-tree candidate; cheap families'
         portfolio configurations run first so a short budget still yields candidates.
+    requires : mapping of str to str
+        Optional packages the family imports, as ``{module: pip install command}``;
+        :meth:`check_available` names the command when one is missing.
 
     Examples
     --------
@@ -89,9 +93,18 @@ class ModelFamily:
     portfolio: Sequence[Mapping[str, Any]] = ()
     transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     relative_cost: float = 1.0
+    requires: Mapping[str, str] = field(default_factory=dict)
 
     def supports(self, task: str) -> bool:
         return (self.classifier if task == "classification" else self.regressor) is not None
+
+    def check_available(self) -> None:
+        """Raise an ``ImportError`` naming the ``pip install`` command if a required package is missing."""
+        for module, command in self.requires.items():
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise missing_package_error(self.name, module, command) from exc
 
     def is_active(self, param: str, values: Mapping[str, Any]) -> bool:
         """Whether ``param`` is tuned given the already chosen ``values``."""
@@ -124,6 +137,14 @@ class ModelFamily:
         if random_state is not None and _accepts(factory, "random_state"):
             kwargs.setdefault("random_state", random_state)
         return factory(**kwargs)
+
+
+def missing_package_error(family: str, module: str, command: str) -> ImportError:
+    """The error raised when an optional package of a model family is not installed."""
+    return ImportError(
+        f"The {family!r} model family needs the optional package {module!r}, which is not installed. "
+        f"Install it with: {command}"
+    )
 
 
 def _accepts(factory: Callable[..., Any], keyword: str) -> bool:

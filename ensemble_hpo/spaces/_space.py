@@ -60,6 +60,9 @@ class SearchSpace:
                 )
         if not families:
             raise ValueError("The 'models' parameter must name at least one model family. Got none.")
+        for family in families:
+            # Fail before any training rather than record every candidate as failed.
+            family.check_available()
         names = [f.name for f in families]
         if len(set(names)) != len(names):
             raise ValueError(f"The 'models' parameter must not repeat a family. Got {names} instead.")
@@ -186,4 +189,5 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
         preprocessing=spec.get("preprocessing", defaults.preprocessing),
         portfolio=tuple(spec.get("portfolio", defaults.portfolio if not params else ())),
         transform=defaults.transform if not params else None,
+        requires=defaults.requires,
     )

