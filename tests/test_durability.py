@@ -60,7 +60,9 @@ def test_sigkill_mid_search_then_resume_loses_and_retrains_nothing(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script), str(run_dir), "40"])
     artifacts = run_dir / "artifacts"
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(artifacts.glob("*.oof.npy"))) < 4:
+    # Artifacts are written just before their trial completes, so 5 files mean at least
+    # 4 COMPLETE trials (a sequential run starts the next trial only after that).
+    while time.time() < deadline and len(list(artifacts.glob("*.oof.npy"))) < 5:
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -154,3 +156,25 @@ def test_dask_local_cluster_run_gives_an_ensemble(tmp_path):
     assert (model.leaderboard_["status"] == "ok").all()
     assert len({t.user_attrs["worker"] for t in model.trials_}) == 2
     assert model.predict(X[:3]).shape == (3,)
+
+
+def test_file_store_round_trips_artifacts_and_reads_folders_of_earlier_versions(tmp_path):
+    import joblib
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    proba = forest.predict_proba(X)
+    store = FileArtifactStore(tmp_path)
+    store.save(0, proba, [forest])
+    # Written atomically: only the finished files remain, no temporary leftovers.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.models.pkl", "000000.oof.npy"]
+    assert store.load_predictions(0).dtype == np.float32
+    np.testing.assert_array_equal(store.load_models(0)[0].predict_proba(X), proba)
+    # Run folders written before models were pickled directly still resume.
+    joblib.dump([forest], tmp_path / "000001.models.joblib")
+    np.save(tmp_path / "000001.oof.npy", proba.astype(np.float32))
+    assert 1 in store and store.has_models(1)
+    np.testing.assert_array_equal(store.load_models(1)[0].predict_proba(X), proba)

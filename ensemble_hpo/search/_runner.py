@@ -7,7 +7,7 @@ import datetime
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import joblib
@@ -172,16 +172,20 @@ def optimize_in_processes(
     seed: int | None,
     total_trials: int | None,
     deadline: float | None,
+    on_worker_done: Callable[[], None] | None = None,
 ) -> None:
     """Run the study in ``n_jobs`` loky worker processes sharing one storage.
 
     Separate processes isolate crashes (a segfaulting candidate kills a worker,
     not the run) and sidestep the GIL for pure-Python model code. With
     ``backend="dask"`` (or a ``dask.distributed.Client``) the workers are Dask tasks.
+    ``on_worker_done`` is called in this process each time a worker stops, while
+    the others may still run their last trial.
     """
     with _joblib_backend(backend):
         _run_workers(storage, study_name, strategy, space, objective, pruner=pruner, n_jobs=n_jobs,
-                     seed=seed, total_trials=total_trials, deadline=deadline)
+                     seed=seed, total_trials=total_trials, deadline=deadline,
+                     on_worker_done=on_worker_done)
 
 
 @contextlib.contextmanager
@@ -209,11 +213,16 @@ def _joblib_backend(backend: Any) -> Iterator[None]:
 
 def _run_workers(storage: Any, study_name: str, strategy: SearchStrategy, space: SearchSpace,
                  objective: Any, *, pruner: Any, n_jobs: int, seed: int | None,
-                 total_trials: int | None, deadline: float | None) -> None:
+                 total_trials: int | None, deadline: float | None,
+                 on_worker_done: Callable[[], None] | None) -> None:
     # The active joblib backend decides where workers run: loky processes by default,
-    # Dask tasks inside ``_joblib_backend("dask")``.
-    Parallel(n_jobs=n_jobs)(
+    # Dask tasks inside ``_joblib_backend("dask")``. Unordered results let this process
+    # use the core a finished worker frees while the last trials still run.
+    finished = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
         delayed(_work)(i, storage, study_name, strategy, space, pruner, seed, objective, total_trials,
                        deadline)
         for i in range(n_jobs)
     )
+    for _ in finished:
+        if on_worker_done is not None:
+            on_worker_done()

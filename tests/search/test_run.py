@@ -8,6 +8,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+from ensemble_hpo.population import MemoryArtifactStore
 from ensemble_hpo.search import GridSearch, make_strategy
 from ensemble_hpo.spaces import SearchSpace
 
@@ -114,3 +115,44 @@ def test_custom_optuna_sampler_object_is_accepted(small_cancer):
     clf = EnsembleClassifier(models=["logistic"], search=sampler, n_trials=3, cv=3,
                              warm_start_configs=None).fit(X, y)
     assert len(clf.leaderboard_) == 3
+
+
+class _CountingStore(MemoryArtifactStore):
+    """The caller's store; records every candidate copied into it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[int] = []
+
+    def save(self, key, predictions, models) -> None:
+        self.saved.append(key)
+        super().save(key, predictions, models)
+
+
+def test_parallel_run_copies_each_finished_candidate_back_once(small_cancer, tmp_path, monkeypatch):
+    # Without a shareable storage, workers use a scratch folder that must be emptied into
+    # the caller's store (every COMPLETE trial exactly once) and then removed.
+    import tempfile
+
+    import ensemble_hpo._estimators as estimators_module
+    import ensemble_hpo.search._run as run_module
+
+    stores: list[_CountingStore] = []
+
+    def counting_store() -> _CountingStore:
+        stores.append(_CountingStore())
+        return stores[-1]
+
+    monkeypatch.setattr(estimators_module, "MemoryArtifactStore", counting_store)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "ram").mkdir()
+    monkeypatch.setattr(run_module, "RAM_FOLDER", tmp_path / "ram")
+    X, y = small_cancer
+    model = EnsembleClassifier(models=["logistic", "knn"], search="random", n_trials=6, cv=3, n_jobs=2,
+                               random_state=0, warm_start_configs=None).fit(X, y)
+    complete = [t.number for t in model.trials_ if t.state == optuna.trial.TrialState.COMPLETE]
+    assert 6 <= len(complete) <= 7  # overshoot bounded by workers - 1
+    assert sorted(stores[-1].saved) == sorted(complete)
+    assert (model.leaderboard_["status"] == "ok").all()
+    assert model.predict_proba(X[:5]).shape == (5, 2)
+    assert not list(tmp_path.glob("**/ensemble_hpo-*"))  # scratch folders removed
