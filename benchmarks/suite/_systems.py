@@ -6,8 +6,10 @@ ensemble and its own best single candidate, from the same fit).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import shutil
 import subprocess
 import tempfile
 import time
@@ -53,7 +55,14 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     cls = EnsembleClassifier if split.task == "classification" else EnsembleRegressor
     # A run folder keeps every candidate's fold models (in memory only the ensemble's are kept),
     # so that the selection variants below can be scored on the same population.
-    with tempfile.TemporaryDirectory(prefix="suite_ehpo_") as run_dir:
+    keep = os.environ.get("SUITE_KEEP_RUNS")  # a folder: keep each run for offline analysis
+    if keep:
+        run_dir = Path(keep) / f"{split.name}_s{seed}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        context = contextlib.nullcontext(str(run_dir))
+    else:
+        context = tempfile.TemporaryDirectory(prefix="suite_ehpo_")
+    with context as run_dir:
         model = cls(time_budget=budget, random_state=seed, run_dir=run_dir)
         start = time.time()
         model.fit(split.X_train, split.y_train)
@@ -67,6 +76,10 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
             Outcome("ehpo_best_single", model.predict_candidate(split.X_test), fit_time,
                     n_done, f"#{best.number} {best.family}, cv {model.best_score_:.5f}"),
         ]
+        if keep:
+            import joblib
+
+            joblib.dump({"model": model, "split": split}, Path(run_dir) / "suite_fit.joblib")
         for name, selection in SELECTION_VARIANTS.items():
             model.reselect(split.X_train, split.y_train, selection=selection())
             outcomes.append(Outcome(name, _ensemble_output(model, split), fit_time, len(board),
