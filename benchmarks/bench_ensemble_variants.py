@@ -40,16 +40,17 @@ from ensemble_hpo.selection import (  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ensemble_variants.md"
 
-#: name -> (selection, fusion) factories; the first is the library default.
+#: name -> (selection, fusion) factories.
 VARIANTS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
-    "default (prune 0.5, average)": (GreedySelector, WeightedAverage),
+    "prune 0.5 (suite run's default)": (lambda: GreedySelector(prune=0.5), WeightedAverage),
     "plain Caruana (prune None)": (lambda: GreedySelector(prune=None), WeightedAverage),
     "greedy_cv": (lambda: CrossValidatedSelector(random_state=0), WeightedAverage),
-    "bagged 20 (prune 0.5)": (lambda: GreedySelector(n_bags=20, random_state=0), WeightedAverage),
-    "25 iterations": (lambda: GreedySelector(max_iter=25), WeightedAverage),
+    "bagged 20 (prune 0.5)": (lambda: GreedySelector(n_bags=20, prune=0.5, random_state=0),
+                              WeightedAverage),
+    "25 iterations (prune 0.5)": (lambda: GreedySelector(max_iter=25, prune=0.5), WeightedAverage),
     "prune 0.25": (lambda: GreedySelector(prune=0.25), WeightedAverage),
-    "default + optimized weights": (GreedySelector, OptimizedWeights),
-    "default + stacking": (GreedySelector, lambda: Stacking(random_state=0)),
+    "prune 0.5 + optimized weights": (lambda: GreedySelector(prune=0.5), OptimizedWeights),
+    "prune 0.5 + stacking": (lambda: GreedySelector(prune=0.5), lambda: Stacking(random_state=0)),
     "best single": (BestSingleSelector, WeightedAverage),
 }
 

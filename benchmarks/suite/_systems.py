@@ -93,6 +93,12 @@ def _plain_caruana():
     return GreedySelector(prune=None)
 
 
+def _prune_half():
+    from ensemble_hpo.selection import GreedySelector
+
+    return GreedySelector(prune=0.5)
+
+
 def _greedy_cv():
     from ensemble_hpo.selection import CrossValidatedSelector
 
@@ -101,7 +107,8 @@ def _greedy_cv():
 
 #: Other selections re-run on the default run's population (nothing retrained): evidence for the
 #: default, reported separately from the systems' ranks.
-SELECTION_VARIANTS = {"ehpo_plain_caruana": _plain_caruana, "ehpo_greedy_cv": _greedy_cv}
+SELECTION_VARIANTS = {"ehpo_plain_caruana": _plain_caruana, "ehpo_prune50": _prune_half,
+                      "ehpo_greedy_cv": _greedy_cv}
 
 
 def _ensemble_output(model, split: Split) -> np.ndarray:

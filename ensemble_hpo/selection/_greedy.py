@@ -134,13 +134,14 @@ class GreedySelector(BaseSelector):
         "neg_root_mean_squared_error" for 2-D.
     init_size : int, default=0
         Sorted initialisation: start with the ``init_size`` best single models.
-    prune : int, float or None, default=0.5
+    prune : int, float or None, default=None
         Library pruning before selection: keep the ``prune`` best models (int)
         or the best ``ceil(prune * n_models)`` models (float in (0, 1]); None
-        keeps all (plain Caruana). The default keeps the better half: a search
-        population holds many poor candidates that greedy selection can fit to
-        noise, and pruning had the best mean rank and the fewest losses against
-        the best single model in ``benchmarks/results/selection_variants.md``.
+        keeps all (plain Caruana). Pruning to the better half helped on
+        hand-made model libraries (``benchmarks/results/selection_variants.md``)
+        but not on search populations (``ensemble_variants.md``): a search that
+        concentrates on one family leaves only that family in the better half,
+        and the diversity greedy selection needs is pruned away.
     n_bags : int, default=1
         Bagged selection: run ``n_bags`` selections, each on a random
         ``bag_fraction`` of the (pruned) library, and average their weights.
@@ -204,7 +205,7 @@ class GreedySelector(BaseSelector):
         max_iter: int = 50,
         scoring: Scoring = None,
         init_size: int = 0,
-        prune: int | float | None = 0.5,
+        prune: int | float | None = None,
         n_bags: int = 1,
         bag_fraction: float = 0.5,
         max_members: int | None = None,
