@@ -137,7 +137,9 @@ class GeneticSampler(RandomFallbackSampler):
     ) -> Any:
         parents: Sequence[Mapping[str, Any]] = trial.system_attrs.get(PARENT_PARAMS_ATTR, ())
         dist = param_distribution
-        values = [p[param_name] for p in parents if _contains(dist, p.get(param_name))]
+        # A parent of another family lacks the parameter; ``p.get`` would give None, which is a
+        # valid choice of some categoricals (max_depth), so membership is checked first.
+        values = [p[param_name] for p in parents if param_name in p and _contains(dist, p[param_name])]
         if not values:
             return self._random_sampler.sample_independent(
                 study, trial, param_name, param_distribution

@@ -124,6 +124,22 @@ def test_parent_values_outside_a_changed_distribution_are_not_inherited() -> Non
     assert all(5.0 <= t.params["x"] <= 6.0 for t in study.trials[4:])
 
 
+def test_parameter_with_a_none_choice_missing_from_a_parent_is_not_inherited() -> None:
+    # Regression: parents of the other family lack "b__depth", and None is one of its
+    # choices, so a missing value was mistaken for an inheritable None (KeyError).
+    def objective(trial: optuna.Trial) -> float:
+        family = trial.suggest_categorical("family", ["a", "b"])
+        if family == "a":
+            return trial.suggest_float("a__x", 0.0, 1.0)
+        depth = trial.suggest_categorical("b__depth", [None, 3, 6])
+        return 0.5 if depth is None else depth / 10
+
+    study = optuna.create_study(sampler=GeneticSampler(population_size=4, seed=0))
+    study.optimize(objective, n_trials=40)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert {t.params["family"] for t in study.trials} == {"a", "b"}
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
