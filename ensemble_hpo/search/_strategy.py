@@ -116,6 +116,8 @@ class BayesianSearch(SearchStrategy):
                     "The 'gp' search strategy needs PyTorch (Optuna's GPSampler uses it). Install it "
                     "with: pip install torch (the CPU build is enough), or use the 'tpe' strategy."
                 ) from exc
+            # Optuna's GPSampler models the intersection of the trials' spaces, like CMA-ES.
+            _warn_without_shared_numeric("gp", space)
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.n_startup_trials)
         # multivariate+group model the conditional family space jointly; constant_liar
         # keeps parallel workers from proposing the same point.
@@ -189,15 +191,8 @@ class EvolutionarySearch(SearchStrategy):
         self.population_size = population_size
 
     def make_sampler(self, space: SearchSpace, *, seed: int | None) -> BaseSampler:
-        if self.method in ("cmaes", "pso") and not _shared_numeric_params(space):
-            warnings.warn(
-                f"The '{self.method}' strategy only moves numeric hyperparameters that every trial "
-                f"shares, and this search space has none (it is conditional or has several model "
-                f"families: {list(space.family_names)}), so every trial is sampled at random. Use the "
-                "'genetic' or 'tpe' strategy for such spaces, or restrict the search to one model "
-                "family with numeric hyperparameters.",
-                UserWarning, stacklevel=2,
-            )
+        if self.method in ("cmaes", "pso"):
+            _warn_without_shared_numeric(self.method, space)
         if self.method == "cmaes":
             return optuna.samplers.CmaEsSampler(
                 seed=seed, popsize=self.population_size,
@@ -210,6 +205,20 @@ class EvolutionarySearch(SearchStrategy):
         from ensemble_hpo.search._genetic import GeneticSampler
 
         return GeneticSampler(population_size=self.population_size or 20, seed=seed)
+
+
+def _warn_without_shared_numeric(method: str, space: SearchSpace) -> None:
+    """Warn when ``method`` (cmaes, pso, gp) would degrade to random sampling on ``space``."""
+    if _shared_numeric_params(space):
+        return
+    warnings.warn(
+        f"The '{method}' strategy only moves numeric hyperparameters that every trial "
+        f"shares, and this search space has none (it is conditional or has several model "
+        f"families: {list(space.family_names)}), so every trial is sampled at random. Use the "
+        "'genetic' or 'tpe' strategy for such spaces, or restrict the search to one model "
+        "family with numeric hyperparameters.",
+        UserWarning, stacklevel=3,
+    )
 
 
 def _shared_numeric_params(space: SearchSpace) -> list[str]:

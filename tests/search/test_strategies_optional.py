@@ -91,6 +91,15 @@ def test_cmaes_and_pso_warn_on_the_default_multi_family_space(method: str) -> No
     assert "'genetic'" in message and "'tpe'" in message and "one model family" in message
 
 
+def test_gp_warns_on_a_multi_family_space_only() -> None:
+    pytest.importorskip("torch")
+    multi = SearchSpace.from_models("auto", task="classification")
+    caught = _sampler_warnings(BayesianSearch("gp"), multi)
+    assert len(caught) == 1 and "'gp'" in str(caught[0].message)
+    single = SearchSpace.from_models(["logistic"], task="classification")
+    assert _sampler_warnings(BayesianSearch("gp"), single) == []
+
+
 @pytest.mark.parametrize("models", [["knn"], ["svm"], ["xgboost"]])
 @pytest.mark.parametrize("method", ["cmaes", "pso"])
 def test_no_warning_on_a_single_family_numeric_space(method: str, models: list[str]) -> None:
