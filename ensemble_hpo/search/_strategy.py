@@ -18,7 +18,6 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
 
 from ensemble_hpo.spaces import SearchSpace
-from ensemble_hpo.spaces._family import PARAM_SEPARATOR
 
 __all__ = [
     "BayesianSearch",
@@ -209,7 +208,7 @@ class EvolutionarySearch(SearchStrategy):
 
 def _warn_without_shared_numeric(method: str, space: SearchSpace) -> None:
     """Warn when ``method`` (cmaes, pso, gp) would degrade to random sampling on ``space``."""
-    if _shared_numeric_params(space):
+    if _has_shared_numeric_param(space):
         return
     warnings.warn(
         f"The '{method}' strategy only moves numeric hyperparameters that every trial "
@@ -221,21 +220,19 @@ def _warn_without_shared_numeric(method: str, space: SearchSpace) -> None:
     )
 
 
-def _shared_numeric_params(space: SearchSpace) -> list[str]:
-    """Numeric parameters that every trial of ``space`` samples (what CMA-ES and PSO can move).
+def _has_shared_numeric_param(space: SearchSpace) -> bool:
+    """Whether every trial of ``space`` samples some numeric parameter (what CMA-ES, PSO, GP move).
 
     Parameter names are prefixed by their family, so with several families no name is
     shared; within one family, conditional parameters are absent from some trials.
     """
     if len(space.families) != 1:
-        return []
+        return False
     family = space.families[0]
-    return [
-        f"{family.name}{PARAM_SEPARATOR}{name}"
+    return any(
+        name not in family.conditions and isinstance(dist, (IntDistribution, FloatDistribution))
         for name, dist in family.params.items()
-        if name not in family.conditions
-        and isinstance(dist, (IntDistribution, FloatDistribution))
-    ]
+    )
 
 
 class GradientSearch(SearchStrategy):
