@@ -59,7 +59,7 @@ def primary_loss(task: str, scores: dict[str, float]) -> float:
     return scores["log_loss"] if task == "classification" else scores["rmse"]
 
 
-def test_output(model: Any, split: Any) -> np.ndarray:
+def predict_test_rows(model: Any, split: Any) -> np.ndarray:
     if split.task == "classification":
         return model.predict_proba(split.X_test)
     return model.predict(split.X_test)
@@ -75,7 +75,7 @@ def evaluate_run(path: Path) -> list[dict[str, Any]]:
         start = time.perf_counter()
         model.reselect(split.X_train, split.y_train, selection=selection(), fusion=fusion())
         loss = primary_loss(split.task, score_predictions(
-            split.task, split.y_test, test_output(model, split), split.n_classes))
+            split.task, split.y_test, predict_test_rows(model, split), split.n_classes))
         rows.append({"run": path.name, "variant": name, "loss": loss, "best_single_loss": single,
                      "members": len(model.ensemble_), "oof": model.cv_score_,
                      "seconds": time.perf_counter() - start})
