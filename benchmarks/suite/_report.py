@@ -114,17 +114,21 @@ def _selection_variants(results: pd.DataFrame) -> str:
     names = [s for s in ("ensemble_hpo", *VARIANTS) if s in piv.columns]
     if "ehpo_best_single" not in piv.columns or len(names) < 2:
         return "(no selection variants in these results)"
-    piv = piv[["ehpo_best_single", *names]].dropna()
-    per_set = piv.groupby(level="dataset").mean()
-    lines = ["| selection | beats best single (runs) | ties | loses | beats best single (data sets, "
-             "mean over seeds) | mean test change vs best single (%) |", "|---|---|---|---|---|---|"]
+    lines = ["| selection | runs | beats best single (runs) | ties | loses | beats best single "
+             "(data sets, mean over seeds) | mean test change vs best single (%) |",
+             "|---|---|---|---|---|---|---|"]
     for name in names:
-        change = (piv[name] - piv["ehpo_best_single"]) / piv["ehpo_best_single"]
+        # Each variant on the runs that have it: a variant that was the default at the time
+        # of a run has no separate row there.
+        pair = piv[["ehpo_best_single", name]].dropna()
+        per_set = pair.groupby(level="dataset").mean()
+        change = (pair[name] - pair["ehpo_best_single"]) / pair["ehpo_best_single"]
         set_change = (per_set[name] - per_set["ehpo_best_single"]) / per_set["ehpo_best_single"]
         tol = 1e-12
-        lines.append(f"| {name} | {int((change < -tol).sum())} | {int((change.abs() <= tol).sum())} "
-                     f"| {int((change > tol).sum())} | {int((set_change < -tol).sum())} of "
-                     f"{len(set_change)} | {100 * change.mean():+.2f} |")
+        lines.append(f"| {name} | {len(pair)} | {int((change < -tol).sum())} | "
+                     f"{int((change.abs() <= tol).sum())} | {int((change > tol).sum())} | "
+                     f"{int((set_change < -tol).sum())} of {len(set_change)} | "
+                     f"{100 * change.mean():+.2f} |")
     return "\n".join(lines)
 
 
@@ -139,6 +143,8 @@ def _variant_rank_table(results: pd.DataFrame) -> str:
         stand_in = results[results["system"] == name].assign(system="ensemble_hpo")
         ranked = ranks(pd.concat([swapped, stand_in], ignore_index=True))
         own = ranked[ranked["system"] == "ensemble_hpo"]["rank"]
+        if own.empty:
+            continue
         lines.append(f"| {name} | {own.mean():.2f} | {len(own)} |")
     return "\n".join(lines)
 
