@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_selection_variants import markdown  # noqa: E402
 from benchmarks.suite._metrics import score_predictions  # noqa: E402
+from benchmarks.suite._systems import kept_runs, load_kept_run  # noqa: E402
 from ensemble_hpo.fusion import OptimizedWeights, Stacking, WeightedAverage  # noqa: E402
 from ensemble_hpo.selection import (  # noqa: E402
     BestSingleSelector,
@@ -66,8 +66,7 @@ def predict_test_rows(model: Any, split: Any) -> np.ndarray:
 
 
 def evaluate_run(path: Path) -> list[dict[str, Any]]:
-    saved = joblib.load(path / "suite_fit.joblib")
-    model, split = saved["model"], saved["split"]
+    model, split = load_kept_run(path)
     rows = []
     single = primary_loss(split.task, score_predictions(
         split.task, split.y_test, model.predict_candidate(split.X_test), split.n_classes))
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     rows = []
-    for path in sorted(p for p in args.runs.iterdir() if (p / "suite_fit.joblib").exists()):
+    for path in kept_runs(args.runs):
         print(f"[{time.strftime('%H:%M:%S')}] {path.name}", flush=True)
         rows += evaluate_run(path)
     command = "python benchmarks/bench_ensemble_variants.py " + " ".join(

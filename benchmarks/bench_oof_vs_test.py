@@ -18,7 +18,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import joblib
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_ensemble_variants import primary_loss  # noqa: E402
 from benchmarks.bench_selection_variants import markdown  # noqa: E402
 from benchmarks.suite._metrics import score_predictions  # noqa: E402
+from benchmarks.suite._systems import KEPT_FIT, kept_runs, load_kept_run  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "oof_vs_test.md"
 
 
 def family_rows(path: Path) -> pd.DataFrame:
     """Best-OOF candidate per family of one kept run, with its test loss."""
-    saved = joblib.load(path / "suite_fit.joblib")
-    model, split = saved["model"], saved["split"]
+    model, split = load_kept_run(path)
     board = model.leaderboard_
     board = board[board["status"] == "ok"]
     rows = []
@@ -57,10 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    paths = sorted(p for p in args.runs.iterdir() if (p / "suite_fit.joblib").exists()
-                   and (args.names is None or p.name in args.names))
+    paths = [p for p in kept_runs(args.runs) if args.names is None or p.name in args.names]
     if not paths:
-        parser.error(f"no kept run (a folder with suite_fit.joblib) matches in {args.runs}")
+        parser.error(f"no kept run (a folder with {KEPT_FIT}) matches in {args.runs}")
     table = pd.concat([family_rows(p) for p in paths], ignore_index=True).set_index("run / family")
     command = "python benchmarks/bench_oof_vs_test.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = "\n".join([

@@ -138,10 +138,9 @@ def _variant_rank_table(results: pd.DataFrame) -> str:
     for name in ("ensemble_hpo", *VARIANTS):
         if name not in set(results["system"]):
             continue
-        swapped = results[results["system"] != "ensemble_hpo"]
-        swapped = swapped[swapped["system"] != name] if name != "ensemble_hpo" else swapped
+        others = results[~results["system"].isin({"ensemble_hpo", name})]
         stand_in = results[results["system"] == name].assign(system="ensemble_hpo")
-        ranked = ranks(pd.concat([swapped, stand_in], ignore_index=True))
+        ranked = ranks(pd.concat([others, stand_in], ignore_index=True))
         own = ranked[ranked["system"] == "ensemble_hpo"]["rank"]
         if own.empty:
             continue

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ THREADS = int(os.environ.get("SUITE_THREADS", "1"))
 
 #: Interpreter with AutoGluon installed (it pins pandas < 2.4, so it lives in its own venv).
 AUTOGLUON_PYTHON = os.environ.get("SUITE_AUTOGLUON_PYTHON", "/tmp/ag_venv/bin/python")
+#: File in each run folder kept with ``SUITE_KEEP_RUNS``: the fitted estimator and its split.
+KEPT_FIT = "suite_fit.joblib"
 
 
 @dataclass
@@ -79,7 +82,7 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
         if keep:
             import joblib
 
-            joblib.dump({"model": model, "split": split}, Path(run_dir) / "suite_fit.joblib")
+            joblib.dump({"model": model, "split": split}, Path(run_dir) / KEPT_FIT)
         for name, selection in SELECTION_VARIANTS.items():
             model.reselect(split.X_train, split.y_train, selection=selection())
             outcomes.append(Outcome(name, _ensemble_output(model, split), fit_time, len(board),
@@ -87,16 +90,23 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     return outcomes
 
 
-def _plain_caruana():
+def kept_runs(folder: Path) -> list[Path]:
+    """Run folders kept under ``folder`` (``SUITE_KEEP_RUNS``), sorted by name."""
+    return sorted(p for p in folder.iterdir() if (p / KEPT_FIT).exists())
+
+
+def load_kept_run(path: Path) -> tuple[Any, Split]:
+    """The fitted ensemble_hpo estimator and the data split of one kept run folder."""
+    import joblib
+
+    saved = joblib.load(path / KEPT_FIT)
+    return saved["model"], saved["split"]
+
+
+def _greedy(prune: float | None):
     from ensemble_hpo.selection import GreedySelector
 
-    return GreedySelector(prune=None)
-
-
-def _prune_half():
-    from ensemble_hpo.selection import GreedySelector
-
-    return GreedySelector(prune=0.5)
+    return GreedySelector(prune=prune)
 
 
 def _greedy_cv():
@@ -107,8 +117,8 @@ def _greedy_cv():
 
 #: Other selections re-run on the default run's population (nothing retrained): evidence for the
 #: default, reported separately from the systems' ranks.
-SELECTION_VARIANTS = {"ehpo_plain_caruana": _plain_caruana, "ehpo_prune50": _prune_half,
-                      "ehpo_greedy_cv": _greedy_cv}
+SELECTION_VARIANTS = {"ehpo_plain_caruana": partial(_greedy, None),
+                      "ehpo_prune50": partial(_greedy, 0.5), "ehpo_greedy_cv": _greedy_cv}
 
 
 def _ensemble_output(model, split: Split) -> np.ndarray:
