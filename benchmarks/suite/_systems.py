@@ -26,7 +26,8 @@ from benchmarks.suite._data import Split, categorical_columns
 
 #: Threads per system. ensemble_hpo's default trains candidates on one thread; on the shared,
 #: oversubscribed 2-core machine OpenMP libraries with 2 threads ran up to 20x slower, so
-#: every system gets one thread (override with SUITE_THREADS on an idle machine).
+#: every system gets one thread (override with SUITE_THREADS on an idle machine); for
+#: ensemble_hpo that is its ``n_jobs`` (parallel trials, each candidate on one thread).
 THREADS = int(os.environ.get("SUITE_THREADS", "1"))
 
 #: Interpreter with AutoGluon installed (it pins pandas < 2.4, so it lives in its own venv).
@@ -66,7 +67,7 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     else:
         context = tempfile.TemporaryDirectory(prefix="suite_ehpo_")
     with context as run_dir:
-        model = cls(time_budget=budget, random_state=seed, run_dir=run_dir)
+        model = cls(time_budget=budget, random_state=seed, run_dir=run_dir, n_jobs=THREADS)
         start = time.time()
         model.fit(split.X_train, split.y_train)
         fit_time = time.time() - start
