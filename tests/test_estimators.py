@@ -10,8 +10,10 @@ from _estimators_for_tests import FlakyClassifier, SleepyClassifier
 from optuna.distributions import CategoricalDistribution
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_info
 
 from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+from ensemble_hpo.selection import GreedySelector
 from ensemble_hpo.spaces import ModelFamily
 
 FAST = dict(cv=3, random_state=0)
@@ -199,3 +201,30 @@ def test_prediction_cost_trim_and_sklearn_export(iris):
     assert len(clf.ensemble_) == 1
     assert clf.leaderboard_["weight"].sum() == pytest.approx(1.0)
     assert clf.predict(X).shape == (150,)
+
+
+
+def _max_blas_threads() -> int:
+    return max((lib["num_threads"] for lib in threadpool_info()), default=1)
+
+
+class _ThreadRecordingSelector(GreedySelector):
+    """Greedy selection that records the most BLAS/OpenMP threads it was allowed."""
+
+    seen: list[int] = []
+
+    def fit(self, predictions, y, sample_weight=None):
+        type(self).seen.append(_max_blas_threads())
+        return super().fit(predictions, y, sample_weight=sample_weight)
+
+
+def test_fit_and_reselect_select_and_fuse_on_one_blas_thread(iris):
+    if _max_blas_threads() < 2:
+        pytest.skip("BLAS/OpenMP already run on one thread here")
+    X, y = iris
+    _ThreadRecordingSelector.seen.clear()
+    clf = EnsembleClassifier(models=["logistic"], n_trials=3, selection=_ThreadRecordingSelector(),
+                             **FAST).fit(X, y)
+    clf.reselect(X, y, selection=_ThreadRecordingSelector())
+    # reselect once ran without the limit: its fusion comparison was 16x slower under load.
+    assert _ThreadRecordingSelector.seen == [1, 1]
