@@ -203,7 +203,6 @@ def test_prediction_cost_trim_and_sklearn_export(iris):
     assert clf.predict(X).shape == (150,)
 
 
-
 def _max_blas_threads() -> int:
     return max((lib["num_threads"] for lib in threadpool_info()), default=1)
 
