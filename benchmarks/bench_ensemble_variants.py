@@ -23,14 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_selection_variants import markdown  # noqa: E402
-from benchmarks.suite._metrics import score_predictions  # noqa: E402
-from benchmarks.suite._systems import kept_runs, load_kept_run  # noqa: E402
+from benchmarks.suite._metrics import primary_loss, score_predictions  # noqa: E402
+from benchmarks.suite._systems import kept_runs, load_kept_run, predict_test_rows  # noqa: E402
 from ensemble_hpo.fusion import OptimizedWeights, Stacking, WeightedAverage  # noqa: E402
 from ensemble_hpo.selection import (  # noqa: E402
     BestSingleSelector,
@@ -53,16 +52,6 @@ VARIANTS: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
     "prune 0.5 + stacking": (lambda: GreedySelector(prune=0.5), lambda: Stacking(random_state=0)),
     "best single": (BestSingleSelector, WeightedAverage),
 }
-
-
-def primary_loss(task: str, scores: dict[str, float]) -> float:
-    return scores["log_loss"] if task == "classification" else scores["rmse"]
-
-
-def predict_test_rows(model: Any, split: Any) -> np.ndarray:
-    if split.task == "classification":
-        return model.predict_proba(split.X_test)
-    return model.predict(split.X_test)
 
 
 def evaluate_run(path: Path) -> list[dict[str, Any]]:

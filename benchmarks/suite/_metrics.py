@@ -8,6 +8,16 @@ from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 _EPS = 1e-15
 
 
+def primary_metric(task: str) -> str:
+    """The metric systems are ranked by: log loss (classification) or RMSE (regression)."""
+    return "log_loss" if task == "classification" else "rmse"
+
+
+def primary_loss(task: str, scores: dict[str, float]) -> float:
+    """The primary metric's value from :func:`score_predictions`' output."""
+    return scores[primary_metric(task)]
+
+
 def score_predictions(task: str, y_true: np.ndarray, pred: np.ndarray,
                       n_classes: int | None) -> dict[str, float]:
     """Log loss and (macro OvR) ROC AUC for classification, RMSE for regression.

@@ -7,16 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.suite._metrics import primary_metric
+
 #: Text below this marker in an existing report is kept when the report is rebuilt.
 NOTES_MARKER = "<!-- notes: hand-written analysis below is preserved -->"
 SYSTEM_ORDER = ("ensemble_hpo", "ehpo_best_single", "optuna_xgboost", "sklearn_stacking",
                 "flaml", "autogluon")
 #: Other selections on the default run's population: compared with the default, not ranked.
 VARIANTS = ("ehpo_plain_caruana", "ehpo_prune50", "ehpo_greedy_cv")
-
-
-def primary_metric(task: str) -> str:
-    return "log_loss" if task == "classification" else "rmse"
 
 
 def add_primary(results: pd.DataFrame) -> pd.DataFrame:

@@ -75,7 +75,7 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
         n_done = int((board["status"] == "ok").sum())
         best = model.best_candidate_
         outcomes = [
-            Outcome("ensemble_hpo", _ensemble_output(model, split), fit_time, len(board),
+            Outcome("ensemble_hpo", predict_test_rows(model, split), fit_time, len(board),
                     f"{len(model.ensemble_)} members, cv {model.cv_score_:.5f}", board),
             Outcome("ehpo_best_single", model.predict_candidate(split.X_test), fit_time,
                     n_done, f"#{best.number} {best.family}, cv {model.best_score_:.5f}"),
@@ -86,7 +86,7 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
             joblib.dump({"model": model, "split": split}, Path(run_dir) / KEPT_FIT)
         for name, selection in SELECTION_VARIANTS.items():
             model.reselect(split.X_train, split.y_train, selection=selection())
-            outcomes.append(Outcome(name, _ensemble_output(model, split), fit_time, len(board),
+            outcomes.append(Outcome(name, predict_test_rows(model, split), fit_time, len(board),
                                     f"{len(model.ensemble_)} members, cv {model.cv_score_:.5f}"))
     return outcomes
 
@@ -122,7 +122,8 @@ SELECTION_VARIANTS = {"ehpo_plain_caruana": partial(_greedy, None),
                       "ehpo_prune50": partial(_greedy, 0.5), "ehpo_greedy_cv": _greedy_cv}
 
 
-def _ensemble_output(model, split: Split) -> np.ndarray:
+def predict_test_rows(model, split: Split) -> np.ndarray:
+    """The ensemble's test-row output the suite scores: probabilities or values."""
     if split.task == "classification":
         return model.predict_proba(split.X_test)
     return model.predict(split.X_test)
@@ -190,10 +191,9 @@ def run_optuna_xgboost(split: Split, budget: float, seed: int) -> list[Outcome]:
             rounds.append(model.best_iteration + 1)
             oof[va] = model.predict_proba(X.iloc[va]) if is_clf else model.predict(X.iloc[va])
         trial.set_user_attr("n_estimators", int(np.mean(rounds)))
-        from benchmarks.suite._metrics import score_predictions
+        from benchmarks.suite._metrics import primary_loss, score_predictions
 
-        scores = score_predictions(split.task, y, oof, split.n_classes)
-        return scores["log_loss"] if is_clf else scores["rmse"]
+        return primary_loss(split.task, score_predictions(split.task, y, oof, split.n_classes))
 
     study = optuna.create_study(direction="minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed))
