@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,18 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._ensemble import Ensemble, Member, _dense, members_from_weights
+from ensemble_hpo._nested import nested_scores
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
+from ensemble_hpo._run_identity import run_identity, scoring_key
 from ensemble_hpo._stage_progress import StageProgress
 from ensemble_hpo.fusion import (
-    compare_fusers,
     default_fusers,
     prediction_cost,
     to_sklearn,
@@ -133,11 +135,17 @@ class _BaseEnsemble(BaseEstimator):
         population = setup.run.run(
             setup.evaluator, setup.builder, n_trials=setup.n_trials, deadline=setup.deadline,
             store=setup.store, linear_features=lambda: setup.builder.linear_features(setup.X),
+            identity=setup.identity,
         )
+        population = self._in_user_metric(population, setup)
         fuser, selector = setup.fuser, setup.selector
         transformer = setup.builder.fuser_transformer(fuser, setup.X)
+        self.cv_splits_ = [(np.asarray(tr, np.int32), np.asarray(va, np.int32))
+                           for tr, va in setup.evaluator.splits]
+        fit_deadline = None if self._budget()[1] is None else start + self._budget()[1]
         self._finish(population, selector, fuser, setup.evaluator.y,
-                     setup.evaluator.sample_weight, transformer, setup.X, setup.evaluator.n_classes)
+                     setup.evaluator.sample_weight, transformer, setup.X, setup.evaluator.n_classes,
+                     deadline=fit_deadline)
         if self.final_models == "refit":
             self._refit_members(setup)
         sample = setup.X[: min(500, setup.X.shape[0])]
@@ -171,13 +179,29 @@ class _BaseEnsemble(BaseEstimator):
                                        sample_weight=sample_weight)
         y_enc = np.searchsorted(self.classes_, y) if hasattr(self, "classes_") else np.asarray(y, float)
         population = _with_available_models(self.population_)
-        fuser = make_fuser(self.fusion, self.random_state)
+        fuser = make_fuser(self.fusion, self.random_state, self.scoring)
         builder = _PipelineBuilder(info.column_kinds, self._task)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._finish(population, make_selector(self.selection, self.random_state, self.scoring), fuser, y_enc,
                      weights, builder.fuser_transformer(fuser, X), X,
                      None if self._task == "regression" else len(self.classes_))
         return self
+
+    def _in_user_metric(self, population: Population, setup: _FitSetup) -> Population:
+        """Rescore a resumed population searched in another metric; nothing is retrained."""
+        self.search_scoring_ = setup.run.search_scoring_
+        wanted = scoring_key(setup.evaluator.scorer)
+        if self.search_scoring_ == wanted:
+            return population
+        warnings.warn(
+            f"The run folder's study was searched with scoring {self.search_scoring_!r}. Its "
+            f"{len(population.completed())} finished candidates were rescored in {wanted!r} from "
+            "their stored out-of-fold predictions (nothing was retrained); new candidates are "
+            f"still searched by {self.search_scoring_!r} and scored in {wanted!r}. Use a new "
+            f"'run_dir' to search by {wanted!r}.", UserWarning, stacklevel=3)
+        evaluator = setup.evaluator
+        return population.rescored(evaluator.scorer, evaluator.y, evaluator.splits,
+                                   evaluator.sample_weight)
 
     def _refit_members(self, setup: _FitSetup) -> None:
         """Replace each member's fold models by one model trained on all rows."""
@@ -203,7 +227,8 @@ class _BaseEnsemble(BaseEstimator):
                              "workers share the artifact folder. Got None instead.")
         setup.run.sampler_seed = (self.random_state or 0) + os.getpid()
         population = setup.run.run(setup.evaluator, setup.builder, n_trials=setup.n_trials,
-                                   deadline=setup.deadline, store=setup.store, seed_trials=False)
+                                   deadline=setup.deadline, store=setup.store, seed_trials=False,
+                                   identity=setup.identity)
         return len(population.candidates)
 
     def _setup(self, X: Any, y: Any, sample_weight: Any, groups: Any, start: float) -> _FitSetup:
@@ -225,11 +250,14 @@ class _BaseEnsemble(BaseEstimator):
         scorer = get_prediction_scorer(self.scoring, self._task)
         # Built here so a bad name fails before any training.
         selector = make_selector(self.selection, self.random_state, self.scoring)
-        fuser = make_fuser(self.fusion, self.random_state)
+        fuser = make_fuser(self.fusion, self.random_state, self.scoring)
         evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
                                        n_classes=n_classes, sample_weight=weights,
                                        n_threads=1)
         storage, store = self._storage_and_store()
+        # Only a study that outlives this fit can be resumed on other data.
+        identity = None if storage is None else run_identity(
+            X, y_enc, splits, task=self._task, sample_weight=weights, groups=groups, space=space)
         run = SearchRun(
             strategy=make_strategy(self.search), space=space, storage=storage,
             pruner=self.pruner, warm_start=self.warm_start_configs, n_jobs=self.n_jobs,
@@ -238,7 +266,8 @@ class _BaseEnsemble(BaseEstimator):
         )
         return _FitSetup(X=X, info=info, classes=classes, evaluator=evaluator, run=run, store=store,
                          builder=_PipelineBuilder(info.column_kinds, self._task),
-                         n_trials=n_trials, deadline=deadline, selector=selector, fuser=fuser)
+                         n_trials=n_trials, deadline=deadline, selector=selector, fuser=fuser,
+                         identity=identity)
 
     def _storage_and_store(self) -> tuple[Any, Any]:
         """In memory by default; with ``run_dir``, a journal study plus artifact files there."""
@@ -250,7 +279,7 @@ class _BaseEnsemble(BaseEstimator):
 
     def _finish(self, population: Population, selector: Any, fuser: Any, y: np.ndarray,
                 sample_weight: np.ndarray | None, transformer: Any, X: Any,
-                n_classes: int | None) -> None:
+                n_classes: int | None, deadline: float | None = None) -> None:
         completed = population.completed()
         if not completed:
             reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
@@ -281,9 +310,12 @@ class _BaseEnsemble(BaseEstimator):
             fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X,
                       sample_weight=sample_weight)
             progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
-            self.fusion_comparison_ = self._compare_fusion(member_predictions, y, member_weights,
-                                                           fuser_X, sample_weight)
+            nested = nested_scores(predictions, y, self.cv_splits_, selector=selector,
+                                   fusers=self._comparison_fusers(fuser, y), X=fuser_X,
+                                   scorer=get_prediction_scorer(self.scoring, self._task),
+                                   sample_weight=sample_weight, deadline=deadline)
             progress.done("fusion comparison")
+        self.fusion_comparison_ = nested.table
         self.selection_target_ = y  # encoded; lets trim() refit the fuser without the data
         self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
                                   n_classes=n_classes, feature_transformer=transformer)
@@ -293,9 +325,10 @@ class _BaseEnsemble(BaseEstimator):
         best = max(completed, key=lambda c: c.score)
         self.best_candidate_ = best
         self.best_score_ = best.score
-        # Stacking scores itself by its own cross-validation; the others are scored
-        # on the selection data (the out-of-fold predictions they were chosen on).
-        self.cv_score_ = float(getattr(fuser, "cv_score_", getattr(selector, "score_", np.nan)))
+        # The weighted ensemble's score on the rows it was selected on is optimistic: it keeps
+        # that name. cv_score_ repeats selection and fusion inside the outer folds.
+        self.selection_score_ = float(selector.score_)
+        self.cv_score_ = nested.scores[type(fuser).__name__]
         population.store.drop_models(set(weight_by_number) | {best.number})
         self.population_ = population
 
@@ -356,18 +389,22 @@ class _BaseEnsemble(BaseEstimator):
         check_is_fitted(self, "ensemble_")
         return to_sklearn(self)
 
-    def _compare_fusion(self, predictions: np.ndarray, y: np.ndarray, weights: list[float],
-                        X: Any, sample_weight: np.ndarray | None) -> pd.DataFrame:
-        """Cross-validated score of every fusion method on the same members."""
-        n_folds = min(5, n_splits_of(self.cv) or 5)
-        if self._task == "classification":
-            n_folds = min(n_folds, int(np.bincount(y).min()))
-        if n_folds < 2:
-            return pd.DataFrame(columns=["fusion", "cv_score", "cv_std", "fit_seconds"])
-        fusers = default_fusers(self._task, self.random_state)
-        fusers["Stacking"].set_params(cv=n_folds)
-        return compare_fusers(predictions, y, fusers, weights=weights, scoring=self.scoring, X=X,
-                              cv=n_folds, random_state=self.random_state, sample_weight=sample_weight)
+    def _comparison_fusers(self, fuser: Any, y: np.ndarray) -> dict[str, Any]:
+        """The fitted ensemble's fuser first (always scored), then every default one.
+
+        Fusers with their own inner CV (stacking) get at most as many inner folds as the
+        rarest class has rows in the smallest outer training part.
+        """
+        inner = _inner_folds(y, self.cv_splits_, self._task)
+        chosen = type(fuser).__name__
+        fusers = {chosen: _with_inner_cv(fuser, max(inner, 2))}
+        for name, default in default_fusers(self._task, self.random_state, self.scoring).items():
+            if name == chosen and repr(default.get_params()) == repr(fuser.get_params()):
+                continue
+            if "cv" in default.get_params() and inner < 2:
+                continue
+            fusers[name if name != chosen else f"{name} (defaults)"] = _with_inner_cv(default, inner)
+        return fusers
 
     def _predict_raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
@@ -401,6 +438,7 @@ class _FitSetup:
     deadline: float | None
     selector: Any
     fuser: Any
+    identity: dict[str, str] | None
 
 
 class _PipelineBuilder:
@@ -438,6 +476,23 @@ def _with_available_models(population: Population) -> Population:
     usable = [c for c in population.completed() if store.has_models(c.number)]
     others = [c for c in population.candidates if not c.ok]
     return Population(usable + others, store)
+
+
+def _inner_folds(y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], task: str) -> int:
+    """Largest inner K-fold (at most 5) every outer training part can feed."""
+    if task == "classification":
+        counts = [np.bincount(y[train]) for train, _ in splits]
+        rows = min(int(c[c > 0].min()) for c in counts)
+    else:
+        rows = min(len(train) for train, _ in splits) // 2
+    return min(5, rows)
+
+
+def _with_inner_cv(fuser: Any, inner: int) -> Any:
+    params = fuser.get_params()
+    if isinstance(params.get("cv"), numbers.Integral) and params["cv"] > inner:
+        return clone(fuser).set_params(cv=inner)
+    return fuser
 
 
 def _check_positive(name: str, value: Any, *, integral: bool) -> None:
@@ -514,9 +569,22 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     ensemble_ : Ensemble
         Members, weights and the fitted fuser.
     cv_score_ : float
-        Out-of-fold score of the selected ensemble on the selection data.
+        Estimated generalisation score of the fitted ensemble, in ``scoring``: for
+        each CV fold, selection and fusion are fitted on the other folds'
+        out-of-fold predictions and the held-out fold is predicted; the held-out
+        predictions of all folds are scored together, like a candidate's score.
+    selection_score_ : float
+        Score of the selected weighted average on the rows it was selected on
+        (in-sample, optimistic; never below ``best_score_`` for greedy selection).
     best_score_ : float
         Best single candidate's out-of-fold score.
+    fusion_comparison_ : pandas.DataFrame
+        Every fusion method scored the same nested way as ``cv_score_`` (the
+        fitted ensemble's fuser first by name), best first. Fusers other than
+        the chosen one are skipped once ``time_budget`` is spent.
+    search_scoring_ : str
+        The metric the study's trial values are in (a resumed run folder keeps
+        the one it was first searched with; candidates are rescored in ``scoring``).
 
     Examples
     --------
@@ -525,7 +593,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> clf = EnsembleClassifier(models=["logistic", "random_forest"], n_trials=4, cv=3,
     ...                          random_state=0).fit(X, y)
-    >>> clf.cv_score_ >= clf.best_score_
+    >>> clf.selection_score_ >= clf.best_score_  # in-sample: selection starts from the best
+    True
+    >>> bool(clf.cv_score_ <= 0)  # log loss of rows selection and fusion did not see, negated
     True
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
@@ -560,7 +630,7 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
     >>> X, y = load_diabetes(return_X_y=True)
     >>> reg = EnsembleRegressor(models=["ridge", "extra_trees"], n_trials=4, cv=3,
     ...                         random_state=0).fit(X, y)
-    >>> reg.cv_score_ >= reg.best_score_
+    >>> reg.selection_score_ >= reg.best_score_  # in-sample: selection starts from the best
     True
     """
 

@@ -43,16 +43,18 @@ def make_selector(selection: Any, random_state: int | None, scoring: Any = None)
     )
 
 
-def make_fuser(fusion: Any, random_state: int | None) -> Any:
+def make_fuser(fusion: Any, random_state: int | None, scoring: Any = None) -> Any:
+    """A fuser by name; the learned ones (optimised weights, stacking) fit in ``scoring``."""
     from ensemble_hpo import fusion as fus
+    from ensemble_hpo.fusion._optimized import loss_for_scoring
 
     named = {
         "average": lambda: fus.WeightedAverage(),
         "weighted_average": lambda: fus.WeightedAverage(),
         "soft_voting": lambda: fus.SoftVoting(),
         "hard_voting": lambda: fus.HardVoting(),
-        "optimized": lambda: fus.OptimizedWeights(),
-        "stacking": lambda: fus.Stacking(random_state=random_state),
+        "optimized": lambda: fus.OptimizedWeights(loss=loss_for_scoring(scoring)),
+        "stacking": lambda: fus.Stacking(scoring=scoring, random_state=random_state),
     }
     if isinstance(fusion, str):
         if fusion not in named:

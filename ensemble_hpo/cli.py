@@ -114,6 +114,7 @@ def _execute(config: Any, run_dir: Path) -> int:
         "name": config.name, "task": task, "n_train": len(X_train), "n_test": len(X_test),
         "fit_seconds": time.time() - start, "metric": scores["metric"],
         "cv_score_ensemble": model.cv_score_, "cv_score_best_single": model.best_score_,
+        "selection_score_in_sample": model.selection_score_,
         "holdout_score_ensemble": scores["ensemble"], "holdout_score_best_single": scores["best_single"],
         "n_candidates": len(model.leaderboard_), "n_members": len(model.ensemble_),
         "fusion": type(model.ensemble_.fuser).__name__,
@@ -123,7 +124,10 @@ def _execute(config: Any, run_dir: Path) -> int:
     _save_outputs(run_dir, model, summary)
     _print_leaderboard(model)
     print(f"\nmetric: {scores['metric']} (greater is better)")
-    print(f"cross-validated   ensemble {model.cv_score_:.5f}   best single {model.best_score_:.5f}")
+    print(f"cross-validated   ensemble {model.cv_score_:.5f}   best single {model.best_score_:.5f}"
+          "   (out-of-fold; the ensemble's selection and fusion repeated inside the folds)")
+    print(f"in-sample         ensemble {model.selection_score_:.5f}"
+          "   (on the rows it was selected on: optimistic)")
     print(f"held-out test     ensemble {scores['ensemble']:.5f}   best single {scores['best_single']:.5f}")
     print(f"results in {run_dir}")
     return EXIT_OK

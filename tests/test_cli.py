@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -53,7 +54,9 @@ def test_run_predict_and_resume(tiny_config, tmp_path):
         assert (run_dir / name).exists(), name
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["n_candidates"] == 3
-    assert summary["cv_score_ensemble"] >= summary["cv_score_best_single"] - 1e-9
+    # Selection on all out-of-fold rows is never worse than its best single there (in-sample).
+    assert summary["selection_score_in_sample"] >= summary["cv_score_best_single"] - 1e-9
+    assert np.isfinite(summary["cv_score_ensemble"])
     assert summary["ensemble_seconds_per_row"] > 0
     assert {row["fusion"] for row in summary["fusion_comparison"]} >= {"WeightedAverage", "Stacking"}
 

@@ -27,7 +27,8 @@ FLAKY = ModelFamily("flaky", classifier=FlakyClassifier,
 def test_classifier_ensemble_at_least_best_single(cancer):
     X, y = cancer
     clf = EnsembleClassifier(models=["logistic", "random_forest", "knn"], n_trials=8, **FAST).fit(X, y)
-    assert clf.cv_score_ >= clf.best_score_ - 1e-9
+    assert clf.selection_score_ >= clf.best_score_ - 1e-9
+    assert np.isfinite(clf.cv_score_)
     assert clf.best_score_ == pytest.approx(clf.leaderboard_["score"].max())
     assert len(clf.ensemble_) >= 1
     proba = clf.predict_proba(X[:20])
@@ -39,7 +40,8 @@ def test_classifier_ensemble_at_least_best_single(cancer):
 def test_regressor_ensemble_at_least_best_single(diabetes):
     X, y = diabetes
     reg = EnsembleRegressor(models=["ridge", "extra_trees", "knn"], n_trials=8, **FAST).fit(X, y)
-    assert reg.cv_score_ >= reg.best_score_ - 1e-9
+    assert reg.selection_score_ >= reg.best_score_ - 1e-9
+    assert np.isfinite(reg.cv_score_)
     assert reg.predict(X[:5]).shape == (5,)
     assert reg.score(X, y) > 0.3
 
@@ -226,4 +228,5 @@ def test_fit_and_reselect_select_and_fuse_on_one_blas_thread(iris):
                              **FAST).fit(X, y)
     clf.reselect(X, y, selection=_ThreadRecordingSelector())
     # reselect once ran without the limit: its fusion comparison was 16x slower under load.
-    assert _ThreadRecordingSelector.seen == [1, 1]
+    # Once on all rows and once per outer fold (the nested cv_score_), in fit and in reselect.
+    assert _ThreadRecordingSelector.seen == [1] * 2 * (1 + FAST["cv"])

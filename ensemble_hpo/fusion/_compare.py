@@ -23,18 +23,20 @@ from ._base import (
     infer_task,
 )
 from ._cv import make_folds
-from ._optimized import OptimizedWeights
+from ._optimized import OptimizedWeights, loss_for_scoring
 from ._stacking import Stacking
 
 __all__ = ["compare_fusers", "default_fusers"]
 
 
-def default_fusers(task: str, random_state: int | None = None) -> dict[str, BaseFuser]:
-    """Every fuser that applies to ``task``, with default parameters."""
+def default_fusers(task: str, random_state: int | None = None,
+                   scoring: Any = None) -> dict[str, BaseFuser]:
+    """Every fuser that applies to ``task``; the learned ones fit and report in ``scoring``."""
     fusers: list[BaseFuser] = [WeightedAverage(), SoftVoting()]
     if task == CLASSIFICATION:
         fusers.append(HardVoting())
-    fusers += [OptimizedWeights(), Stacking(random_state=random_state)]
+    fusers += [OptimizedWeights(loss=loss_for_scoring(scoring)),
+               Stacking(scoring=scoring, random_state=random_state)]
     return {type(fuser).__name__: fuser for fuser in fusers}
 
 

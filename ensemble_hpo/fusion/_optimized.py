@@ -13,9 +13,25 @@ from ..metrics import PredictionScorer, get_prediction_scorer
 from ._averaging import weighted_mean
 from ._base import CLASSIFICATION, REGRESSION, BaseFuser, is_positive_int, normalize_rows
 
-__all__ = ["OptimizedWeights"]
+__all__ = ["OptimizedWeights", "loss_for_scoring"]
 
 _ANALYTIC_LOSSES = {"log_loss": CLASSIFICATION, "squared_error": REGRESSION}
+# Scorers whose optimum is exactly an analytic loss's minimum (RMSE and R² are monotone in MSE).
+_SCORING_TO_LOSS = {"neg_log_loss": "log_loss", "neg_mean_squared_error": "squared_error",
+                    "neg_root_mean_squared_error": "squared_error", "r2": "squared_error"}
+
+
+def loss_for_scoring(scoring: str | Callable | PredictionScorer | None) -> Any:
+    """The ``loss`` that makes :class:`OptimizedWeights` optimise the user's ``scoring``.
+
+    The task defaults and scorers equivalent to an analytic loss keep its exact
+    gradient; any other scorer is optimised as such (numeric gradients).
+    """
+    if scoring is None:
+        return None
+    if isinstance(scoring, str):
+        return _SCORING_TO_LOSS.get(scoring, scoring)
+    return scoring
 # Floor for zero initial weights: their softmax logit must be finite.
 _MIN_INIT_WEIGHT = 1e-8
 _PROBA_FLOOR = 1e-15

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,26 @@ class Population:
             if c.ok and c.number not in store:
                 c.status, c.error = "failed", "artifacts missing from the store"
         return cls(candidates, store)
+
+    def rescored(self, scorer: Any, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]],
+                 sample_weight: np.ndarray | None = None) -> Population:
+        """The same candidates scored by ``scorer`` from their stored out-of-fold predictions.
+
+        Nothing is retrained: a finished candidate's score is a function of its
+        out-of-fold predictions, so a changed metric only needs them rescored.
+        """
+        def score(idx: Any, pred: np.ndarray) -> float:
+            weight = None if sample_weight is None else sample_weight[idx]
+            return float(scorer(y[idx], pred[idx], sample_weight=weight))
+
+        candidates = []
+        for c in self.candidates:
+            if c.ok:
+                pred = np.asarray(self.store.load_predictions(c.number), dtype=np.float64)
+                c = dataclasses.replace(c, score=score(slice(None), pred),
+                                        fold_scores=[score(valid, pred) for _, valid in splits])
+            candidates.append(c)
+        return Population(candidates, self.store)
 
     def completed(self) -> list[Candidate]:
         return [c for c in self.candidates if c.ok]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 
+from ensemble_hpo._run_identity import check_identity, scoring_key, target_and_folds_identity
+from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import (
     ArtifactStore,
     CandidateEvaluator,
@@ -114,6 +115,31 @@ class SearchRun:
             trials += self.space.portfolio()
         return trials + self.strategy.initial_trials(context)
 
+    def _check_resumable(self, study: optuna.Study, evaluator: CandidateEvaluator,
+                         identity: Mapping[str, str] | None) -> CandidateEvaluator:
+        """Refuse a study computed on other data; keep scoring new trials in the study's metric."""
+        if identity is None:
+            identity = target_and_folds_identity(evaluator.y, evaluator.splits)
+        where = f"the study {study.study_name!r}"
+        check_identity(study.user_attrs.get("run_identity"), identity, where=where)
+        if "run_identity" not in study.user_attrs:
+            study.set_user_attr("run_identity", dict(identity))
+        current = scoring_key(evaluator.scorer)
+        stored = study.user_attrs.get("scoring")
+        if stored is None:
+            study.set_user_attr("scoring", current)
+            stored = current
+        self.search_scoring_ = stored
+        if stored == current:
+            return evaluator
+        if stored.startswith("callable:"):
+            raise ValueError(
+                f"The 'scoring' parameter differs from the one {where} was searched with "
+                f"({stored}), which cannot be rebuilt to score new trials. Use a new 'run_dir', "
+                f"or the same scoring as before. Got {current!r} instead."
+            )
+        return dataclasses.replace(evaluator, scorer=get_prediction_scorer(stored, evaluator.task))
+
     def create_study(self, storage: Any) -> optuna.Study:
         with quiet_optuna(self.verbose):
             return optuna.create_study(
@@ -133,8 +159,17 @@ class SearchRun:
         store: ArtifactStore,
         linear_features: Callable[[], Any] | None = None,
         seed_trials: bool = True,
+        identity: Mapping[str, str] | None = None,
     ) -> Population:
-        """Run until ``n_trials`` trials have finished (resumed ones count) or ``deadline``."""
+        """Run until ``n_trials`` trials have finished (resumed ones count) or ``deadline``.
+
+        ``identity`` (from :func:`ensemble_hpo._run_identity.run_identity`) describes the
+        data and models; a resumed study computed on another identity is refused. Without
+        it, the target and folds are compared. After the run, ``search_scoring_`` names the
+        metric the study's trial values are in: the first fit's, even when ``evaluator``
+        scores in another one (a resumed study keeps optimising one metric; the caller
+        rescores the stored out-of-fold predictions in its own).
+        """
         self._check(n_trials)
         parallel = self.n_jobs > 1 or self.backend is not None
         scratch: list[Path] = []
@@ -147,7 +182,7 @@ class SearchRun:
         try:
             study = self.create_study(storage)
             self.study_ = study
-            _check_fingerprint(study, evaluator)
+            evaluator = self._check_resumable(study, evaluator, identity)
             fail_stale_trials(study)
             context = SearchContext(space=self.space, n_trials=n_trials, seed=self.seed,
                                     X=evaluator.X, y=evaluator.y, splits=list(evaluator.splits),
@@ -189,27 +224,6 @@ def _scratch_journal_folder() -> Path:
     """
     ram = RAM_FOLDER if RAM_FOLDER.is_dir() and os.access(RAM_FOLDER, os.W_OK) else None
     return Path(tempfile.mkdtemp(prefix="ensemble_hpo-", dir=ram))
-
-
-def _fingerprint(evaluator: CandidateEvaluator) -> str:
-    digest = hashlib.sha1(np.ascontiguousarray(evaluator.y).tobytes())
-    for _, valid in evaluator.splits:
-        digest.update(np.ascontiguousarray(valid, dtype=np.int64).tobytes())
-    return digest.hexdigest()
-
-
-def _check_fingerprint(study: optuna.Study, evaluator: CandidateEvaluator) -> None:
-    """Out-of-fold predictions are only comparable on the same target and folds."""
-    current = _fingerprint(evaluator)
-    previous = study.user_attrs.get("data_fingerprint")
-    if previous is None:
-        study.set_user_attr("data_fingerprint", current)
-    elif previous != current:
-        raise ValueError(
-            f"The study {study.study_name!r} was run on a different target or different CV folds, "
-            "so its candidates' out-of-fold predictions cannot be reused. Use a new run folder "
-            "or study name, or the same data, cv and random_state as before."
-        )
 
 
 def _best_params(study: optuna.Study, space: SearchSpace, k: int) -> list[dict[str, Any]]:

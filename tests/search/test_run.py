@@ -38,7 +38,7 @@ def test_every_strategy_runs_and_repeats_with_a_seed(name, small_cancer):
     assert len(first.leaderboard_) == 6
     assert (first.leaderboard_["status"] == "ok").all()
     assert _trial_sequence(first) == _trial_sequence(second)
-    assert first.cv_score_ >= first.best_score_ - 1e-9
+    assert first.selection_score_ >= first.best_score_ - 1e-9
 
 
 def test_grid_covers_each_point_exactly_once(small_cancer):

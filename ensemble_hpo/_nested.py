@@ -1,0 +1,126 @@
+"""Honest scores of the fitted ensemble: selection and fusion repeated inside the outer folds.
+
+Selecting members and fitting a fuser on the out-of-fold predictions of *all* rows and
+then scoring that ensemble on the same rows is optimistic: greedy selection picks the
+candidates whose errors happen to cancel on exactly those rows. Here, for each outer
+fold of the search (the folds every candidate was cross-validated on), a clone of the
+selector and of every fuser is fitted on the other folds' out-of-fold rows only, and the
+fused prediction of the held-out fold is kept. The concatenated held-out predictions are
+scored once, like a candidate's own out-of-fold score, so the ensemble's estimate and
+``best_score_`` are on the same footing. The same loop scores every fusion method on the
+same per-fold selections, so the fusion comparison judges all fusers alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from ensemble_hpo.metrics import PredictionScorer
+
+__all__ = ["NestedScores", "nested_scores"]
+
+COMPARISON_COLUMNS = ["fusion", "cv_score", "cv_std", "fit_seconds"]
+
+
+@dataclass
+class NestedScores:
+    """Held-out scores of selection + fusion, in the scorer's sign (greater is better).
+
+    ``scores`` maps each fuser's name to the score of its concatenated held-out
+    predictions; ``table`` is the fusion comparison (``cv_std`` over folds);
+    ``skipped`` names the fusers left out because the deadline passed.
+    """
+
+    scores: dict[str, float]
+    table: pd.DataFrame
+    skipped: list[str]
+
+
+def nested_scores(
+    predictions: np.ndarray,
+    y: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    selector: Any,
+    fusers: Mapping[str, Any],
+    scorer: PredictionScorer,
+    sample_weight: np.ndarray | None = None,
+    X: np.ndarray | None = None,
+    deadline: float | None = None,
+) -> NestedScores:
+    """Score ``selector`` followed by each of ``fusers`` on rows neither of them saw.
+
+    The first fuser is always scored; the others are skipped once ``deadline`` (a
+    ``time.time()`` value) has passed, so a fit that is out of time still reports an
+    honest score for the fuser it uses.
+
+    Parameters
+    ----------
+    predictions : ndarray of shape (n_models, n_samples[, n_classes])
+        Every candidate's out-of-fold predictions.
+    y : ndarray of shape (n_samples,)
+    splits : sequence of (train, valid) index arrays
+        The outer folds; their validation parts partition the rows.
+    selector : selector (unfitted template, cloned per fold)
+    fusers : mapping of name to fuser (unfitted templates, cloned per fold)
+    scorer : PredictionScorer
+    sample_weight, X : optional per-row weights and fuser features
+    deadline : float or None
+    """
+    names = list(fusers)
+    fused = {name: None for name in names}
+    fold_scores: dict[str, list[float]] = {name: [] for name in names}
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    skipped: list[str] = []
+    for train, valid in splits:
+        members, weights = _select(selector, predictions, y, train, sample_weight)
+        for name in names:
+            if name in skipped:
+                continue
+            if name != names[0] and deadline is not None and time.time() > deadline:
+                skipped.append(name)
+                continue
+            start = time.perf_counter()
+            out = _fuse_fold(fusers[name], predictions[members], y, weights, train, valid, X,
+                             sample_weight)
+            seconds[name].append(time.perf_counter() - start)
+            if fused[name] is None:
+                fused[name] = np.empty((len(y),) + out.shape[1:])
+            fused[name][valid] = out
+            weight = None if sample_weight is None else sample_weight[valid]
+            fold_scores[name].append(scorer(y[valid], out, sample_weight=weight))
+    kept = [name for name in names if name not in skipped]
+    scores = {name: float(scorer(y, fused[name], sample_weight=sample_weight)) for name in kept}
+    rows = [{"fusion": name, "cv_score": scores[name], "cv_std": float(np.std(fold_scores[name])),
+             "fit_seconds": float(np.mean(seconds[name]))} for name in kept]
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    table = table.sort_values("cv_score", ascending=False, kind="stable").reset_index(drop=True)
+    return NestedScores(scores=scores, table=table, skipped=skipped)
+
+
+def _select(selector: Any, predictions: np.ndarray, y: np.ndarray, train: np.ndarray,
+            sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Members (indices) and their weights chosen on the training rows only."""
+    weight = None if sample_weight is None else sample_weight[train]
+    fitted = clone(selector).fit(predictions[:, train], y[train], sample_weight=weight)
+    weights = np.asarray(fitted.weights_, dtype=np.float64)
+    members = np.flatnonzero(weights > 0)
+    return members, weights[members]
+
+
+def _fuse_fold(fuser: Any, predictions: np.ndarray, y: np.ndarray, weights: np.ndarray,
+               train: np.ndarray, valid: np.ndarray, X: np.ndarray | None,
+               sample_weight: np.ndarray | None) -> np.ndarray:
+    fitted = clone(fuser).fit(
+        predictions[:, train], y[train], weights=weights,
+        X=None if X is None else X[train],
+        sample_weight=None if sample_weight is None else sample_weight[train],
+    )
+    return fitted.combine(predictions[:, valid], None if X is None else X[valid])
