@@ -52,10 +52,19 @@ def short_name(name: str) -> str:
 def load_split(name: str, seed: int) -> Split:
     """Load ``name``, subsample to :data:`MAX_ROWS`, encode the target, split 75/25."""
     data = load_builtin(name)
-    X = _normalise_columns(data.X.reset_index(drop=True))
-    y_raw = data.y.reset_index(drop=True)
+    return split_frame(short_name(name), data.task, data.X, data.y, seed)
+
+
+def split_frame(name: str, task: str, X: pd.DataFrame, y: pd.Series, seed: int) -> Split:
+    """Subsample a loaded table to :data:`MAX_ROWS`, encode the target, split 75/25.
+
+    ``task`` is ``"classification"`` or ``"regression"``; the rows and their order are
+    those of ``X`` / ``y`` (the index is dropped).
+    """
+    X = _normalise_columns(X.reset_index(drop=True))
+    y_raw = y.reset_index(drop=True)
     n_original = len(X)
-    if data.task == "classification":
+    if task == "classification":
         # Sorted string labels keep the encoding identical across pandas versions.
         labels = np.asarray(y_raw.astype(str))
         classes = np.unique(labels)
@@ -74,7 +83,7 @@ def load_split(name: str, seed: int) -> Split:
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, random_state=seed, stratify=stratify
     )
-    return Split(short_name(name), data.task, X_train.reset_index(drop=True),
+    return Split(name, task, X_train.reset_index(drop=True),
                  X_test.reset_index(drop=True), y_train, y_test, n_classes, n_original)
 
 
