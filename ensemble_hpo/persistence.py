@@ -6,13 +6,15 @@ payloads that are
 
 * signed with *your* key (HMAC-SHA256 over the payload, written by
   :func:`save_model`; the key lives in ``~/.ensemble_hpo/signing.key`` or the
-  file named by ``ENSEMBLE_HPO_KEY_FILE``), or
+  file named by ``ENSEMBLE_HPO_KEY_FILE``, see :mod:`ensemble_hpo._signing`), or
 * explicitly trusted by the caller (``trusted=True``), the documented trust
   step for files received from someone else.
 
 A tampered payload fails the signature check and is refused before anything is
-unpickled. The manifest carries a format version; a file written by an
-incompatible version gives a clear error.
+unpickled. The fold models a run folder keeps (``artifacts/*.models.pkl``) are
+signed with the same key and refused the same way (:class:`UntrustedArtifactError`,
+see :class:`ensemble_hpo.population.FileArtifactStore`). The manifest carries a
+format version; a file written by an incompatible version gives a clear error.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import hmac
 import io
 import json
 import os
-import secrets
 import tempfile
 import zipfile
 from pathlib import Path
@@ -30,7 +31,9 @@ from typing import Any
 
 import joblib
 
-__all__ = ["FORMAT_VERSION", "UntrustedModelError", "load_model", "save_model"]
+from ensemble_hpo._signing import sign
+
+__all__ = ["FORMAT_VERSION", "UntrustedArtifactError", "UntrustedModelError", "load_model", "save_model"]
 
 FORMAT_NAME = "ensemble_hpo-model"
 FORMAT_VERSION = 1
@@ -38,25 +41,15 @@ _MANIFEST, _PAYLOAD = "manifest.json", "model.joblib"
 
 
 class UntrustedModelError(ValueError):
-    """The model file's signature does not match this user's key."""
+    """A pickled file's signature does not match this user's key; it is not unpickled."""
 
 
-def _key_path() -> Path:
-    return Path(os.environ.get("ENSEMBLE_HPO_KEY_FILE", Path.home() / ".ensemble_hpo" / "signing.key"))
-
-
-def _signing_key() -> bytes:
-    path = _key_path()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-    return path.read_bytes()
+class UntrustedArtifactError(UntrustedModelError):
+    """A fold-model file in a run folder is unsigned, signed with another key, or altered."""
 
 
 def _signature(payload: bytes) -> str:
-    return hmac.new(_signing_key(), payload, hashlib.sha256).hexdigest()
+    return sign(payload).hex()
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> Path:

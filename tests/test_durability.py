@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo.persistence import UntrustedArtifactError
 from ensemble_hpo.population import FileArtifactStore
 from ensemble_hpo.storage import make_storage
 
@@ -175,8 +176,12 @@ def test_file_store_round_trips_artifacts_and_reads_folders_of_earlier_versions(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.models.pkl", "000000.oof.npy"]
     assert store.load_predictions(0).dtype == np.float32
     np.testing.assert_array_equal(store.load_models(0)[0].predict_proba(X), proba)
-    # Run folders written before models were pickled directly still resume.
+    # Run folders written before models were pickled directly still resume, but they are
+    # unsigned, so only when trusted (issue 15).
     joblib.dump([forest], tmp_path / "000001.models.joblib")
     np.save(tmp_path / "000001.oof.npy", proba.astype(np.float32))
     assert 1 in store and store.has_models(1)
-    np.testing.assert_array_equal(store.load_models(1)[0].predict_proba(X), proba)
+    with pytest.raises(UntrustedArtifactError, match="trusted=True"):
+        store.load_models(1)
+    trusted = FileArtifactStore(tmp_path, trusted=True)
+    np.testing.assert_array_equal(trusted.load_models(1)[0].predict_proba(X), proba)

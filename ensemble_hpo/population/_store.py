@@ -9,8 +9,11 @@ artifacts.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import pickle
+import struct
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -19,7 +22,10 @@ from typing import Any
 import joblib
 import numpy as np
 
-__all__ = ["ArtifactStore", "FileArtifactStore", "MemoryArtifactStore"]
+from ensemble_hpo._signing import KEY_ENV, key_fingerprint, sign, verify
+from ensemble_hpo.persistence import UntrustedArtifactError
+
+__all__ = ["ArtifactStore", "FileArtifactStore", "MemoryArtifactStore", "UntrustedArtifactError"]
 
 
 class ArtifactStore(ABC):
@@ -84,17 +90,36 @@ class FileArtifactStore(ArtifactStore):
     Models are written with plain pickle (protocol 5): for tree ensembles, made of
     many small arrays, ``joblib.dump``/``load`` took 0.25 s/0.18 s per 3-fold forest
     candidate against 0.075 s/0.016 s, time every parallel trial and the copy back
-    from worker processes paid. Folders written before (``{key}.models.joblib``)
-    still load.
+    from worker processes paid.
+
+    Unpickling runs code, and a run folder can be copied, shared or edited, so every
+    models file starts with an 80-byte header: a magic tag, the writer's key
+    fingerprint, the payload's SHA-256 and its HMAC-SHA256 under this user's signing
+    key (the key of :mod:`ensemble_hpo.persistence`, see :mod:`ensemble_hpo._signing`).
+    The file is read once and verified before anything is unpickled; an unsigned file,
+    one signed with another key or one altered since raises
+    :class:`~ensemble_hpo.persistence.UntrustedArtifactError`. Folders written before
+    signing (``{key}.models.joblib`` or header-less ``.models.pkl``) load only with
+    ``trusted=True``. Predictions are plain ``.npy`` arrays, loaded without pickle.
+
+    Several processes of one user (``n_jobs``, local Dask workers) share the key.
+    Workers on other machines, or a teammate's run folder, need either the same key
+    file (``ENSEMBLE_HPO_KEY_FILE``) or ``trusted=True``.
 
     Parameters
     ----------
     path : str or Path
         Folder, created if missing. Several processes may share it.
+    trusted : bool, default=False
+        Load models not signed with your key (another user's folder, folders from
+        before signing). Only for folders from a source you trust: unpickling a
+        crafted file runs arbitrary code. A file whose checksum does not match is
+        refused even then.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, trusted: bool = False) -> None:
         self.path = Path(path)
+        self.trusted = bool(trusted)
         self.path.mkdir(parents=True, exist_ok=True)
 
     def _file(self, key: int, kind: str) -> Path:
@@ -112,24 +137,79 @@ class FileArtifactStore(ArtifactStore):
 
     def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
         array = np.asarray(predictions, dtype=np.float32)
+        payload = pickle.dumps(list(models), protocol=5)
+        header = _signed_header(key, payload)
         # Models first: the predictions file is the marker that the candidate is complete.
-        self._atomic_write(self._file(key, "models.pkl"), lambda p: _pickle_to(list(models), p))
-        self._atomic_write(self._file(key, "oof.npy"), lambda p: np.save(p, array))
+        self._atomic_write(self._file(key, "models.pkl"), lambda p: _write_parts(p, header, payload))
+        self._atomic_write(self._file(key, "oof.npy"), lambda p: np.save(p, array, allow_pickle=False))
 
     def load_predictions(self, key: int) -> np.ndarray:
-        return np.load(self._file(key, "oof.npy"), mmap_mode="r")
+        return np.load(self._file(key, "oof.npy"), mmap_mode="r", allow_pickle=False)
 
     def load_models(self, key: int) -> list[Any]:
         path = self._file(key, "models.pkl")
         if not path.exists():
-            return joblib.load(self._file(key, "models.joblib"))
-        with open(path, "rb") as file:
-            return pickle.load(file)  # noqa: S301 - this run's own folder, as trusted as joblib files
+            return self._load_legacy_joblib(key)
+        data = path.read_bytes()
+        payload = _verified_payload(key, data, path, trusted=self.trusted)
+        return pickle.loads(payload)  # noqa: S301 - verified above (or trusted by the caller)
+
+    def _load_legacy_joblib(self, key: int) -> list[Any]:
+        path = self._file(key, "models.joblib")
+        if not self.trusted:
+            raise _untrusted(path, "is an unsigned file from a version before run folders were signed")
+        return joblib.load(path)
 
     def __contains__(self, key: int) -> bool:
         return self._file(key, "oof.npy").exists()
 
 
-def _pickle_to(obj: Any, path: str) -> None:
+# magic (8) | key fingerprint (8) | SHA-256 of the payload (32) | HMAC-SHA256 (32) | pickle
+_MAGIC = b"EHPOSIG\x01"
+_HEADER = struct.Struct("8s8s32s32s")
+
+
+def _context(key: int) -> bytes:
+    # Signed with the payload, so a signed file cannot pose as another candidate's.
+    return b"ensemble_hpo models %d\0" % int(key)
+
+
+def _signed_header(key: int, payload: bytes) -> bytes:
+    return _HEADER.pack(_MAGIC, key_fingerprint(), hashlib.sha256(payload).digest(),
+                        sign(_context(key), payload))
+
+
+def _write_parts(path: str, *parts: bytes) -> None:
     with open(path, "wb") as file:
-        pickle.dump(obj, file, protocol=5)
+        for part in parts:
+            file.write(part)
+
+
+def _verified_payload(key: int, data: bytes, path: Path, *, trusted: bool) -> memoryview:
+    """The pickle inside ``data`` once it is known to be this user's (or trusted); else raise."""
+    view = memoryview(data)
+    if len(data) < _HEADER.size or not data.startswith(_MAGIC):
+        if trusted:  # a header-less pickle, as written before signing
+            return view
+        raise _untrusted(path, "is not signed")
+    _, fingerprint, checksum, signature = _HEADER.unpack_from(data)
+    payload = view[_HEADER.size:]
+    if trusted:
+        if not hmac.compare_digest(hashlib.sha256(payload).digest(), checksum):
+            raise UntrustedArtifactError(f"The model artifact {str(path)!r} is corrupted (checksum "
+                                         "mismatch); refusing to load it even though trusted=True.")
+        return payload
+    if verify(signature, _context(key), payload):
+        return payload
+    if fingerprint != key_fingerprint():
+        raise _untrusted(path, "was signed with another key (another user or machine)")
+    raise _untrusted(path, "was altered after it was written (its signature does not match)")
+
+
+def _untrusted(path: Path, why: str) -> UntrustedArtifactError:
+    return UntrustedArtifactError(
+        f"The model artifact {str(path)!r} {why}, so unpickling it could run untrusted code; it "
+        f"was not loaded. If the run folder comes from a source you trust, pass trusted=True "
+        f"(FileArtifactStore(..., trusted=True), or trusted=True to the estimator), or set "
+        f"{KEY_ENV} to the key file it was signed with."
+    )
