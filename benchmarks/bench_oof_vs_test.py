@@ -29,9 +29,13 @@ from benchmarks.suite._systems import KEPT_FIT, kept_runs, load_kept_run  # noqa
 RESULTS = Path(__file__).parent / "results" / "oof_vs_test.md"
 
 
-def family_rows(path: Path) -> pd.DataFrame:
-    """Best-OOF candidate per family of one kept run, with its test loss."""
-    model, split = load_kept_run(path)
+def family_gaps(model, split) -> pd.DataFrame:
+    """Per family of a fitted run_dir estimator: its best-OOF candidate's OOF and test loss.
+
+    Columns ``family``, ``candidates`` (finished ones), ``number`` (the best-OOF candidate),
+    ``oof_loss``, ``test_loss`` (primary metric on ``split``'s test rows) and ``ratio``
+    (test / OOF). Used here and by ``benchmarks/tables/run.py``.
+    """
     board = model.leaderboard_
     board = board[board["status"] == "ok"]
     rows = []
@@ -41,10 +45,20 @@ def family_rows(path: Path) -> pd.DataFrame:
                                  model.predict_candidate(split.X_test, int(best["number"])),
                                  split.n_classes)
         oof_loss, test_loss = -float(best["score"]), primary_loss(split.task, test)
-        rows.append({"run / family": f"{path.name} / {family}", "candidates": len(group),
-                     "best OOF loss": oof_loss, "its test loss": test_loss,
-                     "test / OOF": test_loss / oof_loss})
-    return pd.DataFrame(rows)
+        rows.append({"family": family, "candidates": len(group), "number": int(best["number"]),
+                     "oof_loss": oof_loss, "test_loss": test_loss,
+                     "ratio": test_loss / oof_loss})
+    return pd.DataFrame(rows, columns=["family", "candidates", "number", "oof_loss",
+                                       "test_loss", "ratio"])
+
+
+def family_rows(path: Path) -> pd.DataFrame:
+    """Best-OOF candidate per family of one kept run, with its test loss."""
+    model, split = load_kept_run(path)
+    gaps = family_gaps(model, split)
+    return pd.DataFrame({"run / family": [f"{path.name} / {f}" for f in gaps["family"]],
+                         "candidates": gaps["candidates"], "best OOF loss": gaps["oof_loss"],
+                         "its test loss": gaps["test_loss"], "test / OOF": gaps["ratio"]})
 
 
 def main(argv: list[str] | None = None) -> int:
