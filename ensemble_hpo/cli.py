@@ -53,17 +53,76 @@ def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
                            f"columns are {list(frame.columns)}.", EXIT_DATA)
         y = frame[config.data.target]
         X = frame.drop(columns=[config.data.target])
-        task = "regression" if pd.api.types.is_float_dtype(y) and y.nunique() > 20 else "classification"
+        task = infer_task(y)[0]
     X = X.drop(columns=[c for c in config.data.drop if c in X.columns])
     return X, y, task if config.task == "auto" else config.task
+
+
+# An integer target is read as a quantity (regression) when it has more than this many
+# distinct values and either more than this share of the rows are distinct or most
+# values occur once. Integer class codes rarely exceed 20 classes, and when they do each
+# class has many rows; prices, counts and amounts have a value per few rows, and a class
+# seen once can neither be stratified nor appear in every cross-validation fold.
+MAX_CLASSES, MAX_DISTINCT_SHARE = 20, 0.05
+
+
+def infer_task(y: pd.Series) -> tuple[str, str]:
+    """The task a target column suggests, and the reason (printed with how to override it).
+
+    Strings, booleans and categoricals are classes. Numbers with a fractional part are
+    a quantity. Integers (or integer-valued floats) are a quantity when there are more
+    than ``MAX_CLASSES`` distinct values and either more than ``MAX_DISTINCT_SHARE`` of
+    the rows are distinct or most distinct values occur only once; otherwise classes.
+    """
+    if (isinstance(y.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(y)
+            or not pd.api.types.is_numeric_dtype(y)):
+        return "classification", f"a non-numeric target, dtype {y.dtype}"
+    values = y.dropna().to_numpy(dtype=float)
+    if not np.array_equal(values, np.round(values)):
+        return "regression", "a numeric target with non-integer values"
+    distinct, counts = np.unique(values, return_counts=True)
+    described = f"{len(distinct)} distinct integer values in {len(values)} rows"
+    many = len(distinct) > MAX_CLASSES
+    if many and (len(distinct) > MAX_DISTINCT_SHARE * len(values) or np.median(counts) < 2):
+        return "regression", described
+    return "classification", described
+
+
+def _task_note(config: Any, y: pd.Series, task: str) -> str:
+    other = "regression" if task == "classification" else "classification"
+    if config.task != "auto":
+        why = "set in the configuration"
+    elif config.data.builtin:
+        why = f"the built-in data set {config.data.builtin!r}"
+    else:
+        why = "inferred from " + infer_task(y)[1]
+    return (f"task: {task} ({why}); to change it, set 'task: {other}' in the configuration "
+            f"or pass --task {other}")
 
 
 def _split(X: pd.DataFrame, y: pd.Series, task: str, config: Any) -> tuple:
     from sklearn.model_selection import train_test_split
 
     stratify = y if task == "classification" else None
+    if stratify is not None:
+        _check_stratifiable(y, config)
     return train_test_split(X, y, test_size=config.data.test_size, stratify=stratify,
                             random_state=config.random_state)
+
+
+def _check_stratifiable(y: pd.Series, config: Any, shown: int = 5) -> None:
+    # scikit-learn's own error lists every class, thousands of values for a price column.
+    counts = y.value_counts()
+    single = counts.index[counts < 2].tolist()
+    if not single:
+        return
+    examples = ", ".join(repr(v) for v in single[:shown]) + (", ..." if len(single) > shown else "")
+    hint = ("If the target is a quantity, set 'task: regression' in the configuration or pass "
+            "--task regression; otherwise merge or drop the rare classes.")
+    raise CLIError(
+        f"The target column {config.data.target or 'y'!r} has {len(single)} of {len(counts)} classes "
+        f"with a single row ({examples}); a stratified train/test split needs at least 2 rows "
+        f"per class. {hint}", EXIT_DATA)
 
 
 def _holdout_scores(model: Any, X_test: Any, y_test: Any, task: str) -> dict[str, float]:
@@ -105,6 +164,7 @@ def _execute(config: Any, run_dir: Path) -> int:
     from ensemble_hpo.config import build_estimator
 
     X, y, task = load_data(config)
+    print(_task_note(config, y, task))
     X_train, X_test, y_train, y_test = _split(X, y, task, config)
     model = build_estimator(config, task, str(run_dir))
     start = time.time()
@@ -134,7 +194,9 @@ def _execute(config: Any, run_dir: Path) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    extra = ["parallel.backend=dask", f"parallel.scheduler={args.scheduler}"] if args.scheduler else []
+    scheduler = getattr(args, "scheduler", None)
+    extra = ["parallel.backend=dask", f"parallel.scheduler={scheduler}"] if scheduler else []
+    extra += [f"task={args.task}"] if getattr(args, "task", None) else []
     if getattr(args, "no_train", False):
         # A budget of one trial is always already spent, so nothing new is trained.
         extra += ["search.n_trials=1", "search.time_budget=null"]
@@ -194,7 +256,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from ensemble_hpo.config import build_estimator, load_config
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, _overrides(args))
     run_dir = Path(args.run_dir or Path(config.output_dir) / config.name)
     X, y, task = load_data(config)
     X_train, _, y_train, _ = _split(X, y, task, config)
@@ -228,6 +290,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_task_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", choices=["auto", "classification", "regression"],
+                        help="the learning task (default: the config's 'task', inferred with 'auto')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ensemble-hpo",
                                      description="Turn a hyperparameter search into an ensemble.")
@@ -244,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         p.add_argument("--scheduler", metavar="ADDRESS",
                        help="run the workers on this Dask scheduler (tcp://host:8786)")
+        _add_task_argument(p)
     resume.add_argument("--no-train", action="store_true",
                         help="only re-run selection and fusion on the finished candidates")
     run.set_defaults(func=cmd_run)
@@ -264,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--run-dir", help="the shared run folder (default: output_dir/name)")
     worker.add_argument("--n-trials", type=int, help="stop when the study has this many trials")
     worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    _add_task_argument(worker)
     worker.set_defaults(func=cmd_worker)
     return parser
 

@@ -59,6 +59,18 @@ class SearchConfig(_Strict):
     warm_start: Literal["portfolio"] | None = "portfolio"
     pruner: Literal["median", "successive_halving", "hyperband"] | None = None
 
+    @field_validator("models")
+    @classmethod
+    def _family_specs(cls, value: str | list[str | dict[str, Any]]) -> str | list[str | dict[str, Any]]:
+        # A spec's 'classifier'/'regressor' is an import path called with parameters from
+        # this file: check that it names an estimator class now, before any data is read.
+        from ensemble_hpo.spaces import family_from_spec
+
+        for spec in value if isinstance(value, list) else []:
+            if isinstance(spec, dict):
+                family_from_spec(spec)
+        return value
+
 
 class StageConfig(_Strict):
     method: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -159,11 +160,45 @@ def _import_object(path: str) -> Any:
         raise ValueError(f"The estimator {path!r} could not be imported: {exc}") from None
 
 
+def _is_estimator_class(obj: Any) -> bool:
+    # Duck-typed like scikit-learn's clone (not issubclass(BaseEstimator)) so that
+    # XGBoost, LightGBM and CatBoost classes pass.
+    return isinstance(obj, type) and all(callable(getattr(obj, m, None)) for m in ("fit", "get_params"))
+
+
+def _kind(obj: Any) -> str:
+    if isinstance(obj, type):
+        return "a class without fit and get_params"
+    if inspect.isroutine(obj):
+        return "a function"
+    if inspect.ismodule(obj):
+        return "a module"
+    return f"a {type(obj).__name__} object"
+
+
+def import_estimator_class(path: str, role: str) -> type:
+    """Import the estimator class ``path`` names for the ``role`` key of a family spec.
+
+    A spec (possibly from a YAML file) is called with its ``fixed`` and sampled
+    parameters, so any other callable would be run with arguments the file chooses
+    (``subprocess.run`` with ``fixed: {args: [...]}``). Only classes with ``fit`` and
+    ``get_params`` are accepted, checked here, before any training.
+    """
+    obj = _import_object(path)
+    if not _is_estimator_class(obj):
+        raise ValueError(
+            f"The {role!r} parameter must name an estimator class (with fit and get_params). "
+            f"Got {path!r}, {_kind(obj)}, instead."
+        )
+    return obj
+
+
 def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
     """Build a family from a spec dict (used for user-defined spaces in Python and YAML).
 
     Keys: ``name``; either ``base`` (a built-in family to override) or ``classifier`` /
-    ``regressor`` (import paths or classes); ``params`` (name → distribution spec);
+    ``regressor`` (import paths of estimator classes, or classes or factories given in
+    Python); ``params`` (name → distribution spec);
     optional ``fixed``, ``conditions``, ``preprocessing``, ``portfolio``.
     """
     spec = dict(spec)
@@ -175,7 +210,7 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
                            "portfolio"}
     if unknown:
         raise ValueError(f"The model family spec {name!r} has unknown keys {sorted(unknown)}.")
-    factories = {k: _import_object(v) if isinstance(v, str) else v
+    factories = {k: import_estimator_class(v, k) if isinstance(v, str) else v
                  for k, v in spec.items() if k in ("classifier", "regressor")}
     params = {k: distribution_from_spec(k, v) for k, v in (spec.get("params") or {}).items()}
     defaults = base or ModelFamily(name)
