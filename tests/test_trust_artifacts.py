@@ -190,3 +190,13 @@ def test_a_truncated_key_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv(_signing.KEY_ENV, str(tmp_path / "short.key"))
     with pytest.raises(ValueError, match="must hold at least 16 bytes. Got 0 instead"):
         _signing.sign(b"payload")
+
+
+def test_a_store_pickled_before_trusted_existed_reads_as_untrusted(store_with_one):
+    store, _ = store_with_one
+    old = pickle.loads(pickle.dumps(store))
+    del old.__dict__["trusted"]
+    assert len(old.load_models(0)) == 1
+    _models_file(store).write_bytes(pickle.dumps([1]))
+    with pytest.raises(UntrustedArtifactError, match="not signed"):
+        old.load_models(0)

@@ -117,6 +117,10 @@ class FileArtifactStore(ArtifactStore):
         refused even then.
     """
 
+    # Stores pickled (inside .ehpo files, kept benchmark fits) before ``trusted`` existed
+    # have no such attribute: they read as untrusted.
+    trusted: bool = False
+
     def __init__(self, path: str | os.PathLike[str], *, trusted: bool = False) -> None:
         self.path = Path(path)
         self.trusted = bool(trusted)
