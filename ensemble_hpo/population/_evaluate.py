@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from ensemble_hpo.metrics import PredictionScorer
@@ -20,6 +21,7 @@ __all__ = [
     "CandidateFailed",
     "CandidateTimeout",
     "EvaluationResult",
+    "SubsetLabelClassifier",
 ]
 
 
@@ -62,6 +64,67 @@ FoldReporter = Callable[[int, float], bool]
 
 def _subset(X: Any, idx: np.ndarray) -> Any:
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+class SubsetLabelClassifier(ClassifierMixin, BaseEstimator):
+    """Fit a classifier on labels re-encoded to ``0..m-1``; ``classes_`` keeps the original codes.
+
+    A training fold can miss a rare class, leaving labels such as ``{0, 2}`` that
+    some libraries reject (XGBoost requires ``0..m-1``). The fitted model's
+    ``classes_`` are the original labels, so code that places probability columns
+    by ``classes_`` gives a class the fold never saw probability zero.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Fitted on the re-encoded labels (cloned first).
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The fitted clone of ``estimator``.
+    classes_ : ndarray of shape (n_classes,)
+        The original labels, ordered as the columns of ``predict_proba``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X, y = np.arange(8.0).reshape(-1, 1), np.array([0, 0, 0, 0, 2, 2, 2, 2])
+    >>> SubsetLabelClassifier(estimator=LogisticRegression()).fit(X, y).classes_
+    array([0, 2])
+    """
+
+    def __init__(self, *, estimator: Any = None) -> None:
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> SubsetLabelClassifier:
+        """Fit a clone of ``estimator`` on ``y`` encoded as indices into ``np.unique(y)``.
+
+        ``fit_params`` (e.g. ``model__sample_weight`` for a pipeline) are passed on.
+        """
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self.estimator_ = clone(self.estimator).fit(X, codes, **fit_params)
+        for name in ("n_features_in_", "feature_names_in_"):
+            if hasattr(self.estimator_, name):
+                setattr(self, name, getattr(self.estimator_, name))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns ordered as ``classes_``."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The predicted classes, in the original labels."""
+        check_is_fitted(self, "estimator_")
+        codes = np.asarray(self.estimator_.predict(X)).reshape(-1).astype(np.intp)
+        return self.classes_[codes]
+
+
+def _contiguous_labels(y: np.ndarray) -> bool:
+    labels = np.unique(y)
+    return bool(labels[-1] == len(labels) - 1)
 
 
 def _accepts_sample_weight(estimator: Any) -> bool:
@@ -146,7 +209,14 @@ class CandidateEvaluator:
                 raise CandidateFailed("the estimator does not accept sample_weight")
             key = f"{model.steps[-1][0]}__sample_weight" if hasattr(model, "steps") else "sample_weight"
             kwargs[key] = self.sample_weight[train]
-        return model.fit(_subset(self.X, train), self.y[train], **kwargs)
+        y_train = self.y[train]
+        # The one place every candidate's fold is fitted: a fold that misses a class
+        # (labels {0, 2}) is fitted on 0..m-1 by a wrapper whose classes_ keep the
+        # original codes, so no family has to accept gaps and _predict still places
+        # each column by classes_.
+        if self.task == "classification" and not _contiguous_labels(y_train):
+            model = SubsetLabelClassifier(estimator=model)
+        return model.fit(_subset(self.X, train), y_train, **kwargs)
 
     def _predict(self, model: Any, X_valid: Any) -> np.ndarray:
         if self.task == "classification":

@@ -11,13 +11,14 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from optuna.distributions import CategoricalDistribution as Cat
 from optuna.distributions import FloatDistribution as Float
 from optuna.distributions import IntDistribution as Int
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
-    HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
@@ -26,8 +27,13 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR
+from sklearn.utils.validation import check_is_fitted
 
-from ensemble_hpo.spaces._early_stopping import EarlyStoppingClassifier, EarlyStoppingRegressor
+from ensemble_hpo.spaces._early_stopping import (
+    EarlyStoppingClassifier,
+    EarlyStoppingRegressor,
+    RareClassHistGradientBoostingClassifier,
+)
 from ensemble_hpo.spaces._family import ModelFamily, missing_package_error
 
 __all__ = ["BUILTIN_FAMILIES", "DEFAULT_FAMILIES", "get_family"]
@@ -67,12 +73,52 @@ def _boosted(wrapper: type, family: str, module: str, name: str) -> Callable[...
     return factory
 
 
+class PlattScaledClassifier(ClassifierMixin, BaseEstimator):
+    """``CalibratedClassifierCV(estimator, ensemble=False)`` that also fits with a one-row class.
+
+    ``ensemble=False`` calibrates on cross-validated decision values, which needs
+    every class in every inner training part; a class with a single row (a rare
+    class in a cross-validation fold) cannot be, and scikit-learn raises. Only then
+    the per-fold calibrators of ``ensemble=True`` are used, which tolerate it.
+
+    Parameters
+    ----------
+    estimator : classifier with ``decision_function``
+
+    Attributes
+    ----------
+    calibrated_ : CalibratedClassifierCV
+    classes_ : ndarray of shape (n_classes,)
+    """
+
+    def __init__(self, *, estimator: Any = None) -> None:
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PlattScaledClassifier:
+        from sklearn.calibration import CalibratedClassifierCV
+
+        _, counts = np.unique(np.asarray(y), return_counts=True)
+        calibrated = CalibratedClassifierCV(clone(self.estimator), ensemble=bool(counts.min() < 2))
+        self.calibrated_ = calibrated.fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.calibrated_.classes_
+        for name in ("n_features_in_", "feature_names_in_"):
+            if hasattr(self.calibrated_, name):
+                setattr(self, name, getattr(self.calibrated_, name))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict(X)
+
+
 def _calibrated_svc(*, random_state: int | None = None, **kwargs: Any) -> Any:
     """SVC with probabilities via Platt scaling, as scikit-learn >= 1.9 recommends
     (``CalibratedClassifierCV(SVC(), ensemble=False)`` instead of ``probability=True``)."""
-    from sklearn.calibration import CalibratedClassifierCV
-
-    return CalibratedClassifierCV(SVC(random_state=random_state, **kwargs), ensemble=False)
+    return PlattScaledClassifier(estimator=SVC(random_state=random_state, **kwargs))
 
 
 def _mlp_layers(params: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +186,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
         ),
         ModelFamily(
             "hist_gradient_boosting",
-            classifier=HistGradientBoostingClassifier,
+            classifier=RareClassHistGradientBoostingClassifier,
             regressor=HistGradientBoostingRegressor,
             params={
                 "learning_rate": Float(0.01, 0.3, log=True),

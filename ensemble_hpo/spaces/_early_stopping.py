@@ -7,10 +7,50 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["EarlyStoppingClassifier", "EarlyStoppingRegressor"]
+__all__ = [
+    "EarlyStoppingClassifier",
+    "EarlyStoppingRegressor",
+    "RareClassHistGradientBoostingClassifier",
+]
+
+
+def _rows(X: Any, idx: np.ndarray) -> Any:
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
+
+
+def stratified_split_fits(y: np.ndarray, n_val: int) -> bool:
+    """Whether a stratified split with ``n_val`` held-out rows exists (scikit-learn's conditions).
+
+    Every class needs two rows, and both parts room for one row of every class.
+    """
+    _, counts = np.unique(y, return_counts=True)
+    return bool(counts.min() >= 2 and len(counts) <= n_val <= len(y) - len(counts))
+
+
+def rare_class_split(
+    y: np.ndarray, fraction: float, random_state: Any = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Hold out about ``fraction`` of each class's rows, but never a class's last row.
+
+    The fallback when a stratified split does not exist (a class with one row, as
+    a cross-validation fold of a rare class has): every class stays in the fitting
+    part, so a booster trained on ``0..m-1`` still sees all ``m`` labels. Returns
+    ``(fit_rows, validation_rows)``, or None when no row can be held out.
+    """
+    rng = check_random_state(random_state)
+    fit, val = [], []
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        n_val = min(int(np.rint(fraction * len(rows))), len(rows) - 1)
+        val.append(rows[:n_val])
+        fit.append(rows[n_val:])
+    fit_rows, val_rows = np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
+    return (fit_rows, val_rows) if len(val_rows) else None
 
 
 class _EarlyStoppingMixin:
@@ -59,18 +99,23 @@ class _EarlyStoppingMixin:
 
     def _inner_split(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> tuple | None:
         stratify = y if is_classifier(self) else None
-        if stratify is not None:
-            _, counts = np.unique(y, return_counts=True)
-            n_val = int(np.ceil(self.validation_fraction * len(y)))
-            # A stratified split needs two rows of each class and room for every class.
-            if counts.min() < 2 or n_val < len(counts):
-                return None
+        n_val = int(np.ceil(self.validation_fraction * len(y)))
+        if stratify is not None and not stratified_split_fits(y, n_val):
+            return self._rare_class_split(X, np.asarray(y), sample_weight)
         arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
         parts = train_test_split(
             *arrays, test_size=self.validation_fraction, stratify=stratify, random_state=self.random_state
         )
         w_fit = parts[4] if sample_weight is not None else None
         return parts[0], parts[1], parts[2], parts[3], w_fit
+
+    def _rare_class_split(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> tuple | None:
+        split = rare_class_split(y, self.validation_fraction, self.random_state)
+        if split is None:  # too few rows to hold any out: train on all, without stopping early
+            return None
+        fit, val = split
+        w_fit = None if sample_weight is None else np.asarray(sample_weight)[fit]
+        return _rows(X, fit), _rows(X, val), y[fit], y[val], w_fit
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
@@ -145,3 +190,50 @@ class EarlyStoppingRegressor(_EarlyStoppingMixin, RegressorMixin, BaseEstimator)
         self.validation_fraction = validation_fraction
         self.rounds = rounds
         self.random_state = random_state
+
+
+class RareClassHistGradientBoostingClassifier(HistGradientBoostingClassifier):
+    """HistGradientBoostingClassifier whose early stopping survives a class with one row.
+
+    Its own validation split is stratified and raises when a class has a single
+    row, as a cross-validation training fold of a rare class can. Only then, the
+    validation rows are chosen by :func:`rare_class_split` (every class keeps a
+    row in the fitting part) and passed as ``X_val``; otherwise the fit is
+    scikit-learn's, unchanged. Parameters are those of the parent class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> keep = np.r_[0:50, 50, 100:150]   # one row of class 1
+    >>> clf = RareClassHistGradientBoostingClassifier(early_stopping=True, random_state=0)
+    >>> clf.fit(X[keep], y[keep]).classes_
+    array([0, 1, 2])
+    """
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
+        y_array = np.asarray(y)
+        if not self._needs_own_split(y_array, kwargs):
+            return super().fit(X, y, sample_weight, **kwargs)
+        split = rare_class_split(y_array, self._fraction(len(y_array)), self.random_state)
+        # No row to hold out: stop on the training loss, as validation_fraction=None does.
+        fit, val = split if split is not None else (np.arange(len(y_array)),) * 2
+        weights = None if sample_weight is None else np.asarray(sample_weight)
+        return super().fit(
+            _rows(X, fit), y_array[fit], None if weights is None else weights[fit],
+            X_val=_rows(X, val), y_val=y_array[val],
+            sample_weight_val=None if weights is None else weights[val],
+        )
+
+    def _fraction(self, n_rows: int) -> float:
+        fraction = self.validation_fraction
+        return fraction / n_rows if isinstance(fraction, (int, np.integer)) else fraction
+
+    def _needs_own_split(self, y: np.ndarray, kwargs: dict[str, Any]) -> bool:
+        stops_early = self.early_stopping is True or (self.early_stopping == "auto" and len(y) > 10_000)
+        if not stops_early or self.validation_fraction is None or kwargs.get("X_val") is not None:
+            return False
+        fraction = self.validation_fraction
+        n_val = fraction if isinstance(fraction, (int, np.integer)) else int(np.ceil(fraction * len(y)))
+        return not stratified_split_fits(y, n_val)

@@ -8,9 +8,11 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+from ensemble_hpo._preprocessing import make_preprocessor
 from ensemble_hpo.population import MemoryArtifactStore
-from ensemble_hpo.search import GridSearch, make_strategy
-from ensemble_hpo.spaces import SearchSpace
+from ensemble_hpo.search import GradientSearch, GridSearch, make_strategy
+from ensemble_hpo.search._hypergradient import hypergradient_search
+from ensemble_hpo.spaces import SearchSpace, get_family
 
 STRATEGIES = ["random", "sobol", "halton", "tpe", "grid", "genetic", "cmaes", "pso", "gradient"]
 
@@ -94,14 +96,40 @@ def test_warm_start_from_an_earlier_study(small_cancer):
     assert [t.params for t in later.trials_[:3]] == best_params
 
 
-def test_gradient_strategy_enqueues_hypergradient_path():
+def test_gradient_strategy_evaluates_the_hypergradient_path(monkeypatch):
+    """The first trials are the points the hypergradient optimiser visited, not TPE's.
+
+    Every trial carries ``strategy="gradient"`` whatever proposed it, so the test
+    checks the proposals themselves: captured from the strategy, recomputed with
+    ``hypergradient_search`` on the same features and folds, and found in order
+    among the evaluated trials.
+    """
     X, y = load_diabetes(return_X_y=True)
-    reg = EnsembleRegressor(models=["ridge"], search="gradient", n_trials=8, cv=3,
-                            warm_start_configs=None, random_state=0).fit(X, y)
-    strategies = {t.user_attrs.get("strategy") for t in reg.trials_}
-    assert strategies == {"gradient"}
-    alphas = [t.params["ridge__alpha"] for t in reg.trials_]
-    assert len(set(np.round(np.log(alphas), 6))) >= 3  # a path, not a repeated point
+    proposed: list[dict] = []
+    real_initial_trials = GradientSearch.initial_trials
+
+    def recording(self, context):
+        trials = real_initial_trials(self, context)
+        proposed.extend(trials)
+        return trials
+
+    monkeypatch.setattr(GradientSearch, "initial_trials", recording)
+    params = {"models": ["ridge"], "n_trials": 8, "cv": 3, "warm_start_configs": None, "random_state": 0}
+    reg = EnsembleRegressor(search="gradient", **params).fit(X, y)
+
+    log_alphas = np.log([p["ridge__alpha"] for p in proposed])
+    assert len(np.unique(np.round(log_alphas, 6))) >= 3  # a descent path, not one point
+    features = make_preprocessor("linear", reg.feature_info_.column_kinds).fit_transform(X)
+    path = hypergradient_search(features, y, reg.cv_splits_, model="ridge")
+    alpha_range = get_family("ridge").params["alpha"]
+    expected = np.clip(path.log_lambdas, np.log(alpha_range.low), np.log(alpha_range.high))
+    np.testing.assert_allclose(log_alphas, expected, rtol=1e-6)
+    evaluated = [t.params for t in reg.trials_]
+    assert evaluated[: len(proposed)] == proposed[: len(evaluated)]
+
+    tpe = EnsembleRegressor(search="tpe", **params).fit(X, y)
+    tpe_log_alphas = np.log([t.params["ridge__alpha"] for t in tpe.trials_])
+    assert not set(np.round(log_alphas, 6)) & set(np.round(tpe_log_alphas, 6))
 
 
 def test_unknown_strategy_name_is_rejected():
