@@ -144,6 +144,30 @@ class Repository:
             return {"ids": stored["ids"], "oof": stored["oof"], "test": stored["test"],
                     "records": json.loads(str(stored["records"]))}
 
+    def load_table(self, table: str, families: list[str] | None = None) -> dict[str, Any]:
+        """All ok configurations of one table stacked: ids, families, oof, test, y_train, y_test, fold.
+
+        ``oof`` is ``(n_configs, n_train[, n_classes])``, the layout ``GreedySelector.fit`` takes.
+        """
+        with np.load(self.table_path(table)) as meta:
+            out: dict[str, Any] = {k: meta[k] for k in ("y_train", "y_test", "fold")}
+            out["task"], n_classes = str(meta["task"]), int(meta["n_classes"])
+        out["n_classes"] = n_classes or None
+        ids, fams, oofs, tests = [], [], [], []
+        for path in sorted(self.root.joinpath(table).glob("*.npz")):
+            if path.name.startswith("_") or (families is not None and path.stem not in families):
+                continue
+            data = self.load(table, path.stem)
+            if len(data["ids"]):
+                ids += list(data["ids"])
+                fams += [path.stem] * len(data["ids"])
+                oofs.append(data["oof"])
+                tests.append(data["test"])
+        out["ids"], out["families"] = np.array(ids), np.array(fams)
+        out["oof"] = np.concatenate(oofs) if oofs else None
+        out["test"] = np.concatenate(tests) if tests else None
+        return out
+
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.glob("*/*.npz")) if self.root.exists() else 0
 
