@@ -29,7 +29,7 @@ import numpy as np
 
 CSV_COLUMNS = ["table", "task", "config_id", "family", "rank", "status", "metric", "oof_loss",
                "test_loss", "fit_seconds", "predict_seconds", "cpu_seconds", "wall_seconds",
-               "n_train", "n_test", "load1", "finished_utc", "warnings", "error"]
+               "n_train", "n_test", "load1", "finished_utc", "code", "warnings", "error"]
 
 
 def _atomic_savez(path: Path, **arrays: Any) -> None:
