@@ -1,0 +1,162 @@
+"""A run folder never silently reuses candidates computed on other data (issue 15, part 1)."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_breast_cancer
+
+from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo._run_identity import RunFolderMismatch, features_digest
+from ensemble_hpo.metrics import get_prediction_scorer
+
+BASE = dict(models=["logistic"], search="random", n_trials=2, cv=3, random_state=0,
+            warm_start_configs=None)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X.iloc[:150, :6].reset_index(drop=True), y.iloc[:150].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def fitted_folder(data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run") / "run"
+    X, y = data
+    EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
+    return folder
+
+
+def _copy(folder, tmp_path):
+    target = tmp_path / "copy"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(folder, target)
+    return str(target)
+
+
+def _fit(run_dir, X, y, **changes):
+    params = {**BASE, **changes}
+    sample_weight = params.pop("sample_weight", None)
+    return EnsembleClassifier(run_dir=run_dir, **params).fit(X, y, sample_weight=sample_weight)
+
+
+def _n_trials(model):
+    return len(model.trials_)
+
+
+def test_same_data_reuses_every_candidate(data, fitted_folder, tmp_path):
+    X, y = data
+    model = _fit(_copy(fitted_folder, tmp_path), X, y)
+    assert _n_trials(model) == BASE["n_trials"]
+
+
+@pytest.mark.parametrize("change, named", [
+    ("noise_X", "the features X"),
+    ("relabel_y", "the target y"),
+    ("folds", "the CV folds"),
+    ("weights", "sample_weight"),
+    ("models", "the model space"),
+])
+def test_a_changed_component_is_refused_and_named(data, fitted_folder, tmp_path, change, named):
+    X, y = data
+    changes = {}
+    if change == "noise_X":  # the issue's case: same y, X replaced by Gaussian noise
+        X = pd.DataFrame(np.random.default_rng(0).normal(size=X.shape), columns=X.columns)
+    elif change == "relabel_y":
+        y = y.copy()
+        y.iloc[:10] = 1 - y.iloc[:10]
+    elif change == "folds":
+        changes["cv"] = 4
+    elif change == "weights":
+        changes["sample_weight"] = np.linspace(0.5, 1.5, len(y))
+    else:
+        changes["models"] = [{"name": "logistic", "classifier": "sklearn.linear_model.LogisticRegression",
+                              "params": {"C": {"type": "float", "low": 0.1, "high": 10.0}}}]
+    with pytest.raises(RunFolderMismatch, match=named) as info:
+        _fit(_copy(fitted_folder, tmp_path), X, y, **changes)
+    assert "new 'run_dir'" in str(info.value)
+
+
+def test_a_changed_scoring_rescores_the_stored_predictions_without_retraining(
+        data, fitted_folder, tmp_path):
+    X, y = data
+    run_dir = _copy(fitted_folder, tmp_path)
+    with pytest.warns(UserWarning, match="rescored in 'accuracy'.*nothing was retrained"):
+        model = _fit(run_dir, X, y, scoring="accuracy")
+    assert _n_trials(model) == BASE["n_trials"]
+    assert model.search_scoring_ == "neg_log_loss"
+    accuracy = get_prediction_scorer("accuracy", "classification")
+    for candidate in model.population_.completed():
+        oof = model.population_.store.load_predictions(candidate.number)
+        assert candidate.score == pytest.approx(accuracy(np.asarray(y), oof))
+    assert model.leaderboard_["score"].between(0, 1).all()  # no log loss left beside accuracies
+
+
+def test_features_digest_is_cheap_and_sensitive():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=1000), "b": rng.integers(0, 5, 1000).astype(str)})
+    frame["c"] = pd.Categorical(frame["b"])
+    digest = features_digest(frame)
+    assert digest == features_digest(frame.copy())
+    changed = frame.copy()
+    changed.loc[17, "b"] = "x"
+    assert features_digest(changed) != digest
+    assert features_digest(frame.rename(columns={"a": "z"})) != digest
+    assert features_digest(frame.to_numpy()) != features_digest(frame.iloc[:, :1].to_numpy())
+
+
+CHANGES = st.fixed_dictionaries({
+    "X": st.booleans(), "y": st.booleans(), "scoring": st.booleans(),
+    "folds": st.booleans(), "weights": st.booleans(),
+})
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=CHANGES, seed=st.integers(0, 2**16))
+def test_random_changes_refuse_rescore_or_reuse_never_silently(data, fitted_folder, tmp_path,
+                                                               changes, seed):
+    X, y = data
+    rng = np.random.default_rng(seed)
+    params = {}
+    if changes["X"]:
+        X = X.copy()
+        X.iloc[rng.integers(len(X)), rng.integers(X.shape[1])] += 1.0
+    if changes["y"]:
+        y = y.copy()
+        row = rng.integers(len(y))
+        y.iloc[row] = 1 - y.iloc[row]
+    if changes["scoring"]:
+        params["scoring"] = "accuracy"
+    if changes["folds"]:
+        params["random_state"] = 1
+    if changes["weights"]:
+        params["sample_weight"] = rng.uniform(0.5, 2.0, len(y))
+    expected = {"X": "the features X", "y": "the target y", "folds": "the CV folds",
+                "weights": "sample_weight"}
+    refused = [text for key, text in expected.items() if changes[key]]
+    run_dir = _copy(fitted_folder, tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = _fit(run_dir, X, y, **params)
+        except RunFolderMismatch as error:
+            assert refused, "refused although nothing that needs retraining changed"
+            for text in refused:
+                assert text in str(error)
+            return
+    assert not refused, f"silently reused a folder after changing {refused}"
+    assert _n_trials(model) == BASE["n_trials"]
+    rescored = any("rescored" in str(w.message) for w in caught)
+    assert rescored == changes["scoring"]
+    scorer = get_prediction_scorer(params.get("scoring"), "classification")
+    best = model.population_.completed()[0]
+    oof = model.population_.store.load_predictions(best.number)
+    assert best.score == pytest.approx(scorer(np.asarray(y), oof))
