@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._ensemble import Ensemble, Member, _dense, members_from_weights
+from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo._nested import nested_scores
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
 from ensemble_hpo._run_identity import run_identity, scoring_key
@@ -72,6 +73,7 @@ class _BaseEnsemble(BaseEstimator):
         final_models: str = "folds",
         n_jobs: int = 1,
         backend: Any = None,
+        trusted: bool = False,
         random_state: int | None = None,
         verbose: int = 0,
     ) -> None:
@@ -91,6 +93,7 @@ class _BaseEnsemble(BaseEstimator):
         self.final_models = final_models
         self.n_jobs = n_jobs
         self.backend = backend
+        self.trusted = trusted
         self.random_state = random_state
         self.verbose = verbose
 
@@ -104,10 +107,30 @@ class _BaseEnsemble(BaseEstimator):
         _check_positive("time_budget", self.time_budget, integral=False)
         _check_positive("trial_timeout", self.trial_timeout, integral=False)
         _check_positive("n_jobs", self.n_jobs, integral=True)
+        self._check_combinations()
         if self.random_state is not None and not isinstance(self.random_state, numbers.Integral):
             raise ValueError(
                 f"The 'random_state' parameter must be an int or None. Got {self.random_state!r} instead."
             )
+
+    def _check_combinations(self) -> None:
+        """Parameter combinations that would fail late or silently do nothing."""
+        if self.storage is not None and self.run_dir is None:
+            raise ValueError(
+                "The 'run_dir' parameter must be set when 'storage' is: the study outlives the fit "
+                "in the storage, but without a run folder the candidates' out-of-fold predictions "
+                "and models live in memory only, so the next fit on that storage would find "
+                f"trials it cannot use. Got storage={self.storage!r} and run_dir=None instead.")
+        if self.pruner is not None and self.trial_timeout is not None:
+            raise ValueError(
+                "The 'pruner' parameter has no effect with 'trial_timeout': candidates then train "
+                "in a separate process and report their fold scores only when done. Drop one of "
+                f"them. Got pruner={self.pruner!r} and trial_timeout={self.trial_timeout!r} instead.")
+        if self.backend not in (None, "loky") and self.run_dir is None:
+            raise ValueError(
+                "The 'run_dir' parameter must be set with a Dask backend: its workers share the "
+                "study (the journal in run_dir, or 'storage') and the artifact folder. Got "
+                f"backend={self.backend!r} and run_dir=None instead.")
 
     def _budget(self) -> tuple[int | None, float | None]:
         if self.n_trials is None and self.time_budget is None:
@@ -140,12 +163,14 @@ class _BaseEnsemble(BaseEstimator):
         population = self._in_user_metric(population, setup)
         fuser, selector = setup.fuser, setup.selector
         transformer = setup.builder.fuser_transformer(fuser, setup.X)
-        self.cv_splits_ = [(np.asarray(tr, np.int32), np.asarray(va, np.int32))
-                           for tr, va in setup.evaluator.splits]
+        splits = [(np.asarray(tr, np.int32), np.asarray(va, np.int32))
+                  for tr, va in setup.evaluator.splits]
         fit_deadline = None if self._budget()[1] is None else start + self._budget()[1]
         self._finish(population, selector, fuser, setup.evaluator.y,
                      setup.evaluator.sample_weight, transformer, setup.X, setup.evaluator.n_classes,
-                     deadline=fit_deadline)
+                     splits=splits, deadline=fit_deadline,
+                     groups=None if groups is None else np.asarray(groups))
+        self.search_scoring_ = setup.run.search_scoring_
         if self.final_models == "refit":
             self._refit_members(setup)
         sample = setup.X[: min(500, setup.X.shape[0])]
@@ -161,12 +186,13 @@ class _BaseEnsemble(BaseEstimator):
         return self
 
     def reselect(self, X: Any, y: Any, *, selection: Any = None, fusion: Any = None,
-                 sample_weight: Any = None) -> _BaseEnsemble:
+                 sample_weight: Any = None, groups: Any = None) -> _BaseEnsemble:
         """Re-run selection and fusion on the existing population; nothing is retrained.
 
         Only candidates whose fold models are still available can become members:
         all of them with ``run_dir`` (kept on disk), otherwise the previous members
-        and the best candidate. ``X`` and ``y`` must be the training data of ``fit``.
+        and the best candidate. ``X``, ``y``, ``sample_weight`` and ``groups`` must be
+        those of ``fit``.
         """
         check_is_fitted(self, "ensemble_")
         if selection is not None:
@@ -176,7 +202,7 @@ class _BaseEnsemble(BaseEstimator):
         from ensemble_hpo._validation import validate_fit_data
 
         X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=None,
-                                       sample_weight=sample_weight)
+                                       sample_weight=sample_weight, groups=groups)
         y_enc = np.searchsorted(self.classes_, y) if hasattr(self, "classes_") else np.asarray(y, float)
         population = _with_available_models(self.population_)
         fuser = make_fuser(self.fusion, self.random_state, self.scoring)
@@ -184,20 +210,21 @@ class _BaseEnsemble(BaseEstimator):
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._finish(population, make_selector(self.selection, self.random_state, self.scoring), fuser, y_enc,
                      weights, builder.fuser_transformer(fuser, X), X,
-                     None if self._task == "regression" else len(self.classes_))
+                     None if self._task == "regression" else len(self.classes_),
+                     splits=self.cv_splits_, groups=None if groups is None else np.asarray(groups))
         return self
 
     def _in_user_metric(self, population: Population, setup: _FitSetup) -> Population:
         """Rescore a resumed population searched in another metric; nothing is retrained."""
-        self.search_scoring_ = setup.run.search_scoring_
+        searched = setup.run.search_scoring_
         wanted = scoring_key(setup.evaluator.scorer)
-        if self.search_scoring_ == wanted:
+        if searched == wanted:
             return population
         warnings.warn(
-            f"The run folder's study was searched with scoring {self.search_scoring_!r}. Its "
+            f"The run folder's study was searched with scoring {searched!r}. Its "
             f"{len(population.completed())} finished candidates were rescored in {wanted!r} from "
             "their stored out-of-fold predictions (nothing was retrained); new candidates are "
-            f"still searched by {self.search_scoring_!r} and scored in {wanted!r}. Use a new "
+            f"still searched by {searched!r} and scored in {wanted!r}. Use a new "
             f"'run_dir' to search by {wanted!r}.", UserWarning, stacklevel=3)
         evaluator = setup.evaluator
         return population.rescored(evaluator.scorer, evaluator.y, evaluator.splits,
@@ -275,11 +302,12 @@ class _BaseEnsemble(BaseEstimator):
             return self.storage, MemoryArtifactStore()
         root = Path(self.run_dir)
         storage = self.storage if self.storage is not None else f"journal://{root / 'study.log'}"
-        return storage, FileArtifactStore(root / "artifacts")
+        return storage, FileArtifactStore(root / "artifacts", trusted=self.trusted)
 
     def _finish(self, population: Population, selector: Any, fuser: Any, y: np.ndarray,
                 sample_weight: np.ndarray | None, transformer: Any, X: Any,
-                n_classes: int | None, deadline: float | None = None) -> None:
+                n_classes: int | None, *, splits: list[tuple[np.ndarray, np.ndarray]],
+                deadline: float | None = None, groups: np.ndarray | None = None) -> None:
         completed = population.completed()
         if not completed:
             reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
@@ -296,7 +324,7 @@ class _BaseEnsemble(BaseEstimator):
         # (measured 4x in fit; reselect without the limit ran the fusion comparison 16x slower
         # on the loaded 2-core machine).
         with progress, threadpool_limits(limits=1):
-            selector.fit(predictions, y, sample_weight=sample_weight)
+            selector.fit(predictions, y, sample_weight=sample_weight, **groups_kwargs(groups))
             weights = np.asarray(selector.weights_, dtype=np.float64)
             scores = {c.number: c.score for c in completed}
             members = members_from_weights(numbers_, weights, population, scores=scores)
@@ -308,14 +336,15 @@ class _BaseEnsemble(BaseEstimator):
             member_weights = [m.weight for m in members]
             fuser_X = None if transformer is None else _dense(transformer.transform(X))
             fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X,
-                      sample_weight=sample_weight)
+                      sample_weight=sample_weight, **groups_kwargs(groups))
             progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
-            nested = nested_scores(predictions, y, self.cv_splits_, selector=selector,
-                                   fusers=self._comparison_fusers(fuser, y), X=fuser_X,
+            nested = nested_scores(predictions, y, splits, selector=selector,
+                                   fusers=self._comparison_fusers(fuser, y, splits), X=fuser_X,
                                    scorer=get_prediction_scorer(self.scoring, self._task),
-                                   sample_weight=sample_weight, deadline=deadline)
+                                   sample_weight=sample_weight, groups=groups, deadline=deadline)
             progress.done("fusion comparison")
         self.fusion_comparison_ = nested.table
+        self.cv_splits_ = splits
         self.selection_target_ = y  # encoded; lets trim() refit the fuser without the data
         self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
                                   n_classes=n_classes, feature_transformer=transformer)
@@ -389,13 +418,14 @@ class _BaseEnsemble(BaseEstimator):
         check_is_fitted(self, "ensemble_")
         return to_sklearn(self)
 
-    def _comparison_fusers(self, fuser: Any, y: np.ndarray) -> dict[str, Any]:
+    def _comparison_fusers(self, fuser: Any, y: np.ndarray,
+                           splits: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
         """The fitted ensemble's fuser first (always scored), then every default one.
 
         Fusers with their own inner CV (stacking) get at most as many inner folds as the
         rarest class has rows in the smallest outer training part.
         """
-        inner = _inner_folds(y, self.cv_splits_, self._task)
+        inner = _inner_folds(y, splits, self._task)
         chosen = type(fuser).__name__
         fusers = {chosen: _with_inner_cv(fuser, max(inner, 2))}
         for name, default in default_fusers(self._task, self.random_state, self.scoring).items():
@@ -557,6 +587,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     backend : None, "loky", "dask" or a dask.distributed.Client, default=None
         Where the ``n_jobs`` workers run: local processes (None/"loky") or a Dask
         cluster (the current client for "dask").
+    trusted : bool, default=False
+        Load fold models from ``run_dir`` that were not signed with your key (a
+        teammate's folder, a folder written with another ``ENSEMBLE_HPO_KEY_FILE``).
+        Unpickling can run code, so set it only for a folder whose source you
+        trust; a file whose checksum does not match is refused even then.
     random_state : int, default=None
     verbose : int, default=0
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo.metrics import PredictionScorer
 
 __all__ = ["NestedScores", "nested_scores"]
@@ -53,6 +54,7 @@ def nested_scores(
     scorer: PredictionScorer,
     sample_weight: np.ndarray | None = None,
     X: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
     deadline: float | None = None,
 ) -> NestedScores:
     """Score ``selector`` followed by each of ``fusers`` on rows neither of them saw.
@@ -71,7 +73,7 @@ def nested_scores(
     selector : selector (unfitted template, cloned per fold)
     fusers : mapping of name to fuser (unfitted templates, cloned per fold)
     scorer : PredictionScorer
-    sample_weight, X : optional per-row weights and fuser features
+    sample_weight, X, groups : optional per-row weights, fuser features and group labels
     deadline : float or None
     """
     names = list(fusers)
@@ -80,7 +82,8 @@ def nested_scores(
     seconds: dict[str, list[float]] = {name: [] for name in names}
     skipped: list[str] = []
     for train, valid in splits:
-        members, weights = _select(selector, predictions, y, train, sample_weight)
+        rows = _Rows(train, sample_weight, X, groups)
+        members, weights = _select(selector, predictions, y, rows)
         for name in names:
             if name in skipped:
                 continue
@@ -88,8 +91,7 @@ def nested_scores(
                 skipped.append(name)
                 continue
             start = time.perf_counter()
-            out = _fuse_fold(fusers[name], predictions[members], y, weights, train, valid, X,
-                             sample_weight)
+            out = _fuse_fold(fusers[name], predictions[members], y, weights, rows, valid)
             seconds[name].append(time.perf_counter() - start)
             if fused[name] is None:
                 fused[name] = np.empty((len(y),) + out.shape[1:])
@@ -105,22 +107,34 @@ def nested_scores(
     return NestedScores(scores=scores, table=table, skipped=skipped)
 
 
-def _select(selector: Any, predictions: np.ndarray, y: np.ndarray, train: np.ndarray,
-            sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class _Rows:
+    """One outer fold's training rows and the per-row extras restricted to them."""
+
+    train: np.ndarray
+    sample_weight: np.ndarray | None
+    X: np.ndarray | None
+    groups: np.ndarray | None
+
+    def take(self, values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else values[self.train]
+
+
+def _select(selector: Any, predictions: np.ndarray, y: np.ndarray,
+            rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
     """Members (indices) and their weights chosen on the training rows only."""
-    weight = None if sample_weight is None else sample_weight[train]
-    fitted = clone(selector).fit(predictions[:, train], y[train], sample_weight=weight)
+    fitted = clone(selector).fit(predictions[:, rows.train], y[rows.train],
+                                 sample_weight=rows.take(rows.sample_weight),
+                                 **groups_kwargs(rows.take(rows.groups)))
     weights = np.asarray(fitted.weights_, dtype=np.float64)
     members = np.flatnonzero(weights > 0)
     return members, weights[members]
 
 
 def _fuse_fold(fuser: Any, predictions: np.ndarray, y: np.ndarray, weights: np.ndarray,
-               train: np.ndarray, valid: np.ndarray, X: np.ndarray | None,
-               sample_weight: np.ndarray | None) -> np.ndarray:
+               rows: _Rows, valid: np.ndarray) -> np.ndarray:
     fitted = clone(fuser).fit(
-        predictions[:, train], y[train], weights=weights,
-        X=None if X is None else X[train],
-        sample_weight=None if sample_weight is None else sample_weight[train],
+        predictions[:, rows.train], y[rows.train], weights=weights, X=rows.take(rows.X),
+        sample_weight=rows.take(rows.sample_weight), **groups_kwargs(rows.take(rows.groups)),
     )
-    return fitted.combine(predictions[:, valid], None if X is None else X[valid])
+    return fitted.combine(predictions[:, valid], None if rows.X is None else rows.X[valid])

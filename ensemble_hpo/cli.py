@@ -160,13 +160,13 @@ def _save_outputs(run_dir: Path, model: Any, summary: dict[str, Any]) -> None:
     save_model(model, run_dir / MODEL_FILE)
 
 
-def _execute(config: Any, run_dir: Path) -> int:
+def _execute(config: Any, run_dir: Path, trusted: bool = False) -> int:
     from ensemble_hpo.config import build_estimator
 
     X, y, task = load_data(config)
     print(_task_note(config, y, task))
     X_train, X_test, y_train, y_test = _split(X, y, task, config)
-    model = build_estimator(config, task, str(run_dir))
+    model = build_estimator(config, task, str(run_dir), trusted=trusted)
     start = time.time()
     model.fit(X_train, y_train)
     scores = _holdout_scores(model, X_test, y_test, task)
@@ -219,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    return _execute(config, run_dir)
+    return _execute(config, run_dir, args.trust)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -231,7 +231,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config = load_config(run_dir / CONFIG_FILE, _overrides(args))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
-    return _execute(config, run_dir)
+    return _execute(config, run_dir, args.trust)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -241,7 +241,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model_file = run_dir / MODEL_FILE
     if not model_file.exists():
         raise CLIError(f"{str(run_dir)!r} holds no fitted model ({MODEL_FILE}); run it first.", EXIT_DATA)
-    model = load_model(model_file)
+    model = load_model(model_file, trusted=args.trust)
     X = _load_table(args.data)
     out = pd.DataFrame({"prediction": model.predict(X)})
     if hasattr(model, "predict_proba"):
@@ -261,7 +261,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     X, y, task = load_data(config)
     X_train, _, y_train, _ = _split(X, y, task, config)
     model = build_estimator(config.model_copy(update={"storage": args.storage, "verbose": 0}), task,
-                            str(run_dir))
+                            str(run_dir), trusted=args.trust)
     model.set_params(n_jobs=1, backend=None)
     if args.n_trials is not None:
         model.set_params(n_trials=args.n_trials)
@@ -279,7 +279,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not (run_dir / MODEL_FILE).exists() or not (run_dir / CONFIG_FILE).exists():
         raise CLIError(f"{str(run_dir)!r} holds no finished run ({MODEL_FILE}, {CONFIG_FILE}).", EXIT_DATA)
     config = load_config(run_dir / CONFIG_FILE)
-    model = load_model(run_dir / MODEL_FILE)
+    model = load_model(run_dir / MODEL_FILE, trusted=args.trust)
     X, y, task = load_data(config)
     X_train, _, y_train, _ = _split(X, y, task, config)
     curves = not args.no_learning_curves
@@ -334,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     _add_task_argument(worker)
     worker.set_defaults(func=cmd_worker)
+    for p in (run, resume, predict, report, worker):
+        p.add_argument("--trust", action="store_true",
+                       help="load model files of the run folder that were not signed with your key "
+                            "(a teammate's folder); unpickling them can run code, so only for a "
+                            "source you trust")
     return parser
 
 

@@ -178,8 +178,13 @@ def _pruner(name: str | None) -> Any:
     return factories[name]() if name else None
 
 
-def build_estimator(config: RunConfig, task: str, run_dir: str | None) -> Any:
-    """Instantiate the estimator a configuration describes."""
+def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
+                    trusted: bool = False) -> Any:
+    """Instantiate the estimator a configuration describes.
+
+    ``trusted`` is not a configuration field on purpose: a run folder's own config must
+    not be able to switch off the signature check of that folder's model files.
+    """
     from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
     from ensemble_hpo import fusion as fus
     from ensemble_hpo import search as srch
@@ -201,7 +206,7 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None) -> Any:
         pruner=_pruner(config.search.pruner), warm_start_configs=config.search.warm_start,
         storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,
         backend=_backend(config.parallel), trial_timeout=config.search.trial_timeout,
-        final_models=config.final_models,
+        final_models=config.final_models, trusted=trusted,
         random_state=config.random_state, verbose=config.verbose,
     )
 

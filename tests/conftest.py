@@ -12,11 +12,14 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_signing_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Model files are signed with a per-user key; tests must not touch the real one.
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_signing_key(tmp_path_factory: pytest.TempPathFactory):
+    # Model files are signed with a per-user key; tests must not touch the real one. Session
+    # scope, so module-scoped fixtures that write run folders sign with the same test key.
     key_dir = tmp_path_factory.getbasetemp() / "signing"
-    monkeypatch.setenv("ENSEMBLE_HPO_KEY_FILE", str(key_dir / "signing.key"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ENSEMBLE_HPO_KEY_FILE", str(key_dir / "signing.key"))
+        yield
 
 
 @pytest.fixture(scope="session")

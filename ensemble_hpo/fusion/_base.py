@@ -20,6 +20,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .._folds import check_groups
+
 __all__ = ["BaseFuser", "CLASSIFICATION", "REGRESSION"]
 
 CLASSIFICATION = "classification"
@@ -182,6 +184,7 @@ class BaseFuser(BaseEstimator, ABC):
         weights: Any = None,
         X: Any = None,
         sample_weight: Any = None,
+        groups: Any = None,
     ) -> BaseFuser:
         """Fit the fuser on the members' out-of-fold predictions.
 
@@ -197,6 +200,9 @@ class BaseFuser(BaseEstimator, ABC):
             Original features; only used by stacking with ``passthrough=True``.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, used by the fusers that learn from the data.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels: fusers with an inner cross-validation (stacking) keep each
+            group on one side of every inner split.
 
         Returns
         -------
@@ -210,7 +216,12 @@ class BaseFuser(BaseEstimator, ABC):
         weights = check_weights(weights, self.n_members_)
         X = check_features(X, n_samples)
         sample_weight = check_sample_weight(sample_weight, n_samples)
-        self._fit(predictions, y, weights, X, sample_weight)
+        # Transient, not a parameter or fitted attribute: only _fit's inner folds read it.
+        self._fit_groups = check_groups(groups, n_samples)
+        try:
+            self._fit(predictions, y, weights, X, sample_weight)
+        finally:
+            del self._fit_groups
         return self
 
     def combine(self, predictions: Any, X: Any = None) -> np.ndarray:

@@ -180,7 +180,8 @@ class Stacking(BaseFuser):
         """Predict every row with a meta-learner that never saw it."""
         shape = (y.shape[0], self.n_classes_) if self.task_ == CLASSIFICATION else y.shape
         fused = np.empty(shape)
-        for train, test in make_folds(self.cv, y, self.task_, self.random_state):
+        groups = getattr(self, "_fit_groups", None)
+        for train, test in make_folds(self.cv, y, self.task_, self.random_state, groups):
             weight = None if sample_weight is None else sample_weight[train]
             model = fit_final(clone(estimator), features[train], y[train], weight)
             fused[test] = self._predict(model, features[test])

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ensemble_hpo._folds import check_groups
 from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
 
 from ._library import CandidateLibrary, blend, ensemble_score
@@ -43,7 +44,8 @@ class BaseSelector(BaseEstimator, ABC):
     scoring: Scoring
 
     def fit(
-        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
     ) -> BaseSelector:
         """Select ensemble weights.
 
@@ -57,6 +59,9 @@ class BaseSelector(BaseEstimator, ABC):
             exactly ``n_classes`` distinct labels, mapped to columns in sorted order.
         sample_weight : ndarray of shape (n_samples,), default=None
             Per-sample weights passed to the metric.
+        groups : ndarray of shape (n_samples,), default=None
+            Group labels: selectors with an inner cross-validation (``greedy_cv``)
+            keep each group on one side of every inner split.
 
         Returns
         -------
@@ -67,7 +72,12 @@ class BaseSelector(BaseEstimator, ABC):
         self.task_ = data.task
         self.classes_ = data.classes
         self.n_models_ = data.n_models
-        weights = self._fit(data.predictions, data.y, data.sample_weight)
+        # Transient, not a parameter or fitted attribute: only _fit's inner folds read it.
+        self._fit_groups = check_groups(groups, data.y.shape[0])
+        try:
+            weights = self._fit(data.predictions, data.y, data.sample_weight)
+        finally:
+            del self._fit_groups
         self.weights_ = weights / weights.sum()
         metric = self._batch_metric(data.y, data.sample_weight)
         self.score_ = ensemble_score(data.predictions, self.weights_, metric)
