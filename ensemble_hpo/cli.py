@@ -343,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ensemble_hpo._run_identity import RunFolderMismatch
     from ensemble_hpo.config import ConfigError
+    from ensemble_hpo.persistence import UntrustedModelError
 
     args = build_parser().parse_args(argv)
     try:
@@ -354,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except UntrustedModelError as exc:
+        print(f"error: {exc}\nOn the command line, pass --trust to load it.", file=sys.stderr)
+        return EXIT_DATA
+    except RunFolderMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATA
 
 
 if __name__ == "__main__":  # pragma: no cover

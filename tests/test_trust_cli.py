@@ -155,3 +155,30 @@ def test_infer_task_of_categoricals_and_missing_values():
     assert infer_task(pd.Series(np.arange(100), dtype="category"))[0] == "classification"
     with_nan = pd.Series(np.r_[np.arange(500) * 3.0, [np.nan] * 10])
     assert infer_task(with_nan) == ("regression", "500 distinct integer values in 500 rows")
+
+
+# ------------------------------------------------------------------ a foreign run folder (part A)
+
+
+def test_cli_refuses_a_foreign_run_folder_unless_told_to_trust_it(tmp_path, monkeypatch, capsys):
+    config = _write_config(tmp_path, models=["logistic"])
+    run_dir = tmp_path / "run"
+    assert main(["run", str(config), "-o", str(run_dir), "--quiet"]) == 0
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame(load_iris_frame().iloc[:5]).to_csv(rows, index=False)
+    # Now as a teammate with another key.
+    monkeypatch.setenv("ENSEMBLE_HPO_KEY_FILE", str(tmp_path / "teammate" / "signing.key"))
+    for command in (["predict", str(run_dir), str(rows), "-o", str(tmp_path / "p.csv")],
+                    ["resume", str(run_dir), "--no-train", "--quiet"]):
+        assert main(command) == 3  # EXIT_DATA: the data, not the call, is the problem
+        assert "pass --trust to load it" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+    assert main(["predict", str(run_dir), str(rows), "-o", str(tmp_path / "p.csv"), "--trust"]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 5
+    assert main(["resume", str(run_dir), "--no-train", "--quiet", "--trust"]) == 0
+
+
+def load_iris_frame() -> pd.DataFrame:
+    from sklearn.datasets import load_iris
+
+    return load_iris(as_frame=True).data
