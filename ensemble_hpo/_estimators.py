@@ -279,8 +279,8 @@ class _BaseEnsemble(BaseEstimator):
         selector = make_selector(self.selection, self.random_state, self.scoring)
         fuser = make_fuser(self.fusion, self.random_state, self.scoring)
         evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
-                                       n_classes=n_classes, sample_weight=weights,
-                                       n_threads=1)
+                                       n_classes=n_classes, sample_weight=weights, n_threads=1,
+                                       groups=None if groups is None else np.asarray(groups))
         storage, store = self._storage_and_store()
         # Only a study that outlives this fit can be resumed on other data.
         identity = None if storage is None else run_identity(

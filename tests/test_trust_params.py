@@ -97,3 +97,30 @@ def test_a_foreign_run_folder_is_refused_unless_trusted(cancer, tmp_path, monkey
         EnsembleClassifier(run_dir=run_dir, **QUICK).fit(*cancer)
     model = EnsembleClassifier(run_dir=run_dir, trusted=True, **QUICK).fit(*cancer)
     assert (model.leaderboard_["status"] == "ok").all()
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_groups_reach_the_boosters_early_stopping_split(cancer, monkeypatch, task):
+    from ensemble_hpo import EnsembleRegressor
+    from ensemble_hpo.spaces import _early_stopping
+
+    X, y = cancer
+    groups = np.arange(len(y)) // 8
+    calls = []
+    original = _early_stopping.group_holdout
+
+    def recording(fold_groups, fraction, random_state=None):
+        split = original(fold_groups, fraction, random_state)
+        fit, val = split
+        assert not set(fold_groups[fit]) & set(fold_groups[val]), "a group on both sides"
+        calls.append(len(fold_groups))
+        return split
+
+    monkeypatch.setattr(_early_stopping, "group_holdout", recording)
+    cls = EnsembleClassifier if task == "classification" else EnsembleRegressor
+    target = y if task == "classification" else y + np.random.default_rng(0).normal(0, 0.1, len(y))
+    model = cls(models=["hist_gradient_boosting", "xgboost"], n_trials=2, cv=3, random_state=0,
+                warm_start_configs="portfolio").fit(X, target, groups=groups)
+    assert (model.leaderboard_["status"] == "ok").all()
+    # Every fold of both boosters held its early-stopping rows out by whole groups.
+    assert len(calls) >= 2 * 3 and set(calls) <= {len(train) for train, _ in model.cv_splits_}

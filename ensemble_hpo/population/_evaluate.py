@@ -128,8 +128,17 @@ def _contiguous_labels(y: np.ndarray) -> bool:
 
 
 def _accepts_sample_weight(estimator: Any) -> bool:
+    return _fit_accepts(estimator, "sample_weight")
+
+
+def _fit_accepts(estimator: Any, keyword: str) -> bool:
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    return "sample_weight" in inspect.signature(final.fit).parameters
+    return keyword in inspect.signature(final.fit).parameters
+
+
+def _final_step_key(estimator: Any, keyword: str) -> str:
+    """``keyword`` routed to a pipeline's last step, or as is for a bare estimator."""
+    return f"{estimator.steps[-1][0]}__{keyword}" if hasattr(estimator, "steps") else keyword
 
 
 @dataclass
@@ -155,6 +164,9 @@ class CandidateEvaluator:
     n_classes: int | None = None
     sample_weight: np.ndarray | None = None
     n_threads: int | None = None
+    # Group labels reach the estimators whose fit holds rows out of the training fold (the
+    # boosters' early-stopping split), so a group never straddles that inner split either.
+    groups: np.ndarray | None = None
 
     def empty_predictions(self) -> np.ndarray:
         shape = (len(self.y), self.n_classes) if self.task == "classification" else (len(self.y),)
@@ -207,8 +219,9 @@ class CandidateEvaluator:
         if self.sample_weight is not None:
             if not _accepts_sample_weight(model):
                 raise CandidateFailed("the estimator does not accept sample_weight")
-            key = f"{model.steps[-1][0]}__sample_weight" if hasattr(model, "steps") else "sample_weight"
-            kwargs[key] = self.sample_weight[train]
+            kwargs[_final_step_key(model, "sample_weight")] = self.sample_weight[train]
+        if self.groups is not None and _fit_accepts(model, "groups"):
+            kwargs[_final_step_key(model, "groups")] = self.groups[train]
         y_train = self.y[train]
         # The one place every candidate's fold is fitted: a fold that misses a class
         # (labels {0, 2}) is fitted on 0..m-1 by a wrapper whose classes_ keep the

@@ -19,7 +19,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
-    HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
@@ -32,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from ensemble_hpo.spaces._early_stopping import (
     EarlyStoppingClassifier,
     EarlyStoppingRegressor,
+    GroupAwareHistGradientBoostingRegressor,
     RareClassHistGradientBoostingClassifier,
 )
 from ensemble_hpo.spaces._family import ModelFamily, missing_package_error
@@ -187,7 +187,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
         ModelFamily(
             "hist_gradient_boosting",
             classifier=RareClassHistGradientBoostingClassifier,
-            regressor=HistGradientBoostingRegressor,
+            regressor=GroupAwareHistGradientBoostingRegressor,
             params={
                 "learning_rate": Float(0.01, 0.3, log=True),
                 "max_leaf_nodes": Int(8, 128, log=True),

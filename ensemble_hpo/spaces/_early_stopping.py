@@ -7,15 +7,17 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import train_test_split
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "EarlyStoppingClassifier",
     "EarlyStoppingRegressor",
+    "GroupAwareHistGradientBoostingRegressor",
     "RareClassHistGradientBoostingClassifier",
+    "group_holdout",
 ]
 
 
@@ -30,6 +32,23 @@ def stratified_split_fits(y: np.ndarray, n_val: int) -> bool:
     """
     _, counts = np.unique(y, return_counts=True)
     return bool(counts.min() >= 2 and len(counts) <= n_val <= len(y) - len(counts))
+
+
+def group_holdout(groups: np.ndarray, fraction: float,
+                  random_state: Any = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """About ``fraction`` of the rows held out by whole groups, as ``(fit_rows, validation_rows)``.
+
+    With ``groups`` given to ``fit``, rows of one group are alike; a validation slice that
+    shares groups with the fitting part stops boosting too late. None when fewer than two
+    groups leave nothing to hold out.
+    """
+    groups = np.asarray(groups)
+    if len(np.unique(groups)) < 2:
+        return None
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction,
+                                 random_state=check_random_state(random_state).randint(2**31 - 1))
+    fit_rows, val_rows = next(splitter.split(np.zeros((len(groups), 1)), groups=groups))
+    return np.sort(fit_rows), np.sort(val_rows)
 
 
 def rare_class_split(
@@ -66,14 +85,20 @@ class _EarlyStoppingMixin:
     rounds: int
     random_state: int | None
 
-    def fit(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any:
+    def fit(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None,
+            groups: np.ndarray | None = None) -> Any:
+        """Fit with early stopping; ``groups`` keeps each group on one side of the inner split."""
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
                 "The 'validation_fraction' parameter must be in (0, 1). "
                 f"Got {self.validation_fraction!r} instead."
             )
         model = clone(self.estimator)
-        split = self._inner_split(X, y, sample_weight)
+        if groups is not None:
+            split = self._rows_split(X, np.asarray(y), sample_weight,
+                                     group_holdout(groups, self.validation_fraction, self.random_state))
+        else:
+            split = self._inner_split(X, y, sample_weight)
         if split is None:
             fit_kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
             self.estimator_ = model.fit(X, y, **fit_kwargs)
@@ -110,7 +135,12 @@ class _EarlyStoppingMixin:
         return parts[0], parts[1], parts[2], parts[3], w_fit
 
     def _rare_class_split(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> tuple | None:
-        split = rare_class_split(y, self.validation_fraction, self.random_state)
+        return self._rows_split(X, y, sample_weight,
+                                rare_class_split(y, self.validation_fraction, self.random_state))
+
+    @staticmethod
+    def _rows_split(X: Any, y: np.ndarray, sample_weight: np.ndarray | None,
+                    split: tuple[np.ndarray, np.ndarray] | None) -> tuple | None:
         if split is None:  # too few rows to hold any out: train on all, without stopping early
             return None
         fit, val = split
@@ -192,14 +222,56 @@ class EarlyStoppingRegressor(_EarlyStoppingMixin, RegressorMixin, BaseEstimator)
         self.random_state = random_state
 
 
-class RareClassHistGradientBoostingClassifier(HistGradientBoostingClassifier):
-    """HistGradientBoostingClassifier whose early stopping survives a class with one row.
+class _OwnValidationSplitMixin:
+    """Hands scikit-learn's HistGradientBoosting its validation rows when its own split can't do.
 
-    Its own validation split is stratified and raises when a class has a single
-    row, as a cross-validation training fold of a rare class can. Only then, the
-    validation rows are chosen by :func:`rare_class_split` (every class keeps a
-    row in the fitting part) and passed as ``X_val``; otherwise the fit is
-    scikit-learn's, unchanged. Parameters are those of the parent class.
+    Its internal split ignores ``groups`` and, for a classifier, is stratified, which raises
+    when a class has one row (as a cross-validation training fold of a rare class can). With
+    ``groups`` the held-out rows are whole groups (:func:`group_holdout`); for a class with
+    one row they come from :func:`rare_class_split`. Otherwise the fit is scikit-learn's,
+    unchanged. Parameters are those of the parent class.
+    """
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None,
+            **kwargs: Any) -> Any:
+        y_array = np.asarray(y)
+        if not self._stops_early(len(y_array)) or kwargs.get("X_val") is not None:
+            return super().fit(X, y, sample_weight, **kwargs)
+        fraction = self._fraction(len(y_array))
+        if groups is not None:
+            split = group_holdout(groups, fraction, self.random_state)
+        elif self._stratified_split_fails(y_array):
+            split = rare_class_split(y_array, fraction, self.random_state)
+        else:
+            return super().fit(X, y, sample_weight, **kwargs)
+        # No row to hold out: stop on the training loss, as validation_fraction=None does.
+        fit, val = split if split is not None else (np.arange(len(y_array)),) * 2
+        weights = None if sample_weight is None else np.asarray(sample_weight)
+        return super().fit(
+            _rows(X, fit), y_array[fit], None if weights is None else weights[fit],
+            X_val=_rows(X, val), y_val=y_array[val],
+            sample_weight_val=None if weights is None else weights[val],
+        )
+
+    def _stops_early(self, n_rows: int) -> bool:
+        stops = self.early_stopping is True or (self.early_stopping == "auto" and n_rows > 10_000)
+        return stops and self.validation_fraction is not None
+
+    def _fraction(self, n_rows: int) -> float:
+        fraction = self.validation_fraction
+        return fraction / n_rows if isinstance(fraction, (int, np.integer)) else fraction
+
+    def _stratified_split_fails(self, y: np.ndarray) -> bool:
+        if not is_classifier(self):
+            return False
+        fraction = self.validation_fraction
+        n_val = fraction if isinstance(fraction, (int, np.integer)) else int(np.ceil(fraction * len(y)))
+        return not stratified_split_fits(y, n_val)
+
+
+class RareClassHistGradientBoostingClassifier(_OwnValidationSplitMixin, HistGradientBoostingClassifier):
+    """HistGradientBoostingClassifier whose early stopping survives a class with one row
+    and keeps ``groups`` whole (see ``_OwnValidationSplitMixin``).
 
     Examples
     --------
@@ -212,28 +284,6 @@ class RareClassHistGradientBoostingClassifier(HistGradientBoostingClassifier):
     array([0, 1, 2])
     """
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
-        y_array = np.asarray(y)
-        if not self._needs_own_split(y_array, kwargs):
-            return super().fit(X, y, sample_weight, **kwargs)
-        split = rare_class_split(y_array, self._fraction(len(y_array)), self.random_state)
-        # No row to hold out: stop on the training loss, as validation_fraction=None does.
-        fit, val = split if split is not None else (np.arange(len(y_array)),) * 2
-        weights = None if sample_weight is None else np.asarray(sample_weight)
-        return super().fit(
-            _rows(X, fit), y_array[fit], None if weights is None else weights[fit],
-            X_val=_rows(X, val), y_val=y_array[val],
-            sample_weight_val=None if weights is None else weights[val],
-        )
 
-    def _fraction(self, n_rows: int) -> float:
-        fraction = self.validation_fraction
-        return fraction / n_rows if isinstance(fraction, (int, np.integer)) else fraction
-
-    def _needs_own_split(self, y: np.ndarray, kwargs: dict[str, Any]) -> bool:
-        stops_early = self.early_stopping is True or (self.early_stopping == "auto" and len(y) > 10_000)
-        if not stops_early or self.validation_fraction is None or kwargs.get("X_val") is not None:
-            return False
-        fraction = self.validation_fraction
-        n_val = fraction if isinstance(fraction, (int, np.integer)) else int(np.ceil(fraction * len(y)))
-        return not stratified_split_fits(y, n_val)
+class GroupAwareHistGradientBoostingRegressor(_OwnValidationSplitMixin, HistGradientBoostingRegressor):
+    """HistGradientBoostingRegressor whose early-stopping rows are whole ``groups`` when given."""
