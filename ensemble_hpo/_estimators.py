@@ -23,7 +23,7 @@ from ensemble_hpo._ensemble import Ensemble, Member, _dense, members_from_weight
 from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo._nested import nested_scores
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
-from ensemble_hpo._run_identity import run_identity, scoring_key
+from ensemble_hpo._run_identity import check_identity, run_identity, scoring_key
 from ensemble_hpo._stage_progress import StageProgress
 from ensemble_hpo.fusion import (
     default_fusers,
@@ -171,6 +171,7 @@ class _BaseEnsemble(BaseEstimator):
                      splits=splits, deadline=fit_deadline,
                      groups=None if groups is None else np.asarray(groups))
         self.search_scoring_ = setup.run.search_scoring_
+        self.run_identity_ = setup.identity
         if self.final_models == "refit":
             self._refit_members(setup)
         sample = setup.X[: min(500, setup.X.shape[0])]
@@ -204,10 +205,14 @@ class _BaseEnsemble(BaseEstimator):
         X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=None,
                                        sample_weight=sample_weight, groups=groups)
         y_enc = np.searchsorted(self.classes_, y) if hasattr(self, "classes_") else np.asarray(y, float)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        current = run_identity(X, y_enc, self.cv_splits_, task=self._task, sample_weight=weights,
+                               groups=groups)
+        fitted = {k: v for k, v in getattr(self, "run_identity_", {}).items() if k != "space"}
+        check_identity(fitted, current, where="this estimator's fit")
         population = _with_available_models(self.population_)
         fuser = make_fuser(self.fusion, self.random_state, self.scoring)
         builder = _PipelineBuilder(info.column_kinds, self._task)
-        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._finish(population, make_selector(self.selection, self.random_state, self.scoring), fuser, y_enc,
                      weights, builder.fuser_transformer(fuser, X), X,
                      None if self._task == "regression" else len(self.classes_),
@@ -282,9 +287,9 @@ class _BaseEnsemble(BaseEstimator):
                                        n_classes=n_classes, sample_weight=weights, n_threads=1,
                                        groups=None if groups is None else np.asarray(groups))
         storage, store = self._storage_and_store()
-        # Only a study that outlives this fit can be resumed on other data.
-        identity = None if storage is None else run_identity(
-            X, y_enc, splits, task=self._task, sample_weight=weights, groups=groups, space=space)
+        # Checked against a resumed study, and kept so that reselect() can refuse other data.
+        identity = run_identity(X, y_enc, splits, task=self._task, sample_weight=weights,
+                                groups=groups, space=space)
         run = SearchRun(
             strategy=make_strategy(self.search), space=space, storage=storage,
             pruner=self.pruner, warm_start=self.warm_start_configs, n_jobs=self.n_jobs,
@@ -324,7 +329,8 @@ class _BaseEnsemble(BaseEstimator):
         # (measured 4x in fit; reselect without the limit ran the fusion comparison 16x slower
         # on the loaded 2-core machine).
         with progress, threadpool_limits(limits=1):
-            selector.fit(predictions, y, sample_weight=sample_weight, **groups_kwargs(groups))
+            selector.fit(predictions, y, sample_weight=sample_weight,
+                         **groups_kwargs(selector, groups))
             weights = np.asarray(selector.weights_, dtype=np.float64)
             scores = {c.number: c.score for c in completed}
             members = members_from_weights(numbers_, weights, population, scores=scores)
@@ -336,7 +342,7 @@ class _BaseEnsemble(BaseEstimator):
             member_weights = [m.weight for m in members]
             fuser_X = None if transformer is None else _dense(transformer.transform(X))
             fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X,
-                      sample_weight=sample_weight, **groups_kwargs(groups))
+                      sample_weight=sample_weight, **groups_kwargs(fuser, groups))
             progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
             nested = nested_scores(predictions, y, splits, selector=selector,
                                    fusers=self._comparison_fusers(fuser, y, splits), X=fuser_X,
@@ -356,7 +362,7 @@ class _BaseEnsemble(BaseEstimator):
         self.best_score_ = best.score
         # The weighted ensemble's score on the rows it was selected on is optimistic: it keeps
         # that name. cv_score_ repeats selection and fusion inside the outer folds.
-        self.selection_score_ = float(selector.score_)
+        self.selection_score_ = float(getattr(selector, "score_", np.nan))
         self.cv_score_ = nested.scores[type(fuser).__name__]
         population.store.drop_models(set(weight_by_number) | {best.number})
         self.population_ = population
@@ -411,6 +417,12 @@ class _BaseEnsemble(BaseEstimator):
             )
         kept = {m.number: m.weight for m in self.ensemble_.members}
         self.leaderboard_["weight"] = self.leaderboard_["number"].map(kept).fillna(0.0)
+        # The kept members were chosen on all out-of-fold rows: the nested estimate of the
+        # untrimmed ensemble no longer describes this one, and no honest one exists.
+        self.cv_score_ = float("nan")
+        warnings.warn("trim() chose the kept members on all out-of-fold rows, so cv_score_ no "
+                      "longer applies and is set to NaN; estimate the trimmed ensemble on "
+                      "held-out data.", UserWarning, stacklevel=2)
         return self
 
     def to_sklearn(self) -> Any:

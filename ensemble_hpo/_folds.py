@@ -7,6 +7,7 @@ folds do; otherwise rows of one group inform each other's held-out scores.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,15 @@ def check_groups(groups: Any, n_samples: int) -> np.ndarray | None:
     return groups
 
 
-def groups_kwargs(groups: np.ndarray | None) -> dict[str, Any]:
-    """``groups`` as a fit keyword only when there are groups, so that user selectors and
-    fusers whose ``fit`` predates the parameter keep working on ungrouped data."""
-    return {} if groups is None else {"groups": groups}
+def groups_kwargs(stage: Any, groups: np.ndarray | None) -> dict[str, Any]:
+    """``groups`` as a keyword for ``stage.fit``, only when there are groups and it takes them.
+
+    A user selector or fuser whose ``fit`` has no ``groups`` keeps working; it has no inner
+    split for groups to reach.
+    """
+    if groups is None or "groups" not in inspect.signature(stage.fit).parameters:
+        return {}
+    return {"groups": groups}
 
 
 def group_folds(n_splits: int, y: np.ndarray, groups: np.ndarray, *, classification: bool,

@@ -123,9 +123,9 @@ class _Rows:
 def _select(selector: Any, predictions: np.ndarray, y: np.ndarray,
             rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
     """Members (indices) and their weights chosen on the training rows only."""
-    fitted = clone(selector).fit(predictions[:, rows.train], y[rows.train],
-                                 sample_weight=rows.take(rows.sample_weight),
-                                 **groups_kwargs(rows.take(rows.groups)))
+    fitted = clone(selector)
+    fitted.fit(predictions[:, rows.train], y[rows.train], sample_weight=rows.take(rows.sample_weight),
+               **groups_kwargs(fitted, rows.take(rows.groups)))
     weights = np.asarray(fitted.weights_, dtype=np.float64)
     members = np.flatnonzero(weights > 0)
     return members, weights[members]
@@ -133,8 +133,9 @@ def _select(selector: Any, predictions: np.ndarray, y: np.ndarray,
 
 def _fuse_fold(fuser: Any, predictions: np.ndarray, y: np.ndarray, weights: np.ndarray,
                rows: _Rows, valid: np.ndarray) -> np.ndarray:
-    fitted = clone(fuser).fit(
+    fitted = clone(fuser)
+    fitted.fit(
         predictions[:, rows.train], y[rows.train], weights=weights, X=rows.take(rows.X),
-        sample_weight=rows.take(rows.sample_weight), **groups_kwargs(rows.take(rows.groups)),
+        sample_weight=rows.take(rows.sample_weight), **groups_kwargs(fitted, rows.take(rows.groups)),
     )
     return fitted.combine(predictions[:, valid], None if rows.X is None else rows.X[valid])

@@ -67,7 +67,9 @@ def features_digest(X: Any) -> str:
     elif sp.issparse(X):
         csr = sp.csr_matrix(X)
         csr.sort_indices()
-        for part in (np.asarray(csr.shape), csr.indptr, csr.indices, csr.data):
+        # Index arrays as int64: the same matrix may come with int32 or int64 indices.
+        for part in (np.asarray(csr.shape), csr.indptr.astype(np.int64),
+                     csr.indices.astype(np.int64), csr.data):
             digest.update(np.ascontiguousarray(part).tobytes())
     else:
         array = np.asarray(X)
@@ -97,9 +99,27 @@ def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', obj)}"
 
 
+def _stable(value: Any) -> str:
+    """A description of a fixed setting that is the same in every process.
+
+    A default repr holds a memory address, and scikit-learn's repr elides long
+    parameters; callables are named, estimators described by all their parameters.
+    """
+    if hasattr(value, "get_params"):
+        params = value.get_params(deep=True)
+        return f"{_qualname(type(value))}({sorted((k, _stable(v)) for k, v in params.items())})"
+    if callable(value):
+        return _qualname(value)
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}({[_stable(v) for v in value]})"
+    if isinstance(value, dict):
+        return f"dict({sorted((str(k), _stable(v)) for k, v in value.items())})"
+    return repr(value)
+
+
 def _family_description(family: Any) -> tuple:
     return (family.name, _qualname(family.classifier), _qualname(family.regressor),
-            family.preprocessing, sorted((k, repr(v)) for k, v in family.fixed.items()),
+            family.preprocessing, sorted((k, _stable(v)) for k, v in family.fixed.items()),
             sorted((k, repr(v)) for k, v in family.params.items()),
             sorted((k, repr(v)) for k, v in family.conditions.items()), _qualname(family.transform))
 

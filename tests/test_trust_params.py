@@ -124,3 +124,63 @@ def test_groups_reach_the_boosters_early_stopping_split(cancer, monkeypatch, tas
     assert (model.leaderboard_["status"] == "ok").all()
     # Every fold of both boosters held its early-stopping rows out by whole groups.
     assert len(calls) >= 2 * 3 and set(calls) <= {len(train) for train, _ in model.cv_splits_}
+
+
+class _PlainSelector:
+    """A third-party selector: fit without groups, no score_."""
+
+    def fit(self, predictions, y, sample_weight=None):
+        self.weights_ = np.full(len(predictions), 1.0 / len(predictions))
+        return self
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+
+def test_third_party_selectors_without_groups_or_score_still_fit_with_groups(cancer):
+    X, y = cancer
+    model = EnsembleClassifier(models=["logistic", "knn"], n_trials=3, cv=3, random_state=0,
+                               selection=_PlainSelector()).fit(X, y, groups=np.arange(len(y)) // 8)
+    assert np.isfinite(model.cv_score_) and np.isnan(model.selection_score_)
+
+
+def test_reselect_refuses_other_data_and_trim_drops_the_stale_estimate(cancer):
+    X, y = cancer
+    groups = np.arange(len(y)) // 8
+    model = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, cv=3,
+                               random_state=0).fit(X, y, groups=groups)
+    with pytest.raises(ValueError, match="groups"):
+        model.reselect(X, y)  # fitted with groups: ungrouped inner splits would leak
+    with pytest.raises(ValueError, match="the target y"):
+        model.reselect(X, 1 - y, groups=groups)
+    model.reselect(X, y, groups=groups)
+    with pytest.warns(UserWarning, match="cv_score_ no longer applies"):
+        model.trim(max_members=1)
+    assert np.isnan(model.cv_score_)
+
+
+def test_a_run_folder_of_an_older_version_is_refused(cancer, tmp_path):
+    import optuna
+
+    from ensemble_hpo._run_identity import RunFolderMismatch
+    from ensemble_hpo.storage import make_storage
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    storage = make_storage(f"journal://{run_dir / 'study.log'}")
+    study = optuna.create_study(study_name="ensemble_hpo", storage=storage, direction="maximize")
+    study.set_user_attr("data_fingerprint", "an older version's sha1 of y and folds")
+    with pytest.raises(RunFolderMismatch, match="older ensemble_hpo"):
+        EnsembleClassifier(run_dir=str(run_dir), **QUICK).fit(*cancer)
+
+
+def test_trust_is_not_saved_with_a_store(tmp_path):
+    import pickle
+
+    from ensemble_hpo.population import FileArtifactStore
+
+    store = FileArtifactStore(tmp_path, trusted=True)
+    assert store.trusted and not pickle.loads(pickle.dumps(store)).trusted

@@ -160,3 +160,19 @@ def test_random_changes_refuse_rescore_or_reuse_never_silently(data, fitted_fold
     best = model.population_.completed()[0]
     oof = model.population_.store.load_predictions(best.number)
     assert best.score == pytest.approx(scorer(np.asarray(y), oof))
+
+
+def test_identity_ignores_how_equal_things_are_stored():
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    from ensemble_hpo._run_identity import _stable
+
+    matrix = sp.random(50, 8, density=0.2, format="csr", random_state=0)
+    wide = matrix.copy()
+    wide.indices, wide.indptr = wide.indices.astype(np.int64), wide.indptr.astype(np.int64)
+    assert features_digest(matrix) == features_digest(wide)
+    # Fixed settings that print a memory address or elide parameters are described stably.
+    assert _stable(lambda v: v) == _stable(lambda v: v)
+    assert _stable(LogisticRegression(C=1.0)) != _stable(LogisticRegression(C=2.0))
+    assert _stable(object) == _stable(object)

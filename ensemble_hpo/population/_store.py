@@ -126,6 +126,13 @@ class FileArtifactStore(ArtifactStore):
         self.trusted = bool(trusted)
         self.path.mkdir(parents=True, exist_ok=True)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Trust is this process's decision: a store pickled into a saved model (or sent to a
+        # worker) reads as untrusted until its new owner says otherwise.
+        state = dict(self.__dict__)
+        state.pop("trusted", None)
+        return state
+
     def _file(self, key: int, kind: str) -> Path:
         return self.path / f"{int(key):06d}.{kind}"
 

@@ -12,7 +12,12 @@ from typing import Any
 
 import optuna
 
-from ensemble_hpo._run_identity import check_identity, scoring_key, target_and_folds_identity
+from ensemble_hpo._run_identity import (
+    RunFolderMismatch,
+    check_identity,
+    scoring_key,
+    target_and_folds_identity,
+)
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import (
     ArtifactStore,
@@ -121,6 +126,11 @@ class SearchRun:
         if identity is None:
             identity = target_and_folds_identity(evaluator.y, evaluator.splits)
         where = f"the study {study.study_name!r}"
+        if "run_identity" not in study.user_attrs and "data_fingerprint" in study.user_attrs:
+            raise RunFolderMismatch(
+                f"The run in {where} was written by an older ensemble_hpo that recorded only the "
+                "target and folds, so its candidates cannot be checked against these features, "
+                "weights, groups and models. Use a new 'run_dir' (or study name).")
         check_identity(study.user_attrs.get("run_identity"), identity, where=where)
         if "run_identity" not in study.user_attrs:
             study.set_user_attr("run_identity", dict(identity))
