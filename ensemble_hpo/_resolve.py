@@ -18,54 +18,52 @@ from sklearn.model_selection import (
 __all__ = ["make_fuser", "make_selector", "make_splits"]
 
 
-def make_selector(selection: Any, random_state: int | None, scoring: Any = None) -> Any:
-    """A selector by name, optimising the same ``scoring`` as the search."""
-    from ensemble_hpo import selection as sel
+def _with_run_defaults(cls: type, options: dict[str, Any], *, scoring: Any,
+                       random_state: int | None) -> Any:
+    """``cls(**options)``, with the run's metric and seed wherever the class takes them.
 
-    named = {
-        "greedy": lambda: sel.GreedySelector(scoring=scoring, random_state=random_state),
-        "caruana": lambda: sel.GreedySelector(scoring=scoring, random_state=random_state),
-        "greedy_cv": lambda: sel.CrossValidatedSelector(scoring=scoring, random_state=random_state),
-        "best": lambda: sel.BestSingleSelector(scoring=scoring),
-    }
-    if isinstance(selection, str):
-        if selection not in named:
-            raise ValueError(
-                f"The 'selection' parameter must be one of {sorted(named)} or a selector object. "
-                f"Got {selection!r} instead."
-            )
-        return named[selection]()
-    if hasattr(selection, "fit"):
-        return clone(selection)
-    raise ValueError(
-        "The 'selection' parameter must be a name or a selector with a fit method. "
-        f"Got {selection!r} instead."
-    )
-
-
-def make_fuser(fusion: Any, random_state: int | None, scoring: Any = None) -> Any:
-    """A fuser by name; the learned ones (optimised weights, stacking) fit in ``scoring``."""
-    from ensemble_hpo import fusion as fus
+    Selectors and fusers that learn optimise the user's ``scoring`` (OptimizedWeights
+    through the equivalent ``loss``), and seeded ones follow ``random_state``; explicit
+    options win.
+    """
     from ensemble_hpo.fusion._optimized import loss_for_scoring
 
-    named = {
-        "average": lambda: fus.WeightedAverage(),
-        "weighted_average": lambda: fus.WeightedAverage(),
-        "soft_voting": lambda: fus.SoftVoting(),
-        "hard_voting": lambda: fus.HardVoting(),
-        "optimized": lambda: fus.OptimizedWeights(loss=loss_for_scoring(scoring)),
-        "stacking": lambda: fus.Stacking(scoring=scoring, random_state=random_state),
-    }
-    if isinstance(fusion, str):
-        if fusion not in named:
-            raise ValueError(
-                f"The 'fusion' parameter must be one of {sorted(named)} or a fuser object. "
-                f"Got {fusion!r} instead."
-            )
-        return named[fusion]()
-    if hasattr(fusion, "combine"):
-        return clone(fusion)
-    raise ValueError(f"The 'fusion' parameter must be a name or a fuser object. Got {fusion!r} instead.")
+    params = cls().get_params()
+    defaults = {"scoring": scoring, "random_state": random_state, "loss": loss_for_scoring(scoring)}
+    kwargs = {k: v for k, v in defaults.items() if k in params}
+    return cls(**{**kwargs, **options})
+
+
+def _resolve_named(value: Any, registry: dict[str, type], what: str, noun: str, method: str, *,
+                   scoring: Any, random_state: int | None, options: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        if value not in registry:
+            raise ValueError(f"The '{what}' parameter must be one of {sorted(registry)} or a "
+                             f"{noun} object. Got {value!r} instead.")
+        return _with_run_defaults(registry[value], options, scoring=scoring,
+                                  random_state=random_state)
+    if hasattr(value, method):
+        return clone(value)
+    raise ValueError(f"The '{what}' parameter must be a name or a {noun} object with a {method} "
+                     f"method. Got {value!r} instead.")
+
+
+def make_selector(selection: Any, random_state: int | None, scoring: Any = None,
+                  options: dict[str, Any] | None = None) -> Any:
+    """A selector by name (:data:`ensemble_hpo.selection.SELECTORS`), optimising ``scoring``."""
+    from ensemble_hpo.selection import SELECTORS
+
+    return _resolve_named(selection, SELECTORS, "selection", "selector", "fit", scoring=scoring,
+                          random_state=random_state, options=options or {})
+
+
+def make_fuser(fusion: Any, random_state: int | None, scoring: Any = None,
+               options: dict[str, Any] | None = None) -> Any:
+    """A fuser by name (:data:`ensemble_hpo.fusion.FUSERS`); learned ones fit in ``scoring``."""
+    from ensemble_hpo.fusion import FUSERS
+
+    return _resolve_named(fusion, FUSERS, "fusion", "fuser", "combine", scoring=scoring,
+                          random_state=random_state, options=options or {})
 
 
 def check_cv(cv: Any) -> None:

@@ -49,8 +49,7 @@ class DataConfig(_Strict):
 
 
 class SearchConfig(_Strict):
-    strategy: Literal["random", "sobol", "halton", "tpe", "bayesian", "gp", "grid", "evolutionary",
-                      "genetic", "cmaes", "pso", "gradient"] = "tpe"
+    strategy: str = "tpe"
     options: dict[str, Any] = Field(default_factory=dict)
     models: str | list[str | dict[str, Any]] = "auto"
     n_trials: int | None = Field(None, gt=0)
@@ -58,6 +57,13 @@ class SearchConfig(_Strict):
     trial_timeout: float | None = Field(None, gt=0)
     warm_start: Literal["portfolio"] | None = "portfolio"
     pruner: Literal["median", "successive_halving", "hyperband"] | None = None
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        from ensemble_hpo.search import STRATEGIES
+
+        return _registered(value, STRATEGIES)
 
     @field_validator("models")
     @classmethod
@@ -104,18 +110,25 @@ class RunConfig(_Strict):
     @field_validator("selection")
     @classmethod
     def _selection(cls, value: StageConfig) -> StageConfig:
-        allowed = ("greedy", "greedy_cv", "best")
-        if value.method not in allowed:
-            raise ValueError(f"method must be one of {list(allowed)}, got {value.method!r}")
+        from ensemble_hpo.selection import SELECTORS
+
+        _registered(value.method, SELECTORS)
         return value
 
     @field_validator("fusion")
     @classmethod
     def _fusion(cls, value: StageConfig) -> StageConfig:
-        allowed = ("average", "soft_voting", "hard_voting", "optimized", "stacking")
-        if value.method not in allowed:
-            raise ValueError(f"method must be one of {list(allowed)}, got {value.method!r}")
+        from ensemble_hpo.fusion import FUSERS
+
+        _registered(value.method, FUSERS)
         return value
+
+
+def _registered(name: str, registry: dict[str, Any]) -> str:
+    """A stage's name must be in that stage's registry, the one the estimators read too."""
+    if name not in registry:
+        raise ValueError(f"must be one of {sorted(registry)}, got {name!r}")
+    return name
 
 
 def _format_error(error: ValidationError, source: str) -> str:
@@ -186,37 +199,25 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
     not be able to switch off the signature check of that folder's model files.
     """
     from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
-    from ensemble_hpo import fusion as fus
     from ensemble_hpo import search as srch
-    from ensemble_hpo import selection as sel
+    from ensemble_hpo._resolve import make_fuser, make_selector
 
     strategy = srch.make_strategy(config.search.strategy)
     if config.search.options:
         strategy = type(strategy)(**{**_init_kwargs(strategy), **config.search.options})
-    selector = {"greedy": sel.GreedySelector, "greedy_cv": sel.CrossValidatedSelector,
-                "best": sel.BestSingleSelector}[config.selection.method]
-    fuser = {"average": fus.WeightedAverage, "soft_voting": fus.SoftVoting,
-             "hard_voting": fus.HardVoting, "optimized": fus.OptimizedWeights,
-             "stacking": fus.Stacking}[config.fusion.method]
+    seed, scoring = config.random_state, config.scoring
     cls = EnsembleClassifier if task == "classification" else EnsembleRegressor
     return cls(
         models=config.search.models, search=strategy, n_trials=config.search.n_trials,
         time_budget=config.search.time_budget, cv=config.cv, scoring=config.scoring,
-        selection=selector(**_selection_options(config, selector)), fusion=fuser(**config.fusion.options),
+        selection=make_selector(config.selection.method, seed, scoring, config.selection.options),
+        fusion=make_fuser(config.fusion.method, seed, scoring, config.fusion.options),
         pruner=_pruner(config.search.pruner), warm_start_configs=config.search.warm_start,
         storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,
         backend=_backend(config.parallel), trial_timeout=config.search.trial_timeout,
         final_models=config.final_models, trusted=trusted,
         random_state=config.random_state, verbose=config.verbose,
     )
-
-
-def _selection_options(config: RunConfig, selector: type) -> dict[str, Any]:
-    """Selection optimises the run's metric and is seeded by the run's seed unless told otherwise."""
-    options = {"scoring": config.scoring, **config.selection.options}
-    if "random_state" in selector().get_params():
-        options.setdefault("random_state", config.random_state)
-    return options
 
 
 def _backend(parallel: ParallelConfig) -> Any:

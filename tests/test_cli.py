@@ -49,6 +49,9 @@ def test_run_predict_and_resume(tiny_config, tmp_path):
     result = _cli("run", str(tiny_config), "-o", str(run_dir), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "held-out test" in result.stdout and "best single" in result.stdout
+    # Each number says what it is: the nested estimate, and the optimistic in-sample one.
+    assert "selection and fusion repeated inside the folds" in result.stdout
+    assert "in-sample" in result.stdout and "optimistic" in result.stdout
     for name in ("config.yaml", "summary.json", "leaderboard.csv", "model.ehpo", "study.log",
                  "fusion_comparison.csv", "prediction_cost.csv"):
         assert (run_dir / name).exists(), name

@@ -16,7 +16,19 @@ from ._export import FittedEnsembleModel, FoldAverage, LogRatioFeatures, to_skle
 from ._optimized import OptimizedWeights
 from ._stacking import Stacking
 
+#: The fusion stage's names (name -> class), read by the estimators and the YAML
+#: configuration alike; ``ensemble_hpo._resolve.make_fuser`` fills in scoring and seed.
+FUSERS: dict[str, type[BaseFuser]] = {
+    "average": WeightedAverage,
+    "weighted_average": WeightedAverage,
+    "soft_voting": SoftVoting,
+    "hard_voting": HardVoting,
+    "optimized": OptimizedWeights,
+    "stacking": Stacking,
+}
+
 __all__ = [
+    "FUSERS",
     "BaseFuser",
     "WeightedAverage",
     "SoftVoting",

@@ -12,6 +12,7 @@ from ensemble_hpo.search._objective import CandidateObjective
 from ensemble_hpo.search._pso import PSOSampler
 from ensemble_hpo.search._run import SearchRun
 from ensemble_hpo.search._strategy import (
+    STRATEGIES,
     BayesianSearch,
     EvolutionarySearch,
     GradientSearch,
@@ -41,6 +42,7 @@ __all__ = [
     "expand_grid",
     "grid_size",
     "hypergradient_search",
+    "STRATEGIES",
     "make_strategy",
     "sklearn_param_from_log_lambda",
     "validation_loss_and_grad",

@@ -28,6 +28,7 @@ __all__ = [
     "SamplerStrategy",
     "SearchContext",
     "SearchStrategy",
+    "STRATEGIES",
     "make_strategy",
 ]
 
@@ -293,7 +294,8 @@ def _clip(family: Any, params: dict[str, float]) -> dict[str, float]:
     return clipped
 
 
-_NAMED: dict[str, Any] = {
+#: The search stage's names, read by the estimators and the YAML configuration alike.
+STRATEGIES: dict[str, Any] = {
     "random": lambda: RandomSearch(),
     "sobol": lambda: RandomSearch(qmc="sobol"),
     "halton": lambda: RandomSearch(qmc="halton"),
@@ -315,9 +317,9 @@ def make_strategy(search: Any) -> SearchStrategy:
         return search
     if isinstance(search, BaseSampler):
         return SamplerStrategy(search)
-    if isinstance(search, str) and search in _NAMED:
-        return _NAMED[search]()
+    if isinstance(search, str) and search in STRATEGIES:
+        return STRATEGIES[search]()
     raise ValueError(
-        f"The 'search' parameter must be one of {sorted(_NAMED)}, a SearchStrategy or an "
+        f"The 'search' parameter must be one of {sorted(STRATEGIES)}, a SearchStrategy or an "
         f"optuna.samplers.BaseSampler. Got {search!r} instead."
     )

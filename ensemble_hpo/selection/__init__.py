@@ -16,7 +16,17 @@ from ._crossval import CrossValidatedSelector
 from ._diversity import diversity_report
 from ._greedy import GreedySelector
 
+#: The selection stage's names (name -> class), read by the estimators and the YAML
+#: configuration alike; ``ensemble_hpo._resolve.make_selector`` fills in scoring and seed.
+SELECTORS: dict[str, type[BaseSelector]] = {
+    "greedy": GreedySelector,
+    "caruana": GreedySelector,
+    "greedy_cv": CrossValidatedSelector,
+    "best": BestSingleSelector,
+}
+
 __all__ = [
+    "SELECTORS",
     "BaseSelector",
     "BestSingleSelector",
     "CrossValidatedSelector",

@@ -1,0 +1,61 @@
+"""Each stage owns one registry of names, read by Python and YAML alike (issue 18)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from sklearn.datasets import load_breast_cancer
+
+from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo.config import ConfigError, build_estimator, load_config
+from ensemble_hpo.fusion import FUSERS
+from ensemble_hpo.search import STRATEGIES, make_strategy
+from ensemble_hpo.selection import SELECTORS
+
+QUICK = dict(models=["logistic", "knn"], n_trials=3, cv=3, random_state=0, warm_start_configs=None)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return X[:150], y[:150]
+
+
+def _config(tmp_path, **stages):
+    raw = {"name": "t", "data": {"builtin": "breast_cancer"}, "scoring": "accuracy",
+           "random_state": 3, **stages}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_config(path)
+
+
+@pytest.mark.parametrize("name", sorted(SELECTORS))
+def test_every_selector_name_fits_from_python_and_yaml(name, cancer, tmp_path):
+    model = EnsembleClassifier(selection=name, **QUICK).fit(*cancer)
+    assert type(model.selector_) is SELECTORS[name]
+    built = build_estimator(_config(tmp_path, selection={"method": name}), "classification", None)
+    assert type(built.selection) is SELECTORS[name]
+    assert built.selection.get_params()["scoring"] == "accuracy"  # the run's metric, as in Python
+
+
+@pytest.mark.parametrize("name", sorted(FUSERS))
+def test_every_fuser_name_fits_from_python_and_yaml(name, cancer, tmp_path):
+    same_run = {**QUICK, "random_state": 3, "scoring": "accuracy"}
+    model = EnsembleClassifier(fusion=name, **same_run).fit(*cancer)
+    assert type(model.ensemble_.fuser) is FUSERS[name]
+    built = build_estimator(_config(tmp_path, fusion={"method": name}), "classification", None)
+    # The same name means the same fuser, with the same metric and seed, from both front ends.
+    assert repr(built.fusion) == repr(model.ensemble_.fuser)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_name_is_a_yaml_name(name, tmp_path):
+    config = _config(tmp_path, search={"strategy": name})
+    assert type(make_strategy(config.search.strategy)) is type(make_strategy(name))
+
+
+def test_yaml_reads_the_registries_not_a_copy(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="must be one of"):
+        _config(tmp_path, selection={"method": "nonesuch"})
+    monkeypatch.setitem(SELECTORS, "nonesuch", SELECTORS["best"])
+    assert _config(tmp_path, selection={"method": "nonesuch"}).selection.method == "nonesuch"
