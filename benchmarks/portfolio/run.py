@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._provenance import code_commit
 from benchmarks.portfolio import _store
 from benchmarks.portfolio.configs import CONFIGS_FILE, load_configs
 
@@ -72,22 +72,6 @@ def plan(tables: list[str], families: list[str], by_family: dict[str, list[dict]
     return order
 
 
-def code_commit() -> str:
-    """Commit of the ensemble_hpo code imported (``+dirty`` if its tree has changes)."""
-    import ensemble_hpo
-
-    root = Path(ensemble_hpo.__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
-                                "ensemble_hpo", "benchmarks/portfolio", "benchmarks/tables"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha[:12] + ("+dirty" if dirty else "")
-
-
 def _log(message: str) -> None:
     print(time.strftime("%H:%M:%S ", time.gmtime()) + message, flush=True)
 
@@ -110,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     done = repo.done_ids()
     order = [(t, c) for t, c in plan(tables, families, by_family, args.max_rank)
              if c["id"] not in done.get((t, c["family"]), set())]
-    code = code_commit()
+    code = code_commit("benchmarks/portfolio", "benchmarks/tables")
     _log(f"ensemble_hpo from {ensemble_hpo.__file__} (code {code}); repository {args.out} "
          f"({n_rows} evaluations stored, score CSV {args.scores} rebuilt); {len(order)} to go in this plan "
          f"({len(tables)} tables, {len(families)} families, cpu limit {args.cpu_limit:g}s, "

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks._provenance import code_commit
 from benchmarks.bench_oof_vs_test import family_gaps
 from benchmarks.suite import _systems
 from benchmarks.suite._metrics import primary_loss, score_predictions
@@ -38,22 +39,6 @@ from benchmarks.tables import _report
 from benchmarks.tables._data import PORTFOLIO_TABLES, load_table_split, table_info
 
 KEY = ["table", "seed"]
-
-
-def code_commit() -> str:
-    """Commit of the ensemble_hpo code imported (``+dirty`` if its tree has changes)."""
-    import ensemble_hpo
-
-    root = Path(ensemble_hpo.__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--",
-                                "ensemble_hpo", "benchmarks"], capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha[:12] + ("+dirty" if dirty else "")
 
 
 def paths(out: Path, budget: float) -> dict[str, Path]:
@@ -187,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     # The adapter reads its n_jobs from this module global (SUITE_THREADS, default 1).
     _systems.THREADS = args.n_jobs
-    commit = code_commit()
+    commit = code_commit("benchmarks")
     import ensemble_hpo
 
     print(f"ensemble_hpo from {ensemble_hpo.__file__} at {commit}; runs in {runs_dir}", flush=True)
