@@ -184,3 +184,24 @@ def test_trust_is_not_saved_with_a_store(tmp_path):
 
     store = FileArtifactStore(tmp_path, trusted=True)
     assert store.trusted and not pickle.loads(pickle.dumps(store)).trusted
+
+
+def test_svm_calibration_and_mlp_early_stopping_keep_groups_whole(cancer):
+    from ensemble_hpo.population._evaluate import _fit_accepts
+    from ensemble_hpo.spaces import get_family
+
+    X, y = cancer
+    groups = np.arange(len(y)) // 8
+    svm = get_family("svm").build("classification", {"C": 1.0, "kernel": "rbf", "gamma": 0.01})
+    assert _fit_accepts(svm, "groups")  # so CandidateEvaluator routes each fold's groups to it
+    fitted = svm.fit(X, y, groups=groups).calibrated_
+    assert isinstance(fitted.cv, list)
+    for train, valid in fitted.cv:
+        assert not set(groups[train]) & set(groups[valid])
+    for task, target in (("classification", y), ("regression", y + 0.1 * X[:, 0])):
+        mlp = get_family("mlp").build(task, {"width": 8, "depth": 1, "alpha": 1e-4,
+                                             "learning_rate_init": 1e-3}, random_state=0)
+        assert _fit_accepts(mlp, "groups") and mlp.early_stopping
+        assert mlp.fit(X, target, groups=groups).validation_scores_ is None  # no leaky split
+        assert mlp.early_stopping  # the parameter is left as the user set it
+        assert mlp.fit(X, target).validation_scores_ is not None  # without groups: unchanged

@@ -28,6 +28,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR
 from sklearn.utils.validation import check_is_fitted
 
+from ensemble_hpo._folds import group_folds
 from ensemble_hpo.spaces._early_stopping import (
     EarlyStoppingClassifier,
     EarlyStoppingRegressor,
@@ -94,11 +95,16 @@ class PlattScaledClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, estimator: Any = None) -> None:
         self.estimator = estimator
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PlattScaledClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None,
+            groups: Any = None) -> PlattScaledClassifier:
+        """Calibrate on inner folds that keep each of ``groups`` whole, when given."""
         from sklearn.calibration import CalibratedClassifierCV
 
         _, counts = np.unique(np.asarray(y), return_counts=True)
-        calibrated = CalibratedClassifierCV(clone(self.estimator), ensemble=bool(counts.min() < 2))
+        cv = None if groups is None else group_folds(5, np.asarray(y), np.asarray(groups),
+                                                  classification=True, random_state=0)
+        calibrated = CalibratedClassifierCV(clone(self.estimator), ensemble=bool(counts.min() < 2),
+                                            cv=cv)
         self.calibrated_ = calibrated.fit(X, y, sample_weight=sample_weight)
         self.classes_ = self.calibrated_.classes_
         for name in ("n_features_in_", "feature_names_in_"):
@@ -119,6 +125,32 @@ def _calibrated_svc(*, random_state: int | None = None, **kwargs: Any) -> Any:
     """SVC with probabilities via Platt scaling, as scikit-learn >= 1.9 recommends
     (``CalibratedClassifierCV(SVC(), ensemble=False)`` instead of ``probability=True``)."""
     return PlattScaledClassifier(estimator=SVC(random_state=random_state, **kwargs))
+
+
+class _GroupsStopOnTrainingLoss:
+    """An MLP whose early stopping never validates on rows of a training group.
+
+    scikit-learn's MLP draws its validation rows itself and cannot be told about
+    ``groups``; given groups, it stops on the training loss instead (as with
+    ``early_stopping=False``), so no group is on both sides of a split it makes.
+    """
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> Any:
+        if groups is None or not self.early_stopping:
+            return super().fit(X, y, sample_weight=sample_weight)
+        self.early_stopping = False
+        try:
+            return super().fit(X, y, sample_weight=sample_weight)
+        finally:
+            self.early_stopping = True
+
+
+class GroupAwareMLPClassifier(_GroupsStopOnTrainingLoss, MLPClassifier):
+    """MLPClassifier that keeps ``groups`` out of its early-stopping split (see the mixin)."""
+
+
+class GroupAwareMLPRegressor(_GroupsStopOnTrainingLoss, MLPRegressor):
+    """MLPRegressor that keeps ``groups`` out of its early-stopping split (see the mixin)."""
 
 
 def _mlp_layers(params: dict[str, Any]) -> dict[str, Any]:
@@ -240,8 +272,8 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
         ),
         ModelFamily(
             "mlp",
-            classifier=MLPClassifier,
-            regressor=MLPRegressor,
+            classifier=GroupAwareMLPClassifier,
+            regressor=GroupAwareMLPRegressor,
             params={"width": Int(16, 256, log=True), "depth": Int(1, 3),
                     "alpha": Float(1e-6, 1e-1, log=True),
                     "learning_rate_init": Float(1e-4, 1e-2, log=True)},
