@@ -205,3 +205,16 @@ def test_svm_calibration_and_mlp_early_stopping_keep_groups_whole(cancer):
         assert mlp.fit(X, target, groups=groups).validation_scores_ is None  # no leaky split
         assert mlp.early_stopping  # the parameter is left as the user set it
         assert mlp.fit(X, target).validation_scores_ is not None  # without groups: unchanged
+
+
+def test_dask_workers_with_another_signing_key_fail_before_training(cancer, tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        # The worker process started with the test key; this process now has another one.
+        monkeypatch.setenv("ENSEMBLE_HPO_KEY_FILE", str(tmp_path / "mine" / "signing.key"))
+        model = EnsembleClassifier(run_dir=str(tmp_path / "run"), backend=client, **QUICK)
+        with pytest.raises(ValueError, match="sign run-folder artifacts with another key"):
+            model.fit(*cancer)
+    assert not list((tmp_path / "run" / "artifacts").glob("*.oof.npy"))

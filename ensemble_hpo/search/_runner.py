@@ -206,9 +206,29 @@ def _joblib_backend(backend: Any) -> Iterator[None]:
     else:
         raise ValueError("The 'backend' parameter must be None, 'loky', 'dask', a scheduler "
                          f"address or a dask.distributed.Client. Got {backend!r} instead.")
+    _check_workers_share_key(client)
     with joblib.parallel_config(backend="dask", wait_for_workers_timeout=60):
         with client.as_current():
             yield
+
+
+def _check_workers_share_key(client: Any) -> None:
+    """Fail before training when a worker would sign artifacts this process must refuse.
+
+    Dask workers on other machines sign the fold models they write with their own user's
+    key; without this check the mismatch surfaced only when selection loaded the members,
+    after the whole search.
+    """
+    from ensemble_hpo._signing import key_fingerprint
+
+    local = key_fingerprint()
+    others = sorted(address for address, theirs in client.run(key_fingerprint).items()
+                    if theirs != local)
+    if others:
+        raise ValueError(
+            f"The Dask workers {others} sign run-folder artifacts with another key than this "
+            "process, so every candidate they train would be refused after the search. Give "
+            "every machine the same key file (ENSEMBLE_HPO_KEY_FILE) before starting them.")
 
 
 def _run_workers(storage: Any, study_name: str, strategy: SearchStrategy, space: SearchSpace,
