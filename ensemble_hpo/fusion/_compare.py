@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
+from .._folds import check_groups
+from .._nested import nested_scores
 from ..metrics import PredictionScorer, get_prediction_scorer
 from ._averaging import HardVoting, SoftVoting, WeightedAverage
 from ._base import (
@@ -63,30 +63,22 @@ def _named(fusers: Any) -> dict[str, BaseFuser]:
     return named
 
 
-def _cross_validate(
-    fuser: BaseFuser,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    scorer: PredictionScorer,
-    data: dict[str, Any],
-) -> dict[str, float]:
-    """Fit a clone of ``fuser`` on each training fold and score it on the held-out fold."""
-    predictions, y, X, sample_weight = (data[k] for k in ("predictions", "y", "X", "sample_weight"))
-    scores, seconds = [], []
-    for train, test in folds:
-        start = time.perf_counter()
-        fitted = clone(fuser).fit(
-            predictions[:, train],
-            y[train],
-            weights=data["weights"],
-            X=None if X is None else X[train],
-            sample_weight=None if sample_weight is None else sample_weight[train],
-        )
-        seconds.append(time.perf_counter() - start)
-        fused = fitted.combine(predictions[:, test], None if X is None else X[test])
-        weight = None if sample_weight is None else sample_weight[test]
-        scores.append(scorer(y[test], fused, sample_weight=weight))
-    return {"cv_score": float(np.mean(scores)), "cv_std": float(np.std(scores)),
-            "fit_seconds": float(np.mean(seconds))}
+class _GivenWeights:
+    """A stand-in selector that keeps the caller's weights on every fold."""
+
+    def __init__(self, weights: np.ndarray) -> None:
+        self.weights = weights
+
+    def fit(self, predictions: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> _GivenWeights:
+        self.weights_ = self.weights
+        return self
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"weights": self.weights}
+
+    def set_params(self, **params: Any) -> _GivenWeights:
+        self.weights = params.get("weights", self.weights)
+        return self
 
 
 def compare_fusers(
@@ -100,6 +92,8 @@ def compare_fusers(
     cv: Any = 5,
     random_state: int | None = None,
     sample_weight: Any = None,
+    selector: Any = None,
+    groups: Any = None,
 ) -> pd.DataFrame:
     """Cross-validated score of several fusion methods on the same members.
 
@@ -107,6 +101,10 @@ def compare_fusers(
     of every fuser is fitted on the training rows and its :meth:`combine` is
     scored on the held-out rows, so fusers that learn (optimised weights,
     stacking) are judged on data they did not see. All fusers share the folds.
+    Given a ``selector``, the member weights are chosen again on each fold's
+    training rows too (as the estimators' ``fusion_comparison_`` does); otherwise
+    ``weights`` are used as given, and if they were chosen on these same rows the
+    fixed-weight fusers' scores are optimistic.
 
     Parameters
     ----------
@@ -129,12 +127,18 @@ def compare_fusers(
         Seed of the fold shuffling (also given to the default Stacking).
     sample_weight : array-like of shape (n_samples,), default=None
         Per-sample weights for fitting and scoring.
+    selector : selector, default=None
+        Chooses the member weights on each fold's training rows (``predictions``
+        then holds every candidate); None keeps ``weights``.
+    groups : array-like of shape (n_samples,), default=None
+        Group labels: an int ``cv`` becomes group K-fold, and inner splits keep groups whole.
 
     Returns
     -------
     table : pandas.DataFrame
         One row per fuser, best first, with columns ``fusion``, ``cv_score``
-        (mean over folds), ``cv_std`` and ``fit_seconds`` (mean per fold).
+        (score of the held-out predictions of all folds together), ``cv_std``
+        (over folds) and ``fit_seconds`` (mean per fold).
 
     Examples
     --------
@@ -153,18 +157,12 @@ def compare_fusers(
     n_classes = predictions.shape[2] if task == CLASSIFICATION else None
     y = check_target(y, predictions.shape[1], n_classes)
     named = default_fusers(task, random_state) if fusers is None else _named(fusers)
-    data = {
-        "predictions": predictions,
-        "y": y,
-        "weights": check_weights(weights, predictions.shape[0]),
-        "X": check_features(X, predictions.shape[1]),
-        "sample_weight": check_sample_weight(sample_weight, predictions.shape[1]),
-    }
+    weights = check_weights(weights, predictions.shape[0])
+    groups = check_groups(groups, predictions.shape[1])
     scorer = get_prediction_scorer(scoring, task)
-    folds = make_folds(cv, y, task, random_state)
-    rows = [
-        {"fusion": name, **_cross_validate(fuser, folds, scorer, data)}
-        for name, fuser in named.items()
-    ]
-    table = pd.DataFrame(rows, columns=["fusion", "cv_score", "cv_std", "fit_seconds"])
-    return table.sort_values("cv_score", ascending=False, kind="stable").reset_index(drop=True)
+    folds = make_folds(cv, y, task, random_state, groups)
+    return nested_scores(
+        predictions, y, folds, selector=_GivenWeights(weights) if selector is None else selector,
+        fusers=named, scorer=scorer, X=check_features(X, predictions.shape[1]),
+        sample_weight=check_sample_weight(sample_weight, predictions.shape[1]), groups=groups,
+    ).table

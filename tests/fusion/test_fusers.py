@@ -322,3 +322,19 @@ def test_compare_fusers_custom_fusers_and_scoring(binary):
     assert table["cv_score"].between(0.85, 1.0).all()
     repeated = compare_fusers(P, y, [SoftVoting(), SoftVoting()], cv=3, random_state=1)
     assert list(repeated["fusion"]) == ["SoftVoting", "SoftVoting#2"]
+
+
+def test_compare_fusers_with_a_selector_reselects_on_each_training_part():
+    from ensemble_hpo.selection import GreedySelector
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    p = rng.uniform(0.2, 0.8, (40, 300))  # 40 candidates with no signal at all
+    P = np.stack([1 - p, p], axis=2)
+    weights = GreedySelector().fit(P, y).weights_  # chosen on every row, held-out ones included
+    fixed = compare_fusers(P, y, [WeightedAverage()], weights=weights, cv=5, random_state=0)
+    nested = compare_fusers(P, y, [WeightedAverage()], selector=GreedySelector(), cv=5,
+                            random_state=0)
+    # Weights chosen on the scored rows look better than chance; chosen per fold they do not.
+    assert fixed["cv_score"].item() > nested["cv_score"].item() + 0.005
+    assert nested["cv_score"].item() < -np.log(2) + 0.005
