@@ -230,3 +230,22 @@ def test_fit_and_reselect_select_and_fuse_on_one_blas_thread(iris):
     # reselect once ran without the limit: its fusion comparison was 16x slower under load.
     # Once on all rows and once per outer fold (the nested cv_score_), in fit and in reselect.
     assert _ThreadRecordingSelector.seen == [1] * 2 * (1 + FAST["cv"])
+
+
+def test_fit_measures_prediction_cost_on_one_blas_thread(iris, monkeypatch):
+    if _max_blas_threads() < 2:
+        pytest.skip("BLAS/OpenMP already run on one thread here")
+    import ensemble_hpo._estimators as estimators
+
+    seen = []
+    original = estimators.prediction_cost
+
+    def recording(*args, **kwargs):
+        seen.append(_max_blas_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(estimators, "prediction_cost", recording)
+    X, y = iris
+    EnsembleClassifier(models=["logistic"], n_trials=2, **FAST).fit(X, y)
+    # Unlimited OpenMP pools in predict once took 32.6 s of a 30 s-budget fit under load.
+    assert seen == [1]
