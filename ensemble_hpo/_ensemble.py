@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ensemble_hpo._outputs import model_output
+
 __all__ = ["Ensemble", "Member"]
 
 
@@ -25,17 +27,8 @@ class Member:
 
     def predict(self, X: Any, task: str, n_classes: int | None) -> np.ndarray:
         """Average of the member's models: probabilities (classification) or values."""
-        outputs = [_model_output(m, X, task, n_classes) for m in self.models]
+        outputs = [model_output(m, X, task, n_classes) for m in self.models]
         return np.mean(outputs, axis=0)
-
-
-def _model_output(model: Any, X: Any, task: str, n_classes: int | None) -> np.ndarray:
-    if task == "regression":
-        return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
-    raw = np.asarray(model.predict_proba(X), dtype=np.float64)
-    proba = np.zeros((raw.shape[0], n_classes))
-    proba[:, np.asarray(model.classes_, dtype=int)] = raw
-    return proba
 
 
 @dataclass

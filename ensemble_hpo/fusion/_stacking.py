@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import has_fit_parameter
 
+from .._outputs import model_output
 from ..metrics import PredictionScorer, get_prediction_scorer
 from ._base import CLASSIFICATION, BaseFuser
 from ._cv import make_folds
@@ -188,9 +189,5 @@ class Stacking(BaseFuser):
         return fused
 
     def _predict(self, model: BaseEstimator, features: np.ndarray) -> np.ndarray:
-        if self.task_ != CLASSIFICATION:
-            return np.asarray(model.predict(features), dtype=np.float64).ravel()
         # A training fold may miss a class; its column stays at probability zero.
-        proba = np.zeros((features.shape[0], self.n_classes_))
-        proba[:, np.asarray(model.classes_, dtype=np.intp)] = model.predict_proba(features)
-        return proba
+        return model_output(model, features, self.task_, self.n_classes_)

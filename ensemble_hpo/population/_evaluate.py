@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
+from ensemble_hpo._outputs import model_output
 from ensemble_hpo.metrics import PredictionScorer
 
 __all__ = [
@@ -232,14 +233,8 @@ class CandidateEvaluator:
         return model.fit(_subset(self.X, train), y_train, **kwargs)
 
     def _predict(self, model: Any, X_valid: Any) -> np.ndarray:
-        if self.task == "classification":
-            raw = np.asarray(model.predict_proba(X_valid), dtype=np.float64)
-            proba = np.zeros((raw.shape[0], self.n_classes))
-            # A fold may miss a rare class: place columns by the model's own classes_.
-            proba[:, np.asarray(model.classes_, dtype=int)] = raw
-            pred = proba
-        else:
-            pred = np.asarray(model.predict(X_valid), dtype=np.float64).reshape(-1)
+        # A fold may miss a rare class: model_output places columns by the model's classes_.
+        pred = model_output(model, X_valid, self.task, self.n_classes)
         if not np.all(np.isfinite(pred)):
             raise CandidateFailed("the model predicted NaN or infinite values")
         return pred.astype(np.float32)

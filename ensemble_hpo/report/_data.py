@@ -16,6 +16,7 @@ from sklearn.base import clone
 from sklearn.model_selection import learning_curve
 from threadpoolctl import threadpool_limits
 
+from ensemble_hpo._outputs import model_output
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
 
 __all__ = [
@@ -247,12 +248,7 @@ def _model_scorer(scorer: PredictionScorer, task: str, n_classes: int | None) ->
     """An ``(estimator, X, y)`` scorer that scores like the search did."""
 
     def score(model: Any, X: Any, y: np.ndarray) -> float:
-        if task == "regression":
-            return scorer(y, np.asarray(model.predict(X), dtype=np.float64).reshape(-1))
-        raw = np.asarray(model.predict_proba(X), dtype=np.float64)
-        # A small training subset may miss classes; put columns where the labels say.
-        proba = np.zeros((raw.shape[0], n_classes))
-        proba[:, np.asarray(model.classes_, dtype=int)] = raw
-        return scorer(y, proba)
+        # A small training subset may miss classes: model_output places columns by label.
+        return scorer(y, model_output(model, X, task, n_classes))
 
     return score

@@ -1,0 +1,25 @@
+"""One model's output as every stage expects it: values, or probabilities in every class's column.
+
+A model fitted on a subset of the rows (a CV fold, a learning-curve subset, a stacking
+fold) may never have seen a rare class; its ``predict_proba`` then has fewer columns.
+They are placed by the model's own ``classes_`` (encoded labels ``0..n_classes-1``), and a
+class it never saw gets probability zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["model_output"]
+
+
+def model_output(model: Any, X: Any, task: str, n_classes: int | None) -> np.ndarray:
+    """Regression values of shape (n,), or class probabilities of shape (n, n_classes)."""
+    if task != "classification":
+        return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
+    raw = np.asarray(model.predict_proba(X), dtype=np.float64)
+    proba = np.zeros((raw.shape[0], n_classes))
+    proba[:, np.asarray(model.classes_, dtype=np.intp)] = raw
+    return proba
