@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.bench_selection_variants import markdown
 from benchmarks.suite._systems import kept_runs, load_kept_run
 from ensemble_hpo._nested import nested_scores
+from ensemble_hpo._select_fuse import comparison_fusers
 from ensemble_hpo.metrics import get_prediction_scorer
 
 OUT = Path(__file__).parent / "results" / "nested_cost.md"
@@ -55,7 +56,9 @@ def measure(path: Path) -> dict:
         row = {"table": path.name, "candidates": len(numbers), "rows": len(y),
                "fit_s": float(model.fit_time_), "plain_s": _seconds(plain),
                "nested_own_s": _seconds(lambda: nested({type(fuser).__name__: fuser})),
-               "nested_all_s": _seconds(lambda: nested(model._comparison_fusers(fuser, y, splits)))}
+               "nested_all_s": _seconds(lambda: nested(comparison_fusers(
+                   fuser, y, splits, model._task, scoring=model.scoring,
+                   random_state=model.random_state)))}
     row["nested_all_share_of_fit"] = row["nested_all_s"] / row["fit_s"]
     return row
 

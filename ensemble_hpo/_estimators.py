@@ -13,20 +13,16 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ensemble_hpo._ensemble import Ensemble, Member, _dense, members_from_weights
-from ensemble_hpo._folds import groups_kwargs
-from ensemble_hpo._nested import nested_scores
+from ensemble_hpo._ensemble import Member
 from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
 from ensemble_hpo._run_identity import check_identity, run_identity, scoring_key
-from ensemble_hpo._stage_progress import StageProgress
+from ensemble_hpo._select_fuse import SelectionData, select_and_fuse
 from ensemble_hpo.fusion import (
-    default_fusers,
     prediction_cost,
     to_sklearn,
     trim_ensemble,
@@ -36,11 +32,12 @@ from ensemble_hpo.population import (
     CandidateEvaluator,
     FileArtifactStore,
     MemoryArtifactStore,
+    PipelineBuilder,
     Population,
 )
 from ensemble_hpo.search import SearchRun, make_strategy
 from ensemble_hpo.search._objective import candidate_seed
-from ensemble_hpo.spaces import ModelFamily, SearchSpace
+from ensemble_hpo.spaces import SearchSpace
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor"]
 
@@ -166,10 +163,12 @@ class _BaseEnsemble(BaseEstimator):
         splits = [(np.asarray(tr, np.int32), np.asarray(va, np.int32))
                   for tr, va in setup.evaluator.splits]
         fit_deadline = None if self._budget()[1] is None else start + self._budget()[1]
-        self._finish(population, selector, fuser, setup.evaluator.y,
-                     setup.evaluator.sample_weight, transformer, setup.X, setup.evaluator.n_classes,
-                     splits=splits, deadline=fit_deadline,
-                     groups=None if groups is None else np.asarray(groups))
+        data = SelectionData(y=setup.evaluator.y, task=self._task, splits=splits,
+                             n_classes=setup.evaluator.n_classes,
+                             sample_weight=setup.evaluator.sample_weight,
+                             groups=None if groups is None else np.asarray(groups), X=setup.X,
+                             transformer=transformer)
+        self._finish(population, selector, fuser, data, deadline=fit_deadline)
         self.search_scoring_ = setup.run.search_scoring_
         self.run_identity_ = setup.identity
         if self.final_models == "refit":
@@ -216,11 +215,14 @@ class _BaseEnsemble(BaseEstimator):
         check_identity(fitted, current, where="this estimator's fit")
         population = _with_available_models(self.population_)
         fuser = make_fuser(self.fusion, self.random_state, self.scoring)
-        builder = _PipelineBuilder(info.column_kinds, self._task)
-        self._finish(population, make_selector(self.selection, self.random_state, self.scoring), fuser, y_enc,
-                     weights, builder.fuser_transformer(fuser, X), X,
-                     None if self._task == "regression" else len(self.classes_),
-                     splits=self.cv_splits_, groups=None if groups is None else np.asarray(groups))
+        builder = PipelineBuilder(info.column_kinds, self._task)
+        data = SelectionData(y=y_enc, task=self._task, splits=self.cv_splits_,
+                             n_classes=None if self._task == "regression" else len(self.classes_),
+                             sample_weight=weights,
+                             groups=None if groups is None else np.asarray(groups), X=X,
+                             transformer=builder.fuser_transformer(fuser, X))
+        self._finish(population, make_selector(self.selection, self.random_state, self.scoring),
+                     fuser, data)
         return self
 
     def _in_user_metric(self, population: Population, setup: _FitSetup) -> Population:
@@ -301,7 +303,7 @@ class _BaseEnsemble(BaseEstimator):
             verbose=self.verbose,
         )
         return _FitSetup(X=X, info=info, classes=classes, evaluator=evaluator, run=run, store=store,
-                         builder=_PipelineBuilder(info.column_kinds, self._task),
+                         builder=PipelineBuilder(info.column_kinds, self._task),
                          n_trials=n_trials, deadline=deadline, selector=selector, fuser=fuser,
                          identity=identity)
 
@@ -313,62 +315,23 @@ class _BaseEnsemble(BaseEstimator):
         storage = self.storage if self.storage is not None else f"journal://{root / 'study.log'}"
         return storage, FileArtifactStore(root / "artifacts", trusted=self.trusted)
 
-    def _finish(self, population: Population, selector: Any, fuser: Any, y: np.ndarray,
-                sample_weight: np.ndarray | None, transformer: Any, X: Any,
-                n_classes: int | None, *, splits: list[tuple[np.ndarray, np.ndarray]],
-                deadline: float | None = None, groups: np.ndarray | None = None) -> None:
-        completed = population.completed()
-        if not completed:
-            reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
-            raise RuntimeError(
-                f"Every one of the {len(population.candidates)} candidates failed, so there is "
-                "nothing to ensemble. Failure reasons: " + "; ".join(reasons[:10])
-            )
-        numbers_ = [c.number for c in completed]
-        predictions = population.predictions(numbers_)
-        progress = StageProgress(["selection", "fusion", "fusion comparison"],
-                                 enabled=bool(self.verbose))
-        # One BLAS/OpenMP thread, for fit and reselect alike: selection and fusion work on
-        # small matrices, where thread start-up and oversubscription cost more than they give
-        # (measured 4x in fit; reselect without the limit ran the fusion comparison 16x slower
-        # on the loaded 2-core machine).
-        with progress, threadpool_limits(limits=1):
-            selector.fit(predictions, y, sample_weight=sample_weight,
-                         **groups_kwargs(selector, groups))
-            weights = np.asarray(selector.weights_, dtype=np.float64)
-            scores = {c.number: c.score for c in completed}
-            members = members_from_weights(numbers_, weights, population, scores=scores)
-            progress.done("selection", "fusion", candidates=len(completed), members=len(members),
-                          oof=float(getattr(selector, "score_", np.nan)),
-                          best_single=float(max(scores.values())))
-            member_idx = [numbers_.index(m.number) for m in members]
-            member_predictions = predictions[member_idx]
-            member_weights = [m.weight for m in members]
-            fuser_X = None if transformer is None else _dense(transformer.transform(X))
-            fuser.fit(member_predictions, y, weights=member_weights, X=fuser_X,
-                      sample_weight=sample_weight, **groups_kwargs(fuser, groups))
-            progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
-            nested = nested_scores(predictions, y, splits, selector=selector,
-                                   fusers=self._comparison_fusers(fuser, y, splits), X=fuser_X,
-                                   scorer=get_prediction_scorer(self.scoring, self._task),
-                                   sample_weight=sample_weight, groups=groups, deadline=deadline)
-            progress.done("fusion comparison")
-        self.fusion_comparison_ = nested.table
-        self.cv_splits_ = splits
-        self.selection_target_ = y  # encoded; lets trim() refit the fuser without the data
-        self.ensemble_ = Ensemble(members=members, fuser=fuser, task=self._task,
-                                  n_classes=n_classes, feature_transformer=transformer)
-        self.selector_ = selector
-        weight_by_number = {m.number: m.weight for m in members}
-        self.leaderboard_ = population.leaderboard(weight_by_number)
-        best = max(completed, key=lambda c: c.score)
-        self.best_candidate_ = best
-        self.best_score_ = best.score
+    def _finish(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
+                deadline: float | None = None) -> None:
+        result = select_and_fuse(population, selector, fuser, data, scoring=self.scoring,
+                                 random_state=self.random_state, deadline=deadline,
+                                 verbose=self.verbose)
+        self.fusion_comparison_ = result.fusion_comparison
+        self.cv_splits_ = list(data.splits)
+        self.selection_target_ = data.y  # encoded; lets trim() refit the fuser without the data
+        self.ensemble_ = result.ensemble
+        self.selector_ = result.selector
+        self.leaderboard_ = result.leaderboard
+        self.best_candidate_ = result.best
+        self.best_score_ = result.best.score
         # The weighted ensemble's score on the rows it was selected on is optimistic: it keeps
         # that name. cv_score_ repeats selection and fusion inside the outer folds.
-        self.selection_score_ = float(getattr(selector, "score_", np.nan))
-        self.cv_score_ = nested.scores[type(fuser).__name__]
-        population.store.drop_models(set(weight_by_number) | {best.number})
+        self.selection_score_ = result.selection_score
+        self.cv_score_ = result.cv_score
         self.population_ = population
 
     def predict_candidate(self, X: Any, number: int | None = None) -> np.ndarray:
@@ -434,24 +397,6 @@ class _BaseEnsemble(BaseEstimator):
         check_is_fitted(self, "ensemble_")
         return to_sklearn(self)
 
-    def _comparison_fusers(self, fuser: Any, y: np.ndarray,
-                           splits: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
-        """The fitted ensemble's fuser first (always scored), then every default one.
-
-        Fusers with their own inner CV (stacking) get at most as many inner folds as the
-        rarest class has rows in the smallest outer training part.
-        """
-        inner = _inner_folds(y, splits, self._task)
-        chosen = type(fuser).__name__
-        fusers = {chosen: _with_inner_cv(fuser, max(inner, 2))}
-        for name, default in default_fusers(self._task, self.random_state, self.scoring).items():
-            if name == chosen and repr(default.get_params()) == repr(fuser.get_params()):
-                continue
-            if "cv" in default.get_params() and inner < 2:
-                continue
-            fusers[name if name != chosen else f"{name} (defaults)"] = _with_inner_cv(default, inner)
-        return fusers
-
     def _predict_raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
         from ensemble_hpo._validation import validate_predict_data
@@ -479,7 +424,7 @@ class _FitSetup:
     evaluator: CandidateEvaluator
     run: SearchRun
     store: Any
-    builder: _PipelineBuilder
+    builder: PipelineBuilder
     n_trials: int | None
     deadline: float | None
     selector: Any
@@ -487,58 +432,11 @@ class _FitSetup:
     identity: dict[str, str] | None
 
 
-class _PipelineBuilder:
-    """Builds ``Pipeline(prep → model)`` for a family, with the family's preprocessing kind."""
-
-    def __init__(self, column_kinds: Any, task: str) -> None:
-        self.column_kinds = column_kinds
-        self.task = task
-
-    def __call__(self, family: ModelFamily, params: dict[str, Any], seed: int | None) -> Pipeline:
-        from ensemble_hpo._preprocessing import make_preprocessor
-
-        model = family.build(self.task, params, random_state=seed)
-        prep = make_preprocessor(family.preprocessing, self.column_kinds)
-        return Pipeline([("prep", prep), ("model", model)])
-
-    def fuser_transformer(self, fuser: Any, X: Any) -> Any:
-        """Fitted preprocessing for a fuser that looks at the original features (passthrough)."""
-        if not getattr(fuser, "passthrough", False):
-            return None
-        from ensemble_hpo._preprocessing import make_preprocessor
-
-        return make_preprocessor("linear", self.column_kinds).fit(X)
-
-    def linear_features(self, X: Any) -> np.ndarray:
-        """X scaled and one-hot encoded as linear families see it (for hypergradient search)."""
-        from ensemble_hpo._preprocessing import make_preprocessor
-
-        out = make_preprocessor("linear", self.column_kinds).fit_transform(X)
-        return np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=np.float64)
-
-
 def _with_available_models(population: Population) -> Population:
     store = population.store
     usable = [c for c in population.completed() if store.has_models(c.number)]
     others = [c for c in population.candidates if not c.ok]
     return Population(usable + others, store)
-
-
-def _inner_folds(y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], task: str) -> int:
-    """Largest inner K-fold (at most 5) every outer training part can feed."""
-    if task == "classification":
-        counts = [np.bincount(y[train]) for train, _ in splits]
-        rows = min(int(c[c > 0].min()) for c in counts)
-    else:
-        rows = min(len(train) for train, _ in splits) // 2
-    return min(5, rows)
-
-
-def _with_inner_cv(fuser: Any, inner: int) -> Any:
-    params = fuser.get_params()
-    if isinstance(params.get("cv"), numbers.Integral) and params["cv"] > inner:
-        return clone(fuser).set_params(cv=inner)
-    return fuser
 
 
 def _check_positive(name: str, value: Any, *, integral: bool) -> None:

@@ -2,7 +2,7 @@
 
 Per table, ``_BaseEnsemble._setup`` (private; what ``fit`` runs before its search) builds the
 ``CandidateEvaluator`` (fit's folds from ``make_splits`` with the default ``cv=5`` and
-``random_state=0``, the default scorer, one BLAS/OpenMP thread) and the ``_PipelineBuilder``
+``random_state=0``, the default scorer, one BLAS/OpenMP thread) and the ``PipelineBuilder``
 (family preprocessing + estimator, early stopping included). A configuration is then
 ``builder(family, params, seed)`` evaluated by ``CandidateEvaluator.evaluate`` in a killable
 child process (``ensemble_hpo.population._isolation.call_with_timeout``, private), which also
@@ -52,7 +52,7 @@ class TableSetup:
     n_classes: int | None          # the split's classes (columns of stored probabilities)
     lib_classes: np.ndarray | None  # split labels the library's encoder saw in y_train
     evaluator: Any                 # ensemble_hpo CandidateEvaluator
-    builder: Any                   # ensemble_hpo _PipelineBuilder
+    builder: Any                   # ensemble_hpo.population.PipelineBuilder
     X_test: Any                    # validated like predict-time data
     y_train: np.ndarray            # split encoding (0..n_classes-1) or float
     y_test: np.ndarray

@@ -1,5 +1,6 @@
 """The candidate population: records, out-of-fold predictions, fold models and their storage."""
 
+from ensemble_hpo.population._builder import PipelineBuilder
 from ensemble_hpo.population._evaluate import (
     CandidateEvaluator,
     CandidateFailed,
@@ -19,5 +20,6 @@ __all__ = [
     "EvaluationResult",
     "FileArtifactStore",
     "MemoryArtifactStore",
+    "PipelineBuilder",
     "Population",
 ]

@@ -1,0 +1,144 @@
+"""The one select-and-fuse step behind ``fit`` and ``reselect``: population in, ensemble out.
+
+It selects members from every finished candidate's out-of-fold predictions, fits the fuser
+on them, and estimates the result honestly (selection and fusion repeated inside the outer
+folds, :mod:`ensemble_hpo._nested`), together with the fusion comparison. It knows nothing
+of estimators or run folders: the estimators only compose it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
+
+from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
+from ensemble_hpo._folds import groups_kwargs
+from ensemble_hpo._nested import nested_scores
+from ensemble_hpo._stage_progress import StageProgress
+from ensemble_hpo.fusion import default_fusers
+from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.population import Candidate, Population
+
+__all__ = ["SelectionData", "SelectionResult", "comparison_fusers", "select_and_fuse"]
+
+Splits = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class SelectionData:
+    """The rows selection and fusion learn from: encoded target, outer folds and extras."""
+
+    y: np.ndarray
+    task: str
+    splits: Splits
+    n_classes: int | None = None
+    sample_weight: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    X: Any = None  # original features, only for a fuser that looks at them (passthrough)
+    transformer: Any = None  # fitted preprocessing that gives such a fuser its view of X
+
+
+@dataclass
+class SelectionResult:
+    ensemble: Ensemble
+    selector: Any
+    fusion_comparison: pd.DataFrame
+    cv_score: float  # nested, held-out estimate of the fitted ensemble
+    selection_score: float  # on the rows it was selected on: optimistic
+    leaderboard: pd.DataFrame
+    best: Candidate
+
+
+def select_and_fuse(population: Population, selector: Any, fuser: Any, data: SelectionData, *,
+                    scoring: Any, random_state: int | None, deadline: float | None = None,
+                    verbose: int = 0) -> SelectionResult:
+    """Select, fuse and estimate; raise when no candidate finished."""
+    completed = population.completed()
+    if not completed:
+        reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
+        raise RuntimeError(
+            f"Every one of the {len(population.candidates)} candidates failed, so there is "
+            "nothing to ensemble. Failure reasons: " + "; ".join(reasons[:10])
+        )
+    numbers_ = [c.number for c in completed]
+    predictions = population.predictions(numbers_)
+    y, groups, sample_weight = data.y, data.groups, data.sample_weight
+    progress = StageProgress(["selection", "fusion", "fusion comparison"], enabled=bool(verbose))
+    # One BLAS/OpenMP thread, for fit and reselect alike: selection and fusion work on
+    # small matrices, where thread start-up and oversubscription cost more than they give
+    # (measured 4x in fit; reselect without the limit ran the fusion comparison 16x slower
+    # on the loaded 2-core machine).
+    with progress, threadpool_limits(limits=1):
+        selector.fit(predictions, y, sample_weight=sample_weight, **groups_kwargs(selector, groups))
+        weights = np.asarray(selector.weights_, dtype=np.float64)
+        scores = {c.number: c.score for c in completed}
+        members = members_from_weights(numbers_, weights, population, scores=scores)
+        progress.done("selection", "fusion", candidates=len(completed), members=len(members),
+                      oof=float(getattr(selector, "score_", np.nan)),
+                      best_single=float(max(scores.values())))
+        member_predictions = predictions[[numbers_.index(m.number) for m in members]]
+        fuser_X = None if data.transformer is None else _dense(data.transformer.transform(data.X))
+        fuser.fit(member_predictions, y, weights=[m.weight for m in members], X=fuser_X,
+                  sample_weight=sample_weight, **groups_kwargs(fuser, groups))
+        progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
+        nested = nested_scores(
+            predictions, y, data.splits, selector=selector,
+            fusers=comparison_fusers(fuser, y, data.splits, data.task, scoring=scoring,
+                                     random_state=random_state),
+            X=fuser_X, scorer=get_prediction_scorer(scoring, data.task),
+            sample_weight=sample_weight, groups=groups, deadline=deadline)
+        progress.done("fusion comparison")
+    ensemble = Ensemble(members=members, fuser=fuser, task=data.task, n_classes=data.n_classes,
+                        feature_transformer=data.transformer)
+    best = max(completed, key=lambda c: c.score)
+    weight_by_number = {m.number: m.weight for m in members}
+    population.store.drop_models(set(weight_by_number) | {best.number})
+    return SelectionResult(
+        ensemble=ensemble, selector=selector, fusion_comparison=nested.table,
+        cv_score=nested.scores[type(fuser).__name__],
+        selection_score=float(getattr(selector, "score_", np.nan)),
+        leaderboard=population.leaderboard(weight_by_number), best=best,
+    )
+
+
+def comparison_fusers(fuser: Any, y: np.ndarray, splits: Splits, task: str, *, scoring: Any,
+                      random_state: int | None) -> dict[str, Any]:
+    """The fitted ensemble's fuser first (always scored), then every default one.
+
+    Fusers with their own inner CV (stacking) get at most as many inner folds as the
+    rarest class has rows in the smallest outer training part.
+    """
+    inner = _inner_folds(y, splits, task)
+    chosen = type(fuser).__name__
+    fusers = {chosen: _with_inner_cv(fuser, max(inner, 2))}
+    for name, default in default_fusers(task, random_state, scoring).items():
+        if name == chosen and repr(default.get_params()) == repr(fuser.get_params()):
+            continue
+        if "cv" in default.get_params() and inner < 2:
+            continue
+        fusers[name if name != chosen else f"{name} (defaults)"] = _with_inner_cv(default, inner)
+    return fusers
+
+
+def _inner_folds(y: np.ndarray, splits: Splits, task: str) -> int:
+    """Largest inner K-fold (at most 5) every outer training part can feed."""
+    if task == "classification":
+        counts = [np.bincount(y[train]) for train, _ in splits]
+        rows = min(int(c[c > 0].min()) for c in counts)
+    else:
+        rows = min(len(train) for train, _ in splits) // 2
+    return min(5, rows)
+
+
+def _with_inner_cv(fuser: Any, inner: int) -> Any:
+    params = fuser.get_params()
+    if isinstance(params.get("cv"), numbers.Integral) and params["cv"] > inner:
+        return clone(fuser).set_params(cv=inner)
+    return fuser
