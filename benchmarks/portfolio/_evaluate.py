@@ -128,6 +128,10 @@ def child_evaluate(evaluator: Any, estimator: Any, X_test: Any, cpu_limit: float
         if cpu_limit and time.process_time() >= int(np.ceil(cpu_limit)) - 0.5:
             raise CpuLimitExceeded(f"the candidate exceeded its CPU time limit "
                                    f"({type(exc).__name__} at {time.process_time():.1f}s)") from None
+        if isinstance(exc, KeyboardInterrupt):
+            # Nobody interrupts this child but a library's own signal handling; re-raised in
+            # the parent it stopped the whole run twice (14:49 and 15:24 on 2026-12-04).
+            raise RuntimeError("KeyboardInterrupt inside the candidate's training") from None
         raise
     if not np.all(np.isfinite(test)):
         raise RuntimeError("the fold models predicted NaN or infinite values on the test rows")
