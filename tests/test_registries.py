@@ -59,3 +59,19 @@ def test_yaml_reads_the_registries_not_a_copy(tmp_path, monkeypatch):
         _config(tmp_path, selection={"method": "nonesuch"})
     monkeypatch.setitem(SELECTORS, "nonesuch", SELECTORS["best"])
     assert _config(tmp_path, selection={"method": "nonesuch"}).selection.method == "nonesuch"
+
+
+@pytest.mark.parametrize("name", sorted(FUSERS))
+def test_every_registered_fuser_describes_itself_and_exports(name, cancer):
+    import numpy as np
+
+    fuser_class = FUSERS[name]
+    assert fuser_class.sklearn_export in ("soft", "hard", "stacking")
+    assert isinstance(fuser_class.learns_from_predictions, bool)
+    X, y = cancer
+    model = EnsembleClassifier(fusion=name, **QUICK).fit(X, y)
+    exported = model.to_sklearn()  # dispatched on the description, not on the class
+    np.testing.assert_array_equal(exported.predict(X), model.predict(X))
+    if fuser_class.sklearn_export != "hard":  # hard voting has no probabilities in sklearn
+        np.testing.assert_allclose(exported.predict_proba(X[:20]), model.predict_proba(X[:20]),
+                                   atol=1e-6)

@@ -27,6 +27,9 @@ def nonzero_uniform(weights: np.ndarray) -> np.ndarray:
 class _FixedWeightFuser(BaseFuser):
     """Fuser whose ``weights_`` are derived from the selection weights alone."""
 
+    learns_from_predictions = False
+    sklearn_export = "soft"
+
     def _fit(self, predictions, y, weights, X, sample_weight) -> None:
         self.weights_ = self._member_weights(weights)
 
@@ -112,6 +115,8 @@ class HardVoting(_FixedWeightFuser):
     >>> HardVoting().fit(P, np.array([1]), weights=[2, 1, 1]).combine(P)
     array([[0.5, 0.5]])
     """
+
+    sklearn_export = "hard"
 
     def __init__(self, *, weighted: bool = True) -> None:
         self.weighted = weighted

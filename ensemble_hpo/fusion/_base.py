@@ -163,6 +163,13 @@ class BaseFuser(BaseEstimator, ABC):
 
     Subclasses implement :meth:`_fit` (learn from out-of-fold predictions) and
     :meth:`_combine` (fuse new predictions); the public methods validate inputs.
+    Two class attributes describe a fuser to the code that exports or trims an
+    ensemble, so that code never dispatches on concrete classes:
+
+    * ``learns_from_predictions``: whether ``_fit`` reads the predictions (False
+      when the weights alone define the fuser, so trimming refits it without data);
+    * ``sklearn_export``: the scikit-learn equivalent, ``"soft"`` or ``"hard"``
+      (a VotingClassifier/Regressor with ``weights_``), ``"stacking"``, or None.
 
     Attributes
     ----------
@@ -175,6 +182,9 @@ class BaseFuser(BaseEstimator, ABC):
     n_classes_ : int or None
         Number of classes (None for regression).
     """
+
+    learns_from_predictions: bool = True
+    sklearn_export: str | None = None
 
     def fit(
         self,

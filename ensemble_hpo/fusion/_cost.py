@@ -14,15 +14,10 @@ from sklearn.utils.validation import _num_samples
 
 from .._ensemble import Ensemble
 from ..metrics import get_prediction_scorer
-from ._averaging import HardVoting, SoftVoting, WeightedAverage
 from ._base import CLASSIFICATION, check_predictions, check_sample_weight, check_target
 from ._export import as_ensemble
 
 __all__ = ["prediction_cost", "trim_ensemble"]
-
-# These fusers learn nothing from the data: their fitted state is the selection weights.
-_FIXED_WEIGHT_FUSERS = (WeightedAverage, SoftVoting, HardVoting)
-
 
 def _seconds_per_row(predict: Callable[[], Any], n_rows: int, repeats: int) -> float:
     """Median over ``repeats`` of the wall time of one batch prediction, divided by its rows."""
@@ -387,7 +382,7 @@ def _refit_fuser(ensemble: Ensemble, kept: list[int], weights: np.ndarray,
             fuser_X = ensemble.fuser_features(refit.X)
         return fuser.fit(refit.oof[kept], refit.y, weights=weights, X=fuser_X,
                          sample_weight=refit.sample_weight)
-    if isinstance(fuser, _FIXED_WEIGHT_FUSERS):
+    if not getattr(fuser, "learns_from_predictions", True):
         # Their fit reads nothing but the weights: a one-row placeholder suffices.
         return fuser.fit(_placeholder_predictions(ensemble, len(kept)), np.zeros(1, dtype=int),
                          weights=weights)

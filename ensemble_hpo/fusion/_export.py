@@ -35,9 +35,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, get_tags
 
 from .._ensemble import Ensemble
-from ._averaging import HardVoting, SoftVoting, WeightedAverage
 from ._base import CLASSIFICATION
-from ._optimized import OptimizedWeights
 from ._stacking import _PROBA_FLOOR, Stacking
 
 __all__ = ["FittedEnsembleModel", "FoldAverage", "LogRatioFeatures", "to_sklearn"]
@@ -456,15 +454,17 @@ def to_sklearn(ensemble: Any, classes: Any = None) -> Any:
     labels = None
     if ensemble.task == CLASSIFICATION:
         labels = check_classes(classes, ensemble.n_classes)
-    if isinstance(fuser, Stacking):
+    kind = getattr(fuser, "sklearn_export", None)
+    if kind == "stacking":
         return _stacking(ensemble, labels)
-    if isinstance(fuser, HardVoting):
+    if kind == "hard":
         return _voting(ensemble, labels, _vote_weights(fuser.weights_), voting="hard")
-    if isinstance(fuser, (WeightedAverage, SoftVoting, OptimizedWeights)):
+    if kind == "soft":
         return _voting(ensemble, labels, np.asarray(fuser.weights_), voting="soft")
     raise ValueError(
-        "The 'ensemble' parameter must use a WeightedAverage, SoftVoting, HardVoting, "
-        f"OptimizedWeights or Stacking fuser to be exported. Got {type(fuser).__name__} instead."
+        "The 'ensemble' parameter must use a fuser with a scikit-learn equivalent "
+        "(sklearn_export 'soft', 'hard' or 'stacking': WeightedAverage, SoftVoting, HardVoting, "
+        f"OptimizedWeights, Stacking) to be exported. Got {type(fuser).__name__} instead."
     )
 
 

@@ -136,6 +136,8 @@ class OptimizedWeights(BaseFuser):
     True
     """
 
+    sklearn_export = "soft"
+
     def __init__(
         self, *, loss: str | Callable | PredictionScorer | None = None, max_iter: int = 200
     ) -> None:

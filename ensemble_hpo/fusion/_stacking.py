@@ -116,6 +116,8 @@ class Stacking(BaseFuser):
     ((60, 2), (60, 2))
     """
 
+    sklearn_export = "stacking"
+
     def __init__(
         self,
         *,
