@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["model_output"]
+__all__ = ["copy_input_attributes", "model_output"]
 
 
 def model_output(model: Any, X: Any, task: str, n_classes: int | None) -> np.ndarray:
@@ -23,3 +23,13 @@ def model_output(model: Any, X: Any, task: str, n_classes: int | None) -> np.nda
     proba = np.zeros((raw.shape[0], n_classes))
     proba[:, np.asarray(model.classes_, dtype=np.intp)] = raw
     return proba
+
+
+def copy_input_attributes(target: Any, source: Any) -> None:
+    """Give a wrapper the input facts (``n_features_in_``, ``feature_names_in_``) of the
+    fitted model it wraps, as scikit-learn estimators expose them."""
+    for name in ("n_features_in_", "feature_names_in_"):
+        try:
+            setattr(target, name, getattr(source, name))
+        except AttributeError:  # absent on the source, or read-only on the target (VotingClassifier)
+            continue

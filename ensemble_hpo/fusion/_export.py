@@ -35,6 +35,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, get_tags
 
 from .._ensemble import Ensemble
+from .._outputs import copy_input_attributes
 from ._base import CLASSIFICATION
 from ._stacking import _PROBA_FLOOR, Stacking
 
@@ -100,7 +101,7 @@ class FoldAverage(BaseEstimator):
         self.estimators_ = [clone(est).fit(X, y, **extra) for est in self.estimators]
         if self._is_classifier():
             self.classes_ = np.unique(y)
-        _copy_input_attributes(self, self.estimators_[0])
+        copy_input_attributes(self, self.estimators_[0])
         return self
 
     def _check_estimators(self) -> None:
@@ -167,21 +168,13 @@ class FoldAverage(BaseEstimator):
         return tags
 
 
-def _copy_input_attributes(target: Any, source: Any) -> None:
-    for name in ("n_features_in_", "feature_names_in_"):
-        try:
-            setattr(target, name, getattr(source, name))
-        except AttributeError:
-            continue
-
-
 def prefit_fold_average(models: Sequence[Any], task: str, n_classes: int | None) -> FoldAverage:
     """A :class:`FoldAverage` of already fitted models trained on labels ``0..n_classes-1``."""
     model = FoldAverage(estimators=list(models))
     model.estimators_ = list(models)
     if task == CLASSIFICATION:
         model.classes_ = np.arange(n_classes)
-    _copy_input_attributes(model, model.estimators_[0])
+    copy_input_attributes(model, model.estimators_[0])
     return model
 
 
@@ -313,7 +306,7 @@ class FittedEnsembleModel(BaseEstimator):
                 f"Got {self.classes!r} instead."
             )
         source = ensemble.members[0].models[0] if self.feature_info is None else self.feature_info
-        _copy_input_attributes(self, source)
+        copy_input_attributes(self, source)
         return self
 
     def _fused(self, X: Any) -> np.ndarray:
@@ -489,7 +482,7 @@ def _vote_weights(weights: np.ndarray) -> np.ndarray:
 def _set_prefit(model: Any, estimators: list[tuple[str, FoldAverage]]) -> None:
     model.estimators_ = [est for _, est in estimators]
     model.named_estimators_ = Bunch(**dict(estimators))
-    _copy_input_attributes(model, model.estimators_[0])
+    copy_input_attributes(model, model.estimators_[0])
 
 
 def _voting(ensemble: Ensemble, labels: np.ndarray | None, weights: np.ndarray,

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
-from ensemble_hpo._outputs import model_output
+from ensemble_hpo._outputs import copy_input_attributes, model_output
 from ensemble_hpo.metrics import PredictionScorer
 
 __all__ = [
@@ -106,9 +106,7 @@ class SubsetLabelClassifier(ClassifierMixin, BaseEstimator):
         """
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
         self.estimator_ = clone(self.estimator).fit(X, codes, **fit_params)
-        for name in ("n_features_in_", "feature_names_in_"):
-            if hasattr(self.estimator_, name):
-                setattr(self, name, getattr(self.estimator_, name))
+        copy_input_attributes(self, self.estimator_)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

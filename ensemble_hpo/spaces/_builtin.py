@@ -29,6 +29,7 @@ from sklearn.svm import SVC, SVR
 from sklearn.utils.validation import check_is_fitted
 
 from ensemble_hpo._folds import group_folds
+from ensemble_hpo._outputs import copy_input_attributes
 from ensemble_hpo.spaces._early_stopping import (
     EarlyStoppingClassifier,
     EarlyStoppingRegressor,
@@ -107,9 +108,7 @@ class PlattScaledClassifier(ClassifierMixin, BaseEstimator):
                                             cv=cv)
         self.calibrated_ = calibrated.fit(X, y, sample_weight=sample_weight)
         self.classes_ = self.calibrated_.classes_
-        for name in ("n_features_in_", "feature_names_in_"):
-            if hasattr(self.calibrated_, name):
-                setattr(self, name, getattr(self.calibrated_, name))
+        copy_input_attributes(self, self.calibrated_)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
