@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble_hpo._resolve import make_splits
+from ensemble_hpo._folds import make_folds
 from ensemble_hpo._run_identity import features_digest, run_identity
 from ensemble_hpo.datasets import load_builtin
 from ensemble_hpo.spaces import SearchSpace
@@ -51,7 +51,7 @@ def _median_seconds(call) -> float:
 
 def main() -> None:
     X, y = _table(ROWS)
-    splits = make_splits(5, X, y, task="regression", random_state=0)
+    splits = make_folds(5, y, task="regression", random_state=0, X=X)
     space = SearchSpace.from_models("auto", task="regression")
     weights = np.ones(ROWS)
     groups = np.arange(ROWS) % 1000

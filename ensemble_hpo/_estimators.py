@@ -2,48 +2,30 @@
 
 from __future__ import annotations
 
-import numbers
 import os
-import time
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from ensemble_hpo._deadline import Deadline
 from ensemble_hpo._ensemble import Member
-from ensemble_hpo._resolve import check_cv, make_fuser, make_selector, make_splits, n_splits_of
-from ensemble_hpo._run_identity import check_identity, run_identity, scoring_key
+from ensemble_hpo._fit_plan import FitPlan, reselection_data
+from ensemble_hpo._params import budget
+from ensemble_hpo._resolve import make_fuser, make_selector
+from ensemble_hpo._run_identity import check_identity, run_identity
 from ensemble_hpo._select_fuse import SelectionData, select_and_fuse
-from ensemble_hpo.fusion import (
-    prediction_cost,
-    to_sklearn,
-    trim_ensemble,
-)
-from ensemble_hpo.metrics import get_prediction_scorer
-from ensemble_hpo.population import (
-    CandidateEvaluator,
-    FileArtifactStore,
-    MemoryArtifactStore,
-    PipelineBuilder,
-    Population,
-)
-from ensemble_hpo.search import SearchRun, make_strategy
-from ensemble_hpo.search._objective import candidate_seed
-from ensemble_hpo.spaces import SearchSpace
+from ensemble_hpo._validation import validate_predict_data
+from ensemble_hpo.fusion import prediction_cost, to_sklearn, trim_ensemble
+from ensemble_hpo.population import Population
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor"]
 
-DEFAULT_N_TRIALS = 30
-# Share of ``time_budget`` kept for selection and fusion after the search stops.
-_POST_SEARCH_SHARE = 0.05
 
 
 class _BaseEnsemble(BaseEstimator):
@@ -94,46 +76,6 @@ class _BaseEnsemble(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- validation --------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        check_cv(self.cv)
-        if self.final_models not in ("folds", "refit"):
-            raise ValueError("The 'final_models' parameter must be 'folds' or 'refit'. "
-                             f"Got {self.final_models!r} instead.")
-        _check_positive("n_trials", self.n_trials, integral=True)
-        _check_positive("time_budget", self.time_budget, integral=False)
-        _check_positive("trial_timeout", self.trial_timeout, integral=False)
-        _check_positive("n_jobs", self.n_jobs, integral=True)
-        self._check_combinations()
-        if self.random_state is not None and not isinstance(self.random_state, numbers.Integral):
-            raise ValueError(
-                f"The 'random_state' parameter must be an int or None. Got {self.random_state!r} instead."
-            )
-
-    def _check_combinations(self) -> None:
-        """Parameter combinations that would fail late or silently do nothing."""
-        if self.storage is not None and self.run_dir is None:
-            raise ValueError(
-                "The 'run_dir' parameter must be set when 'storage' is: the study outlives the fit "
-                "in the storage, but without a run folder the candidates' out-of-fold predictions "
-                "and models live in memory only, so the next fit on that storage would find "
-                f"trials it cannot use. Got storage={self.storage!r} and run_dir=None instead.")
-        if self.pruner is not None and self.trial_timeout is not None:
-            raise ValueError(
-                "The 'pruner' parameter has no effect with 'trial_timeout': candidates then train "
-                "in a separate process and report their fold scores only when done. Drop one of "
-                f"them. Got pruner={self.pruner!r} and trial_timeout={self.trial_timeout!r} instead.")
-        if self.backend not in (None, "loky") and self.run_dir is None:
-            raise ValueError(
-                "The 'run_dir' parameter must be set with a Dask backend: its workers share the "
-                "study (the journal in run_dir, or 'storage') and the artifact folder. Got "
-                f"backend={self.backend!r} and run_dir=None instead.")
-
-    def _budget(self) -> tuple[int | None, float | None]:
-        if self.n_trials is None and self.time_budget is None:
-            return DEFAULT_N_TRIALS, None
-        return self.n_trials, self.time_budget
-
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> _BaseEnsemble:
         """Search candidates, select an ensemble from their out-of-fold predictions, fuse it.
@@ -150,43 +92,32 @@ class _BaseEnsemble(BaseEstimator):
         -------
         self
         """
-        start = time.time()
-        setup = self._setup(X, y, sample_weight, groups, start)
-        population = setup.run.run(
-            setup.evaluator, setup.builder, n_trials=setup.n_trials, deadline=setup.deadline,
-            store=setup.store, linear_features=lambda: setup.builder.linear_features(setup.X),
-            identity=setup.identity,
-        )
-        population = self._in_user_metric(population, setup)
-        fuser, selector = setup.fuser, setup.selector
-        transformer = setup.builder.fuser_transformer(fuser, setup.X)
-        splits = [(np.asarray(tr, np.int32), np.asarray(va, np.int32))
-                  for tr, va in setup.evaluator.splits]
-        fit_deadline = None if self._budget()[1] is None else start + self._budget()[1]
-        data = SelectionData(y=setup.evaluator.y, task=self._task, splits=splits,
-                             n_classes=setup.evaluator.n_classes,
-                             sample_weight=setup.evaluator.sample_weight,
-                             groups=None if groups is None else np.asarray(groups), X=setup.X,
-                             transformer=transformer)
-        self._finish(population, selector, fuser, data, deadline=fit_deadline)
-        self.search_scoring_ = setup.run.search_scoring_
-        self.run_identity_ = setup.identity
+        deadline = Deadline(budget(self.get_params())[1])
+        plan = FitPlan.build(self.get_params(), self._task, X, y, sample_weight=sample_weight,
+                             groups=groups, deadline=deadline)
+        with deadline.stage("search"):
+            population = plan.search()
+        with deadline.stage("selection and fusion"):
+            self._finish(population, plan.selector, plan.fuser, plan.selection_data(), deadline)
+        self.search_scoring_ = plan.run.search_scoring_
+        self.run_identity_ = plan.identity
         if self.final_models == "refit":
-            self._refit_members(setup)
-        sample = setup.X[: min(500, setup.X.shape[0])]
-        # One BLAS/OpenMP thread, as candidates are trained: unlimited OpenMP pools in
-        # HistGradientBoosting's predict took 32.6 s of a 30 s-budget fit on vote92_choice
-        # (909 rows, 6 members) on the loaded 2-core machine.
-        with threadpool_limits(limits=1):
-            self.prediction_cost_ = prediction_cost(self.ensemble_, sample, repeats=1)
-        self.trials_ = setup.run.study_.get_trials(deepcopy=True)
-        if setup.classes is not None:
-            self.classes_ = setup.classes
-        self.feature_info_ = setup.info
-        self.n_features_in_ = setup.info.n_features_in_
-        if setup.info.feature_names_in_ is not None:
-            self.feature_names_in_ = setup.info.feature_names_in_
-        self.fit_time_ = time.time() - start
+            with deadline.stage("refit"):
+                plan.refit_members(self.ensemble_)
+        with deadline.stage("prediction cost"), threadpool_limits(limits=1):
+            # One BLAS/OpenMP thread, as candidates are trained: unlimited OpenMP pools in
+            # HistGradientBoosting's predict took 32.6 s of a 30 s-budget fit on vote92_choice
+            # (909 rows, 6 members) on the loaded 2-core machine.
+            self.prediction_cost_ = prediction_cost(self.ensemble_, plan.X[:500], repeats=1)
+        self.trials_ = plan.run.study_.get_trials(deepcopy=True)
+        if plan.classes is not None:
+            self.classes_ = plan.classes
+        self.feature_info_ = plan.info
+        self.n_features_in_ = plan.info.n_features_in_
+        if plan.info.feature_names_in_ is not None:
+            self.feature_names_in_ = plan.info.feature_names_in_
+        self.fit_timings_ = dict(deadline.timings)
+        self.fit_time_ = deadline.elapsed()
         return self
 
     def reselect(self, X: Any, y: Any, *, selection: Any = None, fusion: Any = None,
@@ -203,53 +134,18 @@ class _BaseEnsemble(BaseEstimator):
             self.set_params(selection=selection)
         if fusion is not None:
             self.set_params(fusion=fusion)
-        from ensemble_hpo._validation import validate_fit_data
-
-        X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=None,
-                                       sample_weight=sample_weight, groups=groups)
-        y_enc = np.searchsorted(self.classes_, y) if hasattr(self, "classes_") else np.asarray(y, float)
-        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        current = run_identity(X, y_enc, self.cv_splits_, task=self._task, sample_weight=weights,
-                               groups=groups)
+        fuser = make_fuser(self.fusion, self.random_state, self.scoring)
+        data, weights = reselection_data(X, y, task=self._task,
+                                         classes=getattr(self, "classes_", None),
+                                         splits=self.cv_splits_, sample_weight=sample_weight,
+                                         groups=groups, fuser=fuser)
+        current = run_identity(data.X, data.y, self.cv_splits_, task=self._task,
+                               sample_weight=weights, groups=groups)
         fitted = {k: v for k, v in getattr(self, "run_identity_", {}).items() if k != "space"}
         check_identity(fitted, current, where="this estimator's fit")
-        population = _with_available_models(self.population_)
-        fuser = make_fuser(self.fusion, self.random_state, self.scoring)
-        builder = PipelineBuilder(info.column_kinds, self._task)
-        data = SelectionData(y=y_enc, task=self._task, splits=self.cv_splits_,
-                             n_classes=None if self._task == "regression" else len(self.classes_),
-                             sample_weight=weights,
-                             groups=None if groups is None else np.asarray(groups), X=X,
-                             transformer=builder.fuser_transformer(fuser, X))
-        self._finish(population, make_selector(self.selection, self.random_state, self.scoring),
-                     fuser, data)
+        self._finish(self.population_.with_available_models(),
+                     make_selector(self.selection, self.random_state, self.scoring), fuser, data)
         return self
-
-    def _in_user_metric(self, population: Population, setup: _FitSetup) -> Population:
-        """Rescore a resumed population searched in another metric; nothing is retrained."""
-        searched = setup.run.search_scoring_
-        wanted = scoring_key(setup.evaluator.scorer)
-        if searched == wanted:
-            return population
-        warnings.warn(
-            f"The run folder's study was searched with scoring {searched!r}. Its "
-            f"{len(population.completed())} finished candidates were rescored in {wanted!r} from "
-            "their stored out-of-fold predictions (nothing was retrained); new candidates are "
-            f"still searched by {searched!r} and scored in {wanted!r}. Use a new "
-            f"'run_dir' to search by {wanted!r}.", UserWarning, stacklevel=3)
-        evaluator = setup.evaluator
-        return population.rescored(evaluator.scorer, evaluator.y, evaluator.splits,
-                                   evaluator.sample_weight)
-
-    def _refit_members(self, setup: _FitSetup) -> None:
-        """Replace each member's fold models by one model trained on all rows."""
-        evaluator = setup.evaluator
-        kwargs = {} if evaluator.sample_weight is None else {"model__sample_weight": evaluator.sample_weight}
-        for member in self.ensemble_.members:
-            family = setup.run.space.family(member.family)
-            seed = candidate_seed(self.random_state, member.number)
-            model = setup.builder(family, dict(member.params), seed)
-            member.models = [model.fit(setup.X, evaluator.y, **kwargs)]
 
     def join_search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> int:
         """Run trials of this estimator's shared study as an extra worker, without selecting.
@@ -258,67 +154,19 @@ class _BaseEnsemble(BaseEstimator):
         ``random_state`` and a shareable ``storage`` / ``run_dir`` sees the trials.
         Returns the number of finished trials in the study afterwards.
         """
-        start = time.time()
-        setup = self._setup(X, y, sample_weight, groups, start)
         if self.run_dir is None:
             raise ValueError("The 'run_dir' parameter must be set to join a search, so that "
                              "workers share the artifact folder. Got None instead.")
-        setup.run.sampler_seed = (self.random_state or 0) + os.getpid()
-        population = setup.run.run(setup.evaluator, setup.builder, n_trials=setup.n_trials,
-                                   deadline=setup.deadline, store=setup.store, seed_trials=False,
-                                   identity=setup.identity)
-        return len(population.candidates)
-
-    def _setup(self, X: Any, y: Any, sample_weight: Any, groups: Any, start: float) -> _FitSetup:
-        """Validate everything and build the search objects; nothing expensive runs here."""
-        self._check_params()
-        from ensemble_hpo._validation import validate_fit_data
-
-        X, y, info = validate_fit_data(X, y, task=self._task, cv_n_splits=n_splits_of(self.cv),
-                                       sample_weight=sample_weight, groups=groups,
-                                       rare_classes="warn")
-        y_enc, classes = self._encode_target(y)
-        n_classes = None if classes is None else len(classes)
-        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        n_trials, time_budget = self._budget()
-        deadline = None if time_budget is None else start + time_budget * (1 - _POST_SEARCH_SHARE)
-        splits = make_splits(self.cv, X, y_enc, task=self._task, groups=groups,
-                             random_state=self.random_state)
-        space = SearchSpace.from_models(self.models, task=self._task)
-        scorer = get_prediction_scorer(self.scoring, self._task)
-        # Built here so a bad name fails before any training.
-        selector = make_selector(self.selection, self.random_state, self.scoring)
-        fuser = make_fuser(self.fusion, self.random_state, self.scoring)
-        evaluator = CandidateEvaluator(X=X, y=y_enc, splits=splits, task=self._task, scorer=scorer,
-                                       n_classes=n_classes, sample_weight=weights, n_threads=1,
-                                       groups=None if groups is None else np.asarray(groups))
-        storage, store = self._storage_and_store()
-        # Checked against a resumed study, and kept so that reselect() can refuse other data.
-        identity = run_identity(X, y_enc, splits, task=self._task, sample_weight=weights,
-                                groups=groups, space=space)
-        run = SearchRun(
-            strategy=make_strategy(self.search), space=space, storage=storage,
-            pruner=self.pruner, warm_start=self.warm_start_configs, n_jobs=self.n_jobs,
-            backend=self.backend, trial_timeout=self.trial_timeout, seed=self.random_state,
-            verbose=self.verbose,
-        )
-        return _FitSetup(X=X, info=info, classes=classes, evaluator=evaluator, run=run, store=store,
-                         builder=PipelineBuilder(info.column_kinds, self._task),
-                         n_trials=n_trials, deadline=deadline, selector=selector, fuser=fuser,
-                         identity=identity)
-
-    def _storage_and_store(self) -> tuple[Any, Any]:
-        """In memory by default; with ``run_dir``, a journal study plus artifact files there."""
-        if self.run_dir is None:
-            return self.storage, MemoryArtifactStore()
-        root = Path(self.run_dir)
-        storage = self.storage if self.storage is not None else f"journal://{root / 'study.log'}"
-        return storage, FileArtifactStore(root / "artifacts", trusted=self.trusted)
+        plan = FitPlan.build(self.get_params(), self._task, X, y, sample_weight=sample_weight,
+                             groups=groups, deadline=Deadline(budget(self.get_params())[1]))
+        plan.run.sampler_seed = (self.random_state or 0) + os.getpid()
+        return len(plan.search(seed_trials=False).candidates)
 
     def _finish(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
-                deadline: float | None = None) -> None:
+                deadline: Deadline | None = None) -> None:
         result = select_and_fuse(population, selector, fuser, data, scoring=self.scoring,
-                                 random_state=self.random_state, deadline=deadline,
+                                 random_state=self.random_state,
+                                 deadline=None if deadline is None else deadline.end,
                                  verbose=self.verbose)
         self.fusion_comparison_ = result.fusion_comparison
         self.cv_splits_ = list(data.splits)
@@ -342,8 +190,6 @@ class _BaseEnsemble(BaseEstimator):
         candidate, and every candidate of a ``run_dir`` run.
         """
         check_is_fitted(self, "ensemble_")
-        from ensemble_hpo._validation import validate_predict_data
-
         number = self.best_candidate_.number if number is None else int(number)
         store = self.population_.store
         if not store.has_models(number):
@@ -357,8 +203,6 @@ class _BaseEnsemble(BaseEstimator):
     def prediction_cost(self, X: Any, *, repeats: int = 3) -> pd.DataFrame:
         """Seconds per row to predict ``X``: each member, and the whole ensemble (last row)."""
         check_is_fitted(self, "ensemble_")
-        from ensemble_hpo._validation import validate_predict_data
-
         return prediction_cost(self.ensemble_, validate_predict_data(X, self.feature_info_),
                                repeats=repeats)
 
@@ -371,8 +215,6 @@ class _BaseEnsemble(BaseEstimator):
         predictions. ``X`` (a sample of typical rows) is needed for a latency budget.
         """
         check_is_fitted(self, "ensemble_")
-        from ensemble_hpo._validation import validate_predict_data
-
         if X is not None:
             X = validate_predict_data(X, self.feature_info_)
         numbers_ = [m.number for m in self.ensemble_.members]
@@ -399,8 +241,6 @@ class _BaseEnsemble(BaseEstimator):
 
     def _predict_raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
-        from ensemble_hpo._validation import validate_predict_data
-
         X = validate_predict_data(X, self.feature_info_)
         return self.ensemble_.combine(X)
 
@@ -414,38 +254,6 @@ class _BaseEnsemble(BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
-
-
-@dataclass
-class _FitSetup:
-    X: Any
-    info: Any
-    classes: np.ndarray | None
-    evaluator: CandidateEvaluator
-    run: SearchRun
-    store: Any
-    builder: PipelineBuilder
-    n_trials: int | None
-    deadline: float | None
-    selector: Any
-    fuser: Any
-    identity: dict[str, str] | None
-
-
-def _with_available_models(population: Population) -> Population:
-    store = population.store
-    usable = [c for c in population.completed() if store.has_models(c.number)]
-    others = [c for c in population.candidates if not c.ok]
-    return Population(usable + others, store)
-
-
-def _check_positive(name: str, value: Any, *, integral: bool) -> None:
-    if value is None:
-        return
-    kind = numbers.Integral if integral else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        expected = "a positive int" if integral else "a positive number of seconds"
-        raise ValueError(f"The '{name}' parameter must be {expected} or None. Got {value!r} instead.")
 
 
 class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
@@ -552,10 +360,6 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
 
     _task = "classification"
 
-    def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        encoder = LabelEncoder().fit(y)
-        return encoder.transform(y), encoder.classes_
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Fused class probabilities, columns ordered as ``classes_``."""
         return self._predict_raw(X)
@@ -584,9 +388,6 @@ class EnsembleRegressor(RegressorMixin, _BaseEnsemble):
     """
 
     _task = "regression"
-
-    def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, None]:
-        return np.asarray(y, dtype=np.float64), None
 
     def predict(self, X: Any) -> np.ndarray:
         """Fused predictions."""

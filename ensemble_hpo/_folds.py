@@ -1,19 +1,30 @@
-"""Group-aware folds over rows of stored predictions, shared by the stages that cross-validate.
+"""The one fold maker, shared by the search's outer folds and every stage that cross-validates.
 
-When ``fit`` is given ``groups``, every internal split (stacking's meta-learner folds,
-``greedy_cv``'s selection folds) must keep a group on one side, as the search's outer
-folds do; otherwise rows of one group inform each other's held-out scores.
+``fit``'s outer folds, stacking's meta-learner folds, ``greedy_cv``'s selection folds, the
+fusion comparison and the SVM's calibration folds all come from :func:`make_folds`, so they
+follow one rule: an int is a shuffled K-fold (stratified for classification), a group K-fold
+when there are ``groups`` (a group never sits on both sides, otherwise rows of one group
+inform each other's held-out scores), and a splitter object gets the groups too. Every
+validation part together must cover each row exactly once, because out-of-fold predictions
+are kept per row.
 """
 
 from __future__ import annotations
 
 import inspect
+import numbers
+import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
-__all__ = ["check_groups", "group_folds", "groups_kwargs"]
+from ensemble_hpo._checks import CLASSIFICATION
+
+__all__ = ["check_cv", "check_groups", "groups_kwargs", "make_folds", "n_splits_of"]
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
 
 
 def check_groups(groups: Any, n_samples: int) -> np.ndarray | None:
@@ -38,14 +49,86 @@ def groups_kwargs(stage: Any, groups: np.ndarray | None) -> dict[str, Any]:
     return {"groups": groups}
 
 
-def group_folds(n_splits: int, y: np.ndarray, groups: np.ndarray, *, classification: bool,
-                random_state: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """K-fold (stratified for classification) that never splits a group; K <= number of groups."""
-    n_groups = len(np.unique(groups))
+def check_cv(cv: Any) -> None:
+    """Reject a bad ``cv`` before any data is looked at."""
+    valid = (isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2) or hasattr(
+        cv, "split") or (isinstance(cv, Iterable) and not isinstance(cv, (str, bytes)))
+    if not valid:
+        raise ValueError(
+            f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead.")
+
+
+def n_splits_of(cv: Any) -> int | None:
+    """Number of folds ``cv`` makes, when it can be known before seeing the data."""
+    if isinstance(cv, numbers.Integral):
+        return int(cv)
+    if isinstance(cv, (list, tuple)):
+        return len(cv)
+    get = getattr(cv, "get_n_splits", None)
+    try:
+        return int(get()) if get else None
+    except TypeError:
+        return None
+
+
+def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
+               random_state: int | None = None, X: Any = None) -> Folds:
+    """``(train, valid)`` index pairs whose validation parts partition the rows.
+
+    Parameters
+    ----------
+    cv : int >= 2, CV splitter or iterable of (train, valid) pairs
+    y : ndarray of shape (n_samples,)
+        Encoded target (stratifies classification folds).
+    task : {"classification", "regression"}
+    groups : array-like of shape (n_samples,), default=None
+        With an int ``cv``, a group K-fold with at most one fold per group; a splitter
+        object receives them in ``split``.
+    random_state : int, default=None
+        Shuffling seed of an int ``cv``.
+    X : array-like, default=None
+        Passed to a splitter object that looks at the features.
+    """
+    check_cv(cv)
+    n_rows = len(y)
+    if isinstance(cv, numbers.Integral):
+        splitter: Any = _k_fold(int(cv), y, task, groups, random_state)
+    elif hasattr(cv, "split"):
+        splitter = cv
+    else:
+        return _partitioning(list(cv), n_rows, cv)
+    features = np.zeros((n_rows, 1)) if X is None else X
+    with warnings.catch_warnings():
+        # A class with fewer rows than folds is reported once, by fit's data checks; the
+        # stratified split still spreads the rows it has.
+        warnings.filterwarnings("ignore", message=".*least populated class.*", category=UserWarning)
+        folds = list(splitter.split(features, y, groups))
+    return _partitioning(folds, n_rows, splitter)
+
+
+def _k_fold(k: int, y: np.ndarray, task: str, groups: Any, random_state: int | None) -> Any:
+    classification = task == CLASSIFICATION
+    if groups is None:
+        kind = StratifiedKFold if classification else KFold
+        return kind(k, shuffle=True, random_state=random_state)
+    n_groups = len(np.unique(np.asarray(groups)))
     if n_groups < 2:
         raise ValueError("The 'groups' parameter must hold at least 2 groups to cross-validate. "
                          f"Got {n_groups} instead.")
-    k = min(int(n_splits), n_groups)
-    splitter = (StratifiedGroupKFold(k, shuffle=True, random_state=random_state) if classification
-                else GroupKFold(k))
-    return list(splitter.split(np.zeros((len(y), 1)), y, groups))
+    k = min(k, n_groups)
+    return (StratifiedGroupKFold(k, shuffle=True, random_state=random_state) if classification
+            else GroupKFold(k))
+
+
+def _partitioning(folds: list[tuple[Any, Any]], n_rows: int, source: Any) -> Folds:
+    folds = [(np.asarray(train), np.asarray(valid)) for train, valid in folds]
+    counts = np.zeros(n_rows, dtype=int)
+    for _, valid in folds:
+        counts[valid] += 1
+    if not np.all(counts == 1):
+        raise ValueError(
+            "The 'cv' parameter must produce folds whose validation parts cover every row exactly "
+            "once (like KFold), because out-of-fold predictions are kept per row. Got "
+            f"{type(source).__name__}, which leaves {(counts == 0).sum()} rows uncovered and "
+            f"{(counts > 1).sum()} covered more than once.")
+    return folds

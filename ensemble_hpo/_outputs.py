@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from ensemble_hpo._checks import CLASSIFICATION
+
 __all__ = ["copy_input_attributes", "model_output"]
 
 
 def model_output(model: Any, X: Any, task: str, n_classes: int | None) -> np.ndarray:
     """Regression values of shape (n,), or class probabilities of shape (n, n_classes)."""
-    if task != "classification":
+    if task != CLASSIFICATION:
         return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
     raw = np.asarray(model.predict_proba(X), dtype=np.float64)
     proba = np.zeros((raw.shape[0], n_classes))

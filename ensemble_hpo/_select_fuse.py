@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
 from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo._nested import nested_scores
@@ -129,7 +130,7 @@ def comparison_fusers(fuser: Any, y: np.ndarray, splits: Splits, task: str, *, s
 
 def _inner_folds(y: np.ndarray, splits: Splits, task: str) -> int:
     """Largest inner K-fold (at most 5) every outer training part can feed."""
-    if task == "classification":
+    if task == CLASSIFICATION:
         counts = [np.bincount(y[train]) for train, _ in splits]
         rows = min(int(c[c > 0].min()) for c in counts)
     else:

@@ -48,11 +48,13 @@ import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 
+from ensemble_hpo._checks import REGRESSION
+
+from ._checks import check_sample_weight, check_task
 from ._preprocessing import ColumnKinds, _as_float, _is_real_number, infer_column_kinds
 
 __all__ = ["InputInfo", "validate_fit_data", "validate_predict_data"]
 
-TASKS = ("classification", "regression")
 _MAX_LISTED = 10
 
 
@@ -363,18 +365,7 @@ def _check_length(name: str, length: int, n_samples: int) -> None:
 def _check_sample_weight(sample_weight: Any, n_samples: int) -> None:
     weights = _as_1d(sample_weight, "sample_weight")
     _check_length("sample_weight", len(weights), n_samples)
-    if weights.dtype.kind not in "biuf":
-        raise ValueError(f"sample_weight must be numeric; got dtype {weights.dtype}.")
-    weights = weights.astype(np.float64)
-    for mask, what in ((~np.isfinite(weights), "NaN or infinite"), (weights < 0, "negative")):
-        count, first = _first_positions(mask)
-        if count:
-            raise ValueError(
-                f"sample_weight contains {count} {what} value(s); the first is at position "
-                f"{first}. Weights must be finite and non-negative."
-            )
-    if not weights.sum() > 0:
-        raise ValueError("sample_weight sums to zero; at least one weight must be positive.")
+    check_sample_weight(weights, n_samples)
 
 
 def _check_groups(groups: Any, n_samples: int, cv_n_splits: int | None) -> None:
@@ -394,8 +385,7 @@ def _check_groups(groups: Any, n_samples: int, cv_n_splits: int | None) -> None:
 
 
 def _check_params(task: str, cv_n_splits: int | None, rare_classes: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"The 'task' parameter must be one of {TASKS}. Got {task!r} instead.")
+    check_task(task)
     valid_splits = cv_n_splits is None or (
         isinstance(cv_n_splits, numbers.Integral)
         and not isinstance(cv_n_splits, bool)
@@ -417,7 +407,7 @@ def _validated_target(
     y: np.ndarray, task: str, cv_n_splits: int | None, rare_classes: str
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     _check_target_finite(y)
-    if task == "regression":
+    if task == REGRESSION:
         return _regression_target(y), None, None
     _check_classification_target(y)
     classes, counts = _class_counts(y)

@@ -17,11 +17,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
+from ensemble_hpo._run_folder import RunFolder
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
 CONFIG_FILE, SUMMARY_FILE, LEADERBOARD_FILE, MODEL_FILE = (
-    "config.yaml", "summary.json", "leaderboard.csv", "model.ehpo")
+    RunFolder.CONFIG, RunFolder.SUMMARY, RunFolder.LEADERBOARD, RunFolder.MODEL)
 
 
 class CLIError(Exception):
@@ -89,7 +92,7 @@ def infer_task(y: pd.Series) -> tuple[str, str]:
 
 
 def _task_note(config: Any, y: pd.Series, task: str) -> str:
-    other = "regression" if task == "classification" else "classification"
+    other = REGRESSION if task == CLASSIFICATION else CLASSIFICATION
     if config.task != "auto":
         why = "set in the configuration"
     elif config.data.builtin:
@@ -103,7 +106,7 @@ def _task_note(config: Any, y: pd.Series, task: str) -> str:
 def _split(X: pd.DataFrame, y: pd.Series, task: str, config: Any) -> tuple:
     from sklearn.model_selection import train_test_split
 
-    stratify = y if task == "classification" else None
+    stratify = y if task == CLASSIFICATION else None
     if stratify is not None:
         _check_stratifiable(y, config)
     return train_test_split(X, y, test_size=config.data.test_size, stratify=stratify,
@@ -129,7 +132,7 @@ def _holdout_scores(model: Any, X_test: Any, y_test: Any, task: str) -> dict[str
     from ensemble_hpo.metrics import get_prediction_scorer
 
     scorer = get_prediction_scorer(model.scoring, task)
-    if task == "classification":
+    if task == CLASSIFICATION:
         y_enc = np.searchsorted(model.classes_, np.asarray(y_test))
         ens = model.predict_proba(X_test)
     else:
@@ -154,8 +157,8 @@ def _save_outputs(run_dir: Path, model: Any, summary: dict[str, Any]) -> None:
     from ensemble_hpo.persistence import save_model
 
     model.leaderboard_.to_csv(run_dir / LEADERBOARD_FILE, index=False)
-    model.fusion_comparison_.to_csv(run_dir / "fusion_comparison.csv", index=False)
-    model.prediction_cost_.to_csv(run_dir / "prediction_cost.csv", index=False)
+    model.fusion_comparison_.to_csv(run_dir / RunFolder.FUSION_COMPARISON, index=False)
+    model.prediction_cost_.to_csv(run_dir / RunFolder.PREDICTION_COST, index=False)
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=float))
     save_model(model, run_dir / MODEL_FILE)
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ensemble_hpo._checks import CLASSIFICATION
+
 __all__ = ["ConfigError", "RunConfig", "apply_overrides", "load_config"]
 
 
@@ -206,7 +208,7 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
     if config.search.options:
         strategy = type(strategy)(**{**_init_kwargs(strategy), **config.search.options})
     seed, scoring = config.random_state, config.scoring
-    cls = EnsembleClassifier if task == "classification" else EnsembleRegressor
+    cls = EnsembleClassifier if task == CLASSIFICATION else EnsembleRegressor
     return cls(
         models=config.search.models, search=strategy, n_trials=config.search.n_trials,
         time_budget=config.search.time_budget, cv=config.cv, scoring=config.scoring,

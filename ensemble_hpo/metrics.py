@@ -25,15 +25,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer
 
+from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
+
 __all__ = ["PredictionScorer", "get_prediction_scorer", "default_scoring"]
 
-_CLASSIFICATION = "classification"
-_REGRESSION = "regression"
 
 
 def default_scoring(task: str) -> str:
     """Return the default scorer name for ``task`` ('classification' or 'regression')."""
-    return "neg_log_loss" if task == _CLASSIFICATION else "neg_root_mean_squared_error"
+    return "neg_log_loss" if task == CLASSIFICATION else "neg_root_mean_squared_error"
 
 
 class _PrecomputedClassifier(ClassifierMixin, BaseEstimator):
@@ -84,7 +84,7 @@ class PredictionScorer:
     """
 
     def __init__(self, scoring: str | Callable, task: str) -> None:
-        if task not in (_CLASSIFICATION, _REGRESSION):
+        if task not in (CLASSIFICATION, REGRESSION):
             raise ValueError(
                 f"The 'task' parameter must be 'classification' or 'regression'. Got {task!r} instead."
             )
@@ -97,7 +97,7 @@ class PredictionScorer:
 
     def _resolve(self, scoring: str | Callable) -> Callable | None:
         if isinstance(scoring, str):
-            if scoring == "neg_log_loss" and self.task == _CLASSIFICATION:
+            if scoring == "neg_log_loss" and self.task == CLASSIFICATION:
                 return None  # direct path: needs explicit labels for folds missing a class
             try:
                 return get_scorer(scoring)
@@ -122,7 +122,7 @@ class PredictionScorer:
         self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> float:
         y_pred = np.asarray(y_pred, dtype=np.float64)
-        if self.task == _CLASSIFICATION:
+        if self.task == CLASSIFICATION:
             # float32 storage leaves rows summing to 1 only within ~1e-7; renormalise so
             # scikit-learn's probability checks do not warn on every call.
             y_pred = y_pred / np.clip(y_pred.sum(axis=1, keepdims=True), 1e-12, None)
@@ -131,7 +131,7 @@ class PredictionScorer:
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         if not self._is_sklearn_scorer:
             return float(self._scorer(y_true, y_pred, **kwargs))
-        if self.task == _CLASSIFICATION:
+        if self.task == CLASSIFICATION:
             stand_in = _PrecomputedClassifier(y_pred)._init_fitted()
         else:
             stand_in = _PrecomputedRegressor(y_pred)

@@ -182,11 +182,14 @@ def test_rejects_bad_sample_weight(iris) -> None:
     _error("X has 150 rows but sample_weight has 3 elements", X, y, sample_weight=[1, 2, 3], **CLF)
     weights = np.ones(150)
     weights[[8, 9]] = -1
-    _error(r"sample_weight contains 2 negative.*position 8", X, y, sample_weight=weights, **CLF)
+    _error(r"'sample_weight' .* Got 2 negative value\(s\), the first at position 8", X, y,
+           sample_weight=weights, **CLF)
     weights[[8, 9]] = [1, np.nan]
-    _error(r"sample_weight contains 1 NaN.*position 9", X, y, sample_weight=weights, **CLF)
-    _error("sample_weight sums to zero", X, y, sample_weight=np.zeros(150), **CLF)
-    _error("sample_weight must be numeric", X, y, sample_weight=["a"] * 150, **CLF)
+    _error(r"'sample_weight' .* Got 1 NaN or infinite value\(s\), the first at position 9", X, y,
+           sample_weight=weights, **CLF)
+    _error("'sample_weight' parameter must have a positive sum", X, y, sample_weight=np.zeros(150),
+           **CLF)
+    _error("'sample_weight' parameter must be numeric", X, y, sample_weight=["a"] * 150, **CLF)
 
 
 def test_rejects_bad_groups(iris) -> None:
@@ -369,7 +372,7 @@ def test_invalid_inputs_are_named(X: pd.DataFrame, data) -> None:
         weights = np.ones(n_rows)
         weights[position] = -0.5
         kwargs["sample_weight"] = weights
-        message = f"sample_weight contains 1 negative value(s); the first is at position {position}"
+        message = f"Got 1 negative value(s), the first at position {position}, instead"
     elif case == "groups":
         kwargs["groups"] = np.zeros(position + n_rows + 1)
         message = f"X has {n_rows} rows but groups has {position + n_rows + 1} elements"

@@ -7,7 +7,7 @@ import optuna
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-import ensemble_hpo.fusion._cv as fusion_cv
+import ensemble_hpo.fusion._stacking as stacking_module
 import ensemble_hpo.selection._crossval as selection_cv
 from ensemble_hpo import EnsembleClassifier
 from ensemble_hpo.persistence import UntrustedModelError
@@ -48,22 +48,23 @@ def test_storage_with_a_run_dir_refits_from_the_folder(cancer, tmp_path):
 
 
 def _checked(original, seen):
-    def group_folds(n_splits, y, groups, **kwargs):
-        folds = original(n_splits, y, groups, **kwargs)
+    def make_folds(cv, y, *, groups=None, **kwargs):
+        folds = original(cv, y, groups=groups, **kwargs)
+        assert groups is not None, "the stage's inner folds were made without the groups"
         for train, valid in folds:
             assert not set(groups[train]) & set(groups[valid]), "a group on both sides"
         seen.append(len(y))
         return folds
-    return group_folds
+    return make_folds
 
 
 def test_groups_reach_stacking_and_greedy_cv_inner_splits(cancer, monkeypatch):
     X, y = cancer
     groups = np.arange(len(y)) // 8  # 25 groups of 8 neighbouring rows
     stacking_seen, selection_seen = [], []
-    monkeypatch.setattr(fusion_cv, "group_folds", _checked(fusion_cv.group_folds, stacking_seen))
-    monkeypatch.setattr(selection_cv, "group_folds",
-                        _checked(selection_cv.group_folds, selection_seen))
+    monkeypatch.setattr(stacking_module, "make_folds",
+                        _checked(stacking_module.make_folds, stacking_seen))
+    monkeypatch.setattr(selection_cv, "make_folds", _checked(selection_cv.make_folds, selection_seen))
     model = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, cv=3, random_state=0,
                                selection="greedy_cv", fusion="stacking").fit(X, y, groups=groups)
     # Once on all rows and once per outer fold (nested score), for the selector and the fuser.

@@ -1,7 +1,7 @@
 """One configuration on one table, through the library's own cross-validation path.
 
-Per table, ``_BaseEnsemble._setup`` (private; what ``fit`` runs before its search) builds the
-``CandidateEvaluator`` (fit's folds from ``make_splits`` with the default ``cv=5`` and
+Per table, ``ensemble_hpo._fit_plan.FitPlan.build`` (private; what ``fit`` runs before its search) builds the
+``CandidateEvaluator`` (fit's folds from ``make_folds`` with the default ``cv=5`` and
 ``random_state=0``, the default scorer, one BLAS/OpenMP thread) and the ``PipelineBuilder``
 (family preprocessing + estimator, early stopping included). A configuration is then
 ``builder(family, params, seed)`` evaluated by ``CandidateEvaluator.evaluate`` in a killable
@@ -75,13 +75,17 @@ def setup_table(name: str, seed: int = 0) -> TableSetup:
     """Load the seed's split and build fit's evaluator and pipeline builder for it."""
     from benchmarks.tables._data import load_table_split
     from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+    from ensemble_hpo._deadline import Deadline
+    from ensemble_hpo._fit_plan import FitPlan
     from ensemble_hpo._validation import validate_predict_data
 
     split = load_table_split(name, seed)
     cls = EnsembleClassifier if split.task == "classification" else EnsembleRegressor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rare-class warnings of tiny tables
-        setup = cls(random_state=0)._setup(split.X_train, split.y_train, None, None, time.time())
+        setup = FitPlan.build(cls(random_state=0).get_params(), split.task, split.X_train,
+                              split.y_train, sample_weight=None, groups=None,
+                              deadline=Deadline(None))
     evaluator = setup.evaluator
     fold = np.full(len(split.y_train), -1, dtype=np.int8)
     for k, (_, valid) in enumerate(evaluator.splits):

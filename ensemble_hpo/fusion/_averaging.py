@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import CLASSIFICATION, BaseFuser
+from .._checks import CLASSIFICATION
+from ._base import BaseFuser
 
 __all__ = ["WeightedAverage", "SoftVoting", "HardVoting"]
 

@@ -20,58 +20,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .._checks import CLASSIFICATION, check_predictions, check_sample_weight, task_of_predictions
 from .._folds import check_groups
 
-__all__ = ["BaseFuser", "CLASSIFICATION", "REGRESSION"]
-
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
-_TASK_BY_NDIM = {3: CLASSIFICATION, 2: REGRESSION}
-# Round-off in members' probabilities (e.g. float32 sums) must not be an error.
-_PROBA_TOLERANCE = 1e-6
-
-
-def infer_task(predictions: np.ndarray) -> str:
-    """Return the task encoded by the number of dimensions of ``predictions``."""
-    try:
-        return _TASK_BY_NDIM[predictions.ndim]
-    except KeyError:
-        raise ValueError(
-            "The 'predictions' parameter must be a 3-D array (n_members, n_samples, n_classes) "
-            "for classification or a 2-D array (n_members, n_samples) for regression. "
-            f"Got an array with shape {predictions.shape} instead."
-        ) from None
-
-
-def check_predictions(predictions: Any) -> np.ndarray:
-    """Convert ``predictions`` to a finite float array and check its layout."""
-    try:
-        array = np.asarray(predictions, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            "The 'predictions' parameter must be a numeric array. "
-            f"Got {type(predictions).__name__} instead."
-        ) from exc
-    task = infer_task(array)
-    if min(array.shape) == 0:
-        raise ValueError(
-            "The 'predictions' parameter must have at least one member, sample and class. "
-            f"Got shape {array.shape} instead."
-        )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            "The 'predictions' parameter must contain only finite values. "
-            "Got NaN or infinite values instead."
-        )
-    if task == CLASSIFICATION:
-        if array.min() < -_PROBA_TOLERANCE or array.max() > 1.0 + _PROBA_TOLERANCE:
-            raise ValueError(
-                "The 'predictions' parameter must hold probabilities in [0, 1] for "
-                f"classification. Got values in [{array.min():.3g}, {array.max():.3g}] instead."
-            )
-        array = np.clip(array, 0.0, 1.0)
-    return array
-
+__all__ = ["BaseFuser"]
 
 def check_weights(weights: Any, n_members: int) -> np.ndarray:
     """Return selection weights normalised to sum to one (uniform when None)."""
@@ -113,24 +65,6 @@ def check_target(y: Any, n_samples: int, n_classes: int | None) -> np.ndarray:
             f"Got values {np.unique(array)[:10].tolist()} instead."
         )
     return array.astype(np.intp)
-
-
-def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
-    """Check ``sample_weight`` (None is kept as None)."""
-    if sample_weight is None:
-        return None
-    array = np.asarray(sample_weight, dtype=np.float64)
-    if array.shape != (n_samples,):
-        raise ValueError(
-            f"The 'sample_weight' parameter must be a 1-D array of length n_samples={n_samples}. "
-            f"Got shape {array.shape} instead."
-        )
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(
-            "The 'sample_weight' parameter must be finite and non-negative. "
-            f"Got values in [{array.min():.3g}, {array.max():.3g}] instead."
-        )
-    return array
 
 
 def check_features(X: Any, n_samples: int) -> np.ndarray | None:
@@ -218,8 +152,8 @@ class BaseFuser(BaseEstimator, ABC):
         -------
         self : BaseFuser
         """
-        predictions = check_predictions(predictions)
-        self.task_ = infer_task(predictions)
+        predictions = check_predictions(predictions, dtype=np.float64)
+        self.task_ = task_of_predictions(predictions)
         self.n_members_, n_samples = predictions.shape[:2]
         self.n_classes_ = predictions.shape[2] if self.task_ == CLASSIFICATION else None
         y = check_target(y, n_samples, self.n_classes_)
@@ -250,7 +184,7 @@ class BaseFuser(BaseEstimator, ABC):
             Probabilities whose rows sum to one (classification) or values (regression).
         """
         check_is_fitted(self, "task_")
-        predictions = check_predictions(predictions)
+        predictions = check_predictions(predictions, dtype=np.float64)
         expected = (self.n_members_,) + (() if self.n_classes_ is None else (self.n_classes_,))
         got = predictions.shape[:1] + predictions.shape[2:]
         if got != expected:

@@ -8,21 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._folds import check_groups
+from .._checks import CLASSIFICATION, check_predictions, check_sample_weight, task_of_predictions
+from .._folds import check_groups, make_folds
 from .._nested import nested_scores
 from ..metrics import PredictionScorer, get_prediction_scorer
 from ._averaging import HardVoting, SoftVoting, WeightedAverage
-from ._base import (
-    CLASSIFICATION,
-    BaseFuser,
-    check_features,
-    check_predictions,
-    check_sample_weight,
-    check_target,
-    check_weights,
-    infer_task,
-)
-from ._cv import make_folds
+from ._base import BaseFuser, check_features, check_target, check_weights
 from ._optimized import OptimizedWeights, loss_for_scoring
 from ._stacking import Stacking
 
@@ -152,15 +143,15 @@ def compare_fusers(
     >>> len(table)
     4
     """
-    predictions = check_predictions(predictions)
-    task = infer_task(predictions)
+    predictions = check_predictions(predictions, dtype=np.float64)
+    task = task_of_predictions(predictions)
     n_classes = predictions.shape[2] if task == CLASSIFICATION else None
     y = check_target(y, predictions.shape[1], n_classes)
     named = default_fusers(task, random_state) if fusers is None else _named(fusers)
     weights = check_weights(weights, predictions.shape[0])
     groups = check_groups(groups, predictions.shape[1])
     scorer = get_prediction_scorer(scoring, task)
-    folds = make_folds(cv, y, task, random_state, groups)
+    folds = make_folds(cv, y, task=task, groups=groups, random_state=random_state)
     return nested_scores(
         predictions, y, folds, selector=_GivenWeights(weights) if selector is None else selector,
         fusers=named, scorer=scorer, X=check_features(X, predictions.shape[1]),

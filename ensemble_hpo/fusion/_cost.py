@@ -12,9 +12,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils.validation import _num_samples
 
+from .._checks import CLASSIFICATION, check_predictions, check_sample_weight
 from .._ensemble import Ensemble
 from ..metrics import get_prediction_scorer
-from ._base import CLASSIFICATION, check_predictions, check_sample_weight, check_target
+from ._base import check_target
 from ._export import as_ensemble
 
 __all__ = ["prediction_cost", "trim_ensemble"]
@@ -253,7 +254,7 @@ def _check_oof(ensemble: Ensemble, oof: Any, y: Any,
             f"The 'oof_predictions' and 'y' parameters must be given together. Got None for "
             f"'{missing}' instead."
         )
-    oof = check_predictions(oof)
+    oof = check_predictions(oof, dtype=np.float64)
     expected = (len(ensemble.members),) + (
         (ensemble.n_classes,) if ensemble.task == CLASSIFICATION else ())
     if oof.shape[:1] + oof.shape[2:] != expected:

@@ -34,9 +34,9 @@ from sklearn.utils import Bunch, ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, get_tags
 
+from .._checks import CLASSIFICATION
 from .._ensemble import Ensemble
 from .._outputs import copy_input_attributes
-from ._base import CLASSIFICATION
 from ._stacking import _PROBA_FLOOR, Stacking
 
 __all__ = ["FittedEnsembleModel", "FoldAverage", "LogRatioFeatures", "to_sklearn"]

@@ -9,9 +9,10 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import softmax
 
+from .._checks import CLASSIFICATION, REGRESSION
 from ..metrics import PredictionScorer, get_prediction_scorer
 from ._averaging import weighted_mean
-from ._base import CLASSIFICATION, REGRESSION, BaseFuser, is_positive_int, normalize_rows
+from ._base import BaseFuser, is_positive_int, normalize_rows
 
 __all__ = ["OptimizedWeights", "loss_for_scoring"]
 

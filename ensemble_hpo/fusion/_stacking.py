@@ -12,10 +12,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import has_fit_parameter
 
+from .._checks import CLASSIFICATION
+from .._folds import make_folds
 from .._outputs import model_output
 from ..metrics import PredictionScorer, get_prediction_scorer
-from ._base import CLASSIFICATION, BaseFuser
-from ._cv import make_folds
+from ._base import BaseFuser
 
 __all__ = ["Stacking"]
 
@@ -184,7 +185,8 @@ class Stacking(BaseFuser):
         shape = (y.shape[0], self.n_classes_) if self.task_ == CLASSIFICATION else y.shape
         fused = np.empty(shape)
         groups = getattr(self, "_fit_groups", None)
-        for train, test in make_folds(self.cv, y, self.task_, self.random_state, groups):
+        for train, test in make_folds(self.cv, y, task=self.task_, groups=groups,
+                                       random_state=self.random_state):
             weight = None if sample_weight is None else sample_weight[train]
             model = fit_final(clone(estimator), features[train], y[train], weight)
             fused[test] = self._predict(model, features[test])

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
+from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._outputs import copy_input_attributes, model_output
 from ensemble_hpo.metrics import PredictionScorer
 
@@ -168,7 +169,7 @@ class CandidateEvaluator:
     groups: np.ndarray | None = None
 
     def empty_predictions(self) -> np.ndarray:
-        shape = (len(self.y), self.n_classes) if self.task == "classification" else (len(self.y),)
+        shape = (len(self.y), self.n_classes) if self.task == CLASSIFICATION else (len(self.y),)
         return np.full(shape, np.nan, dtype=np.float32)
 
     def evaluate(
@@ -226,7 +227,7 @@ class CandidateEvaluator:
         # (labels {0, 2}) is fitted on 0..m-1 by a wrapper whose classes_ keep the
         # original codes, so no family has to accept gaps and _predict still places
         # each column by classes_.
-        if self.task == "classification" and not _contiguous_labels(y_train):
+        if self.task == CLASSIFICATION and not _contiguous_labels(y_train):
             model = SubsetLabelClassifier(estimator=model)
         return model.fit(_subset(self.X, train), y_train, **kwargs)
 

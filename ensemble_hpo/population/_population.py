@@ -122,6 +122,15 @@ class Population:
     def completed(self) -> list[Candidate]:
         return [c for c in self.candidates if c.ok]
 
+    def with_available_models(self) -> Population:
+        """Failed candidates, and the finished ones whose fold models the store still keeps.
+
+        Without a run folder only the members and the best candidate keep their models, so
+        only they can become members when selection runs again.
+        """
+        usable = [c for c in self.completed() if self.store.has_models(c.number)]
+        return Population(usable + [c for c in self.candidates if not c.ok], self.store)
+
     def predictions(self, numbers: Sequence[int]) -> np.ndarray:
         """Stack out-of-fold predictions: (n_models, n_samples[, n_classes]) float32."""
         if not numbers:

@@ -16,6 +16,7 @@ from sklearn.base import clone
 from sklearn.model_selection import learning_curve
 from threadpoolctl import threadpool_limits
 
+from ensemble_hpo._checks import REGRESSION
 from ensemble_hpo._outputs import model_output
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
 
@@ -230,7 +231,7 @@ def _as_fit_features(estimator: Any, X: Any) -> Any:
 def fit_target(estimator: Any, y: Any) -> np.ndarray:
     """``y`` as the fold models were trained on it: class positions in ``classes_``, or floats."""
     y = np.asarray(y).reshape(-1)
-    if estimator.ensemble_.task == "regression":
+    if estimator.ensemble_.task == REGRESSION:
         return y.astype(np.float64)
     # Fold models were trained on labels encoded as positions in classes_.
     classes = estimator.classes_

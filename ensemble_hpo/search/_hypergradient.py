@@ -57,6 +57,8 @@ import scipy.optimize
 from scipy.special import expit, logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 
+from ensemble_hpo._checks import check_sample_weight
+
 __all__ = [
     "HypergradientResult",
     "hypergradient_search",
@@ -401,15 +403,8 @@ def _check_labels(y: np.ndarray) -> None:
 
 
 def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n_samples)
-    sw = np.asarray(sample_weight, dtype=float)
-    if sw.shape != (n_samples,) or not np.all(np.isfinite(sw)) or np.any(sw < 0):
-        raise ValueError(
-            f"The 'sample_weight' parameter must be a finite non-negative 1-D array of "
-            f"length {n_samples}. Got shape {sw.shape} instead."
-        )
-    return sw
+    weights = check_sample_weight(sample_weight, n_samples)
+    return np.ones(n_samples) if weights is None else weights
 
 
 def _check_indices(indices: Any, n_samples: int, sw: np.ndarray) -> np.ndarray:

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import KFold, StratifiedKFold
 
-from .._folds import group_folds
+from .._folds import make_folds
 from ._base import BaseSelector, BestSingleSelector, Scoring
 from ._greedy import GreedySelector
 from ._library import ensemble_score
@@ -117,14 +116,8 @@ class CrossValidatedSelector(BaseSelector):
                 f"The 'cv' parameter must leave at least 2 rows per fold. Got cv={self.cv} "
                 f"for {n_rows} rows instead."
             )
-        groups = getattr(self, "_fit_groups", None)
-        if groups is not None:
-            return group_folds(self.cv, y, groups, classification=self.task_ == "classification",
-                               random_state=self.random_state)
-        stratify = self.task_ == "classification" and np.bincount(y).min(initial=n_rows) >= self.cv
-        splitter_cls = StratifiedKFold if stratify else KFold
-        splitter = splitter_cls(self.cv, shuffle=True, random_state=self.random_state)
-        return list(splitter.split(np.zeros((n_rows, 1)), y))
+        return make_folds(self.cv, y, task=self.task_, groups=getattr(self, "_fit_groups", None),
+                          random_state=self.random_state)
 
     def _held_out_score(
         self,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_predictions, encode_target, model_chunks
+from .._checks import check_predictions, model_chunks
+from ._validation import encode_target
 
 
 class CorrelationTracker:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import model_chunks
 from ._metrics import BatchMetric
-from ._validation import model_chunks
 
 
 class CandidateLibrary:

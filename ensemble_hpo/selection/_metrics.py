@@ -21,7 +21,7 @@ import numpy as np
 
 from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
 
-from ._validation import CLASSIFICATION, REGRESSION
+from .._checks import CLASSIFICATION, REGRESSION
 
 _EPS = np.finfo(np.float64).eps  # sklearn's log_loss clips with the eps of the scored dtype
 

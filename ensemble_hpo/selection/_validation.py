@@ -7,17 +7,11 @@ message naming the offending parameter.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
-
-# Bound on float64 elements touched per chunk (~4 MB) so temporaries stay cache friendly
-# and memory stays bounded whatever the library size.
-CHUNK_ELEMENTS = 1 << 19
+from .._checks import CLASSIFICATION, REGRESSION, check_predictions, check_sample_weight
 
 
 @dataclass(frozen=True)
@@ -37,55 +31,6 @@ class SelectionData:
     @property
     def n_classes(self) -> int:
         return 0 if self.classes is None else len(self.classes)
-
-
-def model_chunks(n_models: int, row_elements: int) -> Iterator[slice]:
-    """Yield slices of models whose float64 copy fits the chunk budget."""
-    step = max(1, CHUNK_ELEMENTS // max(1, row_elements))
-    for start in range(0, n_models, step):
-        yield slice(start, min(start + step, n_models))
-
-
-def check_predictions(predictions: object) -> np.ndarray:
-    """Return ``predictions`` as a float array without copying float32/float64 input."""
-    arr = np.asarray(predictions)
-    if arr.ndim not in (2, 3) or min(arr.shape) < 1:
-        raise ValueError(
-            "The 'predictions' parameter must be a 2-D or 3-D array of shape (n_models, "
-            "n_samples) or (n_models, n_samples, n_classes). "
-            f"Got shape {arr.shape} instead."
-        )
-    if arr.ndim == 3 and arr.shape[2] < 2:
-        raise ValueError(
-            "The 'predictions' parameter must have at least 2 classes on its last axis. "
-            f"Got shape {arr.shape} instead."
-        )
-    if arr.dtype not in (np.float32, np.float64):
-        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise ValueError(
-                "The 'predictions' parameter must hold numbers. "
-                f"Got dtype {arr.dtype} instead."
-            )
-        arr = arr.astype(np.float64)
-    _check_values(arr)
-    return arr
-
-
-def _check_values(arr: np.ndarray) -> None:
-    # Chunked so that a multi-GB library never needs a full-size boolean temporary.
-    row = int(np.prod(arr.shape[1:]))
-    for sl in model_chunks(arr.shape[0], row):
-        chunk = arr[sl]
-        if not np.isfinite(chunk).all():
-            raise ValueError(
-                "The 'predictions' parameter must not contain NaN or infinity. "
-                "Got non-finite values instead."
-            )
-        if arr.ndim == 3 and (chunk.min() < 0 or chunk.max() > 1):
-            raise ValueError(
-                "The 'predictions' parameter must hold probabilities in [0, 1] when it is 3-D. "
-                f"Got values in [{chunk.min()}, {chunk.max()}] instead."
-            )
 
 
 def encode_target(
@@ -115,24 +60,6 @@ def encode_target(
             f"Got {len(classes)} distinct labels instead."
         )
     return codes.astype(np.intp), classes
-
-
-def check_sample_weight(sample_weight: object, n_samples: int) -> np.ndarray | None:
-    """Return a float64 weight vector or None."""
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n_samples,):
-        raise ValueError(
-            f"The 'sample_weight' parameter must be a 1-D array of length {n_samples}. "
-            f"Got shape {w.shape} instead."
-        )
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(
-            "The 'sample_weight' parameter must hold finite non-negative values with a "
-            "positive sum. Got invalid values instead."
-        )
-    return w
 
 
 def check_selection_data(predictions: object, y: object, sample_weight: object) -> SelectionData:

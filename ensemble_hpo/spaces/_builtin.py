@@ -28,7 +28,8 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR
 from sklearn.utils.validation import check_is_fitted
 
-from ensemble_hpo._folds import group_folds
+from ensemble_hpo._checks import CLASSIFICATION
+from ensemble_hpo._folds import make_folds
 from ensemble_hpo._outputs import copy_input_attributes
 from ensemble_hpo.spaces._early_stopping import (
     EarlyStoppingClassifier,
@@ -102,8 +103,8 @@ class PlattScaledClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.calibration import CalibratedClassifierCV
 
         _, counts = np.unique(np.asarray(y), return_counts=True)
-        cv = None if groups is None else group_folds(5, np.asarray(y), np.asarray(groups),
-                                                  classification=True, random_state=0)
+        cv = None if groups is None else make_folds(5, np.asarray(y), task=CLASSIFICATION,
+                                                 groups=groups, random_state=0)
         calibrated = CalibratedClassifierCV(clone(self.estimator), ensemble=bool(counts.min() < 2),
                                             cv=cv)
         self.calibrated_ = calibrated.fit(X, y, sample_weight=sample_weight)

@@ -16,6 +16,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from ensemble_hpo._checks import CLASSIFICATION
+
 __all__ = ["ModelFamily", "suggest"]
 
 PARAM_SEPARATOR = "__"
@@ -96,7 +98,7 @@ class ModelFamily:
     requires: Mapping[str, str] = field(default_factory=dict)
 
     def supports(self, task: str) -> bool:
-        return (self.classifier if task == "classification" else self.regressor) is not None
+        return (self.classifier if task == CLASSIFICATION else self.regressor) is not None
 
     def check_available(self) -> None:
         """Raise an ``ImportError`` naming the ``pip install`` command if a required package is missing."""
@@ -128,7 +130,7 @@ class ModelFamily:
 
     def build(self, task: str, params: Mapping[str, Any], *, random_state: int | None = None) -> Any:
         """Instantiate the estimator for ``task`` with ``params`` on top of ``fixed``."""
-        factory = self.classifier if task == "classification" else self.regressor
+        factory = self.classifier if task == CLASSIFICATION else self.regressor
         if factory is None:
             raise ValueError(f"The model family {self.name!r} does not support {task}.")
         kwargs = {**self.fixed, **params}

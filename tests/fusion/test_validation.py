@@ -82,12 +82,12 @@ def test_set_params_and_clone_of_fitted(iris_members):
 @pytest.mark.parametrize(
     "predictions, match",
     [
-        (np.ones(5), "must be a 3-D array"),
-        (np.ones((2, 5, 3, 1)), "must be a 3-D array"),
+        (np.ones(5), "or a 3-D array"),
+        (np.ones((2, 5, 3, 1)), "or a 3-D array"),
         (np.full((2, 5), np.nan), "only finite values"),
         (np.full((2, 5, 2), 1.5), r"probabilities in \[0, 1\]"),
-        (np.ones((0, 5)), "at least one member"),
-        ("abc", "numeric array"),
+        (np.ones((0, 5)), r"Got shape \(0, 5\)"),
+        ("abc", "must hold numbers"),
     ],
 )
 def test_bad_predictions(predictions, match):
@@ -173,7 +173,7 @@ def test_stacking_rejects_non_partition_cv(iris_members):
     from sklearn.model_selection import ShuffleSplit
 
     X, y, P = iris_members
-    with pytest.raises(ValueError, match="cover every sample exactly once"):
+    with pytest.raises(ValueError, match="cover every row exactly once"):
         Stacking(cv=ShuffleSplit(n_splits=2, random_state=0)).fit(P, y)
 
 

@@ -162,7 +162,7 @@ def test_parallel_run_copies_each_finished_candidate_back_once(small_cancer, tmp
     # the caller's store (every COMPLETE trial exactly once) and then removed.
     import tempfile
 
-    import ensemble_hpo._estimators as estimators_module
+    import ensemble_hpo.population as population_module
     import ensemble_hpo.search._run as run_module
 
     stores: list[_CountingStore] = []
@@ -171,7 +171,7 @@ def test_parallel_run_copies_each_finished_candidate_back_once(small_cancer, tmp
         stores.append(_CountingStore())
         return stores[-1]
 
-    monkeypatch.setattr(estimators_module, "MemoryArtifactStore", counting_store)
+    monkeypatch.setattr(population_module, "MemoryArtifactStore", counting_store)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     (tmp_path / "ram").mkdir()
     monkeypatch.setattr(run_module, "RAM_FOLDER", tmp_path / "ram")

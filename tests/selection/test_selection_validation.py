@@ -19,8 +19,8 @@ Y_CLF = np.arange(10) % 3
 @pytest.mark.parametrize(
     "preds, y, match",
     [
-        (np.ones(10), Y_REG, r"'predictions' parameter must be a 2-D or 3-D .* shape \(10,\)"),
-        (np.ones((2, 10, 3, 1)), Y_REG, "must be a 2-D or 3-D array"),
+        (np.ones(10), Y_REG, r"'predictions' parameter must be a 2-D array .* shape \(10,\)"),
+        (np.ones((2, 10, 3, 1)), Y_REG, "or a 3-D array"),
         (np.ones((0, 10)), Y_REG, "Got shape \\(0, 10\\)"),
         (np.where(np.arange(30).reshape(3, 10) == 4, np.nan, REG), Y_REG, "NaN"),
         (CLF * 2, Y_CLF, r"probabilities in \[0, 1\]"),

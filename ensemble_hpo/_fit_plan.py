@@ -1,0 +1,177 @@
+"""Everything a fit needs, validated and built before any training: the orchestration room.
+
+:meth:`FitPlan.build` checks the parameters and the data, encodes the target, makes the
+folds, resolves the stages' names and opens the run folder; nothing expensive runs there,
+so bad input fails before the search. The plan then runs the search
+(:meth:`FitPlan.search`), hands selection its rows (:meth:`FitPlan.selection_data`) and
+refits members (:meth:`FitPlan.refit_members`). The estimators only compose these steps.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.preprocessing import LabelEncoder
+
+from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
+from ensemble_hpo._deadline import Deadline
+from ensemble_hpo._folds import make_folds, n_splits_of
+from ensemble_hpo._params import budget, check_params
+from ensemble_hpo._resolve import make_fuser, make_selector
+from ensemble_hpo._run_folder import RunFolder
+from ensemble_hpo._run_identity import run_identity, scoring_key
+from ensemble_hpo._select_fuse import SelectionData
+from ensemble_hpo._validation import InputInfo, validate_fit_data
+from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.population import (
+    ArtifactStore,
+    CandidateEvaluator,
+    PipelineBuilder,
+    Population,
+)
+from ensemble_hpo.search import SearchRun, make_strategy
+from ensemble_hpo.search._objective import candidate_seed
+from ensemble_hpo.spaces import SearchSpace
+
+__all__ = ["FitPlan", "encode_target"]
+
+
+def encode_target(y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(encoded y, classes)``: labels to ``0..n_classes-1``, or float values and None."""
+    if task == REGRESSION:
+        return np.asarray(y, dtype=np.float64), None
+    encoder = LabelEncoder().fit(y)
+    return encoder.transform(y), encoder.classes_
+
+
+@dataclass
+class FitPlan:
+    """The validated inputs and stage objects of one ``fit`` (or ``join_search``)."""
+
+    params: Mapping[str, Any]
+    task: str
+    X: Any
+    info: InputInfo
+    classes: np.ndarray | None
+    groups: np.ndarray | None
+    evaluator: CandidateEvaluator
+    run: SearchRun
+    store: ArtifactStore
+    builder: PipelineBuilder
+    selector: Any
+    fuser: Any
+    identity: dict[str, str]
+    deadline: Deadline
+
+    @classmethod
+    def build(cls, params: Mapping[str, Any], task: str, X: Any, y: Any, *, sample_weight: Any,
+              groups: Any, deadline: Deadline) -> FitPlan:
+        """Validate everything and build the search objects; nothing expensive runs here."""
+        check_params(params)
+        X, y, info = validate_fit_data(X, y, task=task, cv_n_splits=n_splits_of(params["cv"]),
+                                       sample_weight=sample_weight, groups=groups,
+                                       rare_classes="warn")
+        y_enc, classes = encode_target(y, task)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        groups = None if groups is None else np.asarray(groups)
+        seed, scoring = params["random_state"], params["scoring"]
+        splits = make_folds(params["cv"], y_enc, task=task, groups=groups, random_state=seed, X=X)
+        space = SearchSpace.from_models(params["models"], task=task)
+        evaluator = CandidateEvaluator(
+            X=X, y=y_enc, splits=splits, task=task, scorer=get_prediction_scorer(scoring, task),
+            n_classes=None if classes is None else len(classes), sample_weight=weights,
+            n_threads=1, groups=groups)
+        folder = RunFolder(params["run_dir"])
+        run = SearchRun(
+            strategy=make_strategy(params["search"]), space=space,
+            storage=folder.storage(params["storage"]), pruner=params["pruner"],
+            warm_start=params["warm_start_configs"], n_jobs=params["n_jobs"],
+            backend=params["backend"], trial_timeout=params["trial_timeout"], seed=seed,
+            verbose=params["verbose"])
+        return cls(
+            params=params, task=task, X=X, info=info, classes=classes, groups=groups,
+            evaluator=evaluator, run=run, store=folder.artifact_store(trusted=params["trusted"]),
+            builder=PipelineBuilder(info.column_kinds, task),
+            # Built here so a bad name fails before any training.
+            selector=make_selector(params["selection"], seed, scoring),
+            fuser=make_fuser(params["fusion"], seed, scoring),
+            # Checked against a resumed study, and kept so that reselect() can refuse other data.
+            identity=run_identity(X, y_enc, splits, task=task, sample_weight=weights,
+                                  groups=groups, space=space),
+            deadline=deadline)
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.classes is None else len(self.classes)
+
+    def search(self, *, seed_trials: bool = True) -> Population:
+        """Run the search until its trials or the deadline's search share are spent.
+
+        A resumed study searched in another metric is rescored in the user's ``scoring``
+        from the stored out-of-fold predictions (nothing is retrained), with a warning.
+        """
+        population = self.run.run(
+            self.evaluator, self.builder, n_trials=budget(self.params)[0],
+            deadline=self.deadline.search_end, store=self.store,
+            linear_features=lambda: self.builder.linear_features(self.X),
+            seed_trials=seed_trials, identity=self.identity)
+        return self._in_user_metric(population) if seed_trials else population
+
+    def _in_user_metric(self, population: Population) -> Population:
+        searched = self.run.search_scoring_
+        wanted = scoring_key(self.evaluator.scorer)
+        if searched == wanted:
+            return population
+        warnings.warn(
+            f"The run folder's study was searched with scoring {searched!r}. Its "
+            f"{len(population.completed())} finished candidates were rescored in {wanted!r} from "
+            "their stored out-of-fold predictions (nothing was retrained); new candidates are "
+            f"still searched by {searched!r} and scored in {wanted!r}. Use a new "
+            f"'run_dir' to search by {wanted!r}.", UserWarning, stacklevel=4)
+        evaluator = self.evaluator
+        return population.rescored(evaluator.scorer, evaluator.y, evaluator.splits,
+                                   evaluator.sample_weight)
+
+    def selection_data(self) -> SelectionData:
+        """The rows, folds and extras selection and fusion learn from."""
+        evaluator = self.evaluator
+        splits = [(np.asarray(tr, np.int32), np.asarray(va, np.int32))
+                  for tr, va in evaluator.splits]
+        return SelectionData(y=evaluator.y, task=self.task, splits=splits,
+                             n_classes=self.n_classes, sample_weight=evaluator.sample_weight,
+                             groups=self.groups, X=self.X,
+                             transformer=self.builder.fuser_transformer(self.fuser, self.X))
+
+    def refit_members(self, ensemble: Any) -> None:
+        """Replace each member's fold models by one model trained on all rows."""
+        evaluator = self.evaluator
+        kwargs = ({} if evaluator.sample_weight is None
+                  else {"model__sample_weight": evaluator.sample_weight})
+        for member in ensemble.members:
+            family = self.run.space.family(member.family)
+            seed = candidate_seed(self.params["random_state"], member.number)
+            model = self.builder(family, dict(member.params), seed)
+            member.models = [model.fit(self.X, evaluator.y, **kwargs)]
+
+
+def reselection_data(X: Any, y: Any, *, task: str, classes: np.ndarray | None,
+                     splits: list[tuple[np.ndarray, np.ndarray]], sample_weight: Any,
+                     groups: Any, fuser: Any) -> tuple[SelectionData, np.ndarray | None]:
+    """The selection rows of ``reselect``: validated like ``fit``'s, on the fitted folds.
+
+    Returns the data and the float64 weights (for the identity check).
+    """
+    X, y, info = validate_fit_data(X, y, task=task, cv_n_splits=None,
+                                   sample_weight=sample_weight, groups=groups)
+    y_enc = np.asarray(y, np.float64) if classes is None else np.searchsorted(classes, y)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    builder = PipelineBuilder(info.column_kinds, task)
+    data = SelectionData(y=y_enc, task=task, splits=splits,
+                         n_classes=None if task != CLASSIFICATION else len(classes),
+                         sample_weight=weights, groups=None if groups is None else np.asarray(groups),
+                         X=X, transformer=builder.fuser_transformer(fuser, X))
+    return data, weights

@@ -1,0 +1,67 @@
+"""The run folder's layout: one object names every file a durable run keeps.
+
+``fit(run_dir=...)`` keeps the study journal and the candidates' artifacts there; the CLI adds
+its configuration, summary, tables and the fitted model beside them. Nothing else in the
+package spells these names; the module imports nothing heavy at load time, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ensemble_hpo.population import ArtifactStore
+
+__all__ = ["RunFolder"]
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Where a run's state lives; ``root=None`` keeps everything in memory.
+
+    Examples
+    --------
+    >>> folder = RunFolder("runs/churn")
+    >>> folder.storage()
+    'journal://runs/churn/study.log'
+    >>> RunFolder(None).storage() is None
+    True
+    """
+
+    root: Path | str | None
+
+    STUDY = "study.log"
+    ARTIFACTS = "artifacts"
+    CONFIG = "config.yaml"
+    SUMMARY = "summary.json"
+    LEADERBOARD = "leaderboard.csv"
+    FUSION_COMPARISON = "fusion_comparison.csv"
+    PREDICTION_COST = "prediction_cost.csv"
+    MODEL = "model.ehpo"
+
+    @property
+    def path(self) -> Path:
+        if self.root is None:
+            raise ValueError("This run keeps everything in memory; it has no folder.")
+        return Path(self.root)
+
+    def file(self, name: str) -> Path:
+        """``root / name`` for one of the layout's names (``RunFolder.MODEL``, ...)."""
+        return self.path / name
+
+    def storage(self, storage: Any = None) -> Any:
+        """The study's storage: ``storage`` when given, else the folder's journal (None in memory)."""
+        if storage is not None or self.root is None:
+            return storage
+        return f"journal://{self.path / self.STUDY}"
+
+    def artifact_store(self, *, trusted: bool = False) -> ArtifactStore:
+        """Out-of-fold predictions and fold models: files in the folder, or in memory."""
+        # Imported here so that the CLI can read the layout's names without loading models.
+        from ensemble_hpo.population import FileArtifactStore, MemoryArtifactStore
+
+        if self.root is None:
+            return MemoryArtifactStore()
+        return FileArtifactStore(self.path / self.ARTIFACTS, trusted=trusted)
