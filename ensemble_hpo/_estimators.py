@@ -14,14 +14,13 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._deadline import Deadline
-from ensemble_hpo._ensemble import Member
 from ensemble_hpo._fit_plan import FitPlan, reselection_data
 from ensemble_hpo._params import budget
 from ensemble_hpo._resolve import make_fuser, make_selector
 from ensemble_hpo._run_identity import check_identity, run_identity
 from ensemble_hpo._select_fuse import SelectionData, select_and_fuse
 from ensemble_hpo._validation import validate_predict_data
-from ensemble_hpo.fusion import prediction_cost, to_sklearn, trim_ensemble
+from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn, trim_ensemble
 from ensemble_hpo.population import Population
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor"]

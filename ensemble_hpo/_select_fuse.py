@@ -19,10 +19,10 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._checks import CLASSIFICATION
-from ensemble_hpo._ensemble import Ensemble, _dense, members_from_weights
 from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo._nested import nested_scores
 from ensemble_hpo._stage_progress import StageProgress
+from ensemble_hpo.ensemble._fitted import Ensemble, _dense, members_from_weights
 from ensemble_hpo.fusion import default_fusers
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import Candidate, Population

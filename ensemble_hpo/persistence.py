@@ -19,13 +19,17 @@ format version; a file written by an incompatible version gives a clear error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import importlib
 import io
 import json
 import os
+import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,13 @@ __all__ = ["FORMAT_VERSION", "UntrustedArtifactError", "UntrustedModelError", "l
 FORMAT_NAME = "ensemble_hpo-model"
 FORMAT_VERSION = 1
 _MANIFEST, _PAYLOAD = "manifest.json", "model.joblib"
+# Modules renamed since files of this format were first written (old name -> new name). A
+# pickle names each class by its module, so a saved model keeps loading after a move.
+_MOVED_MODULES = {
+    "ensemble_hpo._ensemble": "ensemble_hpo.ensemble._fitted",
+    "ensemble_hpo.fusion._export": "ensemble_hpo.ensemble._export",
+    "ensemble_hpo.fusion._cost": "ensemble_hpo.ensemble._cost",
+}
 
 
 class UntrustedModelError(ValueError):
@@ -118,4 +129,18 @@ def load_model(path: str | os.PathLike[str], *, trusted: bool = False) -> Any:
             f"The model file {str(path)!r} was not signed with your key, so loading it could run "
             "untrusted code. If you trust its source, call load_model(path, trusted=True)."
         )
-    return joblib.load(io.BytesIO(payload))
+    with _old_module_names():
+        return joblib.load(io.BytesIO(payload))
+
+
+@contextlib.contextmanager
+def _old_module_names() -> Iterator[None]:
+    """While unpickling, let the old module names of :data:`_MOVED_MODULES` resolve."""
+    added = [old for old in _MOVED_MODULES if old not in sys.modules]
+    for old in added:
+        sys.modules[old] = importlib.import_module(_MOVED_MODULES[old])
+    try:
+        yield
+    finally:
+        for old in added:
+            sys.modules.pop(old, None)

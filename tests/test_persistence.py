@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 
 from ensemble_hpo import EnsembleClassifier
 from ensemble_hpo.persistence import FORMAT_VERSION, UntrustedModelError, load_model, save_model
@@ -70,3 +73,15 @@ def test_not_a_model_file(tmp_path):
     (tmp_path / "junk.ehpo").write_bytes(b"hello")
     with pytest.raises(ValueError, match="not an ensemble_hpo model file"):
         load_model(tmp_path / "junk.ehpo")
+
+
+def test_a_model_saved_before_modules_moved_still_loads_and_predicts_the_same():
+    # Saved by ensemble_hpo 4042b46, when the fitted ensemble lived in ensemble_hpo._ensemble
+    # and the export in ensemble_hpo.fusion._export (signed with another key: trusted).
+    data = Path(__file__).parent / "data"
+    model = load_model(data / "model_saved_before_the_ensemble_package.ehpo", trusted=True)
+    X, _ = load_iris(return_X_y=True)
+    expected = np.load(data / "model_saved_before_the_ensemble_package_proba.npy")
+    np.testing.assert_allclose(model.predict_proba(X[::10]), expected, rtol=1e-12)
+    assert type(model.ensemble_).__module__ == "ensemble_hpo.ensemble._fitted"
+    assert "ensemble_hpo._ensemble" not in sys.modules  # the alias is gone after loading

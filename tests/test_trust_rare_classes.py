@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from xgboost import XGBClassifier
 
 from ensemble_hpo import EnsembleClassifier
-from ensemble_hpo.fusion._export import to_sklearn
+from ensemble_hpo.ensemble import to_sklearn
 from ensemble_hpo.population._evaluate import SubsetLabelClassifier
 from ensemble_hpo.spaces._builtin import BUILTIN_FAMILIES
 from ensemble_hpo.spaces._early_stopping import (

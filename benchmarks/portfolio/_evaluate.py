@@ -7,7 +7,7 @@ Per table, ``ensemble_hpo._fit_plan.FitPlan.build`` (private; what ``fit`` runs 
 ``builder(family, params, seed)`` evaluated by ``CandidateEvaluator.evaluate`` in a killable
 child process (``ensemble_hpo.population._isolation.call_with_timeout``, private), which also
 predicts the test rows with the average of the five fold models (what ``fit``'s default
-``final_models="folds"`` does at predict time; ``ensemble_hpo._ensemble.Member.predict``).
+``final_models="folds"`` does at predict time; ``ensemble_hpo.ensemble.Member.predict``).
 
 Time caps: ``cpu_limit`` CPU seconds for the child (``RLIMIT_CPU``; a cap in CPU time, not wall
 time, because this run is niced beside another benchmark and wall times are inflated by
@@ -32,7 +32,7 @@ STATUS_OK, STATUS_TIMEOUT, STATUS_FAILED = "ok", "timeout", "failed"
 
 #: Modules the fork server imports once, so a child does not re-import them per evaluation.
 PRELOAD = [
-    "benchmarks.portfolio._evaluate", "ensemble_hpo.population._evaluate", "ensemble_hpo._ensemble",
+    "benchmarks.portfolio._evaluate", "ensemble_hpo.population._evaluate", "ensemble_hpo.ensemble._fitted",
     "ensemble_hpo._preprocessing", "ensemble_hpo.spaces", "sklearn.ensemble", "sklearn.linear_model",
     "sklearn.neighbors", "sklearn.svm", "sklearn.calibration", "sklearn.neural_network",
     "sklearn.pipeline", "xgboost", "lightgbm", "catboost",
@@ -108,7 +108,7 @@ def child_evaluate(evaluator: Any, estimator: Any, X_test: Any, cpu_limit: float
     """Runs in the child: cross-validate, then predict the test rows with the fold models."""
     from threadpoolctl import threadpool_limits
 
-    from ensemble_hpo._ensemble import Member
+    from ensemble_hpo.ensemble import Member
 
     if cpu_limit:
         soft = int(np.ceil(cpu_limit))

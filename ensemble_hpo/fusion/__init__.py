@@ -11,8 +11,6 @@ from __future__ import annotations
 from ._averaging import HardVoting, SoftVoting, WeightedAverage
 from ._base import BaseFuser
 from ._compare import compare_fusers, default_fusers
-from ._cost import prediction_cost, trim_ensemble
-from ._export import FittedEnsembleModel, FoldAverage, LogRatioFeatures, to_sklearn
 from ._optimized import OptimizedWeights
 from ._stacking import Stacking
 
@@ -37,10 +35,4 @@ __all__ = [
     "Stacking",
     "compare_fusers",
     "default_fusers",
-    "FittedEnsembleModel",
-    "FoldAverage",
-    "LogRatioFeatures",
-    "prediction_cost",
-    "to_sklearn",
-    "trim_ensemble",
 ]

@@ -2,7 +2,7 @@
 
 Two routes:
 
-* :class:`FittedEnsembleModel` wraps an :class:`~ensemble_hpo._ensemble.Ensemble`
+* :class:`FittedEnsembleModel` wraps an :class:`~ensemble_hpo.ensemble.Ensemble`
   as a prefit scikit-learn estimator (members and fuser unchanged).
 * :func:`to_sklearn` rebuilds the ensemble from scikit-learn's own
   ``VotingClassifier`` / ``VotingRegressor`` / ``StackingClassifier`` /
@@ -35,9 +35,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, get_tags
 
 from .._checks import CLASSIFICATION
-from .._ensemble import Ensemble
 from .._outputs import copy_input_attributes
-from ._stacking import _PROBA_FLOOR, Stacking
+from ..fusion._stacking import _PROBA_FLOOR, Stacking
+from ._fitted import Ensemble
 
 __all__ = ["FittedEnsembleModel", "FoldAverage", "LogRatioFeatures", "to_sklearn"]
 
@@ -238,7 +238,7 @@ def _is_classification(estimator: FittedEnsembleModel) -> bool:
 
 
 class FittedEnsembleModel(BaseEstimator):
-    """A fitted :class:`~ensemble_hpo._ensemble.Ensemble` as a scikit-learn estimator.
+    """A fitted :class:`~ensemble_hpo.ensemble.Ensemble` as a scikit-learn estimator.
 
     A prefit meta-estimator: ``ensemble`` is its parameter and ``fit`` trains
     nothing, it only validates the ensemble and records the fitted attributes.

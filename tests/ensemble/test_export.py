@@ -27,7 +27,14 @@ from test_cost import cancer_data, with_fuser
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
-from ensemble_hpo._ensemble import Ensemble
+from ensemble_hpo.ensemble import Ensemble
+from ensemble_hpo.ensemble._export import (
+    FittedEnsembleModel,
+    FoldAverage,
+    LogRatioFeatures,
+    _vote_weights,
+    to_sklearn,
+)
 from ensemble_hpo.fusion import (
     BaseFuser,
     HardVoting,
@@ -35,13 +42,6 @@ from ensemble_hpo.fusion import (
     SoftVoting,
     Stacking,
     WeightedAverage,
-)
-from ensemble_hpo.fusion._export import (
-    FittedEnsembleModel,
-    FoldAverage,
-    LogRatioFeatures,
-    _vote_weights,
-    to_sklearn,
 )
 from ensemble_hpo.fusion._stacking import log_ratio_features
 from ensemble_hpo.selection import GreedySelector

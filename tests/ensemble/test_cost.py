@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ensemble_hpo._ensemble import Ensemble, Member
+from ensemble_hpo.ensemble import Ensemble, Member, prediction_cost, trim_ensemble
 from ensemble_hpo.fusion import (
     HardVoting,
     OptimizedWeights,
@@ -28,7 +28,6 @@ from ensemble_hpo.fusion import (
     Stacking,
     WeightedAverage,
 )
-from ensemble_hpo.fusion._cost import prediction_cost, trim_ensemble
 
 
 @pytest.fixture(scope="module", autouse=True)

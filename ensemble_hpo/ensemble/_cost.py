@@ -13,10 +13,10 @@ from sklearn.base import clone
 from sklearn.utils.validation import _num_samples
 
 from .._checks import CLASSIFICATION, check_predictions, check_sample_weight
-from .._ensemble import Ensemble
+from ..fusion._base import check_target
 from ..metrics import get_prediction_scorer
-from ._base import check_target
 from ._export import as_ensemble
+from ._fitted import Ensemble
 
 __all__ = ["prediction_cost", "trim_ensemble"]
 
