@@ -44,6 +44,7 @@ class _BaseEnsemble(BaseEstimator):
         scoring: Any = None,
         selection: Any = "greedy",
         fusion: Any = "average",
+        objective: Any = "candidate",
         pruner: optuna.pruners.BasePruner | None = None,
         warm_start_configs: Any = "portfolio",
         storage: Any = None,
@@ -64,6 +65,7 @@ class _BaseEnsemble(BaseEstimator):
         self.scoring = scoring
         self.selection = selection
         self.fusion = fusion
+        self.objective = objective
         self.pruner = pruner
         self.warm_start_configs = warm_start_configs
         self.storage = storage
@@ -289,6 +291,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         Ensemble selection (``"greedy"``: Caruana's forward selection with replacement).
     fusion : str or fuser, default="average"
         ``"average"``, ``"soft_voting"``, ``"hard_voting"``, ``"optimized"`` or ``"stacking"``.
+    objective : {"candidate", "ensemble"} or TrialValue, default="candidate"
+        What the search optimises: each candidate's own cross-validated score, or
+        ``"ensemble"``, the gain of the greedy ensemble's out-of-fold score when the
+        candidate joins the population (computed from the stored predictions with
+        ``selection``). The leaderboard's ``score`` is always the candidate's own.
     pruner : optuna.pruners.BasePruner, default=None
         Stops hopeless candidates after their first folds.
     warm_start_configs : "portfolio", None, or a finished Optuna study, default="portfolio"
@@ -338,6 +345,12 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         Every fusion method scored the same nested way as ``cv_score_`` (the
         fitted ensemble's fuser first by name), best first. Fusers other than
         the chosen one are skipped once ``time_budget`` is spent.
+    fit_timings_ : dict of str to float
+        Seconds ``fit`` spent in each stage (``"search"``, ``"selection and fusion"``,
+        ``"refit"`` with ``final_models="refit"``, ``"prediction cost"``); the search
+        stops starting candidates at 95 % of ``time_budget``.
+    fit_time_ : float
+        Wall-clock seconds of the whole ``fit``.
     search_scoring_ : str
         The metric the study's trial values are in (a resumed run folder keeps
         the one it was first searched with; candidates are rescored in ``scoring``).

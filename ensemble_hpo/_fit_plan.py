@@ -21,7 +21,7 @@ from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
 from ensemble_hpo._deadline import Deadline
 from ensemble_hpo._folds import make_folds, n_splits_of
 from ensemble_hpo._params import budget, check_params
-from ensemble_hpo._resolve import make_fuser, make_selector
+from ensemble_hpo._resolve import make_fuser, make_selector, make_trial_value
 from ensemble_hpo._run_folder import RunFolder
 from ensemble_hpo._run_identity import run_identity, scoring_key
 from ensemble_hpo._select_fuse import SelectionData
@@ -86,19 +86,19 @@ class FitPlan:
             n_classes=None if classes is None else len(classes), sample_weight=weights,
             n_threads=1, groups=groups)
         folder = RunFolder(params["run_dir"])
+        # Built here so a bad name fails before any training.
+        selector = make_selector(params["selection"], seed, scoring)
         run = SearchRun(
             strategy=make_strategy(params["search"]), space=space,
             storage=folder.storage(params["storage"]), pruner=params["pruner"],
             warm_start=params["warm_start_configs"], n_jobs=params["n_jobs"],
             backend=params["backend"], trial_timeout=params["trial_timeout"], seed=seed,
-            verbose=params["verbose"])
+            verbose=params["verbose"], objective=make_trial_value(params["objective"], selector))
         return cls(
             params=params, task=task, X=X, info=info, classes=classes, groups=groups,
             evaluator=evaluator, run=run, store=folder.artifact_store(trusted=params["trusted"]),
             builder=PipelineBuilder(info.column_kinds, task),
-            # Built here so a bad name fails before any training.
-            selector=make_selector(params["selection"], seed, scoring),
-            fuser=make_fuser(params["fusion"], seed, scoring),
+            selector=selector, fuser=make_fuser(params["fusion"], seed, scoring),
             # Checked against a resumed study, and kept so that reselect() can refuse other data.
             identity=run_identity(X, y_enc, splits, task=task, sample_weight=weights,
                                   groups=groups, space=space),

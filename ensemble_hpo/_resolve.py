@@ -6,7 +6,7 @@ from typing import Any
 
 from sklearn.base import clone
 
-__all__ = ["make_fuser", "make_selector"]
+__all__ = ["make_fuser", "make_selector", "make_trial_value"]
 
 
 def _with_run_defaults(cls: type, options: dict[str, Any], *, scoring: Any,
@@ -46,6 +46,22 @@ def make_selector(selection: Any, random_state: int | None, scoring: Any = None,
 
     return _resolve_named(selection, SELECTORS, "selection", "selector", "fit", scoring=scoring,
                           random_state=random_state, options=options or {})
+
+
+def make_trial_value(objective: Any, selector: Any) -> Any:
+    """The search objective by name (:data:`ensemble_hpo.search.TRIAL_VALUES`) or object.
+
+    ``"ensemble"`` measures each candidate's gain with ``selector``, the fit's own selector.
+    """
+    from ensemble_hpo.search import TRIAL_VALUES, EnsembleGain, TrialValue
+
+    if isinstance(objective, TrialValue):
+        return objective
+    if objective not in TRIAL_VALUES:
+        raise ValueError(f"The 'objective' parameter must be one of {sorted(TRIAL_VALUES)} or a "
+                         f"TrialValue. Got {objective!r} instead.")
+    cls = TRIAL_VALUES[objective]
+    return cls(selector) if cls is EnsembleGain else cls()
 
 
 def make_fuser(fusion: Any, random_state: int | None, scoring: Any = None,

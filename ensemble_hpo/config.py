@@ -59,6 +59,14 @@ class SearchConfig(_Strict):
     trial_timeout: float | None = Field(None, gt=0)
     warm_start: Literal["portfolio"] | None = "portfolio"
     pruner: Literal["median", "successive_halving", "hyperband"] | None = None
+    objective: str = "candidate"
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: str) -> str:
+        from ensemble_hpo.search import TRIAL_VALUES
+
+        return _registered(value, TRIAL_VALUES)
 
     @field_validator("strategy")
     @classmethod
@@ -214,6 +222,7 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
         time_budget=config.search.time_budget, cv=config.cv, scoring=config.scoring,
         selection=make_selector(config.selection.method, seed, scoring, config.selection.options),
         fusion=make_fuser(config.fusion.method, seed, scoring, config.fusion.options),
+        objective=config.search.objective,
         pruner=_pruner(config.search.pruner), warm_start_configs=config.search.warm_start,
         storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,
         backend=_backend(config.parallel), trial_timeout=config.search.trial_timeout,

@@ -7,13 +7,14 @@ from ensemble_hpo.population._evaluate import (
     CandidateTimeout,
     EvaluationResult,
 )
-from ensemble_hpo.population._population import STATUS_OK, Candidate, Population
+from ensemble_hpo.population._population import STATUS_OK, Candidate, Population, candidate_score
 from ensemble_hpo.population._store import ArtifactStore, FileArtifactStore, MemoryArtifactStore
 
 __all__ = [
     "STATUS_OK",
     "ArtifactStore",
     "Candidate",
+    "candidate_score",
     "CandidateEvaluator",
     "CandidateFailed",
     "CandidateTimeout",

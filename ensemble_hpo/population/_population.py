@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ensemble_hpo.population._store import ArtifactStore
 
-__all__ = ["Candidate", "Population", "STATUS_OK"]
+__all__ = ["Candidate", "Population", "STATUS_OK", "candidate_score"]
 
 STATUS_OK = "ok"
 _STATE_STATUS = {
@@ -58,12 +58,23 @@ class Candidate:
             family=family,
             params=params,
             status=status,
-            score=trial.value if trial.state == TrialState.COMPLETE else None,
+            score=candidate_score(trial),
             fold_scores=list(attrs.get("fold_scores", [])),
             fit_time=attrs.get("fit_time"),
             error=attrs.get("error"),
             strategy=attrs.get("strategy"),
         )
+
+
+def candidate_score(trial: FrozenTrial) -> float | None:
+    """A finished trial's own cross-validated score (None unless COMPLETE).
+
+    Its value is what the search optimised, which may be an ensemble gain; trials of
+    studies written before the two were separated carry only the value, which was the score.
+    """
+    if trial.state != TrialState.COMPLETE:
+        return None
+    return trial.user_attrs.get("score", trial.value)
 
 
 def _is_candidate(trial: FrozenTrial) -> bool:

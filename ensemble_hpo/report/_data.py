@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from ensemble_hpo._checks import REGRESSION
 from ensemble_hpo._outputs import model_output
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
+from ensemble_hpo.population import candidate_score
 
 __all__ = [
     "LearningCurve",
@@ -73,7 +74,7 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "family": attrs.get("family", trial.params.get("family")),
         "strategy": attrs.get("strategy"),
         "status": "ok" if complete else attrs.get("status", trial.state.name.lower()),
-        "score": trial.value if complete else np.nan,
+        "score": candidate_score(trial) if complete else np.nan,
     }
 
 

@@ -23,9 +23,14 @@ from ensemble_hpo.search._strategy import (
     SearchStrategy,
     make_strategy,
 )
+from ensemble_hpo.search._trial_value import TRIAL_VALUES, CandidateScore, EnsembleGain, TrialValue
 
 __all__ = [
     "BayesianSearch",
+    "CandidateScore",
+    "EnsembleGain",
+    "TRIAL_VALUES",
+    "TrialValue",
     "CandidateObjective",
     "EvolutionarySearch",
     "GeneticSampler",

@@ -18,6 +18,7 @@ from ensemble_hpo.population import (
     EvaluationResult,
 )
 from ensemble_hpo.population._isolation import call_with_timeout
+from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
 __all__ = ["CandidateObjective"]
@@ -33,6 +34,10 @@ def candidate_seed(seed: int | None, number: int) -> int | None:
 
 class CandidateObjective:
     """Callable objective for ``study.optimize``: sample, cross-validate, store, score.
+
+    The trial's value is ``trial_value`` of the finished candidate (its own score by
+    default, :mod:`ensemble_hpo.search._trial_value`); the candidate's own score is always
+    kept in the ``score`` user attribute.
 
     Failures are recorded on the trial (``status`` and ``error`` user attributes)
     and re-raised, so ``study.optimize(catch=(Exception,))`` marks them FAIL and
@@ -51,6 +56,7 @@ class CandidateObjective:
         deadline: float | None = None,
         trial_timeout: float | None = None,
         strategy: str | None = None,
+        trial_value: TrialValue | None = None,
     ) -> None:
         self.space = space
         self.evaluator = evaluator
@@ -60,6 +66,7 @@ class CandidateObjective:
         self.deadline = deadline
         self.trial_timeout = trial_timeout
         self.strategy = strategy
+        self.trial_value = CandidateScore() if trial_value is None else trial_value
 
     def __call__(self, trial: optuna.Trial) -> float:
         # First thing: lets a resumed run tell a dead worker's trial from a live one.
@@ -90,7 +97,9 @@ class CandidateObjective:
             trial.set_user_attr("status", "pruned")
             raise optuna.TrialPruned(f"pruned after fold {result.extra['stopped_at_fold']}")
         self._store(trial, result)
-        return result.score
+        # The candidate's own score is kept apart from the value the strategy optimises.
+        trial.set_user_attr("score", float(result.score))
+        return self.trial_value(trial, result, self.evaluator, self.store)
 
     def _evaluate(self, trial: optuna.Trial, estimator: Any) -> EvaluationResult:
         pace = self._expected_fold_seconds(trial) if self.deadline is not None else 0.0

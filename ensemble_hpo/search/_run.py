@@ -24,6 +24,7 @@ from ensemble_hpo.population import (
     CandidateEvaluator,
     FileArtifactStore,
     Population,
+    candidate_score,
 )
 from ensemble_hpo.search._objective import CandidateObjective, EstimatorBuilder
 from ensemble_hpo.search._progress import ProgressCallback
@@ -36,6 +37,7 @@ from ensemble_hpo.search._runner import (
     quiet_optuna,
 )
 from ensemble_hpo.search._strategy import GridSearch, SearchContext, SearchStrategy
+from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import SearchSpace
 from ensemble_hpo.storage import make_storage, storage_kind
 
@@ -69,6 +71,10 @@ class SearchRun:
     seed : int or None
     verbose : int
         0 silent, 1 progress bar, 2 Optuna's own logs too.
+    objective : TrialValue or None
+        What a trial reports to the strategy (:mod:`ensemble_hpo.search._trial_value`);
+        None means the candidate's own score. A resumed study keeps the objective it was
+        started with: another one is refused.
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class SearchRun:
         backend: Any = None,
         seed: int | None = None,
         verbose: int = 0,
+        objective: TrialValue | None = None,
     ) -> None:
         self.strategy = strategy
         self.space = space
@@ -99,6 +106,7 @@ class SearchRun:
         self.backend = backend
         self.seed = seed
         self.verbose = verbose
+        self.objective = CandidateScore() if objective is None else objective
         # Extra workers joining a study reseed their sampler so they do not all
         # propose the same sequence; candidate seeds still derive from ``seed``.
         self.sampler_seed = seed
@@ -132,6 +140,7 @@ class SearchRun:
                 "target and folds, so its candidates cannot be checked against these features, "
                 "weights, groups and models. Use a new 'run_dir' (or study name).")
         check_identity(study.user_attrs.get("run_identity"), identity, where=where)
+        self._check_same_objective(study, where)
         if "run_identity" not in study.user_attrs:
             study.set_user_attr("run_identity", dict(identity))
         current = scoring_key(evaluator.scorer)
@@ -149,6 +158,19 @@ class SearchRun:
                 f"or the same scoring as before. Got {current!r} instead."
             )
         return dataclasses.replace(evaluator, scorer=get_prediction_scorer(stored, evaluator.task))
+
+    def _check_same_objective(self, study: optuna.Study, where: str) -> None:
+        # Studies written before the objective was a choice optimised the candidate's score.
+        stored = study.user_attrs.get("objective", CandidateScore.name if study.trials else None)
+        if stored is None:
+            study.set_user_attr("objective", self.objective.name)
+        elif stored != self.objective.name:
+            raise ValueError(
+                f"The 'objective' parameter must be the one {where} was searched with, "
+                f"{stored!r}: its trial values mean that. Use a new 'run_dir' to search by "
+                f"{self.objective.name!r}. Got {self.objective.name!r} instead.")
+        else:
+            study.set_user_attr("objective", stored)
 
     def create_study(self, storage: Any) -> optuna.Study:
         with quiet_optuna(self.verbose):
@@ -202,7 +224,7 @@ class SearchRun:
             remaining = None if n_trials is None else n_trials - count_finished(study)
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
                                            deadline=deadline, trial_timeout=self.trial_timeout,
-                                           strategy=self.strategy.name)
+                                           strategy=self.strategy.name, trial_value=self.objective)
             copy_back = None if work_store is store else _ArtifactCopier(study, work_store, store)
             with quiet_optuna(self.verbose):
                 if parallel:
@@ -239,7 +261,8 @@ def _scratch_journal_folder() -> Path:
 def _best_params(study: optuna.Study, space: SearchSpace, k: int) -> list[dict[str, Any]]:
     complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
                 if t.params.get("family") in space.family_names]
-    complete.sort(key=lambda t: t.value, reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    # By the candidates' own scores: with objective="ensemble" a trial's value is a gain.
+    complete.sort(key=candidate_score, reverse=True)
     return [dict(t.params) for t in complete[:k]]
 
 
