@@ -14,7 +14,6 @@ from sklearn.utils.validation import _num_samples
 
 from .._checks import CLASSIFICATION, check_predictions, check_sample_weight
 from ..fusion._base import check_target
-from ..metrics import get_prediction_scorer
 from ._export import as_ensemble
 from ._fitted import Ensemble
 
@@ -278,21 +277,21 @@ def _weight_ranking(ensemble: Ensemble) -> list[int]:
 
 def _oof_ranking(ensemble: Ensemble, oof: np.ndarray, y: np.ndarray,
                  sample_weight: np.ndarray | None, scoring: Any) -> list[int]:
-    """Forward selection without replacement by the OOF score of the weighted average."""
-    scorer = get_prediction_scorer(scoring, ensemble.task)
-    weights = ensemble.weights
+    """Members in the order the selection stage's greedy search first adds them.
 
-    def score(indices: list[int]) -> float:
-        w = weights[indices] / weights[indices].sum()
-        return scorer(y, np.tensordot(w, oof[indices], axes=1), sample_weight=sample_weight)
+    Greedy selection with replacement (:class:`~ensemble_hpo.selection.GreedySelector`, in
+    ``scoring``) over the members' out-of-fold predictions, run long enough to reach every
+    member; members it never adds follow by weight. Trimming thus ranks with the selection
+    stage's own forward selection rather than a second selection loop of its own.
+    """
+    from ensemble_hpo.selection import GreedySelector
 
-    chosen: list[int] = []
-    remaining = list(range(len(ensemble.members)))
-    while remaining:
-        best = max(remaining, key=lambda i: (score(chosen + [i]), weights[i], -i))
-        chosen.append(best)
-        remaining.remove(best)
-    return chosen
+    n_members = len(ensemble.members)
+    selector = GreedySelector(scoring=scoring, max_iter=max(50, 4 * n_members))
+    selector.fit(oof, y, sample_weight=sample_weight)
+    first_added = list(dict.fromkeys(int(i) for i in selector.order_))
+    never = [i for i in _weight_ranking(ensemble) if i not in first_added]
+    return first_added + never
 
 
 def _within_budget(ensemble: Ensemble, ranking: list[int], cap: int, budget: float,

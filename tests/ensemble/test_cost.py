@@ -28,6 +28,7 @@ from ensemble_hpo.fusion import (
     Stacking,
     WeightedAverage,
 )
+from ensemble_hpo.selection import GreedySelector
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -195,6 +196,20 @@ def test_oof_ranking_keeps_the_best_blend(diabetes_members):
     np.testing.assert_allclose(trimmed.fuser.weights_, [1.0])
     only = trimmed.members[0].predict(X, "regression", None)
     np.testing.assert_allclose(trimmed.combine(X), only)
+
+
+def test_trim_keeps_the_members_greedy_selection_adds_first(diabetes_members):
+    X, y, members, oof = diabetes_members
+    # Weights that disagree with the OOF blend (the worst member heaviest): the ranking must
+    # come from greedy selection on the OOF predictions, not from the weights.
+    members = [dataclasses.replace(m, weight=w) for m, w in zip(members, [0.2, 0.3, 0.5],
+                                                                   strict=True)]
+    ensemble = with_fuser(members, oof, y, WeightedAverage())
+    order = GreedySelector(max_iter=50).fit(oof, y).order_
+    first_two = list(dict.fromkeys(int(i) for i in order))[:2]
+    assert len(first_two) == 2  # greedy blends two members here, so the test is informative
+    trimmed = trim_ensemble(ensemble, max_members=2, oof_predictions=oof, y=y)
+    assert sorted(m.number for m in trimmed.members) == sorted(members[i].number for i in first_two)
 
 
 def test_trim_to_all_members_returns_the_ensemble(diabetes_members):
