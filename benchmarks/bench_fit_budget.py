@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(measure(table, args.budget, seed))
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
-    command = "python -m benchmarks.bench_fit_budget " + " ".join(argv or [])
+    command = "python -m benchmarks.bench_fit_budget " + " ".join(sys.argv[1:] if argv is None else argv)
     table = markdown(frame.set_index("table"), fmt="{:.1f}")
     args.out.write_text(f"# fit time against time_budget\n\n`{command}`\n\n{table}\n")
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             print(row, flush=True)
             frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
             frame.to_csv(csv, index=False)
-    command = "python -m benchmarks.bench_objective " + " ".join(argv or [])
+    command = "python -m benchmarks.bench_objective " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.with_suffix(".md").write_text(
         f"# Ensemble-aware search (objective) against candidate search\n\n`{command}`\n\n"
         f"{report(frame)}\n")
