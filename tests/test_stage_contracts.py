@@ -1,0 +1,79 @@
+"""Contracts every registered selector and fuser keeps, as Optuna tests every sampler (issue 18).
+
+Out-of-fold predictions of real fold models (breast cancer: logistic, knn, random forest,
+naive Bayes; diabetes: ridge, knn, random forest) stand in for a population.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ensemble_hpo._resolve import make_fuser, make_selector
+from ensemble_hpo.fusion import FUSERS
+from ensemble_hpo.selection import SELECTORS
+
+
+@functools.cache
+def population(task: str) -> tuple[np.ndarray, np.ndarray]:
+    if task == "classification":
+        X, y = load_breast_cancer(return_X_y=True)
+        models = [make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
+                  KNeighborsClassifier(15), RandomForestClassifier(50, random_state=0),
+                  GaussianNB()]
+        cv, method = StratifiedKFold(5, shuffle=True, random_state=0), "predict_proba"
+    else:
+        X, y = load_diabetes(return_X_y=True)
+        models = [Ridge(), KNeighborsRegressor(15), RandomForestRegressor(50, random_state=0)]
+        cv, method = KFold(5, shuffle=True, random_state=0), "predict"
+    oof = np.stack([cross_val_predict(m, X, y, cv=cv, method=method) for m in models])
+    return oof.astype(np.float32), y
+
+
+def _tasks_of_fuser(name: str) -> list[str]:
+    return ["classification"] if name == "hard_voting" else ["classification", "regression"]
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("name", sorted(SELECTORS))
+def test_selector_contract(name, task):
+    predictions, y = population(task)
+    selector = make_selector(name, 0)
+    weights = selector.fit(predictions, y).weights_
+    assert weights.shape == (len(predictions),)
+    assert (weights >= 0).all() and weights.sum() == pytest.approx(1.0)
+    assert np.isfinite(selector.score_)
+    again = clone(make_selector(name, 0)).fit(predictions, y).weights_
+    np.testing.assert_array_equal(weights, again)  # seeded: reproducible
+    ones = make_selector(name, 0).fit(predictions, y, sample_weight=np.ones(len(y))).weights_
+    np.testing.assert_allclose(ones, weights)  # unit weights change nothing
+
+
+@pytest.mark.parametrize("name", sorted(FUSERS))
+def test_fuser_contract(name):
+    for task in _tasks_of_fuser(name):
+        predictions, y = population(task)
+        fuser = make_fuser(name, 0).fit(predictions, y)
+        fused = fuser.combine(predictions[:, :40])
+        if task == "classification":
+            assert fused.shape == (40, predictions.shape[2])
+            np.testing.assert_allclose(fused.sum(axis=1), 1.0)
+            assert (fused >= 0).all()
+        else:
+            assert fused.shape == (40,)
+        refit = clone(make_fuser(name, 0)).fit(predictions, y)
+        np.testing.assert_allclose(refit.combine(predictions[:, :40]), fused)
+        ones = make_fuser(name, 0).fit(predictions, y, sample_weight=np.ones(len(y)))
+        np.testing.assert_allclose(ones.combine(predictions[:, :40]), fused, rtol=1e-6,
+                                   atol=1e-9)
