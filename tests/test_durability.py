@@ -146,7 +146,8 @@ def test_concurrent_workers_share_one_study_without_loss_or_duplicates(backend, 
     assert np.isfinite(model.cv_score_)
 
 
-def test_dask_local_cluster_run_gives_an_ensemble(tmp_path):
+@pytest.mark.parametrize("objective", ["candidate", "ensemble"])
+def test_dask_local_cluster_run_gives_an_ensemble(tmp_path, objective):
     distributed = pytest.importorskip("distributed")
     from sklearn.datasets import load_breast_cancer
 
@@ -154,11 +155,17 @@ def test_dask_local_cluster_run_gives_an_ensemble(tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         model = EnsembleClassifier(models=["logistic", "knn"], n_trials=6, cv=3, n_jobs=2, backend=client,
-                                   run_dir=str(tmp_path / "run"), random_state=0).fit(X, y)
+                                   run_dir=str(tmp_path / "run"), random_state=0,
+                                   objective=objective).fit(X, y)
     assert len(model.leaderboard_) >= 6
     assert (model.leaderboard_["status"] == "ok").all()
     assert len({t.user_attrs["worker"] for t in model.trials_}) == 2
     assert model.predict(X[:3]).shape == (3,)
+    complete = [t for t in model.trials_ if t.value is not None]
+    # Dask workers compute each gain from the shared run folder's stored predictions.
+    assert all(("ensemble_score" in t.user_attrs) == (objective == "ensemble") for t in complete)
+    assert (model.leaderboard_["score"].sort_values().tolist()
+            == sorted(t.user_attrs["score"] for t in complete))
 
 
 def test_file_store_round_trips_artifacts_and_reads_folders_of_earlier_versions(tmp_path):

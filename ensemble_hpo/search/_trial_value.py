@@ -11,11 +11,14 @@ optimises, is a separate choice:
 
 Values of :class:`EnsembleGain` drift: a candidate's gain is measured against the ensemble
 that existed when it finished, and gains shrink as the ensemble improves. Optuna's samplers
-read the stored values as they are, so later candidates look worse. TPE tolerates this
-because it splits good from bad by rank: a drop in gains moves the threshold but does not
-reorder candidates that finished at the same time. ``n_jobs > 1`` and Dask need nothing
-special: each worker computes the gain from the predictions that the shared artifact store
-holds when its candidate finishes, and a resumed run continues from the stored population.
+read the stored values as they are (a completed trial's value cannot be updated), so early
+candidates, measured against a weak ensemble, fill TPE's "good" group, and TPE keeps
+proposing near configurations that helped the early ensemble. This is not corrected:
+re-evaluating past candidates against the current ensemble would need a sampler that reads
+re-computed values. The random start-up trials and the warm start are unaffected. ``n_jobs > 1`` and Dask need nothing special: each worker computes
+the gain from the predictions the shared artifact store holds when its candidate finishes,
+and a resumed run continues from the stored population (a run folder refuses another
+objective than the one it was searched with).
 """
 
 from __future__ import annotations
