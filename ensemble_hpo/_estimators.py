@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -18,9 +19,10 @@ from ensemble_hpo._fit_plan import FitPlan, reselection_data
 from ensemble_hpo._params import budget
 from ensemble_hpo._resolve import make_fuser, make_selector
 from ensemble_hpo._run_identity import check_identity, run_identity
-from ensemble_hpo._select_fuse import SelectionData, select_and_fuse
+from ensemble_hpo._select_fuse import SelectionData, SelectionResult, select_and_fuse
 from ensemble_hpo._validation import validate_predict_data
-from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn, trim_ensemble
+from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn
+from ensemble_hpo.ensemble._cost import check_trim_limits, ensemble_latency
 from ensemble_hpo.population import Population
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor"]
@@ -99,7 +101,7 @@ class _BaseEnsemble(BaseEstimator):
         with deadline.stage("search"):
             population = plan.search()
         with deadline.stage("selection and fusion"):
-            self._finish(population, plan.selector, plan.fuser, plan.selection_data(), deadline)
+            self._finish(population, plan.selector, plan.fuser, plan.selection_data(), deadline.end)
         self.search_scoring_ = plan.run.search_scoring_
         self.run_identity_ = plan.identity
         if self.final_models == "refit":
@@ -144,8 +146,8 @@ class _BaseEnsemble(BaseEstimator):
                                sample_weight=weights, groups=groups)
         fitted = {k: v for k, v in getattr(self, "run_identity_", {}).items() if k != "space"}
         check_identity(fitted, current, where="this estimator's fit")
-        self._finish(self.population_.with_available_models(),
-                     make_selector(self.selection, self.random_state, self.scoring), fuser, data)
+        self._finish(self.population_, make_selector(self.selection, self.random_state, self.scoring),
+                     fuser, data, available_only=True)
         return self
 
     def join_search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> int:
@@ -164,17 +166,31 @@ class _BaseEnsemble(BaseEstimator):
         return len(plan.search(seed_trials=False).candidates)
 
     def _finish(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
-                deadline: Deadline | None = None) -> None:
-        result = select_and_fuse(population, selector, fuser, data, scoring=self.scoring,
-                                 random_state=self.random_state,
-                                 deadline=None if deadline is None else deadline.end,
-                                 verbose=self.verbose)
+                deadline: float | None = None, *, available_only: bool = False) -> None:
+        """Select and fuse (with ``available_only``, among candidates whose models are kept)."""
+        self._apply(self._select(population, selector, fuser, data, deadline, available_only),
+                    population, data)
+
+    def _select(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
+                deadline: float | None, available_only: bool) -> SelectionResult:
+        selectable = population.with_available_models() if available_only else population
+        return select_and_fuse(selectable, selector, fuser, data, scoring=self.scoring,
+                               random_state=self.random_state, deadline=deadline,
+                               verbose=self.verbose)
+
+    def _apply(self, result: SelectionResult, population: Population, data: SelectionData) -> None:
+        weights = {m.number: m.weight for m in result.ensemble.members}
+        # Without a run folder only the members' and the best candidate's models are kept.
+        population.store.drop_models(set(weights) | {result.best.number})
         self.fusion_comparison_ = result.fusion_comparison
+        # The rows selection learnt from, kept so that trim() can select again without the data.
         self.cv_splits_ = list(data.splits)
-        self.selection_target_ = data.y  # encoded; lets trim() refit the fuser without the data
+        self.selection_target_ = data.y  # encoded
+        self.selection_weight_ = data.sample_weight
+        self.selection_groups_ = data.groups
         self.ensemble_ = result.ensemble
         self.selector_ = result.selector
-        self.leaderboard_ = result.leaderboard
+        self.leaderboard_ = population.leaderboard(weights)
         self.best_candidate_ = result.best
         self.best_score_ = result.best.score
         # The weighted ensemble's score on the rows it was selected on is optimistic: it keeps
@@ -209,30 +225,55 @@ class _BaseEnsemble(BaseEstimator):
 
     def trim(self, *, max_members: int | None = None, latency_budget: float | None = None,
              X: Any = None) -> _BaseEnsemble:
-        """Shrink the ensemble to ``max_members`` and/or ``latency_budget`` seconds per row.
+        """Select again with at most ``max_members`` members and/or a latency budget.
 
-        Members are kept in order of their out-of-fold contribution; weights are
-        renormalised and the fuser is refit on the kept members' out-of-fold
-        predictions. ``X`` (a sample of typical rows) is needed for a latency budget.
+        Greedy selection (in ``scoring``) runs again over the candidates whose fold models
+        are kept, capped at ``max_members`` distinct members; with ``latency_budget`` the
+        cap shrinks until the ensemble predicts ``X`` (a sample of typical rows) within
+        that many seconds per row. Nothing is retrained; the fuser is refit on the kept
+        members' out-of-fold predictions. ``cv_score_`` repeats the capped selection and
+        fusion inside the outer folds when every candidate's models are kept (a
+        ``run_dir``); otherwise the choice is limited to members picked on all rows, no
+        honest estimate exists, and it is set to NaN with a warning.
         """
         check_is_fitted(self, "ensemble_")
-        if X is not None:
-            X = validate_predict_data(X, self.feature_info_)
-        numbers_ = [m.number for m in self.ensemble_.members]
-        with threadpool_limits(limits=1):
-            self.ensemble_ = trim_ensemble(
-                self.ensemble_, max_members=max_members, latency_budget=latency_budget, X=X,
-                oof_predictions=self.population_.predictions(numbers_), y=self.selection_target_,
-                scoring=self.scoring,
-            )
-        kept = {m.number: m.weight for m in self.ensemble_.members}
-        self.leaderboard_["weight"] = self.leaderboard_["number"].map(kept).fillna(0.0)
-        # The kept members were chosen on all out-of-fold rows: the nested estimate of the
-        # untrimmed ensemble no longer describes this one, and no honest one exists.
-        self.cv_score_ = float("nan")
-        warnings.warn("trim() chose the kept members on all out-of-fold rows, so cv_score_ no "
-                      "longer applies and is set to NaN; estimate the trimmed ensemble on "
-                      "held-out data.", UserWarning, stacklevel=2)
+        check_trim_limits(max_members, latency_budget, X)
+        if self.ensemble_.feature_transformer is not None:
+            raise ValueError(
+                "trim() cannot refit a fuser that reads the original features (stacking with "
+                "passthrough) without the training rows; use reselect(X, y, selection="
+                "GreedySelector(max_members=k)) instead.")
+        X = None if X is None else validate_predict_data(X, self.feature_info_)
+        population = self.population_
+        complete = all(population.store.has_models(c.number) for c in population.completed())
+        data = SelectionData(y=self.selection_target_, task=self._task, splits=self.cv_splits_,
+                             n_classes=self.ensemble_.n_classes,
+                             sample_weight=self.selection_weight_, groups=self.selection_groups_)
+        cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
+        for k in range(cap, 0, -1):
+            selector = make_selector("greedy", self.random_state, self.scoring,
+                                     {"max_members": k})
+            # An expired deadline: the nested estimate covers this fuser only.
+            result = self._select(population, selector, clone(self.ensemble_.fuser), data,
+                                  deadline=time.time(), available_only=True)
+            if latency_budget is None:
+                break
+            latency = ensemble_latency(result.ensemble, X)
+            if latency <= latency_budget:
+                break
+        else:
+            raise ValueError(
+                "The 'latency_budget' parameter must be at least the latency of the best "
+                f"one-member ensemble, {latency:.3g} seconds per row. Got {latency_budget:.3g} "
+                "instead.")
+        self._apply(result, population, data)
+        if not complete:
+            self.cv_score_ = float("nan")
+            warnings.warn(
+                "trim() could choose only among the fitted members and the best candidate (the "
+                "others' models are not kept without a run_dir), which were picked on all "
+                "out-of-fold rows, so no honest cv_score_ exists: it is set to NaN. Estimate "
+                "the trimmed ensemble on held-out data.", UserWarning, stacklevel=2)
         return self
 
     def to_sklearn(self) -> Any:

@@ -53,7 +53,6 @@ class SelectionResult:
     fusion_comparison: pd.DataFrame
     cv_score: float  # nested, held-out estimate of the fitted ensemble
     selection_score: float  # on the rows it was selected on: optimistic
-    leaderboard: pd.DataFrame
     best: Candidate
 
 
@@ -99,13 +98,11 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
     ensemble = Ensemble(members=members, fuser=fuser, task=data.task, n_classes=data.n_classes,
                         feature_transformer=data.transformer)
     best = max(completed, key=lambda c: c.score)
-    weight_by_number = {m.number: m.weight for m in members}
-    population.store.drop_models(set(weight_by_number) | {best.number})
     return SelectionResult(
         ensemble=ensemble, selector=selector, fusion_comparison=nested.table,
         cv_score=nested.scores[type(fuser).__name__],
         selection_score=float(getattr(selector, "score_", np.nan)),
-        leaderboard=population.leaderboard(weight_by_number), best=best,
+        best=best,
     )
 
 

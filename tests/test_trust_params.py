@@ -158,7 +158,7 @@ def test_reselect_refuses_other_data_and_trim_drops_the_stale_estimate(cancer):
     with pytest.raises(ValueError, match="the target y"):
         model.reselect(X, 1 - y, groups=groups)
     model.reselect(X, y, groups=groups)
-    with pytest.warns(UserWarning, match="cv_score_ no longer applies"):
+    with pytest.warns(UserWarning, match="no honest cv_score_ exists"):
         model.trim(max_members=1)
     assert np.isnan(model.cv_score_)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.utils.validation import _num_samples
+from threadpoolctl import threadpool_limits
 
 from .._checks import CLASSIFICATION, check_predictions, check_sample_weight
 from ..fusion._base import check_target
@@ -113,6 +114,12 @@ def _ensemble_seconds_per_row(ensemble: Ensemble, X: Any, repeats: int) -> float
     return _seconds_per_row(lambda: ensemble.combine(X), _check_batch(X), repeats)
 
 
+def ensemble_latency(ensemble: Ensemble, X: Any, *, repeats: int = 3) -> float:
+    """Seconds per row for the whole ensemble to predict the batch ``X``, on one thread."""
+    with threadpool_limits(limits=1):
+        return _ensemble_seconds_per_row(ensemble, X, repeats)
+
+
 # -- trimming ------------------------------------------------------------------------------------
 def trim_ensemble(
     ensemble: Any,
@@ -195,7 +202,7 @@ def trim_ensemble(
     (1, 1.0)
     """
     ensemble, _ = as_ensemble(ensemble)
-    _check_limits(max_members, latency_budget, X)
+    check_trim_limits(max_members, latency_budget, X)
     _check_repeats(repeats)
     oof, y, sample_weight = _check_oof(ensemble, oof_predictions, y, sample_weight)
     n_members = len(ensemble.members)
@@ -214,7 +221,7 @@ def trim_ensemble(
     return trimmed
 
 
-def _check_limits(max_members: Any, latency_budget: Any, X: Any) -> None:
+def check_trim_limits(max_members: Any, latency_budget: Any, X: Any) -> None:
     if max_members is None and latency_budget is None:
         raise ValueError(
             "The 'max_members' or 'latency_budget' parameter must be set to trim an ensemble. "

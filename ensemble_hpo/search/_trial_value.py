@@ -15,10 +15,12 @@ read the stored values as they are (a completed trial's value cannot be updated)
 candidates, measured against a weak ensemble, fill TPE's "good" group, and TPE keeps
 proposing near configurations that helped the early ensemble. This is not corrected:
 re-evaluating past candidates against the current ensemble would need a sampler that reads
-re-computed values. The random start-up trials and the warm start are unaffected. ``n_jobs > 1`` and Dask need nothing special: each worker computes
-the gain from the predictions the shared artifact store holds when its candidate finishes,
-and a resumed run continues from the stored population (a run folder refuses another
-objective than the one it was searched with).
+re-computed values. The random start-up trials and the warm start are unaffected.
+
+``n_jobs > 1`` and Dask need nothing special: each worker computes the gain from the
+predictions the shared artifact store holds when its candidate finishes, and a resumed run
+continues from the stored population (a run folder refuses another objective than the one
+it was searched with).
 """
 
 from __future__ import annotations
