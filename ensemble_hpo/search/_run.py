@@ -39,6 +39,7 @@ from ensemble_hpo.search._runner import (
 from ensemble_hpo.search._strategy import GridSearch, SearchContext, SearchStrategy
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import SearchSpace
+from ensemble_hpo.spaces._portfolio import WARM_START_KINDS
 from ensemble_hpo.storage import make_storage, storage_kind
 
 __all__ = ["SearchRun"]
@@ -59,7 +60,11 @@ class SearchRun:
         resumed and extended by other processes.
     study_name : str, default="ensemble_hpo"
     pruner : optuna pruner or None
-    warm_start : "portfolio", None, or an ``optuna.Study`` whose best trials are replayed first
+    warm_start : "portfolio", "defaults", "mined", None or an ``optuna.Study``
+        A study's best trials are replayed first. ``"portfolio"``: the recommended warm
+        start (today ``"defaults"``); ``"defaults"``: one library-default configuration per
+        family, cheapest first; ``"mined"``: the portfolio mined from 60 tables and shipped
+        with the package (see :meth:`SearchSpace.portfolio`).
     trial_timeout : float or None
         Per-candidate wall-clock limit in seconds; candidates then run in a
         killable worker process, and one that runs over is recorded as timed out.
@@ -114,9 +119,12 @@ class SearchRun:
     def _check(self, n_trials: int | None) -> None:
         if isinstance(self.strategy, GridSearch):
             self.strategy.check_budget(self.space, n_trials)
-        if self.warm_start not in (None, "portfolio") and not isinstance(self.warm_start, optuna.Study):
+        if not (self.warm_start is None or isinstance(self.warm_start, optuna.Study)
+                or (isinstance(self.warm_start, str) and self.warm_start in WARM_START_KINDS)):
             raise ValueError(
-                "The 'warm_start' parameter must be 'portfolio', None or an optuna.Study. "
+                "The 'warm_start' parameter must be 'portfolio' (the recommended warm start), "
+                "'defaults' (one library-default configuration per family), 'mined' (the "
+                "portfolio mined from 60 tables), None or an optuna.Study. "
                 f"Got {self.warm_start!r} instead."
             )
 
@@ -124,8 +132,8 @@ class SearchRun:
         trials: list[dict[str, Any]] = []
         if isinstance(self.warm_start, optuna.Study):
             trials += _best_params(self.warm_start, self.space, self.n_warm_start)
-        elif self.warm_start == "portfolio" and not isinstance(self.strategy, GridSearch):
-            trials += self.space.portfolio()
+        elif isinstance(self.warm_start, str) and not isinstance(self.strategy, GridSearch):
+            trials += self.space.portfolio(self.warm_start)
         return trials + self.strategy.initial_trials(context)
 
     def _check_resumable(self, study: optuna.Study, evaluator: CandidateEvaluator,
