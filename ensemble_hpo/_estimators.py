@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -19,10 +18,15 @@ from ensemble_hpo._fit_plan import FitPlan, reselection_data
 from ensemble_hpo._params import budget
 from ensemble_hpo._resolve import make_fuser, make_selector
 from ensemble_hpo._run_identity import check_identity, run_identity
-from ensemble_hpo._select_fuse import SelectionData, SelectionResult, select_and_fuse
+from ensemble_hpo._select_fuse import (
+    SelectionData,
+    SelectionResult,
+    select_and_fuse,
+    select_within_budget,
+)
 from ensemble_hpo._validation import validate_predict_data
 from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn
-from ensemble_hpo.ensemble._cost import check_trim_limits, ensemble_latency
+from ensemble_hpo.ensemble._cost import check_trim_limits
 from ensemble_hpo.population import Population
 
 __all__ = ["EnsembleClassifier", "EnsembleRegressor"]
@@ -250,22 +254,9 @@ class _BaseEnsemble(BaseEstimator):
                              n_classes=self.ensemble_.n_classes,
                              sample_weight=self.selection_weight_, groups=self.selection_groups_)
         cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
-        for k in range(cap, 0, -1):
-            selector = make_selector("greedy", self.random_state, self.scoring,
-                                     {"max_members": k})
-            # An expired deadline: the nested estimate covers this fuser only.
-            result = self._select(population, selector, clone(self.ensemble_.fuser), data,
-                                  deadline=time.time(), available_only=True)
-            if latency_budget is None:
-                break
-            latency = ensemble_latency(result.ensemble, X)
-            if latency <= latency_budget:
-                break
-        else:
-            raise ValueError(
-                "The 'latency_budget' parameter must be at least the latency of the best "
-                f"one-member ensemble, {latency:.3g} seconds per row. Got {latency_budget:.3g} "
-                "instead.")
+        result = select_within_budget(population.with_available_models(), self.ensemble_.fuser,
+                                      data, max_members=cap, latency_budget=latency_budget, X=X,
+                                      scoring=self.scoring, random_state=self.random_state)
         self._apply(result, population, data)
         if not complete:
             self.cv_score_ = float("nan")

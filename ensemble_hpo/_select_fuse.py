@@ -9,6 +9,7 @@ of estimators or run folders: the estimators only compose it.
 from __future__ import annotations
 
 import numbers
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +23,14 @@ from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo._nested import nested_scores
 from ensemble_hpo._stage_progress import StageProgress
+from ensemble_hpo.ensemble._cost import ensemble_latency
 from ensemble_hpo.ensemble._fitted import Ensemble, _dense, members_from_weights
 from ensemble_hpo.fusion import default_fusers
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import Candidate, Population
 
-__all__ = ["SelectionData", "SelectionResult", "comparison_fusers", "select_and_fuse"]
+__all__ = ["SelectionData", "SelectionResult", "comparison_fusers", "select_and_fuse",
+           "select_within_budget"]
 
 Splits = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -104,6 +107,32 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
         selection_score=float(getattr(selector, "score_", np.nan)),
         best=best,
     )
+
+
+def select_within_budget(population: Population, fuser: Any, data: SelectionData, *,
+                         max_members: int, latency_budget: float | None, X: Any,
+                         scoring: Any, random_state: int | None) -> SelectionResult:
+    """Greedy selection with at most ``max_members`` members, fewer until ``X`` is predicted
+    within ``latency_budget`` seconds per row (what ``trim`` does).
+
+    Only the given fuser is estimated (nested, as in ``fit``); the others of the comparison
+    are skipped. Raises when even the best one-member ensemble is too slow.
+    """
+    from ensemble_hpo._resolve import make_selector
+
+    for k in range(max_members, 0, -1):
+        selector = make_selector("greedy", random_state, scoring, {"max_members": k})
+        # An expired deadline: the nested estimate covers this fuser only.
+        result = select_and_fuse(population, selector, clone(fuser), data, scoring=scoring,
+                                 random_state=random_state, deadline=time.time())
+        if latency_budget is None:
+            return result
+        latency = ensemble_latency(result.ensemble, X)
+        if latency <= latency_budget:
+            return result
+    raise ValueError(
+        "The 'latency_budget' parameter must be at least the latency of the best one-member "
+        f"ensemble, {latency:.3g} seconds per row. Got {latency_budget:.3g} instead.")
 
 
 def comparison_fusers(fuser: Any, y: np.ndarray, splits: Splits, task: str, *, scoring: Any,

@@ -42,7 +42,7 @@ def test_trim_of_a_run_folder_reselects_with_a_cap_and_an_honest_score(kept_run,
 
 def test_trim_to_a_latency_budget(kept_run, cancer, monkeypatch):
     # A deterministic cost model (one second per member and row) instead of noisy timings.
-    monkeypatch.setattr("ensemble_hpo._estimators.ensemble_latency",
+    monkeypatch.setattr("ensemble_hpo._select_fuse.ensemble_latency",
                         lambda ensemble, X: float(len(ensemble)))
     X, _ = cancer
     model = kept_run
