@@ -5,7 +5,7 @@ For each table: the portfolio is mined on the *other* tables of its task
 (:func:`benchmarks.portfolio.build.build_portfolio`, the same code and candidates as the
 shipped file), then ``EnsembleClassifier/EnsembleRegressor(time_budget=..., n_jobs=2,
 random_state=seed)`` is fitted on the table's split (``load_table_split(table, seed=0)``, the
-split the repository was built on) twice: ``warm_start_configs="portfolio"`` with the LOTO
+split the repository was built on) twice: ``warm_start_configs="mined"`` with the LOTO
 portfolio in place of the shipped file, and ``warm_start_configs="defaults"``. The shipped file
 is never touched: the LOTO content replaces :func:`ensemble_hpo.spaces._portfolio.load_portfolio`
 in this process only (the warm-start trials are enqueued by the parent process, so the worker
@@ -42,9 +42,12 @@ from benchmarks.portfolio.build import (
     portfolio_entries,
 )
 
-ARMS = ("portfolio", "defaults")
+#: ``warm_start_configs`` of the two arms: the LOTO-mined list (opt-in name ``"mined"``) and
+#: today's defaults. Not ``"portfolio"``: it means ``"defaults"`` while the mined list is opt-in.
+ARMS = ("mined", "defaults")
 COLUMNS = ["table", "task", "seed", "budget", "arm", "test_loss", "n_candidates", "n_ok",
-           "n_members", "portfolio_length", "fit_seconds", "load_before", "finished_utc"]
+           "n_members", "portfolio_length", "warm_start_run", "fit_seconds", "load_before",
+           "finished_utc"]
 
 
 class LotoPortfolios:
@@ -85,7 +88,7 @@ def fit_one(table: str, seed: int, budget: float, arm: str, content: dict[str, A
     from benchmarks.suite._metrics import primary_loss, score_predictions
     from benchmarks.tables._data import load_table_split
     from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
-    from ensemble_hpo.spaces import _portfolio
+    from ensemble_hpo.spaces import SearchSpace, _portfolio
 
     split = load_table_split(table, 0)
     cls = EnsembleClassifier if split.task == "classification" else EnsembleRegressor
@@ -94,7 +97,11 @@ def fit_one(table: str, seed: int, budget: float, arm: str, content: dict[str, A
     start = time.time()
     with mock.patch.object(_portfolio, "load_portfolio", lambda: content), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        expected = SearchSpace.from_models("auto", task=split.task).portfolio(arm)
         model.fit(split.X_train, split.y_train)
+    # how many of the warm-start configurations were run (a check that the arm took effect)
+    run = [t.params for t in model.trials_]
+    warm_start_run = sum(params in run for params in expected)
     fit_seconds = time.time() - start
     classification = split.task == "classification"
     pred = model.predict_proba(split.X_test) if classification else model.predict(split.X_test)
@@ -102,8 +109,8 @@ def fit_one(table: str, seed: int, budget: float, arm: str, content: dict[str, A
     board = model.leaderboard_
     return {"table": table, "task": split.task, "seed": seed, "budget": budget, "arm": arm,
             "test_loss": loss, "n_candidates": len(board), "n_ok": int((board["status"] == "ok").sum()),
-            "n_members": len(model.ensemble_),
-            "portfolio_length": len(content["tasks"][split.task]["configs"]) if arm == "portfolio" else "",
+            "n_members": len(model.ensemble_), "warm_start_run": f"{warm_start_run}/{len(expected)}",
+            "portfolio_length": len(content["tasks"][split.task]["configs"]) if arm == "mined" else "",
             "fit_seconds": round(fit_seconds, 1), "load_before": round(load_before, 2),
             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -170,11 +177,11 @@ def summary(path: Path) -> str:
 
     df = pd.read_csv(path)
     wide = df.pivot_table(index=["table", "seed", "budget"], columns="arm", values="test_loss").dropna()
-    wins = int((wide["portfolio"] < wide["defaults"]).sum())
-    losses = int((wide["portfolio"] > wide["defaults"]).sum())
+    wins = int((wide["mined"] < wide["defaults"]).sum())
+    losses = int((wide["mined"] > wide["defaults"]).sum())
     p = binomtest(wins, wins + losses).pvalue if wins + losses else float("nan")
-    rel = np.median(wide["portfolio"] / wide["defaults"] - 1)
-    return (f"{len(wide)} runs: portfolio wins {wins}, loses {losses}, ties {len(wide) - wins - losses}; "
+    rel = np.median(wide["mined"] / wide["defaults"] - 1)
+    return (f"{len(wide)} runs: mined wins {wins}, loses {losses}, ties {len(wide) - wins - losses}; "
             f"sign test p = {p:.2g}; median relative change of test loss {rel:+.2%}")
 
 
