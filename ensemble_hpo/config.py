@@ -57,7 +57,7 @@ class SearchConfig(_Strict):
     n_trials: int | None = Field(None, gt=0)
     time_budget: float | None = Field(None, gt=0)
     trial_timeout: float | None = Field(None, gt=0)
-    warm_start: Literal["portfolio"] | None = "portfolio"
+    warm_start: Literal["portfolio", "defaults", "mined"] | None = "portfolio"
     pruner: Literal["median", "successive_halving", "hyperband"] | None = None
     objective: str = "candidate"
 

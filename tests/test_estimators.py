@@ -235,7 +235,7 @@ def test_fit_and_reselect_select_and_fuse_on_one_blas_thread(iris):
 def test_fit_measures_prediction_cost_on_one_blas_thread(iris, monkeypatch):
     if _max_blas_threads() < 2:
         pytest.skip("BLAS/OpenMP already run on one thread here")
-    import ensemble_hpo._estimators as estimators
+    import ensemble_hpo._base_ensemble as estimators
 
     seen = []
     original = estimators.prediction_cost

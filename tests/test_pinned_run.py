@@ -32,10 +32,10 @@ def _fit(task):
     if task == "classification":
         X, y = load_breast_cancer(return_X_y=True)
         return EnsembleClassifier(models=["logistic", "knn", "random_forest"], search="random",
-                                  n_trials=6, cv=3, random_state=0).fit(X, y)
+                                  n_trials=6, cv=3, random_state=0, warm_start_configs="defaults").fit(X, y)
     X, y = load_diabetes(return_X_y=True)
     return EnsembleRegressor(models=["ridge", "knn", "extra_trees"], search="random", n_trials=6,
-                             cv=3, random_state=0).fit(X, y)
+                             cv=3, random_state=0, warm_start_configs="defaults").fit(X, y)
 
 
 @pytest.mark.parametrize("task", sorted(PINNED))

@@ -1,0 +1,288 @@
+"""The estimators' shared base: it composes the fit plan, the deadline and the select-and-fuse step."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from ensemble_hpo._deadline import Deadline
+from ensemble_hpo._fit_plan import FitPlan, reselection_data
+from ensemble_hpo._params import budget
+from ensemble_hpo._resolve import make_fuser, make_selector
+from ensemble_hpo._run_identity import check_identity, run_identity
+from ensemble_hpo._select_fuse import (
+    SelectionData,
+    SelectionResult,
+    select_and_fuse,
+    select_within_budget,
+)
+from ensemble_hpo._validation import validate_predict_data
+from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn
+from ensemble_hpo.ensemble._cost import check_trim_limits
+from ensemble_hpo.population import Population
+
+__all__ = ["_BaseEnsemble"]
+
+
+class _BaseEnsemble(BaseEstimator):
+    """Shared fit logic; subclasses set ``_task`` and encode the target."""
+
+    _task: str
+
+    def __init__(
+        self,
+        *,
+        models: Any = "auto",
+        search: Any = "tpe",
+        n_trials: int | None = None,
+        time_budget: float | None = None,
+        trial_timeout: float | None = None,
+        cv: Any = 5,
+        scoring: Any = None,
+        selection: Any = "greedy",
+        fusion: Any = "average",
+        objective: Any = "candidate",
+        pruner: optuna.pruners.BasePruner | None = None,
+        warm_start_configs: Any = "portfolio",
+        storage: Any = None,
+        run_dir: str | None = None,
+        final_models: str = "folds",
+        n_jobs: int = 1,
+        backend: Any = None,
+        trusted: bool = False,
+        random_state: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.models = models
+        self.search = search
+        self.n_trials = n_trials
+        self.time_budget = time_budget
+        self.trial_timeout = trial_timeout
+        self.cv = cv
+        self.scoring = scoring
+        self.selection = selection
+        self.fusion = fusion
+        self.objective = objective
+        self.pruner = pruner
+        self.warm_start_configs = warm_start_configs
+        self.storage = storage
+        self.run_dir = run_dir
+        self.final_models = final_models
+        self.n_jobs = n_jobs
+        self.backend = backend
+        self.trusted = trusted
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> _BaseEnsemble:
+        """Search candidates, select an ensemble from their out-of-fold predictions, fuse it.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for group-aware cross-validation.
+
+        Returns
+        -------
+        self
+        """
+        deadline = Deadline(budget(self.get_params())[1])
+        plan = FitPlan.build(self.get_params(), self._task, X, y, sample_weight=sample_weight,
+                             groups=groups, deadline=deadline)
+        with deadline.stage("search"):
+            population = plan.search()
+        with deadline.stage("selection and fusion"):
+            self._finish(population, plan.selector, plan.fuser, plan.selection_data(), deadline.end)
+        self.search_scoring_ = plan.run.search_scoring_
+        self.run_identity_ = plan.identity
+        if self.final_models == "refit":
+            with deadline.stage("refit"):
+                plan.refit_members(self.ensemble_)
+        with deadline.stage("prediction cost"), threadpool_limits(limits=1):
+            # One BLAS/OpenMP thread, as candidates are trained: unlimited OpenMP pools in
+            # HistGradientBoosting's predict took 32.6 s of a 30 s-budget fit on vote92_choice
+            # (909 rows, 6 members) on the loaded 2-core machine.
+            self.prediction_cost_ = prediction_cost(self.ensemble_, plan.X[:500], repeats=1)
+        self.trials_ = plan.run.study_.get_trials(deepcopy=True)
+        if plan.classes is not None:
+            self.classes_ = plan.classes
+        self.feature_info_ = plan.info
+        self.n_features_in_ = plan.info.n_features_in_
+        if plan.info.feature_names_in_ is not None:
+            self.feature_names_in_ = plan.info.feature_names_in_
+        self.fit_timings_ = dict(deadline.timings)
+        self.fit_time_ = deadline.elapsed()
+        return self
+
+    def reselect(self, X: Any, y: Any, *, selection: Any = None, fusion: Any = None,
+                 sample_weight: Any = None, groups: Any = None) -> _BaseEnsemble:
+        """Re-run selection and fusion on the existing population; nothing is retrained.
+
+        Only candidates whose fold models are still available can become members:
+        all of them with ``run_dir`` (kept on disk), otherwise the previous members
+        and the best candidate. ``X``, ``y``, ``sample_weight`` and ``groups`` must be
+        those of ``fit``.
+        """
+        check_is_fitted(self, "ensemble_")
+        if selection is not None:
+            self.set_params(selection=selection)
+        if fusion is not None:
+            self.set_params(fusion=fusion)
+        fuser = make_fuser(self.fusion, self.random_state, self.scoring)
+        data, weights = reselection_data(X, y, task=self._task,
+                                         classes=getattr(self, "classes_", None),
+                                         splits=self.cv_splits_, sample_weight=sample_weight,
+                                         groups=groups, fuser=fuser)
+        current = run_identity(data.X, data.y, self.cv_splits_, task=self._task,
+                               sample_weight=weights, groups=groups)
+        fitted = {k: v for k, v in getattr(self, "run_identity_", {}).items() if k != "space"}
+        check_identity(fitted, current, where="this estimator's fit")
+        self._finish(self.population_, make_selector(self.selection, self.random_state, self.scoring),
+                     fuser, data, available_only=True)
+        return self
+
+    def join_search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> int:
+        """Run trials of this estimator's shared study as an extra worker, without selecting.
+
+        Another process (``fit`` or another worker) with the same data, ``cv``,
+        ``random_state`` and a shareable ``storage`` / ``run_dir`` sees the trials.
+        Returns the number of finished trials in the study afterwards.
+        """
+        if self.run_dir is None:
+            raise ValueError("The 'run_dir' parameter must be set to join a search, so that "
+                             "workers share the artifact folder. Got None instead.")
+        plan = FitPlan.build(self.get_params(), self._task, X, y, sample_weight=sample_weight,
+                             groups=groups, deadline=Deadline(budget(self.get_params())[1]))
+        plan.run.sampler_seed = (self.random_state or 0) + os.getpid()
+        return len(plan.search(seed_trials=False).candidates)
+
+    def _finish(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
+                deadline: float | None = None, *, available_only: bool = False) -> None:
+        """Select and fuse (with ``available_only``, among candidates whose models are kept)."""
+        self._apply(self._select(population, selector, fuser, data, deadline, available_only),
+                    population, data)
+
+    def _select(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
+                deadline: float | None, available_only: bool) -> SelectionResult:
+        selectable = population.with_available_models() if available_only else population
+        return select_and_fuse(selectable, selector, fuser, data, scoring=self.scoring,
+                               random_state=self.random_state, deadline=deadline,
+                               verbose=self.verbose)
+
+    def _apply(self, result: SelectionResult, population: Population, data: SelectionData) -> None:
+        weights = {m.number: m.weight for m in result.ensemble.members}
+        # Without a run folder only the members' and the best candidate's models are kept.
+        population.store.drop_models(set(weights) | {result.best.number})
+        self.fusion_comparison_ = result.fusion_comparison
+        # The rows selection learnt from, kept so that trim() can select again without the data.
+        self.cv_splits_ = list(data.splits)
+        self.selection_target_ = data.y  # encoded
+        self.selection_weight_ = data.sample_weight
+        self.selection_groups_ = data.groups
+        self.ensemble_ = result.ensemble
+        self.selector_ = result.selector
+        self.leaderboard_ = population.leaderboard(weights)
+        self.best_candidate_ = result.best
+        self.best_score_ = result.best.score
+        # The weighted ensemble's score on the rows it was selected on is optimistic: it keeps
+        # that name. cv_score_ repeats selection and fusion inside the outer folds.
+        self.selection_score_ = result.selection_score
+        self.cv_score_ = result.cv_score
+        self.population_ = population
+
+    def predict_candidate(self, X: Any, number: int | None = None) -> np.ndarray:
+        """Predictions of one candidate (default: the best single one), fold models averaged.
+
+        Probabilities for a classifier (columns as ``classes_``), values for a regressor.
+        Only candidates whose models are kept can predict: members, the best
+        candidate, and every candidate of a ``run_dir`` run.
+        """
+        check_is_fitted(self, "ensemble_")
+        number = self.best_candidate_.number if number is None else int(number)
+        store = self.population_.store
+        if not store.has_models(number):
+            raise ValueError(f"The models of candidate {number} are not kept; members, the best "
+                             "candidate and every candidate of a run_dir run can predict.")
+        member = Member(number=number, family="", params={}, weight=1.0,
+                        models=store.load_models(number))
+        n_classes = len(self.classes_) if hasattr(self, "classes_") else None
+        return member.predict(validate_predict_data(X, self.feature_info_), self._task, n_classes)
+
+    def prediction_cost(self, X: Any, *, repeats: int = 3) -> pd.DataFrame:
+        """Seconds per row to predict ``X``: each member, and the whole ensemble (last row)."""
+        check_is_fitted(self, "ensemble_")
+        return prediction_cost(self.ensemble_, validate_predict_data(X, self.feature_info_),
+                               repeats=repeats)
+
+    def trim(self, *, max_members: int | None = None, latency_budget: float | None = None,
+             X: Any = None) -> _BaseEnsemble:
+        """Select again with at most ``max_members`` members and/or a latency budget.
+
+        Greedy selection (in ``scoring``) runs again over the candidates whose fold models
+        are kept, capped at ``max_members`` distinct members; with ``latency_budget`` the
+        cap shrinks until the ensemble predicts ``X`` (a sample of typical rows) within
+        that many seconds per row. Nothing is retrained; the fuser is refit on the kept
+        members' out-of-fold predictions. ``cv_score_`` repeats the capped selection and
+        fusion inside the outer folds when every candidate's models are kept (a
+        ``run_dir``); otherwise the choice is limited to members picked on all rows, no
+        honest estimate exists, and it is set to NaN with a warning.
+        """
+        check_is_fitted(self, "ensemble_")
+        check_trim_limits(max_members, latency_budget, X)
+        if self.ensemble_.feature_transformer is not None:
+            raise ValueError(
+                "trim() cannot refit a fuser that reads the original features (stacking with "
+                "passthrough) without the training rows; use reselect(X, y, selection="
+                "GreedySelector(max_members=k)) instead.")
+        X = None if X is None else validate_predict_data(X, self.feature_info_)
+        population = self.population_
+        complete = all(population.store.has_models(c.number) for c in population.completed())
+        data = SelectionData(y=self.selection_target_, task=self._task, splits=self.cv_splits_,
+                             n_classes=self.ensemble_.n_classes,
+                             sample_weight=self.selection_weight_, groups=self.selection_groups_)
+        cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
+        result = select_within_budget(population.with_available_models(), self.ensemble_.fuser,
+                                      data, max_members=cap, latency_budget=latency_budget, X=X,
+                                      scoring=self.scoring, random_state=self.random_state)
+        self._apply(result, population, data)
+        if not complete:
+            self.cv_score_ = float("nan")
+            warnings.warn(
+                "trim() could choose only among the fitted members and the best candidate (the "
+                "others' models are not kept without a run_dir), which were picked on all "
+                "out-of-fold rows, so no honest cv_score_ exists: it is set to NaN. Estimate "
+                "the trimmed ensemble on held-out data.", UserWarning, stacklevel=2)
+        return self
+
+    def to_sklearn(self) -> Any:
+        """The fitted ensemble as a scikit-learn VotingClassifier/Regressor or Stacking* object."""
+        check_is_fitted(self, "ensemble_")
+        return to_sklearn(self)
+
+    def _predict_raw(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "ensemble_")
+        X = validate_predict_data(X, self.feature_info_)
+        return self.ensemble_.combine(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Missing values, sparse matrices and string categories are handled by the
+        # per-family preprocessing.
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags
