@@ -82,3 +82,17 @@ def test_unknown_objective_is_refused_by_python_and_yaml(cancer):
     assert RunConfig(data=data, search={"objective": "ensemble"}).search.objective == "ensemble"
     with pytest.raises(ValueError, match=r"must be one of \['candidate', 'ensemble'\]"):
         RunConfig(data=data, search={"objective": "diversity"})
+
+
+def test_ensemble_objective_resumes_from_its_run_folder(cancer, tmp_path, monkeypatch):
+    first = EnsembleClassifier(**QUICK, objective="ensemble", run_dir=str(tmp_path)).fit(*cancer)
+    done = {t.number: t.value for t in _complete(first)}
+    second = EnsembleClassifier(**{**QUICK, "n_trials": 8}, objective="ensemble",
+                                run_dir=str(tmp_path)).fit(*cancer)
+    trials = _complete(second)
+    assert len(trials) >= 8
+    assert {t.number: t.value for t in trials if t.number in done} == done  # reused, not rerun
+    # New trials' gains are measured against the resumed population, which includes the old.
+    assert all("ensemble_score" in t.user_attrs for t in trials)
+    assert max(t.user_attrs["ensemble_score"] for t in trials) >= max(
+        t.user_attrs["ensemble_score"] for t in _complete(first)) - 1e-12
