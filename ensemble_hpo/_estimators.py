@@ -53,9 +53,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         ``selection``). The leaderboard's ``score`` is always the candidate's own.
     pruner : optuna.pruners.BasePruner, default=None
         Stops hopeless candidates after their first folds.
-    warm_start_configs : "portfolio", None, or a finished Optuna study, default="portfolio"
-        Configurations tried before the strategy's own proposals: each family's
-        known-good portfolio, or the best trials of an earlier study on a similar task.
+    warm_start_configs : "portfolio", "defaults", "mined", None or an Optuna study, default="portfolio"
+        Configurations tried before the strategy's own proposals: ``"defaults"``, one
+        library-default configuration per family (what ``"portfolio"`` means today);
+        ``"mined"``, the portfolio mined on 60 tables (``ensemble_hpo/spaces/portfolio.json``,
+        opt-in until the evidence supports it); or the best trials of an earlier study.
     storage : str or optuna storage, default=None
         Where the study lives (in memory when None, or a journal file in ``run_dir``).
     final_models : {"folds", "refit"}, default="folds"
