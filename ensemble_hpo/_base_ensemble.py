@@ -33,7 +33,7 @@ __all__ = ["_BaseEnsemble"]
 
 
 class _BaseEnsemble(BaseEstimator):
-    """Shared fit logic; subclasses set ``_task`` and encode the target."""
+    """Shared fit logic; subclasses set ``_task`` and add their predict methods."""
 
     _task: str
 
@@ -98,8 +98,9 @@ class _BaseEnsemble(BaseEstimator):
         -------
         self
         """
-        deadline = Deadline(budget(self.get_params())[1])
-        plan = FitPlan.build(self.get_params(), self._task, X, y, sample_weight=sample_weight,
+        params = self.get_params()
+        deadline = Deadline(budget(params)[1])
+        plan = FitPlan.build(params, self._task, X, y, sample_weight=sample_weight,
                              groups=groups, deadline=deadline)
         with deadline.stage("search"):
             population = plan.search()
@@ -163,8 +164,9 @@ class _BaseEnsemble(BaseEstimator):
         if self.run_dir is None:
             raise ValueError("The 'run_dir' parameter must be set to join a search, so that "
                              "workers share the artifact folder. Got None instead.")
-        plan = FitPlan.build(self.get_params(), self._task, X, y, sample_weight=sample_weight,
-                             groups=groups, deadline=Deadline(budget(self.get_params())[1]))
+        params = self.get_params()
+        plan = FitPlan.build(params, self._task, X, y, sample_weight=sample_weight,
+                             groups=groups, deadline=Deadline(budget(params)[1]))
         plan.run.sampler_seed = (self.random_state or 0) + os.getpid()
         return len(plan.search(seed_trials=False).candidates)
 
@@ -248,12 +250,13 @@ class _BaseEnsemble(BaseEstimator):
                 "GreedySelector(max_members=k)) instead.")
         X = None if X is None else validate_predict_data(X, self.feature_info_)
         population = self.population_
-        complete = all(population.store.has_models(c.number) for c in population.completed())
+        available = population.with_available_models()
+        complete = len(available.completed()) == len(population.completed())
         data = SelectionData(y=self.selection_target_, task=self._task, splits=self.cv_splits_,
                              n_classes=self.ensemble_.n_classes,
                              sample_weight=self.selection_weight_, groups=self.selection_groups_)
         cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
-        result = select_within_budget(population.with_available_models(), self.ensemble_.fuser,
+        result = select_within_budget(available, self.ensemble_.fuser,
                                       data, max_members=cap, latency_budget=latency_budget, X=X,
                                       scoring=self.scoring, random_state=self.random_state)
         self._apply(result, population, data)

@@ -78,21 +78,25 @@ def check_predictions(predictions: Any, *, dtype: Any = None) -> np.ndarray:
     elif arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
     low, high = _checked_range(arr)
-    if arr.ndim == 3 and (low < 0.0 or high > 1.0):
+    if low < 0.0 or high > 1.0:
         arr = np.clip(arr, 0.0, 1.0)
     return arr
 
 
 def _checked_range(arr: np.ndarray) -> tuple[float, float]:
-    # Chunked so that a multi-GB library never needs a full-size boolean temporary.
-    low, high = np.inf, -np.inf
+    """All values finite; for probabilities (3-D) also their range, else ``(0, 1)``."""
+    # Chunked so that a multi-GB library never needs a full-size boolean temporary; the range
+    # pass is skipped for regression, where any finite value is valid.
+    probabilities = arr.ndim == 3
+    low, high = (np.inf, -np.inf) if probabilities else (0.0, 1.0)
     for sl in model_chunks(arr.shape[0], int(np.prod(arr.shape[1:]))):
         chunk = arr[sl]
         if not np.isfinite(chunk).all():
             raise ValueError("The 'predictions' parameter must contain only finite values. "
                              "Got NaN or infinite values instead.")
-        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
-    if arr.ndim == 3 and (low < -PROBA_TOLERANCE or high > 1.0 + PROBA_TOLERANCE):
+        if probabilities:
+            low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+    if low < -PROBA_TOLERANCE or high > 1.0 + PROBA_TOLERANCE:
         raise ValueError(
             "The 'predictions' parameter must hold probabilities in [0, 1] when it is 3-D. "
             f"Got values in [{low:.6g}, {high:.6g}] instead.")

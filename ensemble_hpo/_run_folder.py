@@ -47,10 +47,6 @@ class RunFolder:
             raise ValueError("This run keeps everything in memory; it has no folder.")
         return Path(self.root)
 
-    def file(self, name: str) -> Path:
-        """``root / name`` for one of the layout's names (``RunFolder.MODEL``, ...)."""
-        return self.path / name
-
     def storage(self, storage: Any = None) -> Any:
         """The study's storage: ``storage`` when given, else the folder's journal (None in memory)."""
         if storage is not None or self.root is None:

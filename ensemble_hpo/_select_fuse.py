@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo._nested import nested_scores
+from ensemble_hpo._resolve import make_selector
 from ensemble_hpo._stage_progress import StageProgress
 from ensemble_hpo.ensemble._cost import ensemble_latency
 from ensemble_hpo.ensemble._fitted import Ensemble, _dense, members_from_weights
@@ -118,8 +119,6 @@ def select_within_budget(population: Population, fuser: Any, data: SelectionData
     Only the given fuser is estimated (nested, as in ``fit``); the others of the comparison
     are skipped. Raises when even the best one-member ensemble is too slow.
     """
-    from ensemble_hpo._resolve import make_selector
-
     for k in range(max_members, 0, -1):
         selector = make_selector("greedy", random_state, scoring, {"max_members": k})
         # An expired deadline: the nested estimate covers this fuser only.

@@ -48,9 +48,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 
-from ensemble_hpo._checks import REGRESSION
-
-from ._checks import check_sample_weight, check_task
+from ._checks import REGRESSION, check_sample_weight, check_task
 from ._preprocessing import ColumnKinds, _as_float, _is_real_number, infer_column_kinds
 
 __all__ = ["InputInfo", "validate_fit_data", "validate_predict_data"]
