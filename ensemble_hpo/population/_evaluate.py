@@ -51,6 +51,9 @@ class EvaluationResult:
     score: float
     fit_time: float
     extra: dict[str, Any] = field(default_factory=dict)
+    # Sum over folds of each fold model's prediction seconds per validation row: the batch
+    # latency of a member that averages its fold models (what the accuracy-latency front uses).
+    predict_seconds_per_row: float = float("nan")
 
 
 @functools.lru_cache(maxsize=1)
@@ -196,6 +199,7 @@ class CandidateEvaluator:
         start = time.perf_counter()
         oof = self.empty_predictions()
         models, fold_scores = [], []
+        per_row = 0.0
         for fold, (train, valid) in enumerate(self.splits):
             # Stop when the next fold, at the pace of the previous ones, would end past the deadline.
             pace = (time.perf_counter() - start) / fold if fold else expected_fold_seconds
@@ -203,7 +207,9 @@ class CandidateEvaluator:
                 raise CandidateTimeout(f"the run's deadline would pass during fold {fold}",
                                        started=fold > 0)
             model = self._fit_fold(estimator, train)
+            predict_start = time.perf_counter()
             oof[valid] = self._predict(model, _subset(self.X, valid))
+            per_row += (time.perf_counter() - predict_start) / max(1, len(valid))
             fold_scores.append(self._score(valid, oof[valid]))
             models.append(model)
             if report is not None and report(fold, fold_scores[-1]):
@@ -211,7 +217,8 @@ class CandidateEvaluator:
                                         time.perf_counter() - start, {"stopped_at_fold": fold})
         covered = ~np.isnan(oof).reshape(len(oof), -1).any(axis=1)
         score = self._score(np.flatnonzero(covered), oof[covered])
-        return EvaluationResult(oof, models, fold_scores, score, time.perf_counter() - start)
+        return EvaluationResult(oof, models, fold_scores, score, time.perf_counter() - start,
+                                predict_seconds_per_row=per_row)
 
     def _fit_fold(self, estimator: Any, train: np.ndarray) -> Any:
         model = clone(estimator)

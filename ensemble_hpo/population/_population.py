@@ -39,6 +39,9 @@ class Candidate:
     fit_time: float | None = None
     error: str | None = None
     strategy: str | None = None
+    # Seconds per row for the candidate's fold models to predict a batch (None before it was
+    # recorded, e.g. run folders of older versions).
+    predict_seconds_per_row: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,6 +66,7 @@ class Candidate:
             fit_time=attrs.get("fit_time"),
             error=attrs.get("error"),
             strategy=attrs.get("strategy"),
+            predict_seconds_per_row=attrs.get("predict_seconds_per_row"),
         )
 
 

@@ -93,6 +93,7 @@ class CandidateObjective:
             raise
         trial.set_user_attr("fold_scores", [float(s) for s in result.fold_scores])
         trial.set_user_attr("fit_time", float(result.fit_time))
+        trial.set_user_attr("predict_seconds_per_row", float(result.predict_seconds_per_row))
         if "stopped_at_fold" in result.extra:
             trial.set_user_attr("status", "pruned")
             raise optuna.TrialPruned(f"pruned after fold {result.extra['stopped_at_fold']}")
