@@ -2,7 +2,8 @@
 
 :class:`GreedySelector` implements Caruana-style forward selection with
 replacement (sorted initialisation, bagging, pruning, trimming, member cap and
-a diversity penalty); :class:`BestSingleSelector` and
+a diversity penalty); :class:`CostAwareSelector` charges each member its prediction cost;
+:class:`BestSingleSelector` and
 :class:`UniformTopKSelector` are baselines; :class:`CrossValidatedSelector` keeps
 whichever of several selectors scores best on rows it was not fitted on (greedy only
 when it beats the best single model there); :func:`diversity_report` summarises how
@@ -12,6 +13,7 @@ different the chosen members are.
 from __future__ import annotations
 
 from ._base import BaseSelector, BestSingleSelector, UniformTopKSelector
+from ._cost_aware import CostAwareSelector
 from ._crossval import CrossValidatedSelector
 from ._diversity import diversity_report
 from ._greedy import GreedySelector
@@ -29,6 +31,7 @@ __all__ = [
     "SELECTORS",
     "BaseSelector",
     "BestSingleSelector",
+    "CostAwareSelector",
     "CrossValidatedSelector",
     "GreedySelector",
     "UniformTopKSelector",
