@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,8 +16,15 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._deadline import Deadline
-from ensemble_hpo._fit_plan import FitPlan, reselection_data
+from ensemble_hpo._fit_plan import FitPlan, refit_members, reselection_data
 from ensemble_hpo._params import budget
+from ensemble_hpo._pareto import (
+    accuracy_latency_front,
+    candidate_costs,
+    front_members,
+    front_selector,
+    pick_point,
+)
 from ensemble_hpo._resolve import make_fuser, make_selector
 from ensemble_hpo._run_identity import check_identity, run_identity
 from ensemble_hpo._select_fuse import (
@@ -26,8 +35,10 @@ from ensemble_hpo._select_fuse import (
 )
 from ensemble_hpo._validation import validate_predict_data
 from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn
-from ensemble_hpo.ensemble._cost import check_trim_limits
-from ensemble_hpo.population import Population
+from ensemble_hpo.ensemble._cost import check_trim_limits, member_seconds_per_row
+from ensemble_hpo.fusion import WeightedAverage
+from ensemble_hpo.population import PipelineBuilder, Population
+from ensemble_hpo.spaces import SearchSpace
 
 __all__ = ["_BaseEnsemble"]
 
@@ -104,8 +115,17 @@ class _BaseEnsemble(BaseEstimator):
                              groups=groups, deadline=deadline)
         with deadline.stage("search"):
             population = plan.search()
+        data = plan.selection_data()
         with deadline.stage("selection and fusion"):
-            self._finish(population, plan.selector, plan.fuser, plan.selection_data(), deadline.end)
+            result = self._select(population, plan.selector, plan.fuser, data, deadline.end,
+                                  available_only=False)
+        with deadline.stage("accuracy-latency front"):
+            # Before _apply: without a run_dir it drops every model but the members' and
+            # the front's, so each front point stays keepable.
+            self.pareto_front_ = accuracy_latency_front(
+                population, data, scoring=self.scoring, deadline=deadline.end,
+                measure=self._member_timer(population, plan.X[:500], plan.n_classes))
+        self._apply(result, population, data)
         self.search_scoring_ = plan.run.search_scoring_
         self.run_identity_ = plan.identity
         if self.final_models == "refit":
@@ -142,6 +162,14 @@ class _BaseEnsemble(BaseEstimator):
         if fusion is not None:
             self.set_params(fusion=fusion)
         fuser = make_fuser(self.fusion, self.random_state, self.scoring)
+        data = self._check_fit_data(X, y, sample_weight, groups, fuser)
+        self._finish(self.population_, make_selector(self.selection, self.random_state, self.scoring),
+                     fuser, data, available_only=True)
+        return self
+
+    def _check_fit_data(self, X: Any, y: Any, sample_weight: Any, groups: Any,
+                        fuser: Any) -> SelectionData:
+        """Validate ``X``, ``y``, ... and check they are those of ``fit`` (the run identity)."""
         data, weights = reselection_data(X, y, task=self._task,
                                          classes=getattr(self, "classes_", None),
                                          splits=self.cv_splits_, sample_weight=sample_weight,
@@ -150,9 +178,7 @@ class _BaseEnsemble(BaseEstimator):
                                sample_weight=weights, groups=groups)
         fitted = {k: v for k, v in getattr(self, "run_identity_", {}).items() if k != "space"}
         check_identity(fitted, current, where="this estimator's fit")
-        self._finish(self.population_, make_selector(self.selection, self.random_state, self.scoring),
-                     fuser, data, available_only=True)
-        return self
+        return data
 
     def join_search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> int:
         """Run trials of this estimator's shared study as an extra worker, without selecting.
@@ -185,8 +211,10 @@ class _BaseEnsemble(BaseEstimator):
 
     def _apply(self, result: SelectionResult, population: Population, data: SelectionData) -> None:
         weights = {m.number: m.weight for m in result.ensemble.members}
-        # Without a run folder only the members' and the best candidate's models are kept.
-        population.store.drop_models(set(weights) | {result.best.number})
+        # Without a run folder only the members', the best candidate's and the accuracy-latency
+        # front's models are kept.
+        front = getattr(self, "pareto_front_", None)
+        population.store.drop_models(set(weights) | {result.best.number} | front_members(front))
         self.fusion_comparison_ = result.fusion_comparison
         # The rows selection learnt from, kept so that trim() can select again without the data.
         self.cv_splits_ = list(data.splits)
@@ -239,7 +267,10 @@ class _BaseEnsemble(BaseEstimator):
         members' out-of-fold predictions. ``cv_score_`` repeats the capped selection and
         fusion inside the outer folds when every candidate's models are kept (a
         ``run_dir``); otherwise the choice is limited to members picked on all rows, no
-        honest estimate exists, and it is set to NaN with a warning.
+        honest estimate exists, and it is set to NaN with a warning. ``prediction_cost_`` is
+        measured again on ``X`` when given, and removed otherwise (it described the old
+        ensemble). To choose by the accuracy-latency front instead, see
+        :meth:`keep_front_point`.
         """
         check_is_fitted(self, "ensemble_")
         check_trim_limits(max_members, latency_budget, X)
@@ -252,14 +283,13 @@ class _BaseEnsemble(BaseEstimator):
         population = self.population_
         available = population.with_available_models()
         complete = len(available.completed()) == len(population.completed())
-        data = SelectionData(y=self.selection_target_, task=self._task, splits=self.cv_splits_,
-                             n_classes=self.ensemble_.n_classes,
-                             sample_weight=self.selection_weight_, groups=self.selection_groups_)
+        data = self._stored_selection_data()
         cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
         result = select_within_budget(available, self.ensemble_.fuser,
                                       data, max_members=cap, latency_budget=latency_budget, X=X,
                                       scoring=self.scoring, random_state=self.random_state)
         self._apply(result, population, data)
+        self._remeasure_cost(X)
         if not complete:
             self.cv_score_ = float("nan")
             warnings.warn(
@@ -268,6 +298,90 @@ class _BaseEnsemble(BaseEstimator):
                 "out-of-fold rows, so no honest cv_score_ exists: it is set to NaN. Estimate "
                 "the trimmed ensemble on held-out data.", UserWarning, stacklevel=2)
         return self
+
+    def keep_front_point(self, point: int | None = None, *, latency_budget: float | None = None,
+                         final_models: str | None = None, X: Any = None, y: Any = None,
+                         sample_weight: Any = None, groups: Any = None) -> _BaseEnsemble:
+        """Make one point of ``pareto_front_`` the fitted ensemble.
+
+        Give either ``point`` (a row label of ``pareto_front_``) or ``latency_budget`` (seconds
+        per row): the best-scoring point whose estimated cost fits it, among the points of
+        ``final_models`` ("folds", "refit") when given, else among all. The point's members
+        are selected again on the same out-of-fold rows (greedy selection with its latency
+        penalty) and fused by their weighted average, which is what its ``cv_score`` was
+        estimated for; ``cv_score_`` becomes that held-out score. A ``"refit"`` point
+        retrains its members on all rows, so it needs the ``X``, ``y`` (and
+        ``sample_weight``, ``groups``) of ``fit``; with ``X`` the new ensemble's
+        ``prediction_cost_`` is measured on its first 500 rows, otherwise that attribute is
+        removed (it described the old ensemble). The population and the front are kept, so
+        any other point can be kept later.
+        """
+        check_is_fitted(self, "pareto_front_")
+        row = self.pareto_front_.loc[self._front_label(point, latency_budget, final_models)]
+        refit = row["final_models"] == "refit"
+        if refit and (X is None or y is None):
+            raise ValueError("The 'X' and 'y' parameters must be the training data of fit to keep "
+                             f"a 'refit' point of the front (point {row.name}). Got None instead.")
+        data_X = None
+        if X is not None and y is not None:
+            data_X = self._check_fit_data(X, y, sample_weight, groups, WeightedAverage()).X
+        population = self.population_
+        costs = candidate_costs(population)
+        data = self._stored_selection_data()
+        # On the whole population, as the front was swept: the penalised greedy path picks the
+        # same members, whose models _apply keeps; the nested estimate is the front's.
+        result = select_and_fuse(population, front_selector(costs, row["penalty"], self.scoring),
+                                 WeightedAverage(), data, scoring=self.scoring,
+                                 random_state=self.random_state, deadline=time.time())
+        self._apply(result, population, data)
+        if refit:
+            refit_members(self.ensemble_, data_X, data.y, sample_weight=data.sample_weight,
+                          space=SearchSpace.from_models(self.models, task=self._task),
+                          builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
+                          random_state=self.random_state)
+        self._remeasure_cost(X)
+        return self
+
+    def _front_label(self, point: int | None, latency_budget: float | None,
+                     final_models: str | None) -> Any:
+        front = self.pareto_front_
+        if front.empty:
+            raise ValueError("The accuracy-latency front is empty: this fit has no prediction "
+                             "timings (a run folder written by an older version).")
+        if (point is None) == (latency_budget is None):
+            raise ValueError("Exactly one of the 'point' and 'latency_budget' parameters must be "
+                             f"given. Got point={point!r}, latency_budget={latency_budget!r}.")
+        if latency_budget is not None:
+            return front.index[pick_point(front, latency_budget, final_models)]
+        if point not in front.index:
+            raise ValueError("The 'point' parameter must be a row label of pareto_front_ "
+                             f"({list(front.index)}). Got {point!r} instead.")
+        return point
+
+    def _member_timer(self, population: Population, X: Any,
+                      n_classes: int | None) -> Callable[[Sequence[int]], np.ndarray]:
+        """Times candidates' fold models on ``X`` on one thread, as ``prediction_cost_`` does."""
+        def measure(numbers: Sequence[int]) -> np.ndarray:
+            members = [Member(number=n, family="", params={}, weight=1.0,
+                              models=population.store.load_models(n)) for n in numbers]
+            with threadpool_limits(limits=1):
+                return member_seconds_per_row(members, X, task=self._task, n_classes=n_classes)
+        return measure
+
+    def _stored_selection_data(self) -> SelectionData:
+        """The selection rows kept by fit (encoded target, folds, weights, groups)."""
+        return SelectionData(y=self.selection_target_, task=self._task, splits=self.cv_splits_,
+                             n_classes=self.ensemble_.n_classes,
+                             sample_weight=self.selection_weight_, groups=self.selection_groups_)
+
+    def _remeasure_cost(self, X: Any) -> None:
+        """Measure ``prediction_cost_`` of the new ensemble on ``X``, or drop the stale one."""
+        if X is None:
+            self.__dict__.pop("prediction_cost_", None)
+            return
+        with threadpool_limits(limits=1):
+            X = validate_predict_data(X, self.feature_info_)
+            self.prediction_cost_ = prediction_cost(self.ensemble_, X[:500], repeats=1)
 
     def to_sklearn(self) -> Any:
         """The fitted ensemble as a scikit-learn VotingClassifier/Regressor or Stacking* object."""

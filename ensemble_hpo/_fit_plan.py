@@ -37,7 +37,7 @@ from ensemble_hpo.search import SearchRun, make_strategy
 from ensemble_hpo.search._objective import candidate_seed
 from ensemble_hpo.spaces import SearchSpace
 
-__all__ = ["FitPlan", "encode_target"]
+__all__ = ["FitPlan", "encode_target", "refit_members", "reselection_data"]
 
 
 def encode_target(y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -148,14 +148,22 @@ class FitPlan:
 
     def refit_members(self, ensemble: Any) -> None:
         """Replace each member's fold models by one model trained on all rows."""
-        evaluator = self.evaluator
-        kwargs = ({} if evaluator.sample_weight is None
-                  else {"model__sample_weight": evaluator.sample_weight})
-        for member in ensemble.members:
-            family = self.run.space.family(member.family)
-            seed = candidate_seed(self.params["random_state"], member.number)
-            model = self.builder(family, dict(member.params), seed)
-            member.models = [model.fit(self.X, evaluator.y, **kwargs)]
+        refit_members(ensemble, self.X, self.evaluator.y, sample_weight=self.evaluator.sample_weight,
+                      space=self.run.space, builder=self.builder,
+                      random_state=self.params["random_state"])
+
+
+def refit_members(ensemble: Any, X: Any, y: np.ndarray, *, sample_weight: np.ndarray | None,
+                  space: SearchSpace, builder: PipelineBuilder, random_state: int | None) -> None:
+    """Replace each member's fold models by one model trained on all of ``X``, ``y`` (encoded).
+
+    Each member is rebuilt from its family and parameters with its candidate's seed.
+    """
+    kwargs = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    for member in ensemble.members:
+        family = space.family(member.family)
+        model = builder(family, dict(member.params), candidate_seed(random_state, member.number))
+        member.models = [model.fit(X, y, **kwargs)]
 
 
 def reselection_data(X: Any, y: Any, *, task: str, classes: np.ndarray | None,

@@ -16,9 +16,9 @@ from threadpoolctl import threadpool_limits
 from .._checks import CLASSIFICATION, check_predictions, check_sample_weight
 from ..fusion._base import check_target
 from ._export import as_ensemble
-from ._fitted import Ensemble
+from ._fitted import Ensemble, Member
 
-__all__ = ["prediction_cost", "trim_ensemble"]
+__all__ = ["member_seconds_per_row", "prediction_cost", "trim_ensemble"]
 
 def _seconds_per_row(predict: Callable[[], Any], n_rows: int, repeats: int) -> float:
     """Median over ``repeats`` of the wall time of one batch prediction, divided by its rows."""
@@ -102,11 +102,17 @@ def prediction_cost(ensemble: Any, X: Any, *, repeats: int = 3) -> pd.DataFrame:
 
 
 def _member_seconds_per_row(ensemble: Ensemble, X: Any, repeats: int) -> np.ndarray:
+    return member_seconds_per_row(ensemble.members, X, task=ensemble.task,
+                                  n_classes=ensemble.n_classes, repeats=repeats)
+
+
+def member_seconds_per_row(members: Sequence[Member], X: Any, *, task: str,
+                           n_classes: int | None, repeats: int = 1) -> np.ndarray:
+    """Seconds per row for each member (all its models) to predict the batch ``X``."""
     n_rows = _check_batch(X)
     return np.array([
-        _seconds_per_row(lambda m=m: m.predict(X, ensemble.task, ensemble.n_classes), n_rows,
-                         repeats)
-        for m in ensemble.members
+        _seconds_per_row(lambda m=m: m.predict(X, task, n_classes), n_rows, repeats)
+        for m in members
     ])
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "plot_history",
     "plot_importances",
     "plot_learning_curves",
+    "plot_pareto_front",
     "plot_trajectory",
     "plot_weights",
 ]
@@ -252,4 +253,35 @@ def plot_fusion(comparison: pd.DataFrame, chosen: str | None, score_label: str) 
     ax.set_yticks(np.arange(len(names)), [f"{n} (used)" if n == chosen else n for n in names])
     ax.set_xlabel(f"cross-validated {score_label} (greater is better), error bar = std over folds")
     ax.set_title("Fusion methods on the members' out-of-fold predictions")
+    return fig
+
+
+def plot_pareto_front(front: pd.DataFrame, fitted: tuple[float, float] | None,
+                      score_label: str) -> Figure:
+    """Score against prediction seconds per row, one step line per ``final_models`` kind.
+
+    ``fitted`` is the fitted ensemble's (seconds per row, cv score), drawn as a star.
+    """
+    fig, axes = new_figure(_WIDTH, 4.5)
+    ax = axes[0, 0]
+    score_column = "cv_score" if front["cv_score"].notna().all() else "selection_score"
+    for kind, marker in (("folds", "o"), ("refit", "s")):
+        part = front[front["final_models"] == kind].sort_values("seconds_per_row")
+        if part.empty:
+            continue
+        ax.step(part["seconds_per_row"], part[score_column], where="post", marker=marker,
+                label=f"final_models={kind!r}")
+        for cost, score, n in zip(part["seconds_per_row"], part[score_column],
+                                  part["n_members"], strict=True):
+            ax.annotate(str(n), (cost, score), textcoords="offset points", xytext=(4, -10),
+                        fontsize=8, color=_MUTED)
+    if fitted is not None and all(np.isfinite(fitted)):
+        ax.plot(*fitted, marker="*", markersize=14, color=_HIGHLIGHT, linestyle="none",
+                label="fitted ensemble (measured)")
+    ax.set_xscale("log")
+    ax.set_xlabel("prediction seconds per row (log scale)")
+    estimate = "cross-validated" if score_column == "cv_score" else "in-sample (optimistic)"
+    ax.set_ylabel(f"{estimate} {score_label}")
+    ax.set_title("Accuracy-latency front (numbers: distinct members)")
+    ax.legend(loc="lower right")
     return fig

@@ -121,6 +121,21 @@ def _fusion(ctx: _Context, section: Section) -> None:
     section.png = png_bytes(_figures.plot_fusion(comparison, chosen, ctx.score_label))
 
 
+def _pareto(ctx: _Context, section: Section) -> None:
+    front = getattr(ctx.estimator, "pareto_front_", None)
+    if front is None or front.empty:
+        section.notes.append("Skipped: no accuracy-latency front (this fit recorded no "
+                             "prediction timings).")
+        return
+    cost = getattr(ctx.estimator, "prediction_cost_", None)
+    fitted = None if cost is None else (float(cost["seconds_per_row"].iloc[-1]),
+                                        float(ctx.estimator.cv_score_))
+    if front["cv_score"].isna().any():
+        section.notes.append("The time budget ran out before every point was cross-validated: "
+                             "the scores shown are in-sample and optimistic.")
+    section.png = png_bytes(_figures.plot_pareto_front(front, fitted, ctx.score_label))
+
+
 _SPECS = (
     _Spec("leaderboard", "Leaderboard",
           "Every candidate of the search, best score first (members of the ensemble in bold, "
@@ -152,6 +167,12 @@ _SPECS = (
     _Spec("fusion_comparison", "Fusion comparison",
           "Cross-validated score of each way of combining the members (error bars: standard "
           "deviation over folds); the fuser in use is highlighted in red.", _fusion),
+    _Spec("pareto_front", "Accuracy-latency front",
+          "Each point is an ensemble chosen by greedy selection with a penalty on prediction "
+          "time; a point is shown only when no cheaper one scores as well. Circles keep the fold "
+          "models (as fitted), squares refit one model per member on all rows (cheaper; their "
+          "score is the same out-of-fold estimate). Keep one with keep_front_point().",
+          _pareto),
 )
 
 FIGURE_KEYS: tuple[str, ...] = tuple(spec.key for spec in _SPECS)
