@@ -333,12 +333,12 @@ class _BaseEnsemble(BaseEstimator):
         result = select_and_fuse(population, front_selector(costs, row["penalty"], self.scoring),
                                  WeightedAverage(), data, scoring=self.scoring,
                                  random_state=self.random_state, deadline=time.time())
-        self._apply(result, population, data)
-        if refit:
-            refit_members(self.ensemble_, data_X, data.y, sample_weight=data.sample_weight,
+        if refit:  # before _apply, so a failed refit leaves the estimator as it was
+            refit_members(result.ensemble, data_X, data.y, sample_weight=data.sample_weight,
                           space=SearchSpace.from_models(self.models, task=self._task),
                           builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
                           random_state=self.random_state)
+        self._apply(result, population, data)
         self._remeasure_cost(X)
         return self
 
