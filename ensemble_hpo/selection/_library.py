@@ -20,6 +20,35 @@ class CandidateLibrary:
         self.metric = metric
         self.reduced = self._reduce(predictions)
         self.row_elements = int(np.prod(self.reduced.shape[1:]))
+        self._singles: np.ndarray | None = None
+        self._squares: np.ndarray | None = None
+        self.bounded = metric.bounded
+        if self.bounded:
+            # Per-row maximum and mean over the models: where the bounds of greedy skipping
+            # are centred and how far a candidate can stray from the centre.
+            self.high, self.mean = self._row_stats()
+
+    def _row_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        high = np.full(self.reduced.shape[1:], -np.inf)
+        total = np.zeros(self.reduced.shape[1:])
+        for sl in model_chunks(self.n_models, self.row_elements):
+            rows = self.reduced[sl]
+            np.maximum(high, rows.max(axis=0), out=high)
+            total += rows.sum(axis=0, dtype=np.float64)
+        return high, total / self.n_models
+
+    def project(self, linear: np.ndarray, quadratic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``reduced @ linear`` and ``reduced**2 @ quadratic``, float64 sums of float32 blocks.
+
+        float32 BLAS keeps each pass at memory speed (about 0.9 ms for 300 x 20,000 on one
+        core; a float64 product needs a float64 copy of the library first). Rows are summed
+        in float32 blocks of :data:`PROJECT_BLOCK` and the blocks in float64, so rounding
+        is at most ``(PROJECT_BLOCK + 2) * 2**-24`` of each (non-negative) result: blocking
+        cost nothing measurable and cut that bound 80-fold on 20,000 rows.
+        """
+        if self._squares is None:
+            self._squares = np.square(self.reduced, dtype=np.float32)
+        return _blocked_dot(self.reduced, linear), _blocked_dot(self._squares, quadratic)
 
     def _reduce(self, predictions: np.ndarray) -> np.ndarray:
         head = predictions[:1]
@@ -64,8 +93,31 @@ class CandidateLibrary:
         return scores
 
     def single_scores(self) -> np.ndarray:
-        """Score of every model on its own."""
-        return self.score(self.zeros(), 0, np.arange(self.n_models))
+        """Score of every model on its own (computed once, then cached)."""
+        if self._singles is None:
+            self._singles = self.score(self.zeros(), 0, np.arange(self.n_models))
+        return self._singles.copy()
+
+    def singles_known(self) -> bool:
+        """Whether :meth:`single_scores` has run (its result is cached)."""
+        return self._singles is not None
+
+
+PROJECT_BLOCK = 256
+
+
+def _blocked_dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix @ vector`` summed in float32 within row blocks and in float64 across them."""
+    n = matrix.shape[1]
+    head = n - n % PROJECT_BLOCK
+    out = np.zeros(matrix.shape[0])
+    if head:
+        blocks = matrix[:, :head].reshape(matrix.shape[0], -1, PROJECT_BLOCK).transpose(1, 0, 2)
+        parts = np.matmul(blocks, vector[:head].reshape(-1, PROJECT_BLOCK, 1))
+        out += parts[..., 0].sum(axis=0, dtype=np.float64)
+    if head < n:
+        out += matrix[:, head:] @ vector[head:]
+    return out
 
 
 def blend(predictions: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -41,6 +41,10 @@ class BatchMetric(ABC):
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
         """Score the ensembles ``sums / divisor``; ``sums`` is float64 and may be overwritten."""
 
+    #: True when the metric offers ``quadratic_bound`` (log loss), which lets greedy
+    #: selection skip candidates exactly (``_greedy._BoundedSearch``).
+    bounded = False
+
     def _mean(self, values: np.ndarray) -> np.ndarray:
         if self.sample_weight is None:
             return values.mean(axis=1)
@@ -62,7 +66,13 @@ class GenericMetric(BatchMetric):
 
 
 class LogLoss(BatchMetric):
-    """Negative log loss; only the true-class probability matters."""
+    """Negative log loss; only the true-class probability matters.
+
+    Scores are ``M_j - log(divisor)`` with ``M_j`` the (weighted) mean of
+    ``log(clip(sum_j))`` over rows; :meth:`quadratic_bound` bounds ``M_j`` from above.
+    """
+
+    bounded = True
 
     def reduce(self, chunk: np.ndarray) -> np.ndarray:
         return np.take_along_axis(chunk, self.y[None, :, None], axis=2)[..., 0]
@@ -74,6 +84,32 @@ class LogLoss(BatchMetric):
             return sum_of_logs(sums) / sums.shape[1] - np.log(divisor)
         np.log(sums, out=sums)
         return self._mean(sums) - np.log(divisor)
+
+    def quadratic_bound(
+        self, running: np.ndarray, count: int, mean: np.ndarray, high: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Coefficients of an upper bound on every candidate's ``M_j``, quadratic in ``p_j``.
+
+        Around ``B = s + mean`` (``s``: running sum, raised to the lower clip) each row is
+        ``log(B) + log(1 + x)`` with ``x = (p - mean) / B`` in ``(-1, X]``, ``X = (high -
+        mean) / B``; there ``log(1 + x) <= x - x**2 / (2 (1 + X))`` (the difference
+        vanishes at 0, rises before it and falls after). Summed with the row weights ``w``
+        this is ``K + sum(c1 p_j) - sum(c2 p_j**2)``; returns ``(K, c1, c2)`` with ``c1,
+        c2 >= 0``. The clip only lowers a row: ``log(clip(s + p)) <= log(max(s, lo) + p)``.
+        """
+        w = self._row_weights()
+        base = np.maximum(running, _EPS * (count + 1)) + mean
+        alpha = 0.5 / (1.0 + (high - mean) / base)
+        inv = 1.0 / base
+        c2 = w * alpha * inv * inv
+        c1 = w * inv + 2.0 * c2 * mean
+        constant = float(w @ np.log(base) - w @ (mean * inv) - c2 @ (mean * mean))
+        return constant, c1, c2
+
+    def _row_weights(self) -> np.ndarray:
+        if self.sample_weight is None:
+            return np.full(len(self.y), 1.0 / len(self.y))
+        return self.sample_weight / self.sample_weight.sum()
 
 
 _LOG_BLOCK = 16  # (eps * divisor) ** 16 stays far above float64's smallest normal number
