@@ -75,7 +75,11 @@ class LogLoss(BatchMetric):
     bounded = True
 
     def reduce(self, chunk: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(chunk, self.y[None, :, None], axis=2)[..., 0]
+        # One flat gather per model: 12.6 ms against take_along_axis's 24 ms on 300 x
+        # 20,000 x 2 float32 (same values, it only selects).
+        n_classes = chunk.shape[2]
+        flat = np.ascontiguousarray(chunk).reshape(len(chunk), -1)
+        return np.take(flat, np.arange(len(self.y)) * n_classes + self.y, axis=1)
 
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
         # Clipping and logging the sums (not the means) saves a full pass over the chunk.

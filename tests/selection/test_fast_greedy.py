@@ -79,7 +79,8 @@ def test_skipping_equals_naive_and_full_pass(problem) -> None:
     sel.fit(preds, y, sample_weight=weight)
     np.testing.assert_array_equal(
         sel.order_, naive_greedy(preds, y, n_iter, init_size, max_members, weight))
-    # And bit for bit the full pass: trajectory and objective included.
+    # And the full pass: same order, trajectory equal to the last bits (the winner is scored
+    # in a smaller batch, and numpy's vectorised log and sums may differ by an ulp).
     lib = CandidateLibrary(preds, LogLoss(y, weight))
     singles = lib.single_scores()
     runs = [
@@ -89,7 +90,7 @@ def test_skipping_equals_naive_and_full_pass(problem) -> None:
         for skip in (True, False)
     ]
     np.testing.assert_array_equal(runs[0].order, runs[1].order)
-    np.testing.assert_array_equal(runs[0].trajectory, runs[1].trajectory)
+    np.testing.assert_allclose(runs[0].trajectory, runs[1].trajectory, rtol=1e-14, atol=0)
 
 
 class _Penalty:
@@ -119,7 +120,7 @@ def test_skipping_is_exact_with_a_penalty(problem, scale) -> None:
         for skip in (True, False)
     ]
     np.testing.assert_array_equal(runs[0].order, runs[1].order)
-    np.testing.assert_array_equal(runs[0].objective, runs[1].objective)
+    np.testing.assert_allclose(runs[0].objective, runs[1].objective, rtol=1e-14, atol=0)
 
 
 def test_skipping_scores_few_candidates(monkeypatch) -> None:
