@@ -165,6 +165,14 @@ def _rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+def _reset_peak_rss() -> None:
+    """Reset the high-water mark (Linux ``clear_refs`` 5), so the import peak cannot hide smaller ones."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux or not allowed: the baseline is then the import peak (an underestimate)
+
+
 def memmap_option() -> str | None:
     """Name of a ``Population.predictions`` keyword that keeps the stack memory-mapped, if any."""
     from ensemble_hpo.population import Population
@@ -192,6 +200,7 @@ def selection_child(run_dir: Path, n_models: int, memmap: bool) -> dict[str, Any
     candidates = [Candidate(n, None, {}, "ok", None) for n in numbers]
     population = Population(candidates, RunFolder(run_dir).artifact_store())
     out_file = run_dir / "stack.f32" if memmap else None
+    _reset_peak_rss()
     baseline = _rss()
     start = time.perf_counter()
     preds = _build(population, numbers, out_file)
@@ -202,8 +211,9 @@ def selection_child(run_dir: Path, n_models: int, memmap: bool) -> dict[str, Any
     traced = _traced_pass(population, numbers, out_file, y)
     return {"baseline": baseline, "after_build": after_build, "after_fit": after_fit,
             "build_s": build_s, "select_s": select_s, "array_bytes": int(preds.nbytes),
-            "shape": list(preds.shape), "distinct": int(np.count_nonzero(selector.weights_)),
-            "score": float(selector.score_), **traced}
+            "shape": list(preds.shape), "stack_type": type(preds).__name__,
+            "distinct": int(np.count_nonzero(selector.weights_)), "score": float(selector.score_),
+            **traced}
 
 
 def _traced_pass(population: Any, numbers: list[int], out_file: Path | None,
@@ -514,9 +524,15 @@ def write_csv(path: Path, fits: list[dict], selections: list[dict], trials: list
 # --------------------------------------------------------------------------- report
 
 
-def header(args: argparse.Namespace, command: str, memmap: str | None) -> list[str]:
+def code_label() -> str:
+    """The commit measured; a frozen snapshot (``git archive``, no .git) names it in ``CODE_COMMIT``."""
     from benchmarks._provenance import code_commit
 
+    commit = code_commit("benchmarks/bench_cost_growth.py")
+    return commit if commit != "unknown" else os.environ.get("CODE_COMMIT", "unknown") + " (snapshot)"
+
+
+def header(args: argparse.Namespace, command: str, memmap: str | None) -> list[str]:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     stack = (f"`Population.predictions(..., {memmap}=...)` (memory-mapped) and in memory"
              if memmap else "in memory only: `Population.predictions` has no memory-mapped path "
@@ -524,7 +540,7 @@ def header(args: argparse.Namespace, command: str, memmap: str | None) -> list[s
     return [
         "# Cost growth: rows and candidates", "",
         f"Command: `{command}`", "",
-        f"Date: {now}; code {code_commit('benchmarks/bench_cost_growth.py')}; machine: "
+        f"Date: {now}; code {code_label()}; machine: "
         f"{os.cpu_count()} cores shared with other jobs (absolute times are noisy), Python "
         f"{sys.version.split()[0]}, numpy {np.__version__}.", "",
         "Data: `make_classification(n_samples=1_000_000, n_features=20, n_informative=10, "
@@ -544,8 +560,10 @@ def header(args: argparse.Namespace, command: str, memmap: str | None) -> list[s
 def memory_notes() -> list[str]:
     return [
         "Memory columns: *peak RSS - baseline* is `ru_maxrss` after selection minus `ru_maxrss` "
-        "after imports, so it includes the prediction array `Population.predictions` builds (and "
-        "any file pages of the memory-mapped out-of-fold files it touched, which RSS counts). "
+        "after imports (the high-water mark reset there through `/proc/self/clear_refs`, so the "
+        "import peak does not hide smaller ones), so it includes the prediction array "
+        "`Population.predictions` builds (and any file pages of the memory-mapped out-of-fold "
+        "files it touched, which RSS counts). "
         "*selection's own peak* is the `tracemalloc` peak of a second identical "
         "`GreedySelector.fit` above what was held before it (numpy reports its allocations to "
         "tracemalloc): the memory selection adds on top of its input. *chunk* is one block of "
