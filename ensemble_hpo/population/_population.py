@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,11 +147,32 @@ class Population:
         usable = [c for c in self.completed() if self.store.has_models(c.number)]
         return Population(usable + [c for c in self.candidates if not c.ok], self.store)
 
-    def predictions(self, numbers: Sequence[int]) -> np.ndarray:
-        """Stack out-of-fold predictions: (n_models, n_samples[, n_classes]) float32."""
+    def predictions(
+        self, numbers: Sequence[int], out: str | os.PathLike[str] | None = None
+    ) -> np.ndarray:
+        """Stack out-of-fold predictions: (n_models, n_samples[, n_classes]) float32.
+
+        With ``out`` (a ``.npy`` path, e.g. in the run folder) the stack is written there one
+        candidate at a time, never whole in memory, and returned read-only memory-mapped.
+        """
         if not numbers:
             raise ValueError("No completed candidate to take predictions from.")
-        return np.stack([np.asarray(self.store.load_predictions(n), dtype=np.float32) for n in numbers])
+        if out is None:
+            return np.stack(
+                [np.asarray(self.store.load_predictions(n), dtype=np.float32) for n in numbers])
+        first = np.asarray(self.store.load_predictions(numbers[0]), dtype="<f4")
+        header = {"descr": "<f4", "fortran_order": False, "shape": (len(numbers), *first.shape)}
+        with open(out, "wb") as handle:
+            np.lib.format.write_array_header_2_0(handle, header)
+            for n in numbers:
+                pred = np.asarray(self.store.load_predictions(n), dtype="<f4")
+                if pred.shape != first.shape:
+                    raise ValueError(
+                        f"Candidate {n} has out-of-fold predictions of shape {pred.shape}; "
+                        f"candidate {numbers[0]} has {first.shape}.")
+                # Explicit writes, not a writable memmap: written pages never count as ours.
+                handle.write(np.ascontiguousarray(pred).tobytes())
+        return np.load(out, mmap_mode="r")
 
     def leaderboard(self, weights: Mapping[int, float] | None = None) -> pd.DataFrame:
         """Every candidate, failed ones included, best score first."""
