@@ -199,6 +199,7 @@ def _execute(config: Any, run_dir: Path, trusted: bool = False) -> int:
 def _overrides(args: argparse.Namespace) -> list[str]:
     scheduler = getattr(args, "scheduler", None)
     extra = ["parallel.backend=dask", f"parallel.scheduler={scheduler}"] if scheduler else []
+    extra += [f"storage={args.storage}"] if getattr(args, "storage", None) else []
     extra += [f"task={args.task}"] if getattr(args, "task", None) else []
     if getattr(args, "no_train", False):
         # A budget of one trial is always already spent, so nothing new is trained.
@@ -256,11 +257,59 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _open_shared_storage(url: str) -> Any:
+    """The worker's study storage, opened before any data is read (a typo fails at once)."""
+    from ensemble_hpo.storage import make_storage, storage_kind
+
+    if storage_kind(url) is None:
+        raise CLIError("The '--storage' option must be a storage other processes can open "
+                       "('postgresql://user@host/db', 'sqlite:///path', 'journal:///path'). "
+                       f"Got {url!r} instead.", EXIT_USAGE)
+    try:
+        return make_storage(url)
+    except Exception as exc:  # noqa: BLE001 - any driver error means the same to the user
+        raise CLIError(f"The study storage {url!r} cannot be opened: {type(exc).__name__}: {exc}",
+                       EXIT_USAGE) from exc
+
+
+def _check_run_folder_shared(storage: Any, run_dir: Path) -> None:
+    """Refuse a run folder that misses the artifacts of the study's finished trials.
+
+    Every worker must write into the run's own folder (one NFS mount on every machine); a
+    private folder would leave the candidates it trains without artifacts for selection.
+    A study without finished trials cannot tell, and passes.
+    """
+    import optuna
+
+    from ensemble_hpo.population import FileArtifactStore
+    from ensemble_hpo.search._run import DEFAULT_STUDY_NAME
+
+    try:
+        summaries = storage.get_all_studies()
+    except Exception:  # noqa: BLE001 - an unreadable storage is reported when the search opens it
+        return
+    if DEFAULT_STUDY_NAME not in {s.study_name for s in summaries}:
+        return
+    study_id = storage.get_study_id_from_name(DEFAULT_STUDY_NAME)
+    done = [t.number for t in storage.get_all_trials(study_id, deepcopy=False,
+                                                     states=(optuna.trial.TrialState.COMPLETE,))]
+    folder = run_dir / RunFolder.ARTIFACTS
+    # Looked at only when it exists: the store would create the folder it is given.
+    shared = folder.is_dir() and any(n in FileArtifactStore(folder) for n in done)
+    if done and not shared:
+        raise CLIError(
+            f"The run folder {str(run_dir)!r} holds none of the artifacts of the study's "
+            f"{len(done)} finished trials, so it is not the folder the run writes to. Pass "
+            "--run-dir with the run's folder, on a file system every machine mounts at the "
+            "same path (NFS).", EXIT_DATA)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from ensemble_hpo.config import build_estimator, load_config
 
     config = load_config(args.config, _overrides(args))
     run_dir = Path(args.run_dir or Path(config.output_dir) / config.name)
+    _check_run_folder_shared(_open_shared_storage(args.storage), run_dir)
     X, y, task = load_data(config)
     X_train, _, y_train, _ = _split(X, y, task, config)
     model = build_estimator(config.model_copy(update={"storage": args.storage, "verbose": 0}), task,
@@ -314,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
         p.add_argument("--scheduler", metavar="ADDRESS",
                        help="run the workers on this Dask scheduler (tcp://host:8786)")
+        p.add_argument("--storage", metavar="URL",
+                       help="the Optuna study storage (postgresql://user@host/db); default: "
+                            "the config's 'storage', else a journal file in the run folder")
         _add_task_argument(p)
     resume.add_argument("--no-train", action="store_true",
                         help="only re-run selection and fusion on the finished candidates")
@@ -365,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     except RunFolderMismatch as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
+    except ValueError as exc:
+        # ClusterError is looked up, not imported: importing the search loads Optuna, which
+        # commands that never search should not pay for. It is loaded when it was raised.
+        runner = sys.modules.get("ensemble_hpo.search._runner")
+        if runner is None or not isinstance(exc, runner.ClusterError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import secrets
 import socket
+import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import joblib
@@ -18,14 +21,27 @@ from optuna.trial import TrialState
 from ensemble_hpo._compat import mark_trial_failed
 from ensemble_hpo.search._strategy import SearchStrategy
 from ensemble_hpo.spaces import SearchSpace
-from ensemble_hpo.storage import make_storage
+from ensemble_hpo.storage import make_storage, storage_kind
 
-__all__ = ["count_finished", "enqueue_new", "fail_stale_trials", "optimize", "quiet_optuna"]
+__all__ = ["ClusterError", "count_finished", "enqueue_new", "fail_stale_trials", "optimize",
+           "quiet_optuna"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A live worker tags its trial within microseconds of creating it; an untagged
 # RUNNING trial older than this belongs to a process that died at that instant.
 _ORPHAN_SECONDS = 60.0
+# Trials run by a Dask worker also carry "<scheduler id>/<worker address>": the scheduler
+# knows at once when a worker's connection drops, on any machine, whereas Optuna's
+# heartbeats take their grace period and the pid check only sees this machine.
+DASK_WORKER_ATTR = "dask_worker"
+# ... and the index of the search task (one per ``n_jobs``) that ran them.
+SEARCH_TASK_ATTR = "search_task"
+# How long a run waits for its first Dask worker before it gives up (seconds).
+_WAIT_FOR_WORKERS = 60.0
+
+
+class ClusterError(ValueError):
+    """The Dask cluster cannot run this search (found before any candidate is trained)."""
 
 
 @contextlib.contextmanager
@@ -89,20 +105,110 @@ def _is_dead_local_worker(worker: str | None) -> bool:
     return False
 
 
-def fail_stale_trials(study: optuna.Study) -> list[int]:
-    """Mark RUNNING trials whose worker process on this machine is gone as FAIL.
+# () -> (scheduler id, tags of its live workers), or None when the scheduler cannot tell.
+LiveDaskWorkers = Callable[[], "tuple[str, Collection[str]] | None"]
 
-    Live workers (this machine or others) keep their trials, so this is safe while
-    other workers run. Returns the numbers of the trials marked.
+
+def fail_stale_trials(study: optuna.Study, live_dask_workers: LiveDaskWorkers | None = None) -> list[int]:
+    """Mark RUNNING trials whose worker is gone as FAIL (``status="interrupted"``).
+
+    A worker is gone when its process on this machine no longer exists, or when its trial
+    carries a Dask tag of the current scheduler (see :data:`DASK_WORKER_ATTR`) that is no
+    longer among ``live_dask_workers()`` (the scheduler's workers now; None when unknown).
+    Live workers (this machine or others) keep their trials, so this is safe while other
+    workers run; trials of other machines outside Dask are left to Optuna's RDB heartbeats.
+    An interrupted trial does not count towards ``n_trials`` (see :func:`count_finished`),
+    so the workers left run a replacement. Returns the numbers of the trials marked.
     """
     now = datetime.datetime.now()
-    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    # The scheduler is asked only after the trials were read: a worker registers before it
+    # can start a trial, so every trial read here belongs to a worker the answer includes.
+    live = None
+    if live_dask_workers is not None and any(DASK_WORKER_ATTR in t.user_attrs for t in running):
+        live = live_dask_workers()
+    stale = [t for t in running
              if _is_dead_local_worker(t.user_attrs.get("worker"))
-             or ("worker" not in t.user_attrs and t.datetime_start is not None
+             or _is_lost_dask_worker(t.user_attrs.get(DASK_WORKER_ATTR), live)
+             or ("worker" not in t.user_attrs and DASK_WORKER_ATTR not in t.user_attrs
+                 and t.datetime_start is not None
                  and (now - t.datetime_start).total_seconds() > _ORPHAN_SECONDS)]
+    marked = []
     for trial in stale:
-        mark_trial_failed(study, trial, status="interrupted")
-    return [t.number for t in stale]
+        try:
+            mark_trial_failed(study, trial, status="interrupted")
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker's sweep (or the trial's own end) got there first
+        marked.append(trial.number)
+    return marked
+
+
+def _is_lost_dask_worker(tag: str | None, live: tuple[str, Collection[str]] | None) -> bool:
+    if tag is None or live is None:
+        return False
+    scheduler, workers = live
+    # Only the current scheduler's workers are judged: a study may be shared by the runs
+    # of several clusters, whose workers this scheduler does not know.
+    return tag.startswith(scheduler + "/") and tag not in workers
+
+
+class FailStaleTrials:
+    """Optuna callback: after each trial, fail the trials of workers that died meanwhile.
+
+    Without it a trial of a killed worker stayed RUNNING until the next run, and it
+    counted as started, so the search stopped one candidate short of its budget.
+    """
+
+    def __init__(self, live_dask_workers: LiveDaskWorkers | None) -> None:
+        self.live_dask_workers = live_dask_workers
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        fail_stale_trials(study, self.live_dask_workers)
+
+
+def _dask_worker() -> Any:
+    """The Dask worker running this code, or None (never imports Dask itself)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_worker()
+    except ValueError:
+        return None
+
+
+def _scheduler_workers(client: Any) -> tuple[str, set[str]]:
+    """The scheduler's id and its live workers as ``"<scheduler id>/<address>"`` tags."""
+    info = client.scheduler_info(n_workers=-1)
+    return info["id"], {f"{info['id']}/{address}" for address in info["workers"]}
+
+
+def live_dask_workers(client: Any = None) -> tuple[str, Collection[str]] | None:
+    """The scheduler of ``client`` (default: this worker's) and its live workers' tags."""
+    if client is None:
+        if _dask_worker() is None:
+            return None
+        import distributed
+
+        client = distributed.get_client()
+    try:
+        return _scheduler_workers(client)
+    except Exception:  # noqa: BLE001 - an unreachable scheduler proves no worker dead
+        return None
+
+
+class _DaskTaggedObjective:
+    """Tags each trial with the Dask worker and search task running it, then runs the objective."""
+
+    def __init__(self, objective: Any, tag: str, task: int) -> None:
+        self.objective = objective
+        self.tag = tag
+        self.task = task
+
+    def __call__(self, trial: optuna.Trial) -> Any:
+        trial.set_user_attr(DASK_WORKER_ATTR, self.tag)
+        trial.set_user_attr(SEARCH_TASK_ATTR, self.task)
+        return self.objective(trial)
 
 
 def enqueue_new(study: optuna.Study, params: Sequence[dict[str, Any]]) -> int:
@@ -140,23 +246,60 @@ def _work(
     worker: int, storage: Any, study_name: str, strategy: SearchStrategy, space: SearchSpace,
     pruner: Any, seed: int | None, objective: Any, total_trials: int | None, deadline: float | None,
 ) -> None:
-    sampler = strategy.make_sampler(space, seed=None if seed is None else seed + 7919 * worker)
+    # Dask runs this again on another worker when the worker running it dies (up to the
+    # scheduler's 'allowed-failures'). That is safe: it runs new trials, never the dead
+    # worker's one again, and the budget counts what the whole study has started.
+    storage = make_storage(storage)
+    worker_seed = None if seed is None else seed + 7919 * worker
+    live = None
+    dask_worker = _dask_worker()
+    if dask_worker is not None:
+        import distributed
+
+        scheduler_id = _scheduler_workers(distributed.get_client())[0]
+        objective = _DaskTaggedObjective(objective, f"{scheduler_id}/{dask_worker.address}", worker)
+        live = live_dask_workers
+        trials = storage.get_all_trials(storage.get_study_id_from_name(study_name), deepcopy=False)
+        worker_seed = attempt_seed(worker_seed, worker, trials)
+    sampler = strategy.make_sampler(space, seed=worker_seed)
     with quiet_optuna():
-        study = optuna.load_study(study_name=study_name, storage=make_storage(storage), sampler=sampler,
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
                                   pruner=pruner)
-        optimize_shared(study, objective, total_trials=total_trials, deadline=deadline)
+        optimize_shared(study, objective, total_trials=total_trials, deadline=deadline,
+                        live_dask_workers=live)
+
+
+def attempt_seed(seed: int | None, task: int, trials: Sequence[optuna.trial.FrozenTrial]) -> int | None:
+    """The sampler seed of one attempt at search task ``task``, given the study's ``trials``.
+
+    The first attempt keeps ``seed``. A re-run of a lost worker's task (the study already
+    has trials of that task) gets another one: with the first attempt's seed its sampler
+    would propose that attempt's parameters again, training finished candidates twice.
+    The study only grows, so each re-run gets a seed of its own.
+    """
+    if seed is None or not any(t.user_attrs.get(SEARCH_TASK_ATTR) == task for t in trials):
+        return seed
+    return seed + 104_729 * len(trials)
 
 
 def optimize_shared(study: optuna.Study, objective: Any, *, total_trials: int | None,
-                    deadline: float | None, callbacks: Sequence[Any] = ()) -> None:
-    """Run trials until the *study* (all workers together) has ``total_trials`` or ``deadline``."""
+                    deadline: float | None, callbacks: Sequence[Any] = (),
+                    live_dask_workers: LiveDaskWorkers | None = None) -> None:
+    """Run trials until the *study* (all workers together) has ``total_trials`` or ``deadline``.
+
+    Before it starts and after each trial it fails the trials of workers that died (see
+    :func:`fail_stale_trials`), so that a lost worker's trial is replaced, not waited for.
+    """
+    fail_stale_trials(study, live_dask_workers)
+    sweep = FailStaleTrials(live_dask_workers)
     if total_trials is None:
-        optimize(study, objective, n_trials=None, deadline=deadline, callbacks=callbacks)
+        optimize(study, objective, n_trials=None, deadline=deadline, callbacks=[sweep, *callbacks])
         return
     remaining = total_trials - count_started(study)
     if remaining > 0:
+        # The sweep runs before the stop check, so a dead worker's trial is not counted.
         optimize(study, objective, n_trials=remaining, deadline=deadline,
-                 callbacks=[StopAtTrials(total_trials), *callbacks])
+                 callbacks=[sweep, StopAtTrials(total_trials), *callbacks])
 
 
 def optimize_in_processes(
@@ -182,14 +325,22 @@ def optimize_in_processes(
     ``on_worker_done`` is called in this process each time a worker stops, while
     the others may still run their last trial.
     """
-    with _joblib_backend(backend):
+    with _joblib_backend(backend, storage=storage, study_name=study_name,
+                         folder=_artifact_folder(objective)):
         _run_workers(storage, study_name, strategy, space, objective, pruner=pruner, n_jobs=n_jobs,
                      seed=seed, total_trials=total_trials, deadline=deadline,
                      on_worker_done=on_worker_done)
 
 
+def _artifact_folder(objective: Any) -> Path | None:
+    folder = getattr(getattr(objective, "store", None), "path", None)
+    return None if folder is None else Path(folder)
+
+
 @contextlib.contextmanager
-def _joblib_backend(backend: Any) -> Iterator[None]:
+def _joblib_backend(backend: Any, *, storage: Any = None, study_name: str | None = None,
+                    folder: Path | None = None) -> Iterator[None]:
+    """Make joblib run on ``backend``; for Dask, check its workers can run this search first."""
     if backend in (None, "loky"):
         yield
         return
@@ -197,38 +348,154 @@ def _joblib_backend(backend: Any) -> Iterator[None]:
         import distributed
     except ImportError as exc:
         raise ImportError("The dask backend needs: pip install 'ensemble_hpo[dask]'") from exc
+    own = None
     if isinstance(backend, distributed.Client):
         client = backend
     elif backend == "dask":
-        client = distributed.get_client()
+        try:
+            client = distributed.get_client()
+        except ValueError as exc:
+            raise ClusterError(
+                "The 'backend' parameter 'dask' needs a running dask.distributed.Client in this "
+                "process; pass the Client itself or the scheduler's address "
+                "('tcp://host:8786'). Got 'dask' with no client instead.") from exc
     elif isinstance(backend, str):
-        client = distributed.Client(backend)  # a scheduler address
+        client = own = _connect(distributed, backend)
     else:
         raise ValueError("The 'backend' parameter must be None, 'loky', 'dask', a scheduler "
                          f"address or a dask.distributed.Client. Got {backend!r} instead.")
-    _check_workers_share_key(client)
-    with joblib.parallel_config(backend="dask", wait_for_workers_timeout=60):
-        with client.as_current():
-            yield
+    try:
+        check_cluster(client, storage=storage, study_name=study_name, folder=folder)
+        with joblib.parallel_config(backend="dask", wait_for_workers_timeout=_WAIT_FOR_WORKERS):
+            with client.as_current():
+                yield
+    finally:
+        if own is not None:
+            own.close()
 
 
-def _check_workers_share_key(client: Any) -> None:
-    """Fail before training when a worker would sign artifacts this process must refuse.
+def _connect(distributed: Any, address: str) -> Any:
+    try:
+        return distributed.Client(address)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(
+            f"The Dask scheduler {address!r} could not be reached ({exc}). Start it with "
+            "'dask scheduler --port PORT' and pass its address as printed ('tcp://host:PORT'); "
+            "a firewall must let this machine reach that port.") from exc
 
-    Dask workers on other machines sign the fold models they write with their own user's
-    key; without this check the mismatch surfaced only when selection loaded the members,
-    after the whole search.
+
+def check_cluster(client: Any, *, storage: Any = None, study_name: str | None = None,
+                  folder: Path | None = None) -> None:
+    """Fail before training when the Dask workers cannot run this search.
+
+    Waits for a first worker, then asks every worker whether it imports the same
+    ensemble_hpo, signs with this process's key (otherwise every fold model it writes
+    would be refused after the search), sees the run folder this process writes to, and
+    opens the study storage. Workers that join later are not checked.
+
+    Raises
+    ------
+    ClusterError
+        Naming each failing worker and what to do about it.
     """
+    try:
+        client.wait_for_workers(1, timeout=_WAIT_FOR_WORKERS)
+    except TimeoutError as exc:
+        address = client.scheduler.address
+        raise ClusterError(
+            f"No Dask worker joined the scheduler {address!r} within {_WAIT_FOR_WORKERS:.0f} s. "
+            f"Start workers with 'dask worker {address}'.") from exc
+    from ensemble_hpo import __version__
     from ensemble_hpo._signing import key_fingerprint
 
-    local = key_fingerprint()
-    others = sorted(address for address, theirs in client.run(key_fingerprint).items()
-                    if theirs != local)
-    if others:
-        raise ValueError(
-            f"The Dask workers {others} sign run-folder artifacts with another key than this "
-            "process, so every candidate they train would be refused after the search. Give "
-            "every machine the same key file (ENSEMBLE_HPO_KEY_FILE) before starting them.")
+    token = None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        token = (folder / f".cluster-check-{secrets.token_hex(8)}", secrets.token_hex(16))
+        token[0].write_text(token[1])
+    try:
+        # A function of this package, pickled by reference: a worker without the package
+        # fails to unpickle it, which on_error="return" reports per worker.
+        facts = client.run(worker_facts, token, storage, study_name, on_error="return")
+    finally:
+        if token is not None:
+            token[0].unlink(missing_ok=True)
+    local = {"version": __version__, "key": key_fingerprint()}
+    problems = _cluster_problems(facts, local, folder)
+    if problems:
+        raise ClusterError("The Dask workers cannot run this search:\n- " + "\n- ".join(problems))
+
+
+def worker_facts(token: tuple[Path, str] | None, storage: Any, study_name: str | None) -> dict[str, Any]:
+    """What :func:`check_cluster` needs to know from one worker (runs on the worker)."""
+    from ensemble_hpo import __version__
+    from ensemble_hpo._signing import key_fingerprint
+
+    facts: dict[str, Any] = {"version": __version__, "key": key_fingerprint(), "folder": True,
+                             "storage": None}
+    if token is not None:
+        path, secret = token
+        try:
+            facts["folder"] = path.read_text() == secret
+        except OSError:
+            facts["folder"] = False
+    if storage is not None and study_name is not None:
+        facts["storage"] = _storage_problem(storage, study_name)
+    return facts
+
+
+def _storage_problem(storage: Any, study_name: str) -> str | None:
+    kind = storage_kind(storage)
+    if kind is None:
+        return f"the storage {storage!r} is private to the process that made it"
+    if kind == "journal":
+        # Opening a journal that is not there would create an empty one on this machine.
+        path = str(storage).removeprefix("journal://")
+        if not os.path.exists(path):
+            return f"the journal file {path!r} does not exist here"
+    try:
+        make_storage(storage).get_study_id_from_name(study_name)
+    except Exception as exc:  # noqa: BLE001 - reported to the user with the worker's name
+        return (f"cannot open the study {study_name!r} in {_redact(storage)}: "
+                f"{type(exc).__name__}: {exc}")[:500]
+    return None
+
+
+def _redact(url: Any) -> str:
+    """The storage URL without its password (error messages end up in logs)."""
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return repr(text)
+    return repr(f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}")
+
+
+def _cluster_problems(facts: dict[str, Any], local: dict[str, Any], folder: Path | None) -> list[str]:
+    problems = []
+    for address, fact in sorted(facts.items()):
+        if isinstance(fact, BaseException):
+            hint = (" Install ensemble_hpo (the same version as here) in every worker's Python "
+                    "environment." if isinstance(fact, ImportError) else "")
+            problems.append(f"{address} failed the check: {type(fact).__name__}: {fact}.{hint}")
+            continue
+        if fact["version"] != local["version"]:
+            problems.append(f"{address} runs ensemble_hpo {fact['version']}, this process "
+                            f"{local['version']}: install the same version everywhere.")
+        if fact["key"] != local["key"]:
+            problems.append(
+                f"{address} would sign run-folder artifacts with another key than this process, so "
+                "every candidate it trains would be refused after the search. Give every machine "
+                "the same key file (ENSEMBLE_HPO_KEY_FILE) before starting the workers.")
+        if not fact["folder"]:
+            problems.append(
+                f"{address} does not see the run folder {str(folder)!r} this process writes to. "
+                "Put the run folder on a file system every worker mounts at the same path (NFS).")
+        if fact["storage"] is not None:
+            problems.append(f"{address}: {fact['storage']}. The study storage must be reachable "
+                            "from every worker (a PostgreSQL URL with a host name they resolve, "
+                            "not localhost).")
+    return problems
 
 
 def _run_workers(storage: Any, study_name: str, strategy: SearchStrategy, space: SearchSpace,
@@ -243,6 +510,17 @@ def _run_workers(storage: Any, study_name: str, strategy: SearchStrategy, space:
                        deadline)
         for i in range(n_jobs)
     )
-    for _ in finished:
-        if on_worker_done is not None:
-            on_worker_done()
+    try:
+        for _ in finished:
+            if on_worker_done is not None:
+                on_worker_done()
+    except Exception as exc:
+        if type(exc).__name__ != "KilledWorker":
+            raise
+        # Dask re-runs a lost worker's task elsewhere, but only 'allowed-failures' times.
+        raise ClusterError(
+            f"Dask lost the workers running one search task too often and gave up ({exc}). "
+            "The study keeps every finished trial and the run folder their artifacts: run "
+            "again on the same run folder and storage ('ensemble-hpo resume RUN_DIR') to "
+            "continue, or raise the scheduler's 'distributed.scheduler.allowed-failures'."
+        ) from exc
