@@ -117,7 +117,8 @@ class _BoundedSearch:
         if count == 0 and lib.singles_known():
             upper = lib.single_scores()[eligible]  # exact: the models alone
         else:
-            constant, c1, c2 = lib.metric.quadratic_bound(running, count, lib.mean, lib.high)
+            high, mean = lib.row_stats()
+            constant, c1, c2 = lib.metric.quadratic_bound(running, count, mean, high)
             linear, square = lib.project(c1.astype(np.float32), c2.astype(np.float32))
             self.passes += 1
             # Rounding c1, c2 to float32 and the float32 block sums: inflate the added part,
@@ -234,7 +235,10 @@ class GreedySelector(BaseSelector):
     size. The path is trimmed to its best iteration. All candidates of an
     iteration are scored in one vectorised pass over a running ensemble sum
     (fast paths for log loss, (balanced) accuracy, ROC AUC, RMSE/MSE, MAE, R²;
-    any other scorer is called once per candidate).
+    any other scorer is called once per candidate). With log loss, candidates that
+    provably cannot be picked are not scored at all (same members, trajectory and
+    scores; ``benchmarks/results/selection_speed.md``: 10.8x AutoGluon's
+    ``EnsembleSelection`` on 300 x 20,000 x 50).
 
     Parameters
     ----------

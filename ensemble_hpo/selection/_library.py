@@ -22,11 +22,17 @@ class CandidateLibrary:
         self.row_elements = int(np.prod(self.reduced.shape[1:]))
         self._singles: np.ndarray | None = None
         self._squares: np.ndarray | None = None
+        self._stats: tuple[np.ndarray, np.ndarray] | None = None
         self.bounded = metric.bounded
-        if self.bounded:
-            # Per-row maximum and mean over the models: where the bounds of greedy skipping
-            # are centred and how far a candidate can stray from the centre.
-            self.high, self.mean = self._row_stats()
+
+    def row_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row maximum and mean over the models (computed once, on first use).
+
+        Where the bounds of greedy skipping are centred, and how far a candidate can stray.
+        """
+        if self._stats is None:
+            self._stats = self._row_stats()
+        return self._stats
 
     def _row_stats(self) -> tuple[np.ndarray, np.ndarray]:
         high = np.full(self.reduced.shape[1:], -np.inf)
