@@ -199,7 +199,7 @@ def selection_child(run_dir: Path, n_models: int, memmap: bool) -> dict[str, Any
     numbers = list(range(n_models))
     candidates = [Candidate(n, None, {}, "ok", None) for n in numbers]
     population = Population(candidates, RunFolder(run_dir).artifact_store())
-    out_file = run_dir / "stack.f32" if memmap else None
+    out_file = run_dir / "stack.npy" if memmap else None
     _reset_peak_rss()
     baseline = _rss()
     start = time.perf_counter()
@@ -208,12 +208,14 @@ def selection_child(run_dir: Path, n_models: int, memmap: bool) -> dict[str, Any
     start = time.perf_counter()
     selector = GreedySelector(max_iter=MAX_ITER).fit(preds, y)
     select_s, after_fit = time.perf_counter() - start, _rss()
-    traced = _traced_pass(population, numbers, out_file, y)
-    return {"baseline": baseline, "after_build": after_build, "after_fit": after_fit,
-            "build_s": build_s, "select_s": select_s, "array_bytes": int(preds.nbytes),
-            "shape": list(preds.shape), "stack_type": type(preds).__name__,
-            "distinct": int(np.count_nonzero(selector.weights_)), "score": float(selector.score_),
-            **traced}
+    facts = {"array_bytes": int(preds.nbytes), "shape": list(preds.shape),
+             "stack_type": type(preds).__name__, "distinct": int(np.count_nonzero(selector.weights_)),
+             "score": float(selector.score_)}
+    del preds, selector  # the traced pass starts from the same state (and maps its own file)
+    second = None if out_file is None else out_file.with_name("stack_traced.npy")
+    traced = _traced_pass(population, numbers, second, y)
+    return {**facts, "baseline": baseline, "after_build": after_build, "after_fit": after_fit,
+            "build_s": build_s, "select_s": select_s, **traced}
 
 
 def _traced_pass(population: Any, numbers: list[int], out_file: Path | None,
@@ -237,7 +239,8 @@ def measure_selection(run_dir: Path, n_models: int, memmap: bool = False) -> dic
            str(run_dir), str(n_models)] + (["--memmap"] if memmap else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     result = json.loads(out.strip().splitlines()[-1])
-    (run_dir / "stack.f32").unlink(missing_ok=True)
+    for name in ("stack.npy", "stack_traced.npy"):
+        (run_dir / name).unlink(missing_ok=True)
     return {**result, **chunk_reference(n_models, result["shape"])}
 
 
