@@ -176,23 +176,27 @@ def test_killed_dask_worker_loses_no_finished_trial_and_the_run_completes(
     processes["run"] = _Proc([sys.executable, "-m", "ensemble_hpo.cli", "run", str(config),
                               "--scheduler", scheduler, "--storage", postgres_url,
                               "--output", str(run_dir), "--quiet"], tmp_path / "run.log", env)
-    storage = make_storage(postgres_url)
-    # The extra worker joins once the run has made the study, against the same storage and folder.
-    _wait(lambda: _trials(storage), 90, "the run's first trial", processes)
+    # The extra worker starts with the run (whichever makes the study first, the other joins
+    # it), so that it takes part however slowly the machine starts processes.
     processes["extra"] = _Proc([sys.executable, "-m", "ensemble_hpo.cli", "worker", str(config),
                                 "--storage", postgres_url, "--run-dir", str(run_dir)],
                                tmp_path / "extra.log", env)
+    storage = make_storage(postgres_url)
+
+    def on_a(trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.user_attrs.get(DASK_WORKER_ATTR, "").endswith(f"/tcp://127.0.0.1:{port_a}")
 
     def victim() -> optuna.trial.FrozenTrial | None:
         trials = _trials(storage)
-        if sum(t.state == TrialState.COMPLETE for t in trials) < 2:
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        # The dead worker's own finished trials (artifacts it wrote) must survive too.
+        if len(complete) < 2 or not any(on_a(t) for t in complete):
             return None
         # Still in its first fold (no fold score reported): at least 0.4 s of fit left.
-        return next((t for t in trials if t.state == TrialState.RUNNING
-                     and t.user_attrs.get(DASK_WORKER_ATTR, "").endswith(f"/tcp://127.0.0.1:{port_a}")
+        return next((t for t in trials if t.state == TrialState.RUNNING and on_a(t)
                      and not t.intermediate_values), None)
 
-    target = _wait(victim, 60, "a trial running on worker_a after two finished ones", processes)
+    target = _wait(victim, 60, "a trial running on worker_a after it finished one", processes)
     processes["worker_a"].kill()  # SIGKILL to the worker and its nanny: the machine is gone
     before = {t.number: t for t in _trials(storage) if t.state == TrialState.COMPLETE}
     assert target.number not in before, "the kill did not land mid-trial"

@@ -23,8 +23,9 @@ from ensemble_hpo.search._strategy import SearchStrategy
 from ensemble_hpo.spaces import SearchSpace
 from ensemble_hpo.storage import make_storage, storage_kind
 
-__all__ = ["ClusterError", "count_finished", "enqueue_new", "fail_stale_trials", "optimize",
-           "quiet_optuna"]
+__all__ = ["DASK_WORKER_ATTR", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials", "attempt_seed",
+           "check_cluster", "count_finished", "enqueue_new", "fail_stale_trials", "live_dask_workers",
+           "optimize", "quiet_optuna", "worker_facts"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A live worker tags its trial within microseconds of creating it; an untagged
