@@ -162,6 +162,17 @@ def write_perturbed(source: Path, bases: Sequence[int], n: int, dest: Path, seed
 
 
 def _rss() -> int:
+    """Peak resident bytes of this process's memory (VmHWM, which ``clear_refs`` resets).
+
+    ``ru_maxrss`` is the same counter, but also the peak of exited threads' time (kept by the
+    kernel apart), which the reset does not clear: after imports it stayed at the import peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
@@ -562,9 +573,10 @@ def header(args: argparse.Namespace, command: str, memmap: str | None) -> list[s
 
 def memory_notes() -> list[str]:
     return [
-        "Memory columns: *peak RSS - baseline* is `ru_maxrss` after selection minus `ru_maxrss` "
-        "after imports (the high-water mark reset there through `/proc/self/clear_refs`, so the "
-        "import peak does not hide smaller ones), so it includes the prediction array "
+        "Memory columns: *peak RSS - baseline* is the peak resident set (`VmHWM`, the counter behind "
+        "`ru_maxrss`) after selection minus the same after imports (the high-water mark reset "
+        "there through `/proc/self/clear_refs`, so the import peak does not hide smaller ones), "
+        "so it includes the prediction array "
         "`Population.predictions` builds (and any file pages of the memory-mapped out-of-fold "
         "files it touched, which RSS counts). "
         "*selection's own peak* is the `tracemalloc` peak of a second identical "
