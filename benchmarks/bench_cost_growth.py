@@ -1,6 +1,6 @@
 """Cost growth: fit time, out-of-fold storage, selection time and memory against rows and candidates.
 
-Run from the repository root (about 15-25 minutes on the shared 2-core machine)::
+Run from the repository root (about 8-12 minutes on the shared 2-core machine)::
 
     python -m benchmarks.bench_cost_growth                 # full run, writes the report
     python -m benchmarks.bench_cost_growth --quick         # small sizes, to check the script
