@@ -333,6 +333,10 @@ class _BaseEnsemble(BaseEstimator):
         result = select_and_fuse(population, front_selector(costs, row["penalty"], self.scoring),
                                  WeightedAverage(), data, scoring=self.scoring,
                                  random_state=self.random_state, deadline=time.time())
+        chosen = sorted(m.number for m in result.ensemble.members)
+        if chosen != sorted(row["members"]):  # selection is deterministic: a bug if it differs
+            raise RuntimeError(f"Selecting front point {row.name} again chose members {chosen}, "
+                               f"not {sorted(row['members'])}; the estimator is unchanged.")
         if refit:  # before _apply, so a failed refit leaves the estimator as it was
             refit_members(result.ensemble, data_X, data.y, sample_weight=data.sample_weight,
                           space=SearchSpace.from_models(self.models, task=self._task),

@@ -39,7 +39,8 @@ def fitted():
 
 def test_fit_reports_where_its_time_went(fitted):
     model, _, _ = fitted
-    assert set(model.fit_timings_) == {"search", "selection and fusion", "prediction cost"}
+    assert set(model.fit_timings_) == {"search", "selection and fusion", "accuracy-latency front",
+                                      "prediction cost"}
     assert sum(model.fit_timings_.values()) <= model.fit_time_
     assert model.fit_timings_["search"] <= 6 * 0.95 + 2.0  # stops starting candidates at 95 %
 
