@@ -102,10 +102,23 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         Every fusion method scored the same nested way as ``cv_score_`` (the
         fitted ensemble's fuser first by name), best first. Fusers other than
         the chosen one are skipped once ``time_budget`` is spent.
+    pareto_front_ : pandas.DataFrame
+        The accuracy-latency front: one row per non-dominated ensemble, cheapest
+        first, with ``cv_score`` (nested, held out, in ``scoring``; NaN for points
+        left when ``time_budget`` ran out), ``selection_score`` (in-sample),
+        ``seconds_per_row`` (measured prediction cost), ``n_members``, ``members``
+        (candidate numbers), ``weights``, ``final_models`` (``"folds"`` or the
+        cheaper ``"refit"``) and ``penalty`` (of the latency-penalised greedy
+        selection that found it). Keep a point with :meth:`keep_front_point`.
+    prediction_cost_ : pandas.DataFrame
+        Measured prediction seconds per row of every member and of the whole
+        ensemble, on the first 500 training rows (see
+        :func:`ensemble_hpo.ensemble.prediction_cost`).
     fit_timings_ : dict of str to float
         Seconds ``fit`` spent in each stage (``"search"``, ``"selection and fusion"``,
-        ``"refit"`` with ``final_models="refit"``, ``"prediction cost"``); the search
-        stops starting candidates at 95 % of ``time_budget``.
+        ``"refit"`` with ``final_models="refit"``, ``"prediction cost"``,
+        ``"accuracy-latency front"``); the search stops starting candidates at 95 %
+        of ``time_budget``.
     fit_time_ : float
         Wall-clock seconds of the whole ``fit``.
     search_scoring_ : str

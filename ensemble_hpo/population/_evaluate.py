@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import time
 from collections.abc import Callable, Sequence
@@ -12,10 +11,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import ThreadpoolController
 
 from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._outputs import copy_input_attributes, model_output
+from ensemble_hpo._threads import thread_controller
 from ensemble_hpo.metrics import PredictionScorer
 
 __all__ = [
@@ -54,13 +53,6 @@ class EvaluationResult:
     # Sum over folds of each fold model's prediction seconds per validation row: the batch
     # latency of a member that averages its fold models (what the accuracy-latency front uses).
     predict_seconds_per_row: float = float("nan")
-
-
-@functools.lru_cache(maxsize=1)
-def _thread_controller() -> ThreadpoolController:
-    # Building a controller scans every loaded native library (~25 ms); once is enough
-    # because the libraries a candidate uses are loaded by the time it first runs.
-    return ThreadpoolController()
 
 
 # ``report(fold_index, score)`` returns True when the candidate should stop (pruning).
@@ -191,7 +183,7 @@ class CandidateEvaluator:
         # OpenMP/BLAS pools sized for the whole machine oversubscribe it when anything
         # else runs (measured: HistGradientBoosting on breast_cancer 0.4 s with 1 thread,
         # 6.3 s with 2 on a busy 2-core box). Parallelism comes from n_jobs processes.
-        with _thread_controller().limit(limits=self.n_threads):
+        with thread_controller().limit(limits=self.n_threads):
             return self._evaluate(estimator, report, deadline, expected_fold_seconds)
 
     def _evaluate(self, estimator: Any, report: FoldReporter | None, deadline: float | None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -65,6 +66,16 @@ class GenericMetric(BatchMetric):
         return np.array([self.scorer(self.y, row, self.sample_weight) for row in sums])
 
 
+class LogBound(NamedTuple):
+    """Upper bounds ``T + t @ p`` (tangent) and ``K + c1 @ p - c2 @ p**2`` on ``M_j``."""
+
+    tangent_constant: float
+    tangent: np.ndarray
+    constant: float
+    c1: np.ndarray
+    c2: np.ndarray
+
+
 class LogLoss(BatchMetric):
     """Negative log loss; only the true-class probability matters.
 
@@ -73,6 +84,7 @@ class LogLoss(BatchMetric):
     """
 
     bounded = True
+    _weights: np.ndarray | None = None  # normalised row weights, cached
 
     def reduce(self, chunk: np.ndarray) -> np.ndarray:
         # One flat gather per model: 12.6 ms against take_along_axis's 24 ms on 300 x
@@ -90,30 +102,43 @@ class LogLoss(BatchMetric):
         return self._mean(sums) - np.log(divisor)
 
     def quadratic_bound(
-        self, running: np.ndarray, count: int, mean: np.ndarray, high: np.ndarray
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        """Coefficients of an upper bound on every candidate's ``M_j``, quadratic in ``p_j``.
+        self, running: np.ndarray, count: int, center: np.ndarray, high: np.ndarray
+    ) -> LogBound:
+        """Coefficients of two upper bounds on every candidate's ``M_j``.
 
-        Around ``B = s + mean`` (``s``: running sum, raised to the lower clip) each row is
-        ``log(B) + log(1 + x)`` with ``x = (p - mean) / B`` in ``(-1, X]``, ``X = (high -
-        mean) / B``; there ``log(1 + x) <= x - x**2 / (2 (1 + X))`` (the difference
-        vanishes at 0, rises before it and falls after). Summed with the row weights ``w``
-        this is ``K + sum(c1 p_j) - sum(c2 p_j**2)``; returns ``(K, c1, c2)`` with ``c1,
-        c2 >= 0``. The clip only lowers a row: ``log(clip(s + p)) <= log(max(s, lo) + p)``.
+        Around ``B = s + center`` (``s``: running sum, raised to the lower clip; ``center``
+        any non-negative point per row, ``high`` the rows' largest prediction) each row is
+        ``log(B) + log(1 + x)`` with ``x = (p - center) / B`` in ``(-1, X]``, ``X = (high -
+        center) / B > -1``. The tangent ``log(1 + x) <= x`` gives a bound linear in
+        ``p_j``; on that interval also ``log(1 + x) <= x - x**2 / (2 (1 + X))`` (the
+        difference vanishes at 0, falls before it and rises after), a bound quadratic in
+        ``p_j`` and below the tangent by ``sum(c2 (p_j - center)**2)``. Summed with the
+        row weights ``w`` they are ``T + sum(t p_j)`` and ``K + sum(c1 p_j) - sum(c2
+        p_j**2)``, all coefficients ``>= 0``. The clip only lowers a row:
+        ``log(clip(s + p)) <= log(max(s, lo) + p)``.
         """
         w = self._row_weights()
-        base = np.maximum(running, _EPS * (count + 1)) + mean
-        alpha = 0.5 / (1.0 + (high - mean) / base)
-        inv = 1.0 / base
-        c2 = w * alpha * inv * inv
-        c1 = w * inv + 2.0 * c2 * mean
-        constant = float(w @ np.log(base) - w @ (mean * inv) - c2 @ (mean * mean))
-        return constant, c1, c2
+        base = np.maximum(running, _EPS * (count + 1))
+        base += center
+        inv = np.reciprocal(base)
+        tangent = w * inv
+        # c2 = w / (2 B (B + high - center)): alpha / B**2 with alpha = 1 / (2 (1 + X)).
+        c2 = base + high
+        c2 -= center
+        c2 *= base
+        np.divide(0.5 * w, c2, out=c2)
+        c1 = c2 * center
+        c1 *= 2.0
+        c1 += tangent
+        tangent_constant = float(w @ np.log(base) - tangent @ center)
+        constant = tangent_constant - float(c2 @ (center * center))
+        return LogBound(tangent_constant, tangent, constant, c1, c2)
 
     def _row_weights(self) -> np.ndarray:
-        if self.sample_weight is None:
-            return np.full(len(self.y), 1.0 / len(self.y))
-        return self.sample_weight / self.sample_weight.sum()
+        if self._weights is None:
+            weight = np.ones(len(self.y)) if self.sample_weight is None else self.sample_weight
+            self._weights = weight / weight.sum()
+        return self._weights
 
 
 _LOG_BLOCK = 16  # (eps * divisor) ** 16 stays far above float64's smallest normal number

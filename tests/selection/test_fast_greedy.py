@@ -141,3 +141,74 @@ def test_skipping_scores_few_candidates(monkeypatch) -> None:
     monkeypatch.setattr(_greedy._BoundedSearch, "__init__", spy)
     GreedySelector(max_iter=20).fit(preds, y)
     assert searches and searches[0].scored < 0.2 * 200 * 20
+
+
+def _realistic_library(seed: int, n_models: int = 120, n_samples: int = 3000):
+    """Noisy logits of one signal (like a search population), with near-copies of models."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n_samples)
+    signal = np.where(y == 1, 1.0, -1.0)
+    shared = rng.normal(size=(3, n_samples))
+    logits = (signal * rng.uniform(0.3, 1.5, (n_models, 1)) + rng.normal(size=(n_models, n_samples))
+              + shared[rng.integers(0, 3, n_models)])
+    copies = rng.integers(0, n_models, 10)
+    logits[:10] = logits[copies] + rng.normal(scale=1e-3, size=(10, n_samples))  # near ties
+    p1 = 1 / (1 + np.exp(-logits))
+    return np.stack([1 - p1, p1], axis=2).astype(np.float32), y
+
+
+def test_skipping_is_exact_where_bounds_skip_most_candidates() -> None:
+    """On realistic libraries (where runners-up trail the winner by 1e-6 and less) the bounds
+    rule out most candidates, and the path is still exactly the full pass's."""
+    for seed in range(4):
+        preds, y = _realistic_library(seed)
+        lib = CandidateLibrary(preds, LogLoss(y, None))
+        singles = lib.single_scores()
+        search = []
+        original = _greedy._BoundedSearch.__init__
+
+        def spy(self, library, original=original, search=search):
+            original(self, library)
+            search.append(self)
+
+        _greedy._BoundedSearch.__init__ = spy
+        try:
+            runs = [_greedy_run(lib, np.arange(len(preds)), singles, n_iter=40, init_size=0,
+                                max_members=None, penalty=None, skip=skip)
+                    for skip in (True, False)]
+        finally:
+            _greedy._BoundedSearch.__init__ = original
+        np.testing.assert_array_equal(runs[0].order, runs[1].order)
+        np.testing.assert_allclose(runs[0].trajectory, runs[1].trajectory, rtol=1e-14, atol=0)
+        assert search[0].scored < 0.2 * 40 * len(preds)
+        assert 0 < search[0].tightened < 0.5 * 40 * len(preds)
+
+
+def test_tangent_and_quadratic_bounds_hold_and_are_tight() -> None:
+    """Both bounds of every candidate lie above its exact score, the quadratic one closely.
+
+    The greedy path survives many wrong bounds, because the candidate scored first is
+    usually the winner; here a bound too low by more than its slack (about 1e-5 after 20
+    steps, 1e-2 after one) fails.
+    """
+    for seed in range(3):
+        preds, y = _realistic_library(seed, n_models=60)
+        for dtype, weight in ((np.float32, None), (np.float64, np.linspace(0.5, 2, len(y)))):
+            lib = CandidateLibrary(preds.astype(dtype), LogLoss(y, weight))
+            lib.single_scores()
+            run = _greedy_run(lib, np.arange(len(preds)), lib.single_scores(), n_iter=25,
+                              init_size=0, max_members=None, penalty=None)
+            running, eligible = lib.zeros(), np.arange(len(preds))
+            for count, index in enumerate(run.order):
+                if count:
+                    exact = lib.score(running, count, eligible)
+                    bounds = _greedy._StepBounds(_greedy._BoundedSearch(lib), running, count,
+                                                 eligible, None)
+                    tangent = bounds.upper.copy()
+                    bounds.tighten(np.ones(len(eligible), dtype=bool))
+                    assert (tangent >= bounds.upper).all()
+                    assert (bounds.upper >= exact).all()
+                    slack = bounds.upper - exact
+                    assert slack[np.argmax(exact)] < 5e-3 / count**1.5
+                    assert slack[np.argmax(exact)] < 0.3 * (tangent - exact)[np.argmax(exact)]
+                lib.add(running, index)
