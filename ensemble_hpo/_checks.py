@@ -8,6 +8,8 @@ so every layer of the package can import it.
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "check_predictions",
     "check_sample_weight",
     "check_task",
+    "file_rows",
     "model_chunks",
     "task_of_predictions",
 ]
@@ -55,6 +58,102 @@ def model_chunks(n_models: int, row_elements: int) -> Iterator[slice]:
         yield slice(start, min(start + step, n_models))
 
 
+class FileRows:
+    """Read-only rows (models) of a C-ordered array in a file, read on demand into new arrays.
+
+    Indexing with an int, a slice (step 1) or an integer array returns an ordinary array of
+    those models. A memory map does the same, but every page it touches stays in the
+    process's resident set until it is unmapped, so a selection that reads a 10 GB library
+    once per iteration would hold 10 GB; ``os.preadv`` copies through the page cache into
+    buffers the caller frees. The file descriptor is opened once, so the file may be
+    unlinked afterwards (a private temporary file vanishes with the reader).
+    """
+
+    def __init__(self, fd: int, offset: int, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape, self.dtype, self.offset = tuple(shape), np.dtype(dtype), offset
+        self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+        self._fd = fd
+        weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], offset: int, shape: tuple[int, ...],
+             dtype: Any) -> FileRows:
+        return cls(os.open(path, os.O_RDONLY), offset, shape, dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self._read_rows(np.arange(self.shape[0])[[key]])[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step != 1:
+                raise IndexError("FileRows reads slices with step 1 only.")
+            out = np.empty((max(0, stop - start), *self.shape[1:]), dtype=self.dtype)
+            self._read_into(out, start)
+            return out
+        return self._read_rows(np.arange(self.shape[0])[np.asarray(key)])
+
+    def read_plus(self, rows: np.ndarray, addend: np.ndarray,
+                  block: int = 1 << 16) -> np.ndarray:
+        """``self[rows] + addend`` in float64, read in blocks: no float32 copy of the rows."""
+        out = np.empty((len(rows), *self.shape[1:]), dtype=np.float64)
+        flat_out, flat_add = out.reshape(len(rows), -1), addend.reshape(-1)
+        buffer = np.empty(min(block, flat_add.size), dtype=self.dtype)
+        for i, row in enumerate(np.arange(self.shape[0])[rows]):
+            for start in range(0, flat_add.size, block):
+                part = buffer[: min(block, flat_add.size - start)]
+                self._read_bytes(part, int(row) * self.row_bytes + start * self.dtype.itemsize)
+                np.add(part, flat_add[start : start + len(part)], out=flat_out[i, start : start + len(part)])
+        return out
+
+    def samples(self, row: int, start: int, stop: int) -> np.ndarray:
+        """Model ``row``'s predictions for the samples ``start:stop`` (axis 1)."""
+        inner = int(np.prod(self.shape[2:]))
+        out = np.empty((stop - start, *self.shape[2:]), dtype=self.dtype)
+        self._read_bytes(out, row * self.row_bytes + start * inner * self.dtype.itemsize)
+        return out
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        for i, row in enumerate(rows):
+            self._read_into(out[i : i + 1], int(row))
+        return out
+
+    def _read_into(self, out: np.ndarray, first_row: int) -> None:
+        self._read_bytes(out, first_row * self.row_bytes)
+
+    def _read_bytes(self, out: np.ndarray, start: int) -> None:
+        """Fill the contiguous ``out`` from byte ``start`` of the array's data."""
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        position, done = self.offset + start, 0
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], position + done)
+            if got <= 0:
+                raise OSError(f"Unexpected end of the predictions file at byte {position + done}.")
+            done += got
+
+
+def file_rows(arr: Any) -> FileRows | None:
+    """A :class:`FileRows` reader of ``arr`` if it is a whole, C-ordered file memory map.
+
+    Views of part of a map (whose ``offset`` numpy does not adjust) get None, as does any
+    in-memory array: those are read as arrays.
+    """
+    if not isinstance(arr, np.memmap) or not arr.flags.c_contiguous or arr.filename is None:
+        return None
+    try:
+        whole = os.path.getsize(arr.filename) == arr.offset + arr.nbytes
+    except OSError:
+        return None
+    return FileRows.open(arr.filename, arr.offset, arr.shape, arr.dtype) if whole else None
+
+
 def check_predictions(predictions: Any, *, dtype: Any = None) -> np.ndarray:
     """Stacked predictions of several models, checked by the rule every stage shares.
 
@@ -62,9 +161,10 @@ def check_predictions(predictions: Any, *, dtype: Any = None) -> np.ndarray:
     n_samples, n_classes)`` with at least two classes (probabilities in [0, 1], up to
     :data:`PROBA_TOLERANCE`, then clipped), all finite. float32 and float64 arrays are
     returned without a copy unless ``dtype`` asks for another type or values are clipped,
-    so a memory-mapped library of thousands of models is never duplicated.
+    so a memory-mapped library of thousands of models is never duplicated (a whole-file
+    ``np.memmap`` is returned as itself, for :func:`file_rows`).
     """
-    arr = np.asarray(predictions)
+    arr = predictions if isinstance(predictions, np.memmap) else np.asarray(predictions)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError("The 'predictions' parameter must hold numbers. "
                          f"Got dtype {arr.dtype} instead.")
@@ -89,13 +189,15 @@ def _checked_range(arr: np.ndarray) -> tuple[float, float]:
     # pass is skipped for regression, where any finite value is valid.
     probabilities = arr.ndim == 3
     low, high = (np.inf, -np.inf) if probabilities else (0.0, 1.0)
+    rows = file_rows(arr) or arr
     for sl in model_chunks(arr.shape[0], int(np.prod(arr.shape[1:]))):
-        chunk = arr[sl]
+        chunk = rows[sl]
         if not np.isfinite(chunk).all():
             raise ValueError("The 'predictions' parameter must contain only finite values. "
                              "Got NaN or infinite values instead.")
         if probabilities:
             low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+        del chunk  # before the next one is read
     if low < -PROBA_TOLERANCE or high > 1.0 + PROBA_TOLERANCE:
         raise ValueError(
             "The 'predictions' parameter must hold probabilities in [0, 1] when it is 3-D. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Protocol
@@ -170,14 +171,17 @@ class _StepBounds:
             self.upper = _with_slack(lib.single_scores()[eligible]) - self.penalty  # exact
             self.tight[:] = True
             return
-        high, mean = lib.row_stats()
-        if count:  # a third of the way to the ensemble's mean (see the class docstring)
-            mean = (running / count + 2.0 * mean) / 3.0
-        self.bound = lib.metric.quadratic_bound(running, count, mean, high)
-        linear = lib.project(self.bound.tangent.astype(np.float32))[eligible]
+        # A streamed library keeps no row statistics: the bounds are centred on the ensemble
+        # and use 1 as every row's largest probability (both valid, a little looser).
+        high, mean = (None, None) if lib.streamed else lib.row_stats()
+        tangent, constant, self.quadratic_constant = lib.metric.tangent_bound(
+            running, count, mean, high)
+        linear = lib.project(tangent)[eligible]
         search.passes += 1
-        tangent = self.bound.tangent_constant + _inflated(linear, len(mean), lib.project_error())
-        self.upper = _with_slack(tangent - math.log(count + 1)) - self.penalty
+        upper = constant + _inflated(linear, len(tangent), lib.project_error())
+        self.upper = _with_slack(upper - math.log(count + 1)) - self.penalty
+        self.coefficients = functools.partial(lib.metric.quadratic_coefficients, running, count,
+                                              mean, high)
 
     def tighten(self, pending: np.ndarray) -> bool:
         """Quadratic bounds for the pending candidates that lack one; False if none do."""
@@ -186,12 +190,11 @@ class _StepBounds:
             return False
         self.tight[stale] = True
         self.search.tightened += len(stale)
-        bound = self.bound
-        linear, square = self.search.library.project_models(
-            self.eligible[stale], bound.c1.astype(np.float32), bound.c2.astype(np.float32))
-        n = len(bound.c1)
-        error = _MODELS_PRODUCT_ERROR
-        quadratic = bound.constant + _inflated(linear, n, error) - _deflated(square, n, error)
+        library = self.search.library
+        linear, square = library.project_models(self.eligible[stale], self.coefficients)
+        n, error = library.row_elements, _MODELS_PRODUCT_ERROR
+        quadratic = self.quadratic_constant + _inflated(linear, n, error) - _deflated(square, n,
+                                                                                      error)
         upper = _with_slack(quadratic - math.log(self.count + 1)) - self.penalty[stale]
         self.upper[stale] = np.minimum(self.upper[stale], upper)
         return True

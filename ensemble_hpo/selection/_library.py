@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from collections.abc import Callable
+from typing import IO
 
 import numpy as np
 
-from .._checks import model_chunks
-from ._metrics import BatchMetric
+from .._checks import FileRows, file_rows, model_chunks
+from ._metrics import SAMPLE_BLOCK, BatchMetric
 
 
 class CandidateLibrary:
@@ -16,6 +20,12 @@ class CandidateLibrary:
     The library is never copied per iteration: the current ensemble is a running
     float64 sum, and each chunk of candidates is added to it in a bounded buffer.
     A float32 library stays float32; only chunk buffers are float64.
+
+    Predictions given as a whole-file ``np.memmap`` (``Population.predictions(numbers,
+    out=path)``) are streamed: the reduced library goes to an unnamed temporary file
+    beside the source (not memory; it vanishes with the library) and every pass reads
+    it chunk by chunk (:class:`~ensemble_hpo._checks.FileRows`), so selection holds a
+    chunk and its per-row vectors, not the array.
     """
 
     def __init__(self, predictions: np.ndarray, metric: BatchMetric) -> None:
@@ -25,6 +35,7 @@ class CandidateLibrary:
         self._singles: np.ndarray | None = None
         self._stats: tuple[np.ndarray, np.ndarray] | None = None
         self.bounded = metric.bounded
+        self.streamed = isinstance(self.reduced, FileRows)
 
     def row_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-row maximum and mean over the models (computed once, on first use).
@@ -36,13 +47,18 @@ class CandidateLibrary:
         return self._stats
 
     def _row_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        high = np.full(self.reduced.shape[1:], -np.inf)
+        # The maximum in the library's type (exact), the mean in float32: it only centres
+        # bounds that hold around any point (half the memory of float64 on a million rows).
+        high = np.full(self.reduced.shape[1:], -np.inf, dtype=self.reduced.dtype)
         total = np.zeros(self.reduced.shape[1:])
         for sl in model_chunks(self.n_models, self.row_elements):
             rows = self.reduced[sl]
-            np.maximum(high, rows.max(axis=0), out=high)
-            total += rows.sum(axis=0, dtype=np.float64)
-        return high, total / self.n_models
+            for row in rows:  # in place, without row-length temporaries
+                np.maximum(high, row, out=high)
+                np.add(total, row, out=total)
+            del rows  # before the next chunk is read: one chunk alive at a time
+        total /= self.n_models
+        return high, total.astype(np.float32)
 
     def project(self, vector: np.ndarray) -> np.ndarray:
         """``reduced @ vector`` in one float32 BLAS pass; relative error :meth:`project_error`.
@@ -53,7 +69,12 @@ class CandidateLibrary:
         :meth:`project_models` does) has a 80-fold smaller error bound on 20,000 rows but
         took 2x as long; a float64 product needs a float64 copy of the library.
         """
-        return self.reduced @ vector
+        if not isinstance(self.reduced, FileRows):
+            return self.reduced @ vector
+        out = np.empty(self.n_models)
+        for sl in model_chunks(self.n_models, self.row_elements):
+            out[sl] = self.reduced[sl] @ vector
+        return out
 
     def project_error(self) -> float:
         """Bound on the relative rounding error of :meth:`project`'s non-negative results.
@@ -66,34 +87,62 @@ class CandidateLibrary:
         return terms / (1.0 - terms) if terms < 1.0 else math.inf
 
     def project_models(
-        self, models: np.ndarray, linear: np.ndarray, quadratic: np.ndarray
+        self, models: np.ndarray, coefficients: Callable[[slice], tuple[np.ndarray, np.ndarray]]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``reduced[models] @ linear`` and ``reduced[models]**2 @ quadratic``, float64 sums.
+        """``reduced[models] @ c1`` and ``reduced[models]**2 @ c2``, float64 sums.
 
-        Rows are summed in float32 blocks of :data:`PROJECT_BLOCK` and the blocks in
-        float64, so rounding is at most ``(PROJECT_BLOCK + 3) * 2**-24`` of each
-        (non-negative) result, the float32 rounding of the vector and the squares
-        included. Only the given models' rows are read and squared: no squared copy of
-        the whole library is kept (it would double selection's memory and, on 300 x
-        20,000, push the pair of them out of the L3 cache, tripling a pass's time).
+        ``coefficients(samples)`` gives the float32 ``c1`` and ``c2`` of a block of
+        samples, so that neither is ever table-length. Rows are summed in float32 blocks
+        of :data:`PROJECT_BLOCK` and the blocks in float64, so rounding is at most
+        ``(PROJECT_BLOCK + 3) * 2**-24`` of each (non-negative) result, the float32
+        rounding of the coefficients and the squares included. Only the given models'
+        rows are read and squared: no squared copy of the whole library is kept (it would
+        double selection's memory and, on 300 x 20,000, push the pair of them out of the
+        L3 cache, tripling a pass's time).
         """
-        products = np.empty(len(models)), np.empty(len(models))
-        for sl in model_chunks(len(models), self.row_elements):
-            rows = self.reduced[models[sl]]
-            products[0][sl] = _blocked_dot(rows, linear)
-            products[1][sl] = _blocked_dot(np.square(rows, dtype=np.float32, out=rows), quadratic)
-        return products
+        linear, square = np.zeros(len(models)), np.zeros(len(models))
+        n = self.row_elements
+        for start in range(0, n, SAMPLE_BLOCK):
+            block = slice(start, min(start + SAMPLE_BLOCK, n))
+            c1, c2 = coefficients(block)  # once per block of samples, for every model
+            for sl in model_chunks(len(models), block.stop - block.start):
+                part = self._samples(models[sl], block)
+                linear[sl] += _blocked_dot(part, c1)
+                square[sl] += _blocked_dot(np.square(part, dtype=np.float32, out=part), c2)
+                del part
+        return linear, square
 
-    def _reduce(self, predictions: np.ndarray) -> np.ndarray:
-        head = predictions[:1]
+    def _samples(self, models: np.ndarray, block: slice) -> np.ndarray:
+        """A new array of ``reduced[models, block]``."""
+        if not isinstance(self.reduced, FileRows):
+            return self.reduced[models, block]
+        out = np.empty((len(models), block.stop - block.start), dtype=self.reduced.dtype)
+        for i, model in enumerate(models):
+            out[i] = self.reduced.samples(int(model), block.start, block.stop)
+        return out
+
+    def _reduce(self, predictions: np.ndarray) -> np.ndarray | FileRows:
+        source = file_rows(predictions)
+        rows = predictions if source is None else source
+        head = rows[:1]
         probe = self.metric.reduce(head)
         if probe is head:
-            return predictions  # identity reduction: use the caller's array as is
-        out = np.empty((predictions.shape[0],) + probe.shape[1:], dtype=predictions.dtype)
-        row = int(np.prod(predictions.shape[1:]))
-        for sl in model_chunks(predictions.shape[0], row):
-            out[sl] = self.metric.reduce(predictions[sl])
-        return out
+            return rows  # identity reduction: the caller's array (or its file) as is
+        shape = (predictions.shape[0], *probe.shape[1:])
+        del head, probe
+        chunks = model_chunks(predictions.shape[0], int(np.prod(predictions.shape[1:])))
+        if source is None:
+            out = np.empty(shape, dtype=predictions.dtype)
+            for sl in chunks:
+                out[sl] = self.metric.reduce(predictions[sl])
+            return out
+        with _scratch_file(os.path.dirname(os.path.abspath(predictions.filename))) as handle:
+            for sl in chunks:
+                reduced = np.ascontiguousarray(self.metric.reduce(rows[sl]), dtype=predictions.dtype)
+                handle.write(memoryview(reduced).cast("B"))
+                del reduced
+            handle.flush()
+            return FileRows(os.dup(handle.fileno()), 0, shape, predictions.dtype)
 
     @property
     def n_models(self) -> int:
@@ -116,6 +165,13 @@ class CandidateLibrary:
         )
         first = int(candidates[0]) if contiguous else 0
         scores = np.empty(len(candidates))
+        if isinstance(self.reduced, FileRows):
+            for sl in model_chunks(len(candidates), self.row_elements):
+                # Read and added in blocks: the sums are the only chunk-sized buffer.
+                sums = self.reduced.read_plus(candidates[sl], running_sum)
+                scores[sl] = self.metric.score_sums(sums, float(count + 1))
+                del sums
+            return scores
         for sl in model_chunks(len(candidates), self.row_elements):
             rows = (
                 self.reduced[first + sl.start : first + sl.stop]
@@ -123,7 +179,9 @@ class CandidateLibrary:
                 else self.reduced[candidates[sl]]
             )
             sums = np.add(rows, running_sum, dtype=np.float64)
+            del rows
             scores[sl] = self.metric.score_sums(sums, float(count + 1))
+            del sums  # before the next chunk is read: one chunk and its sums alive at a time
         return scores
 
     def single_scores(self) -> np.ndarray:
@@ -155,15 +213,47 @@ def _blocked_dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return out
 
 
+def _scratch_file(folder: str) -> IO[bytes]:
+    """An unnamed temporary file in ``folder`` (the source's file system), else in the default."""
+    try:
+        return tempfile.TemporaryFile(dir=folder)
+    except OSError:  # a read-only folder
+        return tempfile.TemporaryFile()
+
+
 def blend(predictions: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted average of the library (float64), touching only non-zero weights."""
+    rows = file_rows(predictions) or predictions
     out = np.zeros(predictions.shape[1:], dtype=np.float64)
     for j in np.flatnonzero(weights):
-        out += weights[j] * predictions[j]
-    return out / weights.sum()
+        member = rows[j]
+        for start in range(0, len(out), SAMPLE_BLOCK):
+            block = slice(start, start + SAMPLE_BLOCK)
+            out[block] += weights[j] * member[block]
+    out /= weights.sum()
+    return out
 
 
 def ensemble_score(predictions: np.ndarray, weights: np.ndarray, metric: BatchMetric) -> float:
-    """Score of the weighted ensemble with ``metric``."""
-    reduced = metric.reduce(blend(predictions, weights)[None])
-    return float(metric.score_sums(np.array(reduced, dtype=np.float64), 1.0)[0])
+    """Score of the weighted ensemble with ``metric``.
+
+    Reductions are linear, so the members are reduced (in the library's type, as
+    selection scored them) before they are averaged in float64, in blocks of samples: the
+    running sum has the reduced size (one value per sample for log loss).
+    """
+    rows = file_rows(predictions)
+    members = np.flatnonzero(weights)
+    n = predictions.shape[1]
+    total: np.ndarray | None = None
+    for start in range(0, n, SAMPLE_BLOCK):
+        block = slice(start, min(start + SAMPLE_BLOCK, n))
+        for j in members:
+            part = predictions[j, block] if rows is None else rows.samples(int(j), block.start,
+                                                                           block.stop)
+            reduced = metric.reduce(part[None], block)[0]
+            if total is None:
+                total = np.zeros((n, *reduced.shape[1:]))
+            total[block] += weights[j] * reduced
+    assert total is not None  # weights sum to 1
+    total /= weights.sum()
+    return float(metric.score_sums(total[None], 1.0)[0])

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 
@@ -27,6 +26,9 @@ from .._checks import CLASSIFICATION, REGRESSION
 _EPS = np.finfo(np.float64).eps  # sklearn's log_loss clips with the eps of the scored dtype
 
 
+_ALL_ROWS = slice(None)
+
+
 class BatchMetric(ABC):
     """Greater-is-better metric evaluated on a batch of candidate ensembles."""
 
@@ -34,15 +36,18 @@ class BatchMetric(ABC):
         self.y = y
         self.sample_weight = sample_weight
 
-    def reduce(self, chunk: np.ndarray) -> np.ndarray:
-        """Map a chunk of library predictions to the (linear) space the metric needs."""
+    def reduce(self, chunk: np.ndarray, rows: slice = _ALL_ROWS) -> np.ndarray:
+        """Map a chunk of library predictions to the (linear) space the metric needs.
+
+        ``chunk`` holds some models' predictions for the samples ``rows`` (all by default).
+        """
         return chunk
 
     @abstractmethod
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
         """Score the ensembles ``sums / divisor``; ``sums`` is float64 and may be overwritten."""
 
-    #: True when the metric offers ``quadratic_bound`` (log loss), which lets greedy
+    #: True when the metric offers ``tangent_bound`` (log loss), which lets greedy
     #: selection skip candidates exactly (``_greedy._BoundedSearch``).
     bounded = False
 
@@ -66,32 +71,36 @@ class GenericMetric(BatchMetric):
         return np.array([self.scorer(self.y, row, self.sample_weight) for row in sums])
 
 
-class LogBound(NamedTuple):
-    """Upper bounds ``T + t @ p`` (tangent) and ``K + c1 @ p - c2 @ p**2`` on ``M_j``."""
-
-    tangent_constant: float
-    tangent: np.ndarray
-    constant: float
-    c1: np.ndarray
-    c2: np.ndarray
+# Samples per block wherever table-length float64 temporaries are avoided (the log-loss
+# bounds and reduction, the selection library's tightening and ensemble score): 256 KB
+# each, where whole-length ones would be 8 MB on a million-row table.
+SAMPLE_BLOCK = 1 << 15
 
 
 class LogLoss(BatchMetric):
     """Negative log loss; only the true-class probability matters.
 
     Scores are ``M_j - log(divisor)`` with ``M_j`` the (weighted) mean of
-    ``log(clip(sum_j))`` over rows; :meth:`quadratic_bound` bounds ``M_j`` from above.
+    ``log(clip(sum_j))`` over rows; :meth:`tangent_bound` bounds ``M_j`` from above.
     """
 
     bounded = True
-    _weights: np.ndarray | None = None  # normalised row weights, cached
+    _total_weight: float | None = None  # of sample_weight, cached
 
-    def reduce(self, chunk: np.ndarray) -> np.ndarray:
+    def reduce(self, chunk: np.ndarray, rows: slice = _ALL_ROWS) -> np.ndarray:
         # One flat gather per model: 12.6 ms against take_along_axis's 24 ms on 300 x
-        # 20,000 x 2 float32 (same values, it only selects).
-        n_classes = chunk.shape[2]
+        # 20,000 x 2 float32 (same values, it only selects), 6x faster than masked copies.
+        # In blocks of rows, so the gather's int64 index is never table-length.
+        n_classes, n = chunk.shape[2], chunk.shape[1]
+        y = self.y[rows]
         flat = np.ascontiguousarray(chunk).reshape(len(chunk), -1)
-        return np.take(flat, np.arange(len(self.y)) * n_classes + self.y, axis=1)
+        out = np.empty(chunk.shape[:2], dtype=chunk.dtype)
+        for start in range(0, n, SAMPLE_BLOCK):
+            stop = min(start + SAMPLE_BLOCK, n)
+            index = np.arange(stop - start) * n_classes + y[start:stop]
+            out[:, start:stop] = np.take(flat[:, start * n_classes : stop * n_classes], index,
+                                         axis=1)
+        return out
 
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
         # Clipping and logging the sums (not the means) saves a full pass over the chunk.
@@ -101,44 +110,80 @@ class LogLoss(BatchMetric):
         np.log(sums, out=sums)
         return self._mean(sums) - np.log(divisor)
 
-    def quadratic_bound(
-        self, running: np.ndarray, count: int, center: np.ndarray, high: np.ndarray
-    ) -> LogBound:
-        """Coefficients of two upper bounds on every candidate's ``M_j``.
+    def tangent_bound(
+        self, running: np.ndarray, count: int, mean: np.ndarray | None, high: np.ndarray | None
+    ) -> tuple[np.ndarray, float, float]:
+        """The tangent bound's float32 row vector ``t`` and the constants ``T`` and ``K``.
 
-        Around ``B = s + center`` (``s``: running sum, raised to the lower clip; ``center``
-        any non-negative point per row, ``high`` the rows' largest prediction) each row is
-        ``log(B) + log(1 + x)`` with ``x = (p - center) / B`` in ``(-1, X]``, ``X = (high -
-        center) / B > -1``. The tangent ``log(1 + x) <= x`` gives a bound linear in
-        ``p_j``; on that interval also ``log(1 + x) <= x - x**2 / (2 (1 + X))`` (the
-        difference vanishes at 0, falls before it and rises after), a bound quadratic in
-        ``p_j`` and below the tangent by ``sum(c2 (p_j - center)**2)``. Summed with the
-        row weights ``w`` they are ``T + sum(t p_j)`` and ``K + sum(c1 p_j) - sum(c2
-        p_j**2)``, all coefficients ``>= 0``. The clip only lowers a row:
-        ``log(clip(s + p)) <= log(max(s, lo) + p)``.
+        Two upper bounds on every candidate's ``M_j`` hold around ``B = s + c`` (``s``: the
+        running sum, raised to the lower clip; ``c`` a point per row, :meth:`_bound_center`;
+        ``high`` the rows' largest prediction, 1 when None). Each row is ``log(B) + log(1 +
+        x)`` with ``x = (p - c) / B`` in ``(-1, X]``, ``X = (high - c) / B > -1``. The
+        tangent ``log(1 + x) <= x`` gives ``T + sum(t p_j)``; on that interval also
+        ``log(1 + x) <= x - x**2 / (2 (1 + X))`` (the difference vanishes at 0, falls before
+        it and rises after), which gives ``K + sum(c1 p_j) - sum(c2 p_j**2)``
+        (:meth:`quadratic_coefficients`), below the tangent by ``sum(c2 (p_j - c)**2)``. All
+        coefficients are ``>= 0``; the clip only lowers a row: ``log(clip(s + p)) <=
+        log(max(s, lo) + p)``. Computed in blocks of rows: only ``t`` is table-length.
         """
-        w = self._row_weights()
-        base = np.maximum(running, _EPS * (count + 1))
+        n = len(running)
+        tangent = np.empty(n, dtype=np.float32)
+        tangent_constant = square_constant = 0.0
+        for start in range(0, n, SAMPLE_BLOCK):
+            sl = slice(start, min(start + SAMPLE_BLOCK, n))
+            w, center, base, t, c2 = self._bound_block(running, count, mean, high, sl)
+            tangent[sl] = t
+            tangent_constant += float(np.sum(w * np.log(base)) - t @ center)
+            square_constant += float(c2 @ (center * center))
+        return tangent, tangent_constant, tangent_constant - square_constant
+
+    def quadratic_coefficients(
+        self, running: np.ndarray, count: int, mean: np.ndarray | None,
+        high: np.ndarray | None, rows: slice,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The quadratic bound's float32 ``c1`` and ``c2`` for ``rows`` (see :meth:`tangent_bound`)."""
+        _, center, _, t, c2 = self._bound_block(running, count, mean, high, rows)
+        c1 = t + 2.0 * c2 * center
+        return c1.astype(np.float32), c2.astype(np.float32)
+
+    def _bound_block(
+        self, running: np.ndarray, count: int, mean: np.ndarray | None,
+        high: np.ndarray | None, rows: slice,
+    ) -> tuple[np.ndarray | float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        w = self._row_weights(rows)
+        center = self._bound_center(running[rows], count, None if mean is None else mean[rows])
+        base = np.maximum(running[rows], _EPS * (count + 1))
         base += center
-        inv = np.reciprocal(base)
-        tangent = w * inv
-        # c2 = w / (2 B (B + high - center)): alpha / B**2 with alpha = 1 / (2 (1 + X)).
-        c2 = base + high
+        t = w / base
+        # c2 = w / (2 B (B + high - c)): alpha / B**2 with alpha = 1 / (2 (1 + X)).
+        c2 = base + (1.0 if high is None else high[rows])
         c2 -= center
         c2 *= base
         np.divide(0.5 * w, c2, out=c2)
-        c1 = c2 * center
-        c1 *= 2.0
-        c1 += tangent
-        tangent_constant = float(w @ np.log(base) - tangent @ center)
-        constant = tangent_constant - float(c2 @ (center * center))
-        return LogBound(tangent_constant, tangent, constant, c1, c2)
+        return w, center, base, t, c2
 
-    def _row_weights(self) -> np.ndarray:
-        if self._weights is None:
-            weight = np.ones(len(self.y)) if self.sample_weight is None else self.sample_weight
-            self._weights = weight / weight.sum()
-        return self._weights
+    @staticmethod
+    def _bound_center(running: np.ndarray, count: int, mean: np.ndarray | None) -> np.ndarray:
+        """A third of the way from the models' row mean to the ensemble's mean prediction.
+
+        Any non-negative point gives valid bounds; this one left the fewest candidates to
+        tighten and score on 300 x 20,000 (``benchmarks/results/selection_speed.md``).
+        Without the row mean (a streamed library keeps no row statistics) it is the
+        ensemble's mean, or 1/2 before there is an ensemble.
+        """
+        if mean is None:
+            return running / count if count else np.full(len(running), 0.5)
+        if count == 0:
+            return mean.astype(np.float64)
+        return (running / count + 2.0 * mean) / 3.0
+
+    def _row_weights(self, rows: slice) -> np.ndarray | float:
+        """Normalised row weights of ``rows`` (a scalar when unweighted)."""
+        if self.sample_weight is None:
+            return 1.0 / len(self.y)
+        if self._total_weight is None:
+            self._total_weight = float(self.sample_weight.sum())
+        return self.sample_weight[rows] / self._total_weight
 
 
 _LOG_BLOCK = 16  # (eps * divisor) ** 16 stays far above float64's smallest normal number
@@ -174,7 +219,7 @@ class Accuracy(BatchMetric):
         else:
             self.scale = w / w.sum()
 
-    def reduce(self, chunk: np.ndarray) -> np.ndarray:
+    def reduce(self, chunk: np.ndarray, rows: slice = _ALL_ROWS) -> np.ndarray:
         # Binary: argmax picks class 1 iff p1 > p0 (ties go to class 0), a linear margin.
         return chunk[..., 1] - chunk[..., 0] if self.binary else chunk
 
@@ -218,7 +263,7 @@ class RocAuc(BatchMetric):
         class_total = np.bincount(y, weights=self.w, minlength=n_classes)
         self.class_weight = class_total / class_total.sum() if weighted else None
 
-    def reduce(self, chunk: np.ndarray) -> np.ndarray:
+    def reduce(self, chunk: np.ndarray, rows: slice = _ALL_ROWS) -> np.ndarray:
         return chunk[..., 1] if self.binary else chunk
 
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:

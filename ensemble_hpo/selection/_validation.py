@@ -49,9 +49,9 @@ def encode_target(
                 "The 'y' parameter must hold finite numbers for regression predictions. "
                 "Got non-numeric or non-finite values instead."
             )
-        return y_arr.astype(np.float64), None
+        return y_arr.astype(np.float64, copy=False), None  # no copy: a table-length vector
     if np.issubdtype(y_arr.dtype, np.integer) and y_arr.min() >= 0 and y_arr.max() < n_classes:
-        return y_arr.astype(np.intp), np.arange(n_classes)
+        return y_arr.astype(np.intp, copy=False), np.arange(n_classes)
     classes, codes = np.unique(y_arr, return_inverse=True)
     if len(classes) != n_classes:
         raise ValueError(

@@ -184,7 +184,7 @@ def test_skipping_is_exact_where_bounds_skip_most_candidates() -> None:
         assert 0 < search[0].tightened < 0.5 * 40 * len(preds)
 
 
-def test_tangent_and_quadratic_bounds_hold_and_are_tight() -> None:
+def test_tangent_and_quadratic_bounds_hold_and_are_tight(tmp_path) -> None:
     """Both bounds of every candidate lie above its exact score, the quadratic one closely.
 
     The greedy path survives many wrong bounds, because the candidate scored first is
@@ -193,8 +193,12 @@ def test_tangent_and_quadratic_bounds_hold_and_are_tight() -> None:
     """
     for seed in range(3):
         preds, y = _realistic_library(seed, n_models=60)
-        for dtype, weight in ((np.float32, None), (np.float64, np.linspace(0.5, 2, len(y)))):
-            lib = CandidateLibrary(preds.astype(dtype), LogLoss(y, weight))
+        np.save(tmp_path / "oof.npy", preds)
+        streamed = np.load(tmp_path / "oof.npy", mmap_mode="r")  # bounds without row statistics
+        for library, weight in ((preds, None), (preds.astype(np.float64), np.linspace(0.5, 2, len(y))),
+                                (streamed, None), (streamed, np.linspace(2, 0.5, len(y)))):
+            lib = CandidateLibrary(library, LogLoss(y, weight))
+            assert lib.streamed == (library is streamed)
             lib.single_scores()
             run = _greedy_run(lib, np.arange(len(preds)), lib.single_scores(), n_iter=25,
                               init_size=0, max_members=None, penalty=None)
@@ -209,6 +213,9 @@ def test_tangent_and_quadratic_bounds_hold_and_are_tight() -> None:
                     assert (tangent >= bounds.upper).all()
                     assert (bounds.upper >= exact).all()
                     slack = bounds.upper - exact
-                    assert slack[np.argmax(exact)] < 5e-3 / count**1.5
-                    assert slack[np.argmax(exact)] < 0.3 * (tangent - exact)[np.argmax(exact)]
+                    # Without row statistics (streamed) the bounds are looser, still useful.
+                    loose = 8.0 if lib.streamed else 1.0
+                    assert slack[np.argmax(exact)] < loose * 5e-3 / count**1.5
+                    assert slack[np.argmax(exact)] < (0.45 if lib.streamed else 0.3) * (
+                        tangent - exact)[np.argmax(exact)]
                 lib.add(running, index)
