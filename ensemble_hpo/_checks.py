@@ -109,7 +109,8 @@ class FileRows:
             for start in range(0, flat_add.size, block):
                 part = buffer[: min(block, flat_add.size - start)]
                 self._read_bytes(part, int(row) * self.row_bytes + start * self.dtype.itemsize)
-                np.add(part, flat_add[start : start + len(part)], out=flat_out[i, start : start + len(part)])
+                stop = start + len(part)
+                np.add(part, flat_add[start:stop], out=flat_out[i, start:stop])
         return out
 
     def samples(self, row: int, start: int, stop: int) -> np.ndarray:

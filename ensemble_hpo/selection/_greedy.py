@@ -91,10 +91,11 @@ class _BoundedSearch:
 
     A candidate's score is ``M_j - log(count + 1)`` with ``M_j`` the mean clipped log of
     ``running + p_j``. Each step bounds every ``M_j`` from above (:meth:`LogLoss.
-    quadratic_bound`), rounding accounted for: first all of them by the tangent bound,
+    tangent_bound`), rounding accounted for: first all of them by the tangent bound,
     linear in ``p_j`` (one float32 product of the library with a row vector), then, once
     a candidate has been scored, the candidates the tangent cannot rule out by the
-    tighter quadratic bound (their rows only, gathered and squared). Candidates are
+    tighter quadratic bound (their rows only, gathered and squared, with coefficients
+    computed per block of samples). Candidates are
     scored exactly in order of their bound, best first, until no bound reaches the tie
     threshold of the best objective found: exactly the candidates a full pass could
     pick. Penalties subtract a known per-candidate amount from the objective, so they

