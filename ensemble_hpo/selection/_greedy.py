@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from .._threads import thread_controller
 from ._base import BaseSelector, Scoring, top_models
 from ._diversity import CorrelationTracker
-from ._library import PROJECT_BLOCK, CandidateLibrary
+from ._library import MODELS_PRODUCT_ERROR, CandidateLibrary
 from ._validation import check_float, check_int
 
 # Scores this close count as tied, so that rounding noise between the fast and generic
@@ -193,7 +193,7 @@ class _StepBounds:
         self.search.tightened += len(stale)
         library = self.search.library
         linear, square = library.project_models(self.eligible[stale], self.coefficients)
-        n, error = library.row_elements, _MODELS_PRODUCT_ERROR
+        n, error = library.row_elements, MODELS_PRODUCT_ERROR
         quadratic = self.quadratic_constant + _inflated(linear, n, error) - _deflated(square, n,
                                                                                       error)
         upper = _with_slack(quadratic - math.log(self.count + 1)) - self.penalty[stale]
@@ -201,12 +201,8 @@ class _StepBounds:
         return True
 
 
-# Relative rounding of :meth:`CandidateLibrary.project_models`: the block sums (PROJECT_BLOCK
-# terms), the product and the float32 rounding of the coefficient, and of a float64 library
-# value and its square (3 more). Products with rounding error ``error`` (relative) are
-# inflated where they are added to a bound and deflated where they are subtracted;
-# ``2**-149`` per row covers float32 underflow.
-_MODELS_PRODUCT_ERROR = (PROJECT_BLOCK + 6) * 2.0**-24
+# Products with rounding error ``error`` (relative) are inflated where they are added to a
+# bound and deflated where they are subtracted; ``2**-149`` per row covers float32 underflow.
 
 
 def _inflated(product: np.ndarray, n_rows: int, error: float) -> np.ndarray:

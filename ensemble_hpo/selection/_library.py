@@ -11,7 +11,7 @@ from typing import IO
 import numpy as np
 
 from .._checks import FileRows, file_rows, model_chunks
-from ._metrics import SAMPLE_BLOCK, BatchMetric
+from ._metrics import BatchMetric, sample_blocks
 
 
 class CandidateLibrary:
@@ -69,7 +69,7 @@ class CandidateLibrary:
         :meth:`project_models` does) has a 80-fold smaller error bound on 20,000 rows but
         took 2x as long; a float64 product needs a float64 copy of the library.
         """
-        if not isinstance(self.reduced, FileRows):
+        if not self.streamed:
             return self.reduced @ vector
         out = np.empty(self.n_models)
         for sl in model_chunks(self.n_models, self.row_elements):
@@ -94,16 +94,13 @@ class CandidateLibrary:
         ``coefficients(samples)`` gives the float32 ``c1`` and ``c2`` of a block of
         samples, so that neither is ever table-length. Rows are summed in float32 blocks
         of :data:`PROJECT_BLOCK` and the blocks in float64, so rounding is at most
-        ``(PROJECT_BLOCK + 3) * 2**-24`` of each (non-negative) result, the float32
-        rounding of the coefficients and the squares included. Only the given models'
+        :data:`MODELS_PRODUCT_ERROR` of each (non-negative) result. Only the given models'
         rows are read and squared: no squared copy of the whole library is kept (it would
         double selection's memory and, on 300 x 20,000, push the pair of them out of the
         L3 cache, tripling a pass's time).
         """
         linear, square = np.zeros(len(models)), np.zeros(len(models))
-        n = self.row_elements
-        for start in range(0, n, SAMPLE_BLOCK):
-            block = slice(start, min(start + SAMPLE_BLOCK, n))
+        for block in sample_blocks(self.row_elements):
             c1, c2 = coefficients(block)  # once per block of samples, for every model
             for sl in model_chunks(len(models), block.stop - block.start):
                 part = self._samples(models[sl], block)
@@ -114,7 +111,7 @@ class CandidateLibrary:
 
     def _samples(self, models: np.ndarray, block: slice) -> np.ndarray:
         """A new array of ``reduced[models, block]``."""
-        if not isinstance(self.reduced, FileRows):
+        if not self.streamed:
             return self.reduced[models, block]
         out = np.empty((len(models), block.stop - block.start), dtype=self.reduced.dtype)
         for i, model in enumerate(models):
@@ -165,7 +162,7 @@ class CandidateLibrary:
         )
         first = int(candidates[0]) if contiguous else 0
         scores = np.empty(len(candidates))
-        if isinstance(self.reduced, FileRows):
+        if self.streamed:
             for sl in model_chunks(len(candidates), self.row_elements):
                 # Read and added in blocks: the sums are the only chunk-sized buffer.
                 sums = self.reduced.read_plus(candidates[sl], running_sum)
@@ -197,6 +194,10 @@ class CandidateLibrary:
 
 PROJECT_BLOCK = 256
 _U32 = 2.0**-24  # float32 unit roundoff
+# Relative rounding of :meth:`CandidateLibrary.project_models`: the block sums (PROJECT_BLOCK
+# terms), the product and the float32 rounding of the coefficient, and of a float64 library
+# value and its square (3 more).
+MODELS_PRODUCT_ERROR = (PROJECT_BLOCK + 6) * _U32
 
 
 def _blocked_dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -221,15 +222,19 @@ def _scratch_file(folder: str) -> IO[bytes]:
         return tempfile.TemporaryFile()
 
 
+def _member_block(predictions: np.ndarray, rows: FileRows | None, j: int,
+                  block: slice) -> np.ndarray:
+    """Model ``j``'s predictions for the samples ``block``, from the file when streamed."""
+    return predictions[j, block] if rows is None else rows.samples(j, block.start, block.stop)
+
+
 def blend(predictions: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted average of the library (float64), touching only non-zero weights."""
-    rows = file_rows(predictions) or predictions
+    rows = file_rows(predictions)
     out = np.zeros(predictions.shape[1:], dtype=np.float64)
-    for j in np.flatnonzero(weights):
-        member = rows[j]
-        for start in range(0, len(out), SAMPLE_BLOCK):
-            block = slice(start, start + SAMPLE_BLOCK)
-            out[block] += weights[j] * member[block]
+    for block in sample_blocks(len(out)):
+        for j in np.flatnonzero(weights):
+            out[block] += weights[j] * _member_block(predictions, rows, int(j), block)
     out /= weights.sum()
     return out
 
@@ -242,15 +247,11 @@ def ensemble_score(predictions: np.ndarray, weights: np.ndarray, metric: BatchMe
     running sum has the reduced size (one value per sample for log loss).
     """
     rows = file_rows(predictions)
-    members = np.flatnonzero(weights)
     n = predictions.shape[1]
     total: np.ndarray | None = None
-    for start in range(0, n, SAMPLE_BLOCK):
-        block = slice(start, min(start + SAMPLE_BLOCK, n))
-        for j in members:
-            part = predictions[j, block] if rows is None else rows.samples(int(j), block.start,
-                                                                           block.stop)
-            reduced = metric.reduce(part[None], block)[0]
+    for block in sample_blocks(n):
+        for j in np.flatnonzero(weights):
+            reduced = metric.reduce(_member_block(predictions, rows, int(j), block)[None], block)[0]
             if total is None:
                 total = np.zeros((n, *reduced.shape[1:]))
             total[block] += weights[j] * reduced

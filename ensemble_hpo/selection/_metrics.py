@@ -15,7 +15,7 @@ the ensemble; the running sum then lives in the reduced space.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -78,6 +78,12 @@ SAMPLE_BLOCK = 1 << 15
 _GATHER_BLOCK = 1 << 12
 
 
+def sample_blocks(n: int) -> Iterator[slice]:
+    """Slices of :data:`SAMPLE_BLOCK` samples covering ``n``."""
+    for start in range(0, n, SAMPLE_BLOCK):
+        yield slice(start, min(start + SAMPLE_BLOCK, n))
+
+
 class LogLoss(BatchMetric):
     """Negative log loss; only the true-class probability matters.
 
@@ -134,8 +140,7 @@ class LogLoss(BatchMetric):
         n = len(running)
         tangent = np.empty(n, dtype=np.float32)
         tangent_constant = square_constant = 0.0
-        for start in range(0, n, SAMPLE_BLOCK):
-            sl = slice(start, min(start + SAMPLE_BLOCK, n))
+        for sl in sample_blocks(n):
             w, center, base, t, c2 = self._bound_block(running, count, mean, high, sl)
             tangent[sl] = t
             tangent_constant += float(np.sum(w * np.log(base)) - t @ center)
