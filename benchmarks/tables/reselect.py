@@ -1,0 +1,330 @@
+"""Selection variants scored offline on the kept runs of ``benchmarks.tables.run``.
+
+Every kept run folder holds a population: each finished candidate's out-of-fold predictions
+and fold models. Per run and variant, the selector is fitted on the out-of-fold predictions
+(as ``fit`` does) and the test loss of the weighted average of its members' test predictions
+is recorded (fold models averaged: what the default fuser, ``"average"``, predicts). A
+candidate's test predictions are computed once and cached in ``<run>/test_predictions.npz``,
+so new variants cost only their selection. From the repository root::
+
+    python -m benchmarks.tables.reselect --runs-dir /work/bench_runs/tables_60s \
+        --out benchmarks/results/
+
+Outputs: ``tables_<budget>s_reselect.csv`` (one row per run and variant) and
+``tables_<budget>s_reselect.md`` (per variant: tables where it is at least as good as the
+best single candidate, mean and median relative change, and a paired sign test against the
+default ``greedy``). The variant ``greedy`` must reproduce the run's own ``ensemble_loss``;
+the report shows the largest difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from benchmarks.suite._metrics import primary_loss, score_predictions
+from benchmarks.suite._systems import kept_runs, load_kept_run
+from benchmarks.tables import _report
+from benchmarks.tables.run import read_csv, write_csv
+
+CACHE = "test_predictions.npz"
+#: Relative differences below this are ties (float summation order, not a different model).
+TIE = 1e-9
+
+
+def _selector_classes():
+    """Prototype selectors of this benchmark (imported lazily: the runner's snapshot may differ)."""
+    from ensemble_hpo._folds import make_folds
+    from ensemble_hpo.selection import BaseSelector, BestSingleSelector, GreedySelector
+    from ensemble_hpo.selection._library import ensemble_score
+    from ensemble_hpo.selection._metrics import make_batch_metric
+
+    class PathCV(BaseSelector):
+        """Greedy selection cut at the path length that scores best on held-out rows.
+
+        For each of ``repeats`` x ``cv`` row folds, greedy selection runs on the other folds
+        and its whole path is scored on the held-out fold; the step with the best mean
+        held-out score (the earliest on ties) caps the path fitted on all rows.
+        """
+
+        def __init__(self, *, cv=5, repeats=1, max_iter=50, random_state=0, scoring=None,
+                     one_se=False, n_bags=1):
+            self.cv, self.repeats, self.max_iter, self.random_state = cv, repeats, max_iter, random_state
+            self.scoring, self.one_se, self.n_bags = scoring, one_se, n_bags
+
+        def _curve(self, predictions, y, train, valid):
+            greedy = GreedySelector(max_iter=self.max_iter).fit(predictions[:, train], y[train])
+            n_classes = 0 if self.classes_ is None else len(self.classes_)
+            metric = make_batch_metric(None, self.task_, n_classes, y[valid], None)
+            counts = np.zeros(predictions.shape[0])
+            curve = []
+            for j in np.asarray(greedy.order_):
+                counts[j] += 1
+                curve.append(ensemble_score(predictions[:, valid], counts / counts.sum(), metric))
+            return np.asarray(curve)
+
+        def _fit(self, predictions, y, sample_weight):
+            curves, sizes = [], []
+            for r in range(self.repeats):
+                for train, valid in make_folds(self.cv, y, task=self.task_, groups=None,
+                                               random_state=self.random_state + r):
+                    curves.append(self._curve(predictions, y, train, valid))
+                    sizes.append(len(valid))
+            steps = min(map(len, curves))
+            folds = np.stack([c[:steps] for c in curves])
+            self.cv_curve_ = np.average(folds, axis=0, weights=sizes)
+            best = int(np.argmax(self.cv_curve_))
+            if self.one_se:  # the shortest path within one standard error of the best
+                gaps = folds[:, [best]] - folds
+                se = gaps.std(axis=0, ddof=1) / np.sqrt(len(folds))
+                best = int(np.flatnonzero(gaps.mean(axis=0) <= se)[0])
+            self.cv_steps_ = best + 1
+            full = GreedySelector(max_iter=self.max_iter).fit(predictions, y)
+            steps = min(self.cv_steps_, int(full.best_iteration_) + 1)
+            return np.bincount(np.asarray(full.order_)[:steps], minlength=predictions.shape[0]
+                               ).astype(np.float64)
+
+    class Blend(BaseSelector):
+        """``alpha`` x the best single model + (1 - alpha) x greedy selection's weights."""
+
+        def __init__(self, *, alpha=0.5, scoring=None):
+            self.alpha, self.scoring = alpha, scoring
+
+        def _fit(self, predictions, y, sample_weight):
+            best = BestSingleSelector().fit(predictions, y).weights_
+            greedy = GreedySelector().fit(predictions, y).weights_
+            return self.alpha * best + (1.0 - self.alpha) * greedy
+
+    return PathCV, Blend
+
+
+def _greedy(**params) -> Callable[[], object]:
+    def make():
+        from ensemble_hpo.selection import GreedySelector
+
+        return GreedySelector(**params)
+    return make
+
+
+def _greedy_cv(three_way: bool = False, bagged: bool = False) -> Callable[[], object]:
+    def make():
+        from ensemble_hpo.selection import BestSingleSelector, CrossValidatedSelector, GreedySelector
+
+        if bagged:
+            return CrossValidatedSelector(selectors=[
+                BestSingleSelector(), GreedySelector(n_bags=20, random_state=0)], random_state=0)
+        if not three_way:
+            return CrossValidatedSelector(random_state=0)
+        _, blend = _selector_classes()
+        return CrossValidatedSelector(selectors=[BestSingleSelector(), blend(alpha=0.5),
+                                                 GreedySelector()], random_state=0)
+    return make
+
+
+def _path_cv(**params) -> Callable[[], object]:
+    return lambda: _selector_classes()[0](**params)
+
+
+def _best() -> object:
+    from ensemble_hpo.selection import BestSingleSelector
+
+    return BestSingleSelector()
+
+
+#: name -> factory of an unfitted selector. ``greedy`` is today's default.
+VARIANTS: dict[str, Callable[[], object]] = {
+    "greedy": _greedy(),
+    "best_single": _best,
+    "greedy_cv": _greedy_cv(),
+    "greedy_cv_blend": _greedy_cv(three_way=True),
+    "greedy_25": _greedy(max_iter=25),
+    "greedy_bag20": _greedy(n_bags=20, random_state=0),
+    "path_cv": _path_cv(),
+    "path_cv_r3": _path_cv(repeats=3),
+    "path_cv_1se": _path_cv(one_se=True),
+    "bag20_cv": _greedy_cv(bagged=True),
+}
+VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single")
+                 for fraction in (0.25, 0.5)})
+
+
+def cached_test_predictions(run_dir: Path, model, split, numbers: list[int]) -> dict[int, np.ndarray]:
+    """Test predictions of ``numbers`` (fold models averaged), cached in the run folder."""
+    path = run_dir / CACHE
+    cache: dict[int, np.ndarray] = {}
+    if path.exists():
+        with np.load(path) as stored:
+            cache = {int(k): stored[k] for k in stored.files}
+    missing = [n for n in numbers if n not in cache]
+    for number in missing:
+        cache[number] = np.asarray(model.predict_candidate(split.X_test, number), dtype=np.float64)
+    if missing:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{str(k): v for k, v in cache.items()})
+        tmp.replace(path)
+    return {n: cache[n] for n in numbers}
+
+
+def score_run(run_dir: Path, variants: dict[str, Callable[[], object]],
+              fusions: bool) -> list[dict]:
+    """One row per variant: its members and test loss on this run's split."""
+    model, split = load_kept_run(run_dir)
+    population = model.population_
+    completed = population.completed()
+    numbers = sorted(c.number for c in completed)
+    oof = population.predictions(numbers)
+    y = model.selection_target_
+    rows = []
+    for name, make in variants.items():
+        # "<variant>@<fraction>": the population as it was after that fraction of its
+        # candidates (trial numbers are in start order), as with a shorter budget.
+        used = len(numbers) if "@" not in name else math.ceil(float(name.split("@")[1]) * len(numbers))
+        selector = make()
+        start = time.perf_counter()
+        with threadpool_limits(limits=1):
+            selector.fit(oof[:used], y)
+        seconds = time.perf_counter() - start
+        weights = np.asarray(selector.weights_, dtype=np.float64)
+        chosen = np.flatnonzero(weights > 0)
+        tests = cached_test_predictions(run_dir, model, split, [numbers[i] for i in chosen])
+        pred = sum(weights[i] / weights[chosen].sum() * tests[numbers[i]] for i in chosen)
+        loss = primary_loss(split.task, score_predictions(split.task, split.y_test, pred,
+                                                          split.n_classes))
+        rows.append({"run": run_dir.name, "variant": name, "test_loss": loss,
+                     "members": len(chosen), "candidates": used,
+                     "selection_seconds": round(seconds, 3)})
+    if fusions:
+        rows += score_fusions(run_dir, model, split)
+    return rows
+
+
+def score_fusions(run_dir: Path, model, split) -> list[dict]:
+    """Every default fuser on the fitted ensemble's members, and ``fuse_auto``: the fuser
+    with the best nested (held-out) score in the run's ``fusion_comparison_``."""
+    from ensemble_hpo.fusion import default_fusers
+
+    members = model.ensemble_.members
+    numbers = [m.number for m in members]
+    weights = [m.weight for m in members]
+    oof = model.population_.predictions(numbers)
+    tests = cached_test_predictions(run_dir, model, split, numbers)
+    test = np.stack([tests[n] for n in numbers])
+    task = model.ensemble_.task
+    losses = {}
+    for name, fuser in default_fusers(task, random_state=0).items():
+        with threadpool_limits(limits=1):
+            fuser.fit(oof, model.selection_target_, weights=weights)
+            pred = fuser.combine(test)
+        losses[name] = primary_loss(split.task, score_predictions(split.task, split.y_test, pred,
+                                                                  split.n_classes))
+    board = model.fusion_comparison_.dropna(subset=["cv_score"])
+    chosen = str(board.loc[board["cv_score"].idxmax(), "fusion"]).replace(" (defaults)", "")
+    rows = [{"run": run_dir.name, "variant": f"fuse_{name}", "test_loss": loss,
+             "members": len(numbers)} for name, loss in losses.items()]
+    rows.append({"run": run_dir.name, "variant": "fuse_auto", "test_loss": losses[chosen],
+                 "members": len(numbers), "chosen": chosen})
+    return rows
+
+
+def summary(frame: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: tables at least as good as the best single, changes, sign test vs greedy."""
+    merged = frame.merge(base[["run", "table", "task", "seed", "best_single_loss"]], on="run")
+    default = merged[merged["variant"] == "greedy"].set_index("run")["test_loss"]
+    rows = []
+    for name, g in merged.groupby("variant", sort=False):
+        per = g.groupby("table").agg(loss=("test_loss", "mean"), single=("best_single_loss", "mean"),
+                                     task=("task", "first"))
+        rel = per["loss"] / per["single"] - 1.0
+        med = g.assign(ok=g["test_loss"] <= g["best_single_loss"]).groupby("table")["ok"].mean()
+        vs = g.set_index("run")["test_loss"] / default.reindex(g["run"]).to_numpy() - 1.0
+        vs = vs.where(vs.abs() > TIE, 0.0)
+        vs_table = vs.groupby(g.set_index("run")["table"]).mean()
+        better, worse, p = _report.sign_test(vs_table.to_numpy())
+        row = {"variant": name, "runs": len(g), "tables": len(per),
+               "<= best single (mean over seeds)": f"{int((rel <= 0).sum())}/{len(per)}",
+               "(median over seeds)": f"{int((med >= 0.5).sum())}/{len(per)}"}
+        for task in _report.TASKS:
+            sub = rel[per["task"] == task]
+            row[task] = f"{int((sub <= 0).sum())}/{len(sub)}"
+        row.update({"median rel change": float(rel.median()), "mean rel change": float(rel.mean()),
+                    "vs greedy: mean": float(vs_table.mean()),
+                    "vs greedy better/worse": f"{better}/{worse}", "sign test p": p,
+                    "members (mean)": float(g["members"].mean()),
+                    "selection s (mean)": float(g["selection_seconds"].mean())})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_report(frame: pd.DataFrame, base: pd.DataFrame, path: Path, command: str) -> None:
+    table = summary(frame, base)
+    check = frame[frame["variant"] == "greedy"].merge(base[["run", "ensemble_loss"]], on="run")
+    gap = float((check["test_loss"] / check["ensemble_loss"] - 1.0).abs().max())
+    fmt = {c: "{:+.2%}" for c in ("median rel change", "mean rel change", "vs greedy: mean")}
+    fmt.update({"sign test p": "{:.3g}", "members (mean)": "{:.1f}", "selection s (mean)": "{:.2f}"})
+    _report.FORMATS.update(fmt)
+    lines = [
+        "# Selection variants on the kept runs of the 60-table benchmark",
+        "",
+        f"Command: `{command}`. Runs: {frame['run'].nunique()}; populations and splits as in "
+        "`tables_60s.csv`. Test loss of the weighted average of each variant's members. "
+        "Relative change against the run's best single candidate (per table, losses averaged "
+        "over seeds); 'vs greedy' is the paired relative change against today's default, "
+        "with a two-sided sign test over tables (ties dropped).",
+        "",
+        f"Reproduction check: variant `greedy` against the fitted ensemble's test loss, largest "
+        f"relative difference {gap:.2e}.",
+        "",
+        _report._table(table),
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", type=Path, default=Path("/work/bench_runs/tables_60s"))
+    parser.add_argument("--budget", type=float, default=60.0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--variants", nargs="*", default=None, help="default: all")
+    parser.add_argument("--fusions", action=argparse.BooleanOptionalAction, default=True,
+                        help="also score every default fuser on the fitted ensemble's members")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    stem = f"tables_{args.budget:g}s"
+    base = read_csv(args.out / f"{stem}.csv")
+    base = base[base["status"] == "ok"].assign(run=lambda f: f["run_dir"].map(lambda p: Path(p).name))
+    out_csv, out_md = args.out / f"{stem}_reselect.csv", args.out / f"{stem}_reselect.md"
+    command = "python -m benchmarks.tables.reselect " + shlex.join(sys.argv[1:] if argv is None else argv)
+    variants = {k: v for k, v in VARIANTS.items() if args.variants is None or k in args.variants}
+    frame = read_csv(out_csv)
+    if not args.report_only:
+        for run_dir in kept_runs(args.runs_dir):
+            if run_dir.name not in set(base["run"]):
+                continue
+            done = set() if frame.empty else set(frame.loc[frame["run"] == run_dir.name, "variant"])
+            todo = {k: v for k, v in variants.items() if k not in done}
+            fusions = args.fusions and "fuse_auto" not in done
+            if not todo and not fusions:
+                continue
+            print(f"{run_dir.name}: {', '.join(todo)}{' + fusers' if fusions else ''}", flush=True)
+            new = pd.DataFrame(score_run(run_dir, todo, fusions))
+            frame = pd.concat([frame, new], ignore_index=True) if not frame.empty else new
+            write_csv(frame, out_csv)
+    write_report(frame, base, out_md, command)
+    print(out_md.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
