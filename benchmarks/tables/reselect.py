@@ -42,72 +42,6 @@ CACHE = "test_predictions.npz"
 TIE = 1e-9
 
 
-def _selector_classes():
-    """Prototype selectors of this benchmark (imported lazily: the runner's snapshot may differ)."""
-    from ensemble_hpo._folds import make_folds
-    from ensemble_hpo.selection import BaseSelector, BestSingleSelector, GreedySelector
-    from ensemble_hpo.selection._library import ensemble_score
-    from ensemble_hpo.selection._metrics import make_batch_metric
-
-    class PathCV(BaseSelector):
-        """Greedy selection cut at the path length that scores best on held-out rows.
-
-        For each of ``repeats`` x ``cv`` row folds, greedy selection runs on the other folds
-        and its whole path is scored on the held-out fold; the step with the best mean
-        held-out score (the earliest on ties) caps the path fitted on all rows.
-        """
-
-        def __init__(self, *, cv=5, repeats=1, max_iter=50, random_state=0, scoring=None,
-                     one_se=False, n_bags=1):
-            self.cv, self.repeats, self.max_iter, self.random_state = cv, repeats, max_iter, random_state
-            self.scoring, self.one_se, self.n_bags = scoring, one_se, n_bags
-
-        def _curve(self, predictions, y, train, valid):
-            greedy = GreedySelector(max_iter=self.max_iter).fit(predictions[:, train], y[train])
-            n_classes = 0 if self.classes_ is None else len(self.classes_)
-            metric = make_batch_metric(None, self.task_, n_classes, y[valid], None)
-            counts = np.zeros(predictions.shape[0])
-            curve = []
-            for j in np.asarray(greedy.order_):
-                counts[j] += 1
-                curve.append(ensemble_score(predictions[:, valid], counts / counts.sum(), metric))
-            return np.asarray(curve)
-
-        def _fit(self, predictions, y, sample_weight):
-            curves, sizes = [], []
-            for r in range(self.repeats):
-                for train, valid in make_folds(self.cv, y, task=self.task_, groups=None,
-                                               random_state=self.random_state + r):
-                    curves.append(self._curve(predictions, y, train, valid))
-                    sizes.append(len(valid))
-            steps = min(map(len, curves))
-            folds = np.stack([c[:steps] for c in curves])
-            self.cv_curve_ = np.average(folds, axis=0, weights=sizes)
-            best = int(np.argmax(self.cv_curve_))
-            if self.one_se:  # the shortest path within one standard error of the best
-                gaps = folds[:, [best]] - folds
-                se = gaps.std(axis=0, ddof=1) / np.sqrt(len(folds))
-                best = int(np.flatnonzero(gaps.mean(axis=0) <= se)[0])
-            self.cv_steps_ = best + 1
-            full = GreedySelector(max_iter=self.max_iter).fit(predictions, y)
-            steps = min(self.cv_steps_, int(full.best_iteration_) + 1)
-            return np.bincount(np.asarray(full.order_)[:steps], minlength=predictions.shape[0]
-                               ).astype(np.float64)
-
-    class Blend(BaseSelector):
-        """``alpha`` x the best single model + (1 - alpha) x greedy selection's weights."""
-
-        def __init__(self, *, alpha=0.5, scoring=None):
-            self.alpha, self.scoring = alpha, scoring
-
-        def _fit(self, predictions, y, sample_weight):
-            best = BestSingleSelector().fit(predictions, y).weights_
-            greedy = GreedySelector().fit(predictions, y).weights_
-            return self.alpha * best + (1.0 - self.alpha) * greedy
-
-    return PathCV, Blend
-
-
 def _greedy(**params) -> Callable[[], object]:
     def make():
         from ensemble_hpo.selection import GreedySelector
@@ -116,23 +50,10 @@ def _greedy(**params) -> Callable[[], object]:
     return make
 
 
-def _greedy_cv(three_way: bool = False, bagged: bool = False) -> Callable[[], object]:
-    def make():
-        from ensemble_hpo.selection import BestSingleSelector, CrossValidatedSelector, GreedySelector
+def _greedy_cv() -> object:
+    from ensemble_hpo.selection import CrossValidatedSelector
 
-        if bagged:
-            return CrossValidatedSelector(selectors=[
-                BestSingleSelector(), GreedySelector(n_bags=20, random_state=0)], random_state=0)
-        if not three_way:
-            return CrossValidatedSelector(random_state=0)
-        _, blend = _selector_classes()
-        return CrossValidatedSelector(selectors=[BestSingleSelector(), blend(alpha=0.5),
-                                                 GreedySelector()], random_state=0)
-    return make
-
-
-def _path_cv(**params) -> Callable[[], object]:
-    return lambda: _selector_classes()[0](**params)
+    return CrossValidatedSelector(random_state=0)
 
 
 def _best() -> object:
@@ -145,16 +66,22 @@ def _best() -> object:
 VARIANTS: dict[str, Callable[[], object]] = {
     "greedy": _greedy(),
     "best_single": _best,
-    "greedy_cv": _greedy_cv(),
-    "greedy_cv_blend": _greedy_cv(three_way=True),
+    "greedy_cv": _greedy_cv,
     "greedy_25": _greedy(max_iter=25),
     "greedy_bag20": _greedy(n_bags=20, random_state=0),
-    "path_cv": _path_cv(),
-    "path_cv_r3": _path_cv(repeats=3),
-    "path_cv_1se": _path_cv(one_se=True),
-    "bag20_cv": _greedy_cv(bagged=True),
 }
-VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single")
+
+
+def _guarded(min_gain: float) -> Callable[[], object]:
+    def make():
+        from ensemble_hpo.selection import GuardedGreedySelector
+
+        return GuardedGreedySelector(min_gain=min_gain, random_state=0)
+    return make
+
+
+VARIANTS.update({f"guarded_{gain:g}": _guarded(gain) for gain in (0.002, 0.005, 0.01, np.inf)})
+VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single", "guarded_0.005")
                  for fraction in (0.25, 0.5)})
 
 

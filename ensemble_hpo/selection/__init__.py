@@ -4,7 +4,8 @@
 replacement (sorted initialisation, bagging, pruning, trimming, member cap and
 a diversity penalty); :class:`CostAwareSelector` charges each member its prediction cost;
 :class:`BestSingleSelector` and
-:class:`UniformTopKSelector` are baselines; :class:`CrossValidatedSelector` keeps
+:class:`UniformTopKSelector` are baselines; :class:`GuardedGreedySelector` keeps a
+small greedy gain only when it holds on held-out rows; :class:`CrossValidatedSelector` keeps
 whichever of several selectors scores best on rows it was not fitted on (greedy only
 when it beats the best single model there); :func:`diversity_report` summarises how
 different the chosen members are.
@@ -17,6 +18,7 @@ from ._cost_aware import CostAwareSelector
 from ._crossval import CrossValidatedSelector
 from ._diversity import diversity_report
 from ._greedy import GreedySelector
+from ._guarded import GuardedGreedySelector
 
 #: The selection stage's names (name -> class), read by the estimators and the YAML
 #: configuration alike; ``ensemble_hpo._resolve.make_selector`` fills in scoring and seed.
@@ -24,6 +26,7 @@ SELECTORS: dict[str, type[BaseSelector]] = {
     "greedy": GreedySelector,
     "caruana": GreedySelector,
     "greedy_cv": CrossValidatedSelector,
+    "greedy_guarded": GuardedGreedySelector,
     "best": BestSingleSelector,
 }
 
@@ -34,6 +37,7 @@ __all__ = [
     "CostAwareSelector",
     "CrossValidatedSelector",
     "GreedySelector",
+    "GuardedGreedySelector",
     "UniformTopKSelector",
     "diversity_report",
 ]
