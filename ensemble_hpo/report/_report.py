@@ -85,11 +85,19 @@ def _trajectory(ctx: _Context, section: Section) -> None:
         section.notes.append(f"{type(selector).__name__} compared on held-out rows: {scores}; "
                              f"kept {type(selector.best_selector_).__name__}.")
         selector = selector.best_selector_
+    kept = getattr(selector, "best_iteration_", None)
+    if hasattr(selector, "greedy_"):  # GuardedGreedySelector: its greedy path, cut or not
+        section.notes.append(
+            f"In-sample gain over the best single candidate {selector.gain_:.2%}; "
+            + (f"below min_gain, so the path length was chosen on held-out rows: "
+               f"{selector.n_steps_} step(s) kept." if selector.checked_ else
+               "at least min_gain, so greedy selection's ensemble was kept."))
+        selector, kept = selector.greedy_, selector.n_steps_ - 1
     if getattr(selector, "trajectory_", None) is None:
         section.notes.append(f"Skipped: the selector {type(selector).__name__} records no "
                              "trajectory.")
         return
-    fig = _figures.plot_trajectory(selector.trajectory_, selector.best_iteration_,
+    fig = _figures.plot_trajectory(selector.trajectory_, kept,
                                    float(ctx.estimator.best_score_), ctx.score_label)
     section.png = png_bytes(fig)
 

@@ -48,8 +48,10 @@ class GuardedGreedySelector(BaseSelector):
         from which greedy selection's ensemble is kept without a held-out check. 0 never
         checks; ``float("inf")`` always does.
     cv : int, default=5
-        Row folds of the held-out check (stratified for classification when every class
-        has at least ``cv`` rows; groups passed to ``fit`` stay on one side).
+        Row folds of the held-out check (stratified for classification when every class has
+        at least ``cv`` rows; groups passed to ``fit`` stay on one side). Fewer where the
+        rows cannot fill them (2 rows per fold, the largest class, the number of groups);
+        below 2 folds the check cannot run and greedy selection's ensemble is kept.
     scoring : str, callable, PredictionScorer or None, default=None
         Greater-is-better scorer; None means neg_log_loss (3-D) or neg RMSE (2-D).
     random_state : int or None, default=None
@@ -62,7 +64,7 @@ class GuardedGreedySelector(BaseSelector):
     gain_ : float
         In-sample relative gain of ``greedy_`` over the best single model.
     checked_ : bool
-        Whether the held-out check ran (``gain_ < min_gain``).
+        Whether the held-out check ran (``gain_ < min_gain`` and 2 folds possible).
     cv_curve_ : ndarray of shape (n_steps,) or None
         Mean held-out score after each greedy step (None when not checked).
     n_steps_ : int
@@ -125,26 +127,36 @@ class GuardedGreedySelector(BaseSelector):
         self.greedy_ = self._greedy().fit(predictions, y, sample_weight)
         best = float(np.nanmax(self.greedy_.single_scores_))
         self.gain_ = (float(self.greedy_.score_) - best) / max(abs(best), 1e-12)
-        self.checked_ = bool(self.gain_ < self.min_gain)
+        folds = self._n_folds(y)
+        self.checked_ = bool(self.gain_ < self.min_gain and folds >= 2)
         order = np.asarray(self.greedy_.order_)
         kept = int(self.greedy_.best_iteration_) + 1
         self.cv_curve_ = None
         if self.checked_:
-            folds, sizes = self._held_out_paths(predictions, y, sample_weight)
-            self.cv_curve_ = np.average(folds, axis=0, weights=sizes)
-            kept = min(kept, _one_standard_error_steps(folds, sizes))
+            paths, sizes = self._held_out_paths(predictions, y, sample_weight, folds)
+            self.cv_curve_ = np.average(paths, axis=0, weights=sizes)
+            kept = min(kept, _one_standard_error_steps(paths, sizes))
         self.n_steps_ = kept
         return np.bincount(order[:kept], minlength=predictions.shape[0]).astype(np.float64)
 
+    def _n_folds(self, y: np.ndarray) -> int:
+        """``cv``, or fewer where the rows cannot fill it: at least 2 rows per fold, no more
+        folds than the largest class has rows (stratified) or than there are groups."""
+        folds = min(self.cv, len(y) // 2)
+        if self.task_ == "classification":
+            folds = min(folds, int(np.bincount(y).max()))
+        groups = getattr(self, "_fit_groups", None)
+        if groups is not None:
+            folds = min(folds, len(np.unique(groups)))
+        return folds
+
     def _held_out_paths(
-        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+        self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None,
+        n_folds: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Held-out score after every step of each fold's greedy path, (n_folds, n_steps),
         and the fold sizes."""
-        if len(y) < 2 * self.cv:
-            raise ValueError(f"The 'cv' parameter must leave at least 2 rows per fold. Got "
-                             f"cv={self.cv} for {len(y)} rows instead.")
-        splits = make_folds(self.cv, y, task=self.task_, groups=getattr(self, "_fit_groups", None),
+        splits = make_folds(n_folds, y, task=self.task_, groups=getattr(self, "_fit_groups", None),
                             random_state=self.random_state)
         paths = []
         for train, valid in splits:

@@ -254,3 +254,21 @@ def test_chromium_dom_holds_every_figure(cancer_report: Path, tmp_path: Path) ->
     images = _IMG_PATTERN.findall(result.stdout)
     assert len(images) == len(FIGURE_KEYS)
     assert "<h2>Learning curves</h2>" in result.stdout
+
+
+def test_trajectory_of_guarded_selection_marks_the_kept_step(cancer_run) -> None:
+    import copy
+
+    from ensemble_hpo.report._html import Section
+    from ensemble_hpo.report._report import _Context, _trajectory
+
+    clf, X, y = cancer_run
+    guarded = copy.deepcopy(clf).reselect(X, y, selection="greedy_guarded")
+    section = Section(key="selection_trajectory", title="t", how_to_read="")
+    ctx = _Context(estimator=guarded, score_label="neg_log_loss", colors={}, X=X, y=y,
+                   learning_curves=False, max_learning_members=1)
+    _trajectory(ctx, section)
+    selector = guarded.selector_
+    assert section.png is not None
+    assert f"In-sample gain over the best single candidate {selector.gain_:.2%}" in section.notes[0]
+    assert ("chosen on held-out rows" in section.notes[0]) == selector.checked_

@@ -110,7 +110,22 @@ def test_bad_parameters_fail_before_selection(params: dict, message: str) -> Non
         GuardedGreedySelector(**params).fit(preds, y)
 
 
-def test_too_few_rows_for_the_check_is_a_clear_error() -> None:
+def test_few_rows_use_fewer_folds_and_too_few_skip_the_check(monkeypatch) -> None:
+    import ensemble_hpo.selection._guarded as guarded
+
+    folds_used = []
+    real = guarded.make_folds
+    monkeypatch.setattr(guarded, "make_folds",
+                        lambda k, *a, **kw: folds_used.append(k) or real(k, *a, **kw))
     preds, y = _noise_library(n_rows=6)
-    with pytest.raises(ValueError, match="The 'cv' parameter must leave at least 2 rows"):
-        GuardedGreedySelector(min_gain=float("inf"), cv=5).fit(preds, y)
+    sel = GuardedGreedySelector(min_gain=float("inf"), cv=5).fit(preds, y)
+    assert sel.checked_ and folds_used == [3]
+    # Classification: no more folds than the largest class has rows (4 of 10 rows).
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
+    rng = np.random.default_rng(0)
+    probs = np.eye(3)[labels] * 0.5 + rng.uniform(0.05, 0.3, size=(3, 10, 3))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    sel = GuardedGreedySelector(min_gain=float("inf"), cv=5).fit(probs, labels)
+    assert sel.checked_ and folds_used[-1] == 4
+    one_row_each = GuardedGreedySelector(min_gain=float("inf")).fit(preds[:, :3], y[:3])
+    assert not one_row_each.checked_ and one_row_each.cv_curve_ is None
