@@ -172,14 +172,15 @@ def summary(frame: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
         per = g.groupby("table").agg(loss=("test_loss", "mean"), single=("best_single_loss", "mean"),
                                      task=("task", "first"))
         rel = per["loss"] / per["single"] - 1.0
-        med = g.assign(ok=g["test_loss"] <= g["best_single_loss"]).groupby("table")["ok"].mean()
+        medians = g.groupby("table")[["test_loss", "best_single_loss"]].median()
+        med = medians["test_loss"] <= medians["best_single_loss"]  # as _report.per_table
         vs = g.set_index("run")["test_loss"] / default.reindex(g["run"]).to_numpy() - 1.0
         vs = vs.where(vs.abs() > TIE, 0.0)
         vs_table = vs.groupby(g.set_index("run")["table"]).mean()
         better, worse, p = _report.sign_test(vs_table.to_numpy())
         row = {"variant": name, "runs": len(g), "tables": len(per),
                "<= best single (mean over seeds)": f"{int((rel <= 0).sum())}/{len(per)}",
-               "(median over seeds)": f"{int((med >= 0.5).sum())}/{len(per)}"}
+               "(median over seeds)": f"{int(med.sum())}/{len(per)}"}
         for task in _report.TASKS:
             sub = rel[per["task"] == task]
             row[task] = f"{int((sub <= 0).sum())}/{len(sub)}"
