@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import subprocess
 import sys
 import time
 import warnings
@@ -35,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.suite._metrics import primary_loss, score_predictions
 from benchmarks.suite._systems import kept_runs, load_kept_run
 from benchmarks.tables import _report
-from benchmarks.tables.run import read_csv, write_csv
+from benchmarks.tables.run import compress_models, read_csv, write_csv
 
 CACHE = "test_predictions.npz"
 #: Relative differences below this are ties (float summation order, not a different model).
@@ -246,7 +247,14 @@ def main(argv: list[str] | None = None) -> int:
             if not todo and not fusions:
                 continue
             print(f"{run_dir.name}: {', '.join(todo)}{' + fusers' if fusions else ''}", flush=True)
-            new = pd.DataFrame(score_run(run_dir, todo, fusions))
+            compressed = sorted(str(f) for f in (run_dir / "artifacts").glob("*.models.pkl.zst"))
+            if compressed:  # the runner compressed them when the disk ran low
+                subprocess.run(["zstd", "-d", "-q", "--rm", *compressed], check=True)
+            try:
+                new = pd.DataFrame(score_run(run_dir, todo, fusions))
+            finally:
+                if compressed:
+                    compress_models(run_dir)
             frame = pd.concat([frame, new], ignore_index=True) if not frame.empty else new
             write_csv(frame, out_csv)
     write_report(frame, base, out_md, command)
