@@ -43,45 +43,26 @@ CACHE = "test_predictions.npz"
 TIE = 1e-9
 
 
-def _greedy(**params) -> Callable[[], object]:
+def _selector(name: str, **params) -> Callable[[], object]:
+    """Factory of ``ensemble_hpo.selection.<name>(**params)`` (imported when called)."""
     def make():
-        from ensemble_hpo.selection import GreedySelector
+        from ensemble_hpo import selection
 
-        return GreedySelector(**params)
+        return getattr(selection, name)(**params)
     return make
-
-
-def _greedy_cv() -> object:
-    from ensemble_hpo.selection import CrossValidatedSelector
-
-    return CrossValidatedSelector(random_state=0)
-
-
-def _best() -> object:
-    from ensemble_hpo.selection import BestSingleSelector
-
-    return BestSingleSelector()
 
 
 #: name -> factory of an unfitted selector. ``greedy`` is today's default.
 VARIANTS: dict[str, Callable[[], object]] = {
-    "greedy": _greedy(),
-    "best_single": _best,
-    "greedy_cv": _greedy_cv,
-    "greedy_25": _greedy(max_iter=25),
-    "greedy_bag20": _greedy(n_bags=20, random_state=0),
+    "greedy": _selector("GreedySelector"),
+    "best_single": _selector("BestSingleSelector"),
+    "greedy_cv": _selector("CrossValidatedSelector", random_state=0),
+    "greedy_25": _selector("GreedySelector", max_iter=25),
+    "greedy_bag20": _selector("GreedySelector", n_bags=20, random_state=0),
 }
-
-
-def _guarded(min_gain: float) -> Callable[[], object]:
-    def make():
-        from ensemble_hpo.selection import GuardedGreedySelector
-
-        return GuardedGreedySelector(min_gain=min_gain, random_state=0)
-    return make
-
-
-VARIANTS.update({f"guarded_{gain:g}": _guarded(gain) for gain in (0.002, 0.005, 0.01, np.inf)})
+VARIANTS.update({f"guarded_{gain:g}": _selector("GuardedGreedySelector", min_gain=gain,
+                                                random_state=0)
+                 for gain in (0.002, 0.005, 0.01, np.inf)})
 VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single", "guarded_0.005")
                  for fraction in (0.25, 0.5)})
 

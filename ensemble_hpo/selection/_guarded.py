@@ -136,7 +136,7 @@ class GuardedGreedySelector(BaseSelector):
         if self.checked_:
             paths, sizes = self._held_out_paths(predictions, y, sample_weight, folds)
             self.cv_curve_ = np.average(paths, axis=0, weights=sizes)
-            kept = min(kept, _one_standard_error_steps(paths, sizes))
+            kept = min(kept, _one_standard_error_steps(paths, sizes, self.cv_curve_))
         self.n_steps_ = kept
         return np.bincount(order[:kept], minlength=predictions.shape[0]).astype(np.float64)
 
@@ -159,9 +159,9 @@ class GuardedGreedySelector(BaseSelector):
         and the fold sizes."""
         splits = make_folds(n_folds, y, task=self.task_, groups=getattr(self, "_fit_groups", None),
                             random_state=self.random_state)
+        part = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
         paths = []
         for train, valid in splits:
-            part = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
             greedy = self._greedy().fit(predictions[:, train], y[train], part(train))
             metric = self._batch_metric(y[valid], part(valid))
             counts = np.zeros(predictions.shape[0])
@@ -175,13 +175,13 @@ class GuardedGreedySelector(BaseSelector):
         return np.array([path[:steps] for path in paths]), sizes
 
 
-def _one_standard_error_steps(folds: np.ndarray, sizes: np.ndarray) -> int:
+def _one_standard_error_steps(folds: np.ndarray, sizes: np.ndarray, mean: np.ndarray) -> int:
     """Fewest steps whose mean held-out score is within one standard error of the best.
 
-    The standard error is that of the per-fold difference to the best step, so that
-    what all steps share (a hard fold) cancels out.
+    ``mean`` is the fold-size weighted mean of ``folds`` (the caller's ``cv_curve_``). The
+    standard error is that of the per-fold difference to the best step, so that what all
+    steps share (a hard fold) cancels out.
     """
-    mean = np.average(folds, axis=0, weights=sizes)
     best = int(np.nanargmax(mean))
     gaps = folds[:, [best]] - folds
     se = np.nan_to_num(gaps.std(axis=0, ddof=1)) / np.sqrt(len(folds))

@@ -39,3 +39,16 @@ def regression_library() -> tuple[np.ndarray, np.ndarray]:
     models += [DecisionTreeRegressor(max_depth=d, random_state=0) for d in (2, 3, 5)]
     cv = KFold(5, shuffle=True, random_state=0)
     return np.stack([cross_val_predict(m, X, y, cv=cv) for m in models]), y.astype(float)
+
+
+def noise_library(n_rows: int = 60, n_junk: int = 150, seed: int = 0):
+    """One good model plus many copies of it with independent noise added.
+
+    Averaging in a noisy copy only helps by chance on the rows it was chosen on, so plain
+    greedy selection overfits here while the best single model generalises.
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n_rows)
+    good = y + rng.normal(scale=0.3, size=n_rows)
+    junk = good + rng.normal(scale=1.0, size=(n_junk, n_rows))
+    return np.vstack([good, junk]), y

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from selection_data import classification_library, regression_library
+from selection_data import classification_library, noise_library, regression_library
 
 from ensemble_hpo.selection import (
     BestSingleSelector,
@@ -13,21 +13,8 @@ from ensemble_hpo.selection import (
 )
 
 
-def _noise_library(n_rows: int = 60, n_junk: int = 150, seed: int = 0):
-    """One good model plus many copies of it with independent noise added.
-
-    Averaging in a noisy copy only helps by chance on the rows it was chosen on, so plain
-    greedy selection overfits here while the best single model generalises.
-    """
-    rng = np.random.default_rng(seed)
-    y = rng.normal(size=n_rows)
-    good = y + rng.normal(scale=0.3, size=n_rows)
-    junk = good + rng.normal(scale=1.0, size=(n_junk, n_rows))
-    return np.vstack([good, junk]), y
-
-
 def test_falls_back_to_best_single_when_greedy_only_fits_noise() -> None:
-    preds, y = _noise_library()
+    preds, y = noise_library()
     plain = GreedySelector(prune=None).fit(preds, y)
     assert np.count_nonzero(plain.weights_) > 1  # greedy alone keeps noise members
     sel = CrossValidatedSelector(selectors=[BestSingleSelector(), GreedySelector(prune=None)],
@@ -101,7 +88,7 @@ def test_same_seed_same_choice() -> None:
     ],
 )
 def test_bad_parameters_are_named(params: dict, message: str) -> None:
-    preds, y = _noise_library(n_rows=60, n_junk=3)
+    preds, y = noise_library(n_rows=60, n_junk=3)
     with pytest.raises(ValueError, match=message):
         CrossValidatedSelector(**params).fit(preds, y)
 

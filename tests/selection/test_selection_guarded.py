@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from selection_data import classification_library, regression_library
+from selection_data import classification_library, noise_library, regression_library
 
 from ensemble_hpo.selection import GreedySelector, GuardedGreedySelector
 from ensemble_hpo.selection._guarded import _one_standard_error_steps
 
 
-def _noise_library(n_rows: int = 60, n_junk: int = 150, seed: int = 0):
-    """One good model and many noisy copies: greedy's small in-sample gain is noise."""
-    rng = np.random.default_rng(seed)
-    y = rng.normal(size=n_rows)
-    good = y + rng.normal(scale=0.3, size=n_rows)
-    junk = good + rng.normal(scale=1.0, size=(n_junk, n_rows))
-    return np.vstack([good, junk]), y
-
-
 def _fresh_rmse(weights: np.ndarray, n_models: int) -> float:
-    """RMSE of ``weights`` on 5,000 new rows drawn like ``_noise_library``'s."""
+    """RMSE of ``weights`` on 5,000 new rows drawn like ``noise_library``'s."""
     rng = np.random.default_rng(1)
     y = rng.normal(size=5000)
     good = y + rng.normal(scale=0.3, size=5000)
@@ -29,7 +20,7 @@ def _fresh_rmse(weights: np.ndarray, n_models: int) -> float:
 
 
 def test_small_noisy_gain_is_cut_back_and_that_is_right_on_new_rows() -> None:
-    preds, y = _noise_library(n_rows=1000, n_junk=20)
+    preds, y = noise_library(n_rows=1000, n_junk=20)
     plain = GreedySelector().fit(preds, y)
     assert np.count_nonzero(plain.weights_) > 1
     sel = GuardedGreedySelector(random_state=0).fit(preds, y)
@@ -71,14 +62,14 @@ def test_one_standard_error_rule_picks_the_shortest_close_path() -> None:
     # Step 3 is best by 0.02 on average, but the fold-to-fold spread of that gap is large.
     folds = np.array([[-1.00, -0.99, -0.98], [-1.00, -0.95, -0.90],
                       [-1.00, -1.05, -1.10], [-1.00, -1.01, -0.94]])
-    assert _one_standard_error_steps(folds, sizes) == 1
+    assert _one_standard_error_steps(folds, sizes, folds.mean(axis=0)) == 1
     # A consistent improvement is kept.
     steady = np.array([[-1.0, -0.9, -0.8]] * 4) + np.array([[0.0], [0.01], [-0.01], [0.02]])
-    assert _one_standard_error_steps(steady, sizes) == 3
+    assert _one_standard_error_steps(steady, sizes, steady.mean(axis=0)) == 3
 
 
 def test_groups_keep_each_group_on_one_side_of_the_check(monkeypatch) -> None:
-    preds, y = _noise_library(n_rows=80)
+    preds, y = noise_library(n_rows=80)
     groups = np.repeat(np.arange(20), 4)
     seen = []
     import ensemble_hpo.selection._guarded as guarded
@@ -105,7 +96,7 @@ def test_groups_keep_each_group_on_one_side_of_the_check(monkeypatch) -> None:
     ({"cv": 1}, "cv"),
 ])
 def test_bad_parameters_fail_before_selection(params: dict, message: str) -> None:
-    preds, y = _noise_library()
+    preds, y = noise_library()
     with pytest.raises(ValueError, match=message):
         GuardedGreedySelector(**params).fit(preds, y)
 
@@ -117,7 +108,7 @@ def test_few_rows_use_fewer_folds_and_too_few_skip_the_check(monkeypatch) -> Non
     real = guarded.make_folds
     monkeypatch.setattr(guarded, "make_folds",
                         lambda k, *a, **kw: folds_used.append(k) or real(k, *a, **kw))
-    preds, y = _noise_library(n_rows=6)
+    preds, y = noise_library(n_rows=6)
     sel = GuardedGreedySelector(min_gain=float("inf"), cv=5).fit(preds, y)
     assert sel.checked_ and folds_used == [3]
     # Classification: no more folds than the largest class has rows (4 of 10 rows).
