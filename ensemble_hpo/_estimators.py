@@ -39,7 +39,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         Scripts using it need the usual ``if __name__ == "__main__":`` guard
         (Python's multiprocessing start-up re-imports the main module).
     cv : int or CV splitter, default=5
-        Folds shared by all candidates (stratified and shuffled for an int).
+        Folds shared by all candidates (stratified and shuffled for an int). A repeated
+        splitter (``RepeatedStratifiedKFold``) bags each candidate over its repeats: one
+        model per fold of every repeat, out-of-fold predictions averaged over the repeats
+        (closer to the average of fold models members predict with), at the repeats'
+        cost in time; ``cv_score_`` and the fusion comparison use the first repeat's folds.
     scoring : str or callable, default=None
         scikit-learn scorer name or callable; None means ``"neg_log_loss"``.
     selection : str or selector, default="greedy"

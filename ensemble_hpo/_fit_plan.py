@@ -79,7 +79,8 @@ class FitPlan:
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         groups = None if groups is None else np.asarray(groups)
         seed, scoring = params["random_state"], params["scoring"]
-        splits = make_folds(params["cv"], y_enc, task=task, groups=groups, random_state=seed, X=X)
+        splits = make_folds(params["cv"], y_enc, task=task, groups=groups, random_state=seed, X=X,
+                            repeated=True)
         space = SearchSpace.from_models(params["models"], task=task)
         evaluator = CandidateEvaluator(
             X=X, y=y_enc, splits=splits, task=task, scorer=get_prediction_scorer(scoring, task),

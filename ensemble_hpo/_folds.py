@@ -6,7 +6,10 @@ follow one rule: an int is a shuffled K-fold (stratified for classification), a 
 when there are ``groups`` (a group never sits on both sides, otherwise rows of one group
 inform each other's held-out scores), and a splitter object gets the groups too. Every
 validation part together must cover each row exactly once, because out-of-fold predictions
-are kept per row.
+are kept per row. Only the search's outer folds may repeat (``repeated=True``, e.g.
+``RepeatedStratifiedKFold``): every row is then covered the same number of times, its
+out-of-fold prediction is the average over the repeats, and the stages that cross-validate
+the selected ensemble use the first repeat (:func:`first_partition`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 
 from ensemble_hpo._checks import CLASSIFICATION
 
-__all__ = ["check_cv", "check_groups", "groups_kwargs", "make_folds", "n_splits_of"]
+__all__ = [
+    "check_cv",
+    "check_groups",
+    "first_partition",
+    "groups_kwargs",
+    "make_folds",
+    "n_splits_of",
+]
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -59,20 +69,26 @@ def check_cv(cv: Any) -> None:
 
 
 def n_splits_of(cv: Any) -> int | None:
-    """Number of folds ``cv`` makes, when it can be known before seeing the data."""
+    """Number of folds of one repeat of ``cv``, when it can be known before seeing the data.
+
+    A repeated splitter (``RepeatedKFold``: ``n_repeats`` shuffles of ``n_splits`` folds)
+    counts the folds of one shuffle: each of them must hold every class.
+    """
     if isinstance(cv, numbers.Integral):
         return int(cv)
     if isinstance(cv, (list, tuple)):
         return len(cv)
     get = getattr(cv, "get_n_splits", None)
     try:
-        return int(get()) if get else None
+        n_splits = int(get()) if get else None
     except TypeError:
         return None
+    repeats = getattr(cv, "n_repeats", 1)
+    return n_splits // repeats if n_splits is not None and isinstance(repeats, int) else n_splits
 
 
 def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
-               random_state: int | None = None, X: Any = None) -> Folds:
+               random_state: int | None = None, X: Any = None, repeated: bool = False) -> Folds:
     """``(train, valid)`` index pairs whose validation parts partition the rows.
 
     Parameters
@@ -88,6 +104,9 @@ def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
         Shuffling seed of an int ``cv``.
     X : array-like, default=None
         Passed to a splitter object that looks at the features.
+    repeated : bool, default=False
+        Accept validation parts that cover every row the same number of times (several
+        partitions, as a repeated K-fold makes) instead of exactly once.
     """
     check_cv(cv)
     n_rows = len(y)
@@ -96,14 +115,14 @@ def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
     elif hasattr(cv, "split"):
         splitter = cv
     else:
-        return _partitioning(list(cv), n_rows, cv)
+        return _partitioning(list(cv), n_rows, cv, repeated)
     features = np.zeros((n_rows, 1)) if X is None else X
     with warnings.catch_warnings():
         # A class with fewer rows than folds is reported once, by fit's data checks; the
         # stratified split still spreads the rows it has.
         warnings.filterwarnings("ignore", message=".*least populated class.*", category=UserWarning)
         folds = list(splitter.split(features, y, groups))
-    return _partitioning(folds, n_rows, splitter)
+    return _partitioning(folds, n_rows, splitter, repeated)
 
 
 def _k_fold(k: int, y: np.ndarray, task: str, groups: Any, random_state: int | None) -> Any:
@@ -120,15 +139,32 @@ def _k_fold(k: int, y: np.ndarray, task: str, groups: Any, random_state: int | N
             else GroupKFold(k))
 
 
-def _partitioning(folds: list[tuple[Any, Any]], n_rows: int, source: Any) -> Folds:
+def _partitioning(folds: list[tuple[Any, Any]], n_rows: int, source: Any,
+                  repeated: bool = False) -> Folds:
     folds = [(np.asarray(train), np.asarray(valid)) for train, valid in folds]
-    counts = np.zeros(n_rows, dtype=int)
-    for _, valid in folds:
-        counts[valid] += 1
-    if not np.all(counts == 1):
+    counts = np.bincount(np.concatenate([valid for _, valid in folds]).astype(np.intp),
+                         minlength=n_rows) if folds else np.zeros(n_rows, dtype=int)
+    times = int(counts[0]) if repeated and n_rows else 1
+    if times < 1 or not np.all(counts == times) or (repeated and first_partition(folds, n_rows) is None):
+        wanted = ("the same number of times (like KFold or RepeatedKFold)" if repeated
+                  else "exactly once (like KFold)")
         raise ValueError(
-            "The 'cv' parameter must produce folds whose validation parts cover every row exactly "
-            "once (like KFold), because out-of-fold predictions are kept per row. Got "
+            f"The 'cv' parameter must produce folds whose validation parts cover every row {wanted}, "
+            "because out-of-fold predictions are kept per row. Got "
             f"{type(source).__name__}, which leaves {(counts == 0).sum()} rows uncovered and "
-            f"{(counts > 1).sum()} covered more than once.")
+            f"covers the others between {counts.min(initial=0, where=counts > 0)} and "
+            f"{counts.max(initial=0)} times.")
     return folds
+
+
+def first_partition(folds: Folds, n_rows: int) -> Folds | None:
+    """The leading folds whose validation parts cover every row exactly once (the first repeat
+    of a repeated K-fold; all of them for a plain K-fold), or None when no prefix does."""
+    seen: set[int] = set()
+    for end, (_, valid) in enumerate(folds, start=1):
+        if seen.intersection(valid.tolist()):
+            return None
+        seen.update(valid.tolist())
+        if len(seen) == n_rows:
+            return folds[:end]
+    return None

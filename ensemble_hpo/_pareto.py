@@ -99,7 +99,7 @@ def accuracy_latency_front(population: Population, data: SelectionData, *, scori
         if deadline is not None and time.time() > deadline:
             break
         point.cv_score = nested_scores(
-            predictions, data.y, data.splits, selector=front_selector(costs, point.penalty, scoring),
+            predictions, data.y, data.outer_folds, selector=front_selector(costs, point.penalty, scoring),
             fusers={"average": WeightedAverage()}, scorer=scorer,
             sample_weight=data.sample_weight, groups=data.groups).scores["average"]
     return _front(_with_refit_twins(points, len(data.splits)))

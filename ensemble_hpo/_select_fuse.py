@@ -20,7 +20,7 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._checks import CLASSIFICATION
-from ensemble_hpo._folds import groups_kwargs
+from ensemble_hpo._folds import first_partition, groups_kwargs
 from ensemble_hpo._nested import nested_scores
 from ensemble_hpo._resolve import make_selector
 from ensemble_hpo._stage_progress import StageProgress
@@ -48,6 +48,12 @@ class SelectionData:
     groups: np.ndarray | None = None
     X: Any = None  # original features, only for a fuser that looks at them (passthrough)
     transformer: Any = None  # fitted preprocessing that gives such a fuser its view of X
+
+    @property
+    def outer_folds(self) -> Splits:
+        """The folds that cross-validate the selected ensemble: ``splits``, or their first
+        repeat when the search's folds repeat (a row is held out once per repeat)."""
+        return first_partition(list(self.splits), len(self.y)) or list(self.splits)
 
 
 @dataclass
@@ -93,8 +99,8 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
                   sample_weight=sample_weight, **groups_kwargs(fuser, groups))
         progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
         nested = nested_scores(
-            predictions, y, data.splits, selector=selector,
-            fusers=comparison_fusers(fuser, y, data.splits, data.task, scoring=scoring,
+            predictions, y, data.outer_folds, selector=selector,
+            fusers=comparison_fusers(fuser, y, data.outer_folds, data.task, scoring=scoring,
                                      random_state=random_state),
             X=fuser_X, scorer=get_prediction_scorer(scoring, data.task),
             sample_weight=sample_weight, groups=groups, deadline=deadline)

@@ -189,7 +189,8 @@ class CandidateEvaluator:
     def _evaluate(self, estimator: Any, report: FoldReporter | None, deadline: float | None,
                   expected_fold_seconds: float) -> EvaluationResult:
         start = time.perf_counter()
-        oof = self.empty_predictions()
+        # Summed over the folds that hold a row out: a repeated K-fold averages its repeats.
+        oof_sum, held_out = np.zeros_like(self.empty_predictions(), dtype=np.float64), np.zeros(len(self.y))
         models, fold_scores = [], []
         per_row = 0.0
         for fold, (train, valid) in enumerate(self.splits):
@@ -200,17 +201,28 @@ class CandidateEvaluator:
                                        started=fold > 0)
             model = self._fit_fold(estimator, train)
             predict_start = time.perf_counter()
-            oof[valid] = self._predict(model, _subset(self.X, valid))
+            pred = self._predict(model, _subset(self.X, valid))
             per_row += (time.perf_counter() - predict_start) / max(1, len(valid))
-            fold_scores.append(self._score(valid, oof[valid]))
+            oof_sum[valid] += pred
+            held_out[valid] += 1
+            fold_scores.append(self._score(valid, pred))
             models.append(model)
             if report is not None and report(fold, fold_scores[-1]):
-                return EvaluationResult(oof, models, fold_scores, float("nan"),
-                                        time.perf_counter() - start, {"stopped_at_fold": fold})
-        covered = ~np.isnan(oof).reshape(len(oof), -1).any(axis=1)
+                return EvaluationResult(self._average(oof_sum, held_out), models, fold_scores,
+                                        float("nan"), time.perf_counter() - start,
+                                        {"stopped_at_fold": fold})
+        oof = self._average(oof_sum, held_out)
+        covered = held_out > 0
         score = self._score(np.flatnonzero(covered), oof[covered])
         return EvaluationResult(oof, models, fold_scores, score, time.perf_counter() - start,
                                 predict_seconds_per_row=per_row)
+
+    def _average(self, oof_sum: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+        """Out-of-fold predictions averaged over the folds holding each row out (NaN: none)."""
+        oof = self.empty_predictions()
+        covered = held_out > 0
+        oof[covered] = (oof_sum[covered].T / held_out[covered]).T
+        return oof
 
     def _fit_fold(self, estimator: Any, train: np.ndarray) -> Any:
         model = clone(estimator)
