@@ -29,6 +29,9 @@ from benchmarks.suite._data import Split, categorical_columns
 #: every system gets one thread (override with SUITE_THREADS on an idle machine); for
 #: ensemble_hpo that is its ``n_jobs`` (parallel trials, each candidate on one thread).
 THREADS = int(os.environ.get("SUITE_THREADS", "1"))
+#: Repeats of ensemble_hpo's 5 outer folds (1: its default ``cv=5``; more: repeated k-fold
+#: bagging, a ``RepeatedStratifiedKFold``/``RepeatedKFold``), set by ``tables.run --cv-repeats``.
+CV_REPEATS = 1
 
 #: Interpreter with AutoGluon installed (it pins pandas < 2.4, so it lives in its own venv).
 AUTOGLUON_PYTHON = os.environ.get("SUITE_AUTOGLUON_PYTHON", "/tmp/ag_venv/bin/python")
@@ -51,6 +54,16 @@ class NotInstalled(Exception):
 
 
 # -- ensemble_hpo ------------------------------------------------------------------------------
+def _cv_kwargs(task: str, seed: int) -> dict[str, Any]:
+    """``cv`` of ensemble_hpo: its default, or 5 folds repeated ``CV_REPEATS`` times."""
+    if CV_REPEATS <= 1:
+        return {}
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+    kind = RepeatedStratifiedKFold if task == "classification" else RepeatedKFold
+    return {"cv": kind(n_splits=5, n_repeats=CV_REPEATS, random_state=seed)}
+
+
 def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     import tempfile
 
@@ -67,7 +80,8 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     else:
         context = tempfile.TemporaryDirectory(prefix="suite_ehpo_")
     with context as run_dir:
-        model = cls(time_budget=budget, random_state=seed, run_dir=run_dir, n_jobs=THREADS)
+        model = cls(time_budget=budget, random_state=seed, run_dir=run_dir, n_jobs=THREADS,
+                    **_cv_kwargs(split.task, seed))
         start = time.time()
         model.fit(split.X_train, split.y_train)
         fit_time = time.time() - start

@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", type=Path, default=None,
                         help="kept run folders (default /work/bench_runs/tables_<budget>s)")
     parser.add_argument("--n-jobs", type=int, default=2, help="ensemble_hpo n_jobs")
+    parser.add_argument("--cv-repeats", type=int, default=1,
+                        help="repeats of the 5 outer folds (1: ensemble_hpo's default cv=5)")
     parser.add_argument("--compress-below-gb", type=float, default=30.0,
                         help="when the runs folder's disk has less free space than this after a "
                              "run, zstd-compress that run's fold models (see compress_models)")
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     # The adapter reads its n_jobs from this module global (SUITE_THREADS, default 1).
     _systems.THREADS = args.n_jobs
+    _systems.CV_REPEATS = args.cv_repeats
     commit = code_commit("benchmarks")
     import ensemble_hpo
 
@@ -198,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"table": table, "seed": seed, "task": table_info(table)["task"],
                        "status": f"failed: {type(exc).__name__}: {str(exc)[:300]}"}
                 gaps = pd.DataFrame()
-            row.update({"budget": args.budget, "n_jobs": args.n_jobs, "commit": commit,
+            row.update({"budget": args.budget, "n_jobs": args.n_jobs, "cv_repeats": args.cv_repeats,
+                        "commit": commit,
                         "started": started, "command": command})
             frame = upsert(read_csv(files["csv"]), pd.DataFrame([row]), KEY)
             write_csv(frame, files["csv"])
