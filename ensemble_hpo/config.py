@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -93,6 +93,14 @@ class StageConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class CVConfig(_Strict):
+    """Outer folds: ``n_splits`` folds, shuffled again ``n_repeats`` times (repeated k-fold
+    bagging: out-of-fold predictions averaged over the repeats)."""
+
+    n_splits: int = Field(5, ge=2)
+    n_repeats: int = Field(1, ge=1)
+
+
 class ParallelConfig(_Strict):
     n_jobs: int = Field(1, gt=0)
     backend: Literal["loky", "dask"] = "loky"
@@ -107,7 +115,7 @@ class RunConfig(_Strict):
     task: Literal["auto", "classification", "regression"] = "auto"
     scoring: str | None = None
     search: SearchConfig = Field(default_factory=SearchConfig)
-    cv: int = Field(5, ge=2)
+    cv: Annotated[int, Field(ge=2)] | CVConfig = 5
     selection: StageConfig = Field(default_factory=lambda: StageConfig(method="greedy"))
     fusion: StageConfig = Field(default_factory=lambda: StageConfig(method="average"))
     final_models: Literal["folds", "refit"] = "folds"
@@ -219,7 +227,7 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
     cls = EnsembleClassifier if task == CLASSIFICATION else EnsembleRegressor
     return cls(
         models=config.search.models, search=strategy, n_trials=config.search.n_trials,
-        time_budget=config.search.time_budget, cv=config.cv, scoring=config.scoring,
+        time_budget=config.search.time_budget, cv=_cv(config.cv, task, seed), scoring=config.scoring,
         selection=make_selector(config.selection.method, seed, scoring, config.selection.options),
         fusion=make_fuser(config.fusion.method, seed, scoring, config.fusion.options),
         objective=config.search.objective,
@@ -229,6 +237,18 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
         final_models=config.final_models, trusted=trusted,
         random_state=config.random_state, verbose=config.verbose,
     )
+
+
+def _cv(cv: int | CVConfig, task: str, seed: int | None) -> Any:
+    """An int, or for repeats scikit-learn's repeated (stratified, for classification) K-fold."""
+    if isinstance(cv, int):
+        return cv
+    if cv.n_repeats == 1:
+        return cv.n_splits
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+    kind = RepeatedStratifiedKFold if task == CLASSIFICATION else RepeatedKFold
+    return kind(n_splits=cv.n_splits, n_repeats=cv.n_repeats, random_state=seed)
 
 
 def _backend(parallel: ParallelConfig) -> Any:

@@ -117,3 +117,30 @@ def test_regressor_with_repeated_folds_in_a_run_folder_resumes(diabetes, tmp_pat
     again = EnsembleRegressor(**params).fit(X, y)
     assert again.leaderboard_["score"].tolist() == first.leaderboard_["score"].tolist()
     np.testing.assert_allclose(again.predict(X[:4]), first.predict(X[:4]))
+
+
+@pytest.mark.parametrize(("task", "kind"), [("classification", RepeatedStratifiedKFold),
+                                            ("regression", RepeatedKFold)])
+def test_yaml_cv_with_repeats_builds_a_repeated_splitter(tmp_path, task, kind):
+    from ensemble_hpo.config import build_estimator, load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text("data: {builtin: diabetes}\ncv: {n_splits: 4, n_repeats: 3}\nrandom_state: 7\n")
+    cv = build_estimator(load_config(path), task, None).cv
+    assert isinstance(cv, kind) and cv.n_repeats == 3 and cv.cvargs["n_splits"] == 4
+    assert cv.random_state == 7
+    path.write_text("data: {builtin: diabetes}\ncv: {n_splits: 4}\n")
+    assert build_estimator(load_config(path), task, None).cv == 4
+    path.write_text("data: {builtin: diabetes}\ncv: 3\n")
+    assert build_estimator(load_config(path), task, None).cv == 3
+
+
+@pytest.mark.parametrize("cv", ["{n_splits: 5, n_repeats: 0}", "{n_splits: 1}", "1",
+                                "{n_splits: 5, repeats: 2}"])
+def test_yaml_cv_rejects_bad_values(tmp_path, cv):
+    from ensemble_hpo.config import ConfigError, load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(f"data: {{builtin: diabetes}}\ncv: {cv}\n")
+    with pytest.raises(ConfigError, match="cv"):
+        load_config(path)
