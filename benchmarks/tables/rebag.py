@@ -138,14 +138,19 @@ def score_run(run_dir: Path, top: int, repeats: int) -> list[dict]:
         oof_r, test_r = cached_rebag(run_dir, model, split, numbers, repeat)
         oofs.append(np.stack([oof_r[n] for n in numbers]))
         testss.append(np.stack([test_r[n] for n in numbers]))
-    rows = []
-    for name, oof, test in (("base", oof1, test1),
-                            (f"rebag{repeats}", np.mean(oofs, axis=0), np.mean(testss, axis=0)),
-                            # Better test predictions alone (selection on one shuffle).
-                            (f"testbag{repeats}", oof1, np.mean(testss, axis=0))):
-        rows.append({"run": run_dir.name, "variant": name, "pool": len(numbers),
-                     **_select(oof, y, test, split, model.scoring)})
-    return rows
+    variants = [("base", oof1, test1)]
+    for r in range(2, repeats + 1):
+        variants.append((f"rebag{r}", np.mean(oofs[:r], axis=0), np.mean(testss[:r], axis=0)))
+    # Better test predictions alone (selection on one shuffle).
+    variants.append((f"testbag{repeats}", oof1, np.mean(testss, axis=0)))
+    # What the extra repeats would cost inside the search: the pool's fit seconds per repeat
+    # against the whole search's (both summed over candidates, so n_jobs cancels).
+    board = model.leaderboard_
+    share = float(board.loc[board["number"].isin(numbers), "fit_time"].sum()
+                  / board["fit_time"].fillna(0).sum())
+    return [{"run": run_dir.name, "variant": name, "pool": len(numbers),
+             "repeat_cost_share": share, **_select(oof, y, test, split, model.scoring)}
+            for name, oof, test in variants]
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
