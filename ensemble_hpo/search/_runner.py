@@ -23,9 +23,9 @@ from ensemble_hpo.search._strategy import SearchStrategy
 from ensemble_hpo.spaces import SearchSpace
 from ensemble_hpo.storage import make_storage, storage_kind
 
-__all__ = ["DASK_WORKER_ATTR", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials", "attempt_seed",
-           "check_cluster", "count_finished", "enqueue_new", "fail_stale_trials", "live_dask_workers",
-           "optimize", "quiet_optuna", "worker_facts"]
+__all__ = ["DASK_WORKER_ATTR", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials", "WithinBudget",
+           "attempt_seed", "check_cluster", "count_finished", "enqueue_new", "fail_stale_trials",
+           "live_dask_workers", "optimize", "quiet_optuna", "worker_facts"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A live worker tags its trial within microseconds of creating it; an untagged
@@ -60,10 +60,14 @@ def quiet_optuna(verbose: int = 0) -> Iterator[None]:
         optuna.logging.set_verbosity(previous)
 
 
+# Finished trials that used no budget: a killed worker's, and one started past the budget.
+_NOT_COUNTED = ("interrupted", "surplus")
+
+
 def count_finished(study: optuna.Study) -> int:
-    """Trials that used budget: finished ones, minus those a killed process interrupted."""
+    """Trials that used budget: finished ones, minus those interrupted or surplus."""
     return sum(
-        t.user_attrs.get("status") != "interrupted"
+        t.user_attrs.get("status") not in _NOT_COUNTED
         for t in study.get_trials(deepcopy=False, states=FINISHED)
     )
 
@@ -81,8 +85,8 @@ def count_started(study: optuna.Study) -> int:
 class StopAtTrials:
     """Callback stopping this worker once the whole study has ``n_trials`` trials.
 
-    Counting running trials keeps the overshoot to at most (workers − 1) trials
-    when several processes share one study.
+    Workers sharing a study can each pass this check in the same instant; the
+    :class:`WithinBudget` guard turns the trials they start too many into surplus.
     """
 
     def __init__(self, n_trials: int) -> None:
@@ -91,6 +95,32 @@ class StopAtTrials:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if count_started(study) >= self.n_trials:
             study.stop()
+
+
+class WithinBudget:
+    """Runs the objective only for trials within the study's budget of ``n_trials``.
+
+    Two workers that both saw ``n_trials - 1`` trials started would each start one
+    more (measured: 4 candidates for ``n_trials=3`` with ``n_jobs=2``). The storage
+    numbers trials in the order they are created, so a trial is within the budget
+    when fewer than ``n_trials`` counted trials come before it. One that is not is
+    pruned before it samples anything, marked ``status="surplus"`` (it is no
+    candidate and uses no budget), and stops its worker.
+    """
+
+    def __init__(self, objective: Any, n_trials: int) -> None:
+        self.objective = objective
+        self.n_trials = n_trials
+
+    def __call__(self, trial: optuna.Trial) -> Any:
+        before = sum(t.number < trial.number and t.state != TrialState.WAITING
+                     and t.user_attrs.get("status") not in _NOT_COUNTED
+                     for t in trial.study.get_trials(deepcopy=False))
+        if before >= self.n_trials:
+            trial.set_user_attr("status", "surplus")
+            trial.study.stop()
+            raise optuna.TrialPruned(f"the study already has its {self.n_trials} trials")
+        return self.objective(trial)
 
 
 def _is_dead_local_worker(worker: str | None) -> bool:
@@ -299,7 +329,7 @@ def optimize_shared(study: optuna.Study, objective: Any, *, total_trials: int | 
     remaining = total_trials - count_started(study)
     if remaining > 0:
         # The sweep runs before the stop check, so a dead worker's trial is not counted.
-        optimize(study, objective, n_trials=remaining, deadline=deadline,
+        optimize(study, WithinBudget(objective, total_trials), n_trials=remaining, deadline=deadline,
                  callbacks=[sweep, StopAtTrials(total_trials), *callbacks])
 
 
