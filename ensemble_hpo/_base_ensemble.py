@@ -103,7 +103,9 @@ class _BaseEnsemble(BaseEstimator):
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
         groups : array-like of shape (n_samples,), default=None
-            Group labels for group-aware cross-validation.
+            Group labels for group-aware cross-validation: an int ``cv`` makes group
+            folds; a splitter or explicit folds that put one group on both sides of a
+            fold are refused before any training.
 
         Returns
         -------

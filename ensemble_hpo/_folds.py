@@ -115,14 +115,37 @@ def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
     elif hasattr(cv, "split"):
         splitter = cv
     else:
-        return _partitioning(list(cv), n_rows, cv, repeated)
+        return _groups_apart(_partitioning(list(cv), n_rows, cv, repeated), groups, cv)
     features = np.zeros((n_rows, 1)) if X is None else X
     with warnings.catch_warnings():
         # A class with fewer rows than folds is reported once, by fit's data checks; the
         # stratified split still spreads the rows it has.
         warnings.filterwarnings("ignore", message=".*least populated class.*", category=UserWarning)
+        # A splitter that ignores groups gets the error of _groups_apart instead.
+        warnings.filterwarnings("ignore", message=".*groups parameter is ignored.*", category=UserWarning)
         folds = list(splitter.split(features, y, groups))
-    return _partitioning(folds, n_rows, splitter, repeated)
+    return _groups_apart(_partitioning(folds, n_rows, splitter, repeated), groups, splitter)
+
+
+def _groups_apart(folds: Folds, groups: Any, source: Any) -> Folds:
+    """``folds``, after checking no group has rows on both sides of a fold.
+
+    A group on both sides lets its rows inform each other's held-out predictions, so every
+    out-of-fold score would be optimistic: silently wrong, hence an error. One rule for
+    every split (the search's, the selectors' and stacking's inner folds), whatever made it.
+    """
+    if groups is None:
+        return folds
+    groups = np.asarray(groups)
+    for i, (train, valid) in enumerate(folds):
+        shared = np.intersect1d(groups[train], groups[valid])
+        if shared.size:
+            raise ValueError(
+                "The 'cv' parameter must keep each group on one side of every fold when 'groups' "
+                f"is given. Got {type(source).__name__}, whose fold {i} has {shared.size} group(s) "
+                f"on both sides (e.g. {shared.tolist()[0]!r}). Use a group splitter (GroupKFold, "
+                "StratifiedGroupKFold, LeaveOneGroupOut) or an int cv, or pass no groups.")
+    return folds
 
 
 def _k_fold(k: int, y: np.ndarray, task: str, groups: Any, random_state: int | None) -> Any:

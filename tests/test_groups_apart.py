@@ -1,0 +1,52 @@
+"""With ``groups``, no fold may hold rows of one group on both sides, whatever made the folds."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import GroupKFold, KFold, RepeatedStratifiedKFold
+
+from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo._folds import make_folds
+
+X, Y = load_breast_cancer(return_X_y=True)
+GROUPS = np.arange(len(Y)) // 5  # 114 groups of 5 consecutive rows
+
+
+def _model(cv, tmp_path) -> EnsembleClassifier:
+    return EnsembleClassifier(models=["logistic"], n_trials=2, cv=cv, random_state=0,
+                              warm_start_configs=None, run_dir=str(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("cv", [KFold(5, shuffle=True, random_state=0),
+                                RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=0)],
+                         ids=["KFold", "RepeatedStratifiedKFold"])
+def test_a_splitter_that_ignores_groups_is_refused_before_training(cv, tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"The 'cv' parameter must keep each group on one side "
+                                         r"of every fold .* Got .*, whose fold 0 has \d+ group"):
+        _model(cv, tmp_path).fit(X, Y, groups=GROUPS)
+    assert time.perf_counter() - start < 5
+    # Nothing trained, nothing half-written: no candidate in the run folder.
+    assert not list((tmp_path / "run").glob("artifacts/*"))
+
+
+def test_a_group_splitter_and_an_int_cv_keep_groups_apart(tmp_path):
+    for cv in (GroupKFold(4), 4):
+        model = _model(cv, tmp_path / str(cv)).fit(X, Y, groups=GROUPS)
+        for train, valid in model.cv_splits_:
+            assert not np.intersect1d(GROUPS[train], GROUPS[valid]).size
+
+
+def test_explicit_folds_are_checked_against_groups():
+    halves = [(np.arange(0, 300), np.arange(300, len(Y))), (np.arange(300, len(Y)), np.arange(0, 300))]
+    assert len(make_folds(halves, Y, task="classification", groups=GROUPS)) == 2  # 300 = 60 groups
+    split_group = [(np.arange(0, 302), np.arange(302, len(Y))),
+                   (np.arange(302, len(Y)), np.arange(0, 302))]
+    with pytest.raises(ValueError, match=r"fold 0 has 1 group\(s\) on both sides \(e.g. 60\)"):
+        make_folds(split_group, Y, task="classification", groups=GROUPS)
+    # Without groups the same folds are fine.
+    assert len(make_folds(split_group, Y, task="classification")) == 2
