@@ -42,7 +42,9 @@ PG_HOST, PG_PORT = "127.0.0.1", 54329
 PG_ADMIN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 TESTS = Path(__file__).resolve().parent
 STUDY = "ensemble_hpo"
-N_TRIALS = 10
+# Enough trials (~1 s each) that worker_a, the slowest to start (a Dask task), still finishes
+# one and starts another before the run and the extra worker have used the budget.
+N_TRIALS = 20
 
 
 def _free_port() -> int:
