@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ensemble_hpo._folds import check_groups
+from ensemble_hpo._checks import CLASSIFICATION
+from ensemble_hpo._folds import Folds, check_groups, make_folds
 from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
 
 from ._library import CandidateLibrary, blend, ensemble_score
@@ -103,6 +104,21 @@ class BaseSelector(BaseEstimator, ABC):
         n_classes = 0 if self.classes_ is None else len(self.classes_)
         return make_batch_metric(self.scoring, self.task_, n_classes, y, sample_weight, fast)
 
+    def _held_out_folds(self, y: np.ndarray, cv: int, random_state: int | None) -> Folds | None:
+        """The selector's own folds over its rows, for scoring selections on rows they were
+        not fitted on: ``cv`` folds, or fewer where the rows cannot fill them (at least 2 rows
+        per fold, no more folds than the largest class has rows, or than there are groups);
+        None when not even 2 fit. The one rule of every selector that holds rows out."""
+        n_folds = min(cv, len(y) // 2)
+        if self.task_ == CLASSIFICATION:
+            n_folds = min(n_folds, int(np.bincount(y).max()))
+        groups = getattr(self, "_fit_groups", None)
+        if groups is not None:
+            n_folds = min(n_folds, len(np.unique(groups)))
+        if n_folds < 2:
+            return None
+        return make_folds(n_folds, y, task=self.task_, groups=groups, random_state=random_state)
+
     def _single_scores(
         self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
     ) -> np.ndarray:
@@ -114,6 +130,11 @@ class BaseSelector(BaseEstimator, ABC):
         self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
     ) -> np.ndarray:
         """Return non-negative weights of length n_models (normalised by ``fit``)."""
+
+
+def rows_of(sample_weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    """The weights of ``rows`` (None without weights)."""
+    return None if sample_weight is None else sample_weight[rows]
 
 
 def top_models(scores: np.ndarray, k: int) -> np.ndarray:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import clone
 
-from .._folds import make_folds
-from ._base import BaseSelector, BestSingleSelector, Scoring
+from .._folds import Folds
+from ._base import BaseSelector, BestSingleSelector, Scoring, rows_of
 from ._greedy import GreedySelector
 from ._library import ensemble_score
 from ._metrics import make_batch_metric
@@ -36,8 +36,10 @@ class CrossValidatedSelector(BaseSelector):
         ``(BestSingleSelector(), GreedySelector())`` with this selector's
         ``scoring`` and ``random_state``.
     cv : int, default=5
-        Number of row folds (stratified for classification when every class has
-        at least ``cv`` rows).
+        Number of row folds (stratified for classification; groups passed to ``fit`` stay
+        on one side). Fewer where the rows cannot fill them (2 rows per fold, the largest
+        class, the number of groups), the rule of every selector that holds rows out;
+        ``fit`` raises when not even 2 folds fit.
     scoring : str, callable, PredictionScorer or None, default=None
         Greater-is-better scorer for the held-out comparison (and the default
         candidates). None means neg_log_loss (3-D) or neg RMSE (2-D).
@@ -54,7 +56,7 @@ class CrossValidatedSelector(BaseSelector):
         Unfitted candidates (clones) in the order they were compared.
     cv_scores_ : ndarray of shape (n_selectors,)
         Mean held-out score per candidate (weighted by fold size).
-    fold_scores_ : ndarray of shape (n_selectors, cv)
+    fold_scores_ : ndarray of shape (n_selectors, n_folds)
         Held-out score per candidate and fold.
     weights_, score_, task_, classes_, n_models_
         See :class:`BaseSelector`.
@@ -109,15 +111,14 @@ class CrossValidatedSelector(BaseSelector):
             )
         return [clone(s) if isinstance(s, BaseSelector) else s for s in self.selectors]
 
-    def _splits(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        n_rows = len(y)
-        if n_rows < 2 * self.cv:
+    def _splits(self, y: np.ndarray) -> Folds:
+        splits = self._held_out_folds(y, self.cv, self.random_state)
+        if splits is None:
             raise ValueError(
-                f"The 'cv' parameter must leave at least 2 rows per fold. Got cv={self.cv} "
-                f"for {n_rows} rows instead."
+                "The selection rows must fill at least 2 folds of 2 rows (and 2 groups, or a "
+                f"class with 2 rows) to hold rows out. Got {len(y)} rows instead."
             )
-        return make_folds(self.cv, y, task=self.task_, groups=getattr(self, "_fit_groups", None),
-                          random_state=self.random_state)
+        return splits
 
     def _held_out_score(
         self,
@@ -128,10 +129,10 @@ class CrossValidatedSelector(BaseSelector):
         split: tuple[np.ndarray, np.ndarray],
     ) -> float:
         train, valid = split
-        weight_of = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
-        fitted = clone(candidate).fit(predictions[:, train], y[train], weight_of(train))
+        fitted = clone(candidate).fit(predictions[:, train], y[train], rows_of(sample_weight, train))
         n_classes = 0 if self.classes_ is None else len(self.classes_)
-        metric = make_batch_metric(self.scoring, self.task_, n_classes, y[valid], weight_of(valid))
+        metric = make_batch_metric(self.scoring, self.task_, n_classes, y[valid],
+                                   rows_of(sample_weight, valid))
         return ensemble_score(predictions[:, valid], fitted.weights_, metric)
 
     def _fit(

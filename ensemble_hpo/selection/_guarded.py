@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from .._checks import CLASSIFICATION
-from .._folds import make_folds
-from ._base import BaseSelector, Scoring
+from .._folds import Folds
+from ._base import BaseSelector, Scoring, rows_of
 from ._greedy import GreedySelector
 from ._library import ensemble_score
 from ._validation import check_int
@@ -128,8 +127,8 @@ class GuardedGreedySelector(BaseSelector):
         self.greedy_ = self._greedy().fit(predictions, y, sample_weight)
         best = float(np.nanmax(self.greedy_.single_scores_))
         self.gain_ = (float(self.greedy_.score_) - best) / max(abs(best), 1e-12)
-        folds = self._n_folds(y)
-        self.checked_ = bool(self.gain_ < self.min_gain and folds >= 2)
+        folds = self._held_out_folds(y, self.cv, self.random_state)
+        self.checked_ = bool(self.gain_ < self.min_gain and folds is not None)
         order = np.asarray(self.greedy_.order_)
         kept = int(self.greedy_.best_iteration_) + 1
         self.cv_curve_ = None
@@ -140,30 +139,16 @@ class GuardedGreedySelector(BaseSelector):
         self.n_steps_ = kept
         return np.bincount(order[:kept], minlength=predictions.shape[0]).astype(np.float64)
 
-    def _n_folds(self, y: np.ndarray) -> int:
-        """``cv``, or fewer where the rows cannot fill it: at least 2 rows per fold, no more
-        folds than the largest class has rows (stratified) or than there are groups."""
-        folds = min(self.cv, len(y) // 2)
-        if self.task_ == CLASSIFICATION:
-            folds = min(folds, int(np.bincount(y).max()))
-        groups = getattr(self, "_fit_groups", None)
-        if groups is not None:
-            folds = min(folds, len(np.unique(groups)))
-        return folds
-
     def _held_out_paths(
         self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None,
-        n_folds: int,
+        splits: Folds,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Held-out score after every step of each fold's greedy path, (n_folds, n_steps),
         and the fold sizes."""
-        splits = make_folds(n_folds, y, task=self.task_, groups=getattr(self, "_fit_groups", None),
-                            random_state=self.random_state)
-        part = (lambda rows: None) if sample_weight is None else (lambda rows: sample_weight[rows])
         paths = []
         for train, valid in splits:
-            greedy = self._greedy().fit(predictions[:, train], y[train], part(train))
-            metric = self._batch_metric(y[valid], part(valid))
+            greedy = self._greedy().fit(predictions[:, train], y[train], rows_of(sample_weight, train))
+            metric = self._batch_metric(y[valid], rows_of(sample_weight, valid))
             counts = np.zeros(predictions.shape[0])
             path = []
             for model in np.asarray(greedy.order_):

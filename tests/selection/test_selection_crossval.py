@@ -84,13 +84,19 @@ def test_same_seed_same_choice() -> None:
         ({"cv": 1}, "The 'cv' parameter must be an integer >= 2"),
         ({"selectors": []}, "The 'selectors' parameter must be a non-empty sequence"),
         ({"selectors": ["greedy"]}, "The 'selectors' parameter must hold selector objects"),
-        ({"cv": 40}, "The 'cv' parameter must leave at least 2 rows per fold"),
     ],
 )
 def test_bad_parameters_are_named(params: dict, message: str) -> None:
     preds, y = noise_library(n_rows=60, n_junk=3)
     with pytest.raises(ValueError, match=message):
         CrossValidatedSelector(**params).fit(preds, y)
+
+
+def test_folds_shrink_to_what_the_rows_fill_like_the_guarded_selector() -> None:
+    preds, y = noise_library(n_rows=60, n_junk=3)
+    assert CrossValidatedSelector(cv=40).fit(preds, y).fold_scores_.shape[1] == 30  # 2 rows each
+    with pytest.raises(ValueError, match="must fill at least 2 folds of 2 rows .* Got 3 rows"):
+        CrossValidatedSelector().fit(preds[:, :3], y[:3])
 
 
 def test_estimator_and_config_accept_greedy_cv(tmp_path) -> None:

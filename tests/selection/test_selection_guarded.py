@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from selection_data import classification_library, noise_library, regression_library
 
-from ensemble_hpo.selection import GreedySelector, GuardedGreedySelector
+from ensemble_hpo.selection import CrossValidatedSelector, GreedySelector, GuardedGreedySelector
 from ensemble_hpo.selection._guarded import _one_standard_error_steps
 
 
@@ -72,7 +72,7 @@ def test_groups_keep_each_group_on_one_side_of_the_check(monkeypatch) -> None:
     preds, y = noise_library(n_rows=80)
     groups = np.repeat(np.arange(20), 4)
     seen = []
-    import ensemble_hpo.selection._guarded as guarded
+    import ensemble_hpo.selection._base as guarded  # where every selector makes its folds
 
     real = guarded.make_folds
 
@@ -102,7 +102,7 @@ def test_bad_parameters_fail_before_selection(params: dict, message: str) -> Non
 
 
 def test_few_rows_use_fewer_folds_and_too_few_skip_the_check(monkeypatch) -> None:
-    import ensemble_hpo.selection._guarded as guarded
+    import ensemble_hpo.selection._base as guarded  # where every selector makes its folds
 
     folds_used = []
     real = guarded.make_folds
@@ -118,5 +118,9 @@ def test_few_rows_use_fewer_folds_and_too_few_skip_the_check(monkeypatch) -> Non
     probs /= probs.sum(axis=-1, keepdims=True)
     sel = GuardedGreedySelector(min_gain=float("inf"), cv=5).fit(probs, labels)
     assert sel.checked_ and folds_used[-1] == 4
+    # The cross-validated selector holds rows out by the same rule.
+    CrossValidatedSelector(cv=5).fit(preds, y)
+    CrossValidatedSelector(cv=5).fit(probs, labels)
+    assert folds_used[-2:] == [3, 4]
     one_row_each = GuardedGreedySelector(min_gain=float("inf")).fit(preds[:, :3], y[:3])
     assert not one_row_each.checked_ and one_row_each.cv_curve_ is None
