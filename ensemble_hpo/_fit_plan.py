@@ -19,7 +19,7 @@ from sklearn.preprocessing import LabelEncoder
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
 from ensemble_hpo._deadline import Deadline
-from ensemble_hpo._folds import make_folds, n_splits_of
+from ensemble_hpo._folds import check_stage_folds, make_folds, n_splits_of
 from ensemble_hpo._params import budget, check_params
 from ensemble_hpo._resolve import make_fuser, make_selector, make_trial_value
 from ensemble_hpo._run_folder import RunFolder
@@ -89,6 +89,9 @@ class FitPlan:
         folder = RunFolder(params["run_dir"])
         # Built here so a bad name fails before any training.
         selector = make_selector(params["selection"], seed, scoring)
+        fuser = make_fuser(params["fusion"], seed, scoring)
+        for stage in (selector, fuser):
+            check_stage_folds(stage, y_enc, task=task, groups=groups)
         run = SearchRun(
             strategy=make_strategy(params["search"]), space=space,
             storage=folder.storage(params["storage"]), pruner=params["pruner"],
@@ -99,7 +102,7 @@ class FitPlan:
             params=params, task=task, X=X, info=info, classes=classes, groups=groups,
             evaluator=evaluator, run=run, store=folder.artifact_store(trusted=params["trusted"]),
             builder=PipelineBuilder(info.column_kinds, task),
-            selector=selector, fuser=make_fuser(params["fusion"], seed, scoring),
+            selector=selector, fuser=fuser,
             # Checked against a resumed study, and kept so that reselect() can refuse other data.
             identity=run_identity(X, y_enc, splits, task=task, sample_weight=weights,
                                   groups=groups, space=space),

@@ -28,6 +28,7 @@ from ensemble_hpo._checks import CLASSIFICATION
 __all__ = [
     "check_cv",
     "check_groups",
+    "check_stage_folds",
     "first_partition",
     "groups_kwargs",
     "make_folds",
@@ -117,14 +118,32 @@ def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
     else:
         return _groups_apart(_partitioning(list(cv), n_rows, cv, repeated), groups, cv)
     features = np.zeros((n_rows, 1)) if X is None else X
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folds = list(splitter.split(features, y, groups))
+    for warning in caught:
+        message = str(warning.message)
+        if "groups parameter is ignored" in message:
+            # Whether its folds happen to keep groups apart depends on the rows: refuse always.
+            _mixed_groups(splitter, "ignores 'groups'")
         # A class with fewer rows than folds is reported once, by fit's data checks; the
         # stratified split still spreads the rows it has.
-        warnings.filterwarnings("ignore", message=".*least populated class.*", category=UserWarning)
-        # A splitter that ignores groups gets the error of _groups_apart instead.
-        warnings.filterwarnings("ignore", message=".*groups parameter is ignored.*", category=UserWarning)
-        folds = list(splitter.split(features, y, groups))
+        if "least populated class" not in message:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return _groups_apart(_partitioning(folds, n_rows, splitter, repeated), groups, splitter)
+
+
+def check_stage_folds(stage: Any, y: np.ndarray, *, task: str, groups: np.ndarray | None) -> None:
+    """Make a selector's or fuser's own splitter folds once on ``y``, so that one that would
+    mix ``groups`` fails before the search rather than after it (an int ``cv`` always
+    makes group folds)."""
+    cv = stage.get_params().get("cv") if hasattr(stage, "get_params") else None
+    if groups is None or cv is None or isinstance(cv, numbers.Integral):
+        return
+    try:
+        make_folds(cv, y, task=task, groups=groups)
+    except ValueError as exc:
+        raise ValueError(f"{type(stage).__name__}: {exc}") from None
 
 
 def _groups_apart(folds: Folds, groups: Any, source: Any) -> Folds:
@@ -140,12 +159,16 @@ def _groups_apart(folds: Folds, groups: Any, source: Any) -> Folds:
     for i, (train, valid) in enumerate(folds):
         shared = np.intersect1d(groups[train], groups[valid])
         if shared.size:
-            raise ValueError(
-                "The 'cv' parameter must keep each group on one side of every fold when 'groups' "
-                f"is given. Got {type(source).__name__}, whose fold {i} has {shared.size} group(s) "
-                f"on both sides (e.g. {shared.tolist()[0]!r}). Use a group splitter (GroupKFold, "
-                "StratifiedGroupKFold, LeaveOneGroupOut) or an int cv, or pass no groups.")
+            _mixed_groups(source, f"has {shared.size} group(s) on both sides of fold {i} "
+                                  f"(e.g. {shared.tolist()[0]!r})")
     return folds
+
+
+def _mixed_groups(source: Any, what: str) -> None:
+    raise ValueError(
+        "The 'cv' parameter must keep each group on one side of every fold when 'groups' is "
+        f"given. Got {type(source).__name__}, which {what}. Use a group splitter (GroupKFold, "
+        "StratifiedGroupKFold, LeaveOneGroupOut) or an int cv, or pass no groups.")
 
 
 def _k_fold(k: int, y: np.ndarray, task: str, groups: Any, random_state: int | None) -> Any:

@@ -27,7 +27,7 @@ def _model(cv, tmp_path) -> EnsembleClassifier:
 def test_a_splitter_that_ignores_groups_is_refused_before_training(cv, tmp_path):
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"The 'cv' parameter must keep each group on one side "
-                                         r"of every fold .* Got .*, whose fold 0 has \d+ group"):
+                                         r"of every fold .* Got \w*KFold, which ignores 'groups'"):
         _model(cv, tmp_path).fit(X, Y, groups=GROUPS)
     assert time.perf_counter() - start < 5
     # Nothing trained, nothing half-written: no candidate in the run folder.
@@ -46,7 +46,20 @@ def test_explicit_folds_are_checked_against_groups():
     assert len(make_folds(halves, Y, task="classification", groups=GROUPS)) == 2  # 300 = 60 groups
     split_group = [(np.arange(0, 302), np.arange(302, len(Y))),
                    (np.arange(302, len(Y)), np.arange(0, 302))]
-    with pytest.raises(ValueError, match=r"fold 0 has 1 group\(s\) on both sides \(e.g. 60\)"):
+    with pytest.raises(ValueError, match=r"Got list, which has 1 group\(s\) on both sides of fold 0 "
+                                         r"\(e.g. 60\)"):
         make_folds(split_group, Y, task="classification", groups=GROUPS)
     # Without groups the same folds are fine.
     assert len(make_folds(split_group, Y, task="classification")) == 2
+
+
+def test_a_fusers_own_splitter_that_mixes_groups_fails_before_the_search(tmp_path):
+    from ensemble_hpo.fusion import Stacking
+
+    model = _model(GroupKFold(4), tmp_path).set_params(fusion=Stacking(cv=KFold(3)))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"Stacking: The 'cv' parameter must keep each group"):
+        model.fit(X, Y, groups=GROUPS)
+    assert time.perf_counter() - start < 5
+    assert not list((tmp_path / "run").glob("artifacts/*"))
+    model.set_params(fusion=Stacking(cv=GroupKFold(3))).fit(X, Y, groups=GROUPS)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 import ensemble_hpo.fusion._stacking as stacking_module
-import ensemble_hpo.selection._crossval as selection_cv
+import ensemble_hpo.selection._base as selection_cv  # where selectors make their folds
 from ensemble_hpo import EnsembleClassifier
 from ensemble_hpo.persistence import UntrustedModelError
 
