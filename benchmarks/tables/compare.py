@@ -76,8 +76,8 @@ def report(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], command: st
         f"ensemble {names[1]}": b.groupby("table", sort=False)["ensemble_loss"].mean(),
         "ensemble B/A−1": paired_changes(a, b, "ensemble_loss").map(lambda v: f"{100 * v:+.2f} %"),
         "best single B/A−1": paired_changes(a, b, "best_single_loss").map(lambda v: f"{100 * v:+.2f} %"),
-        f"candidates {names[0]}": a.groupby("table", sort=False)["candidates_ok"].mean(),
-        f"candidates {names[1]}": b.groupby("table", sort=False)["candidates_ok"].mean(),
+        f"candidates {names[0]}": a.groupby("table", sort=False)["candidates_ok"].mean().round().astype(int),
+        f"candidates {names[1]}": b.groupby("table", sort=False)["candidates_ok"].mean().round().astype(int),
     }).reset_index(names="table")
     lines += [_report._table(per), ""]
     return "\n".join(lines)
