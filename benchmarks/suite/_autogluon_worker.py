@@ -1,4 +1,4 @@
-"""Fit AutoGluon-Tabular in its own interpreter: ``python -m ... DIR TASK N_CLASSES BUDGET SEED``.
+"""Fit AutoGluon-Tabular in its own interpreter: ``python -m ... DIR TASK N_CLASSES BUDGET SEED [PRESETS]``.
 
 Reads ``DIR/train.pkl`` (target column ``__target__``) and ``DIR/test.pkl``; writes
 ``DIR/pred.npy`` and ``DIR/meta.json``. Exit code 3 means AutoGluon is not installed.
@@ -17,7 +17,8 @@ import pandas as pd
 
 
 def main(argv: list[str]) -> int:
-    folder, task, n_classes, budget, seed = argv
+    folder, task, n_classes, budget, seed = argv[:5]
+    presets = argv[5] if len(argv) > 5 else "medium_quality"
     try:
         from autogluon.tabular import TabularPredictor
     except ImportError as exc:
@@ -36,7 +37,7 @@ def main(argv: list[str]) -> int:
                                  path=str(root / "ag"), verbosity=0)
     start = time.time()
     threads = int(os.environ.get("SUITE_THREADS", "0")) or "auto"
-    predictor.fit(train, time_limit=float(budget), presets="medium_quality", num_cpus=threads)
+    predictor.fit(train, time_limit=float(budget), presets=presets, num_cpus=threads)
     fit_time = time.time() - start
     if task == "classification":
         proba = predictor.predict_proba(test)
@@ -46,7 +47,8 @@ def main(argv: list[str]) -> int:
         pred = predictor.predict(test).to_numpy()
     np.save(root / "pred.npy", pred)
     board = predictor.leaderboard(silent=True)
-    meta = {"fit_time": fit_time, "n_models": len(board), "best": str(predictor.model_best)}
+    meta = {"fit_time": fit_time, "n_models": len(board), "best": str(predictor.model_best),
+            "presets": presets}
     (root / "meta.json").write_text(json.dumps(meta))
     return 0
 

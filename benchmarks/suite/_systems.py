@@ -307,7 +307,10 @@ def run_flaml(split: Split, budget: float, seed: int) -> list[Outcome]:
 
 
 # -- AutoGluon (separate interpreter) --------------------------------------------------------------
-def run_autogluon(split: Split, budget: float, seed: int) -> list[Outcome]:
+def run_autogluon(split: Split, budget: float, seed: int, *, presets: str = "medium_quality",
+                  name: str = "autogluon") -> list[Outcome]:
+    """AutoGluon-Tabular with ``presets``: ``medium_quality`` (``autogluon``, the suite's
+    first anchor) or ``best_quality`` (``autogluon_best``: bagging and multi-layer stacking)."""
     if not Path(AUTOGLUON_PYTHON).exists():
         raise NotInstalled(f"no interpreter at {AUTOGLUON_PYTHON}")
     with tempfile.TemporaryDirectory(prefix="suite_ag_") as tmp:
@@ -319,7 +322,7 @@ def run_autogluon(split: Split, budget: float, seed: int) -> list[Outcome]:
             with open(Path(tmp) / fname, "wb") as fh:
                 pickle.dump(obj, fh)
         cmd = [AUTOGLUON_PYTHON, "-m", "benchmarks.suite._autogluon_worker", tmp, split.task,
-               str(split.n_classes or 0), str(budget), str(seed)]
+               str(split.n_classes or 0), str(budget), str(seed), presets]
         env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), SUITE_THREADS=str(THREADS))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 4 + 300,
                               cwd=Path(__file__).resolve().parents[2], env=env)
@@ -329,7 +332,7 @@ def run_autogluon(split: Split, budget: float, seed: int) -> list[Outcome]:
             raise RuntimeError(proc.stderr[-2000:])
         pred = np.load(Path(tmp) / "pred.npy")
         meta = pd.read_json(Path(tmp) / "meta.json", typ="series")
-    return [Outcome("autogluon", pred, float(meta["fit_time"]), float(meta["n_models"]),
+    return [Outcome(name, pred, float(meta["fit_time"]), float(meta["n_models"]),
                     str(meta["best"]))]
 
 
@@ -339,6 +342,7 @@ SYSTEMS: dict[str, Callable[[Split, float, int], list[Outcome]]] = {
     "sklearn_stacking": run_sklearn_stacking,
     "flaml": run_flaml,
     "autogluon": run_autogluon,
+    "autogluon_best": partial(run_autogluon, presets="best_quality", name="autogluon_best"),
 }
 
 #: Row names each adapter produces (for "not installed" / "failed" rows).
@@ -348,5 +352,6 @@ OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
     "sklearn_stacking": ("sklearn_stacking",),
     "flaml": ("flaml",),
     "autogluon": ("autogluon",),
+    "autogluon_best": ("autogluon_best",),
 }
 
