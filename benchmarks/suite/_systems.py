@@ -7,6 +7,7 @@ ensemble and its own best single candidate, from the same fit).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pickle
 import shutil
@@ -64,6 +65,31 @@ def _cv_kwargs(task: str, seed: int) -> dict[str, Any]:
     return {"cv": kind(n_splits=5, n_repeats=CV_REPEATS, random_state=seed)}
 
 
+#: Regression target transform of the ensemble_hpo adapter: None, or "signlog" (fitted on
+#: sign(y)·log1p(|y|), every prediction mapped back with the inverse; no bias correction, so
+#: the back-transformed mean is the median-like one). Scores of the fitted model (cv_score_,
+#: best_score_) are then in the transformed space; test losses are on the original scale.
+TARGET_TRANSFORM: str | None = None
+
+
+def target_maps(task: str) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """(forward, inverse) of :data:`TARGET_TRANSFORM` for ``task`` (identity when off)."""
+    if TARGET_TRANSFORM is None or task != "regression":
+        return (lambda y: y), (lambda z: z)
+    if TARGET_TRANSFORM != "signlog":
+        raise ValueError(f"unknown TARGET_TRANSFORM {TARGET_TRANSFORM!r}")
+    return (lambda y: np.sign(y) * np.log1p(np.abs(y))), (lambda z: np.sign(z) * np.expm1(np.abs(z)))
+
+
+def transformed(split: Split) -> Split:
+    """``split`` with its targets in the space the adapter fits (see :data:`TARGET_TRANSFORM`)."""
+    forward, _ = target_maps(split.task)
+    return dataclasses.replace(split, y_train=forward(np.asarray(split.y_train, dtype=float))
+                               if split.task == "regression" else split.y_train,
+                               y_test=forward(np.asarray(split.y_test, dtype=float))
+                               if split.task == "regression" else split.y_test)
+
+
 def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     import tempfile
 
@@ -79,29 +105,31 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
         context = contextlib.nullcontext(str(run_dir))
     else:
         context = tempfile.TemporaryDirectory(prefix="suite_ehpo_")
+    _, inverse = target_maps(split.task)
+    fitted = transformed(split)  # the split itself unless TARGET_TRANSFORM is set
     with context as run_dir:
         model = cls(time_budget=budget, random_state=seed, run_dir=run_dir, n_jobs=THREADS,
                     **_cv_kwargs(split.task, seed))
         start = time.time()
-        model.fit(split.X_train, split.y_train)
+        model.fit(fitted.X_train, fitted.y_train)
         fit_time = time.time() - start
         board = model.leaderboard_.copy()
         n_done = int((board["status"] == "ok").sum())
         best = model.best_candidate_
         outcomes = [
-            Outcome("ensemble_hpo", predict_test_rows(model, split), fit_time, len(board),
+            Outcome("ensemble_hpo", inverse(predict_test_rows(model, fitted)), fit_time, len(board),
                     f"{len(model.ensemble_)} members, cv {model.cv_score_:.5f}", board),
-            Outcome("ehpo_best_single", model.predict_candidate(split.X_test), fit_time,
+            Outcome("ehpo_best_single", inverse(model.predict_candidate(fitted.X_test)), fit_time,
                     n_done, f"#{best.number} {best.family}, cv {model.best_score_:.5f}"),
         ]
         if keep:
             import joblib
 
-            joblib.dump({"model": model, "split": split}, Path(run_dir) / KEPT_FIT)
+            joblib.dump({"model": model, "split": fitted}, Path(run_dir) / KEPT_FIT)
         for name, selection in SELECTION_VARIANTS.items():
-            model.reselect(split.X_train, split.y_train, selection=selection())
-            outcomes.append(Outcome(name, predict_test_rows(model, split), fit_time, len(board),
-                                    f"{len(model.ensemble_)} members, cv {model.cv_score_:.5f}"))
+            model.reselect(fitted.X_train, fitted.y_train, selection=selection())
+            outcomes.append(Outcome(name, inverse(predict_test_rows(model, fitted)), fit_time,
+                                    len(board), f"{len(model.ensemble_)} members, cv {model.cv_score_:.5f}"))
     return outcomes
 
 

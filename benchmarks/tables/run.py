@@ -109,7 +109,8 @@ def run_one(table: str, seed: int, budget: float, runs_dir: Path) -> tuple[dict,
     row["ensemble_cv_loss"] = -float(model.cv_score_)
     row["ensemble_selection_loss"] = -float(getattr(model, "selection_score_", np.nan))
     row["fusion"] = type(model.ensemble_.fuser).__name__
-    gaps = family_gaps(model, split)
+    # The kept split is the one the model was fitted on (targets transformed with --target-transform).
+    gaps = family_gaps(model, _systems.transformed(split))
     gaps.insert(0, "seed", seed)
     gaps.insert(0, "table", table)
     row["worst_family_ratio"] = float(gaps["ratio"].max()) if len(gaps) else np.nan
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-jobs", type=int, default=2, help="ensemble_hpo n_jobs")
     parser.add_argument("--cv-repeats", type=int, default=1,
                         help="repeats of the 5 outer folds (1: ensemble_hpo's default cv=5)")
+    parser.add_argument("--target-transform", choices=["signlog"], default=None,
+                        help="regression only: fit on sign(y)*log1p(|y|) and map predictions back "
+                             "(test losses stay on the original scale)")
     parser.add_argument("--compress-below-gb", type=float, default=30.0,
                         help="when the runs folder's disk has less free space than this after a "
                              "run, zstd-compress that run's fold models (see compress_models)")
@@ -175,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     # The adapter reads its n_jobs from this module global (SUITE_THREADS, default 1).
     _systems.THREADS = args.n_jobs
     _systems.CV_REPEATS = args.cv_repeats
+    _systems.TARGET_TRANSFORM = args.target_transform
     commit = code_commit("benchmarks")
     import ensemble_hpo
 
@@ -202,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                        "status": f"failed: {type(exc).__name__}: {str(exc)[:300]}"}
                 gaps = pd.DataFrame()
             row.update({"budget": args.budget, "n_jobs": args.n_jobs, "cv_repeats": args.cv_repeats,
+                        "target_transform": args.target_transform or "none",
                         "commit": commit,
                         "started": started, "command": command})
             frame = upsert(read_csv(files["csv"]), pd.DataFrame([row]), KEY)
