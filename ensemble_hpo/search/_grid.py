@@ -371,9 +371,14 @@ def _free_indices(trials: Sequence[FrozenTrial], key: str, order: Sequence[int])
 
 
 def _taken_indices(trials: Sequence[FrozenTrial], key: str) -> set[int]:
-    """Indices held by trials that evaluated, or may still evaluate, their point."""
+    """Indices held by trials that evaluated, or may still evaluate, their point.
+
+    A trial pruned before it sampled anything (one a worker started past the study's
+    budget, see ``search._runner.WithinBudget``) never evaluated its point: it is free again.
+    """
     return {
         t.system_attrs[key]
         for t in trials
         if key in t.system_attrs and t.system_attrs[key] != EXHAUSTED and t.state != TrialState.FAIL
+        and not (t.state == TrialState.PRUNED and not t.params)
     }

@@ -13,6 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from ensemble_hpo.search._grid import GRID_ATTR_PREFIX, GridSampler, expand_grid, grid_size
+from ensemble_hpo.search._runner import WithinBudget
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -199,6 +200,15 @@ def test_resumed_study_retries_only_failed_points() -> None:
     evaluated = _evaluated(resumed)
     assert len(evaluated) == len(POINTS) and _as_set(evaluated) == _as_set(POINTS)
     assert len(resumed.trials) == len(POINTS) + 2 + 1  # two failures, one pruned overflow
+
+
+def test_a_trial_pruned_before_sampling_gives_its_point_back() -> None:
+    # As a trial started past the budget by a racing worker is (search._runner.WithinBudget).
+    study = optuna.create_study(sampler=GridSampler(POINTS))
+    study.optimize(WithinBudget(objective, 0), n_trials=1)
+    assert study.trials[0].state == TrialState.PRUNED and study.trials[0].params == {}
+    study.optimize(objective, n_trials=len(POINTS))
+    assert _evaluated(study) == POINTS  # the first point too, in order
 
 
 def test_failed_points_are_retried_once_after_untried_points() -> None:
