@@ -83,11 +83,11 @@ def target_maps(task: str) -> tuple[Callable[[np.ndarray], np.ndarray], Callable
 
 def transformed(split: Split) -> Split:
     """``split`` with its targets in the space the adapter fits (see :data:`TARGET_TRANSFORM`)."""
+    if TARGET_TRANSFORM is None or split.task != "regression":
+        return split
     forward, _ = target_maps(split.task)
-    return dataclasses.replace(split, y_train=forward(np.asarray(split.y_train, dtype=float))
-                               if split.task == "regression" else split.y_train,
-                               y_test=forward(np.asarray(split.y_test, dtype=float))
-                               if split.task == "regression" else split.y_test)
+    return dataclasses.replace(split, y_train=forward(np.asarray(split.y_train, dtype=float)),
+                               y_test=forward(np.asarray(split.y_test, dtype=float)))
 
 
 def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:

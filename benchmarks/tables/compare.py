@@ -58,11 +58,11 @@ def report(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], command: st
     for name, frame in zip(names, (a, b), strict=True):
         lines += [f"### {name}", "", _report._table(_report.summary(_report.per_table(frame))), ""]
     tasks = a.groupby("table", sort=False)["task"].first()
-    rows = [_paired_line("ensemble test loss", paired_changes(a, b, "ensemble_loss")),
-            _paired_line("best single test loss", paired_changes(a, b, "best_single_loss"))]
+    ensemble = paired_changes(a, b, "ensemble_loss")
+    single = paired_changes(a, b, "best_single_loss")
+    rows = [_paired_line("ensemble test loss", ensemble), _paired_line("best single test loss", single)]
     for task in _report.TASKS:
-        rel = paired_changes(a, b, "ensemble_loss")
-        rel = rel[tasks.loc[rel.index] == task]
+        rel = ensemble[tasks.loc[ensemble.index] == task]
         if len(rel):
             rows.append(_paired_line(f"ensemble, {task}", rel))
     candidates = paired_changes(a, b, "candidates_ok")
@@ -74,8 +74,8 @@ def report(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], command: st
         "task": tasks,
         f"ensemble {names[0]}": a.groupby("table", sort=False)["ensemble_loss"].mean(),
         f"ensemble {names[1]}": b.groupby("table", sort=False)["ensemble_loss"].mean(),
-        "ensemble B/A−1": paired_changes(a, b, "ensemble_loss").map(lambda v: f"{100 * v:+.2f} %"),
-        "best single B/A−1": paired_changes(a, b, "best_single_loss").map(lambda v: f"{100 * v:+.2f} %"),
+        "ensemble B/A−1": ensemble.map(lambda v: f"{100 * v:+.2f} %"),
+        "best single B/A−1": single.map(lambda v: f"{100 * v:+.2f} %"),
         f"candidates {names[0]}": a.groupby("table", sort=False)["candidates_ok"].mean().round().astype(int),
         f"candidates {names[1]}": b.groupby("table", sort=False)["candidates_ok"].mean().round().astype(int),
     }).reset_index(names="table")

@@ -98,7 +98,8 @@ def run_one(table: str, seed: int, budget: float, runs_dir: Path) -> tuple[dict,
     row["fit_time"] = round(outcomes["ensemble_hpo"].fit_time, 1)
     # The kept file holds the estimator as fitted (before the adapter's reselect variants).
     run_dir = runs_dir / f"{split.name}_s{seed}"
-    model, _ = load_kept_run(run_dir)
+    # The kept split is the one the model was fitted on (targets transformed with --target-transform).
+    model, fitted_split = load_kept_run(run_dir)
     board = model.leaderboard_
     row["members"] = len(model.ensemble_)
     row["member_families"] = "|".join(sorted({m.family for m in model.ensemble_.members}))
@@ -109,8 +110,7 @@ def run_one(table: str, seed: int, budget: float, runs_dir: Path) -> tuple[dict,
     row["ensemble_cv_loss"] = -float(model.cv_score_)
     row["ensemble_selection_loss"] = -float(getattr(model, "selection_score_", np.nan))
     row["fusion"] = type(model.ensemble_.fuser).__name__
-    # The kept split is the one the model was fitted on (targets transformed with --target-transform).
-    gaps = family_gaps(model, _systems.transformed(split))
+    gaps = family_gaps(model, fitted_split)
     gaps.insert(0, "seed", seed)
     gaps.insert(0, "table", table)
     row["worst_family_ratio"] = float(gaps["ratio"].max()) if len(gaps) else np.nan

@@ -127,8 +127,9 @@ class GuardedGreedySelector(BaseSelector):
         self.greedy_ = self._greedy().fit(predictions, y, sample_weight)
         best = float(np.nanmax(self.greedy_.single_scores_))
         self.gain_ = (float(self.greedy_.score_) - best) / max(abs(best), 1e-12)
-        folds = self._held_out_folds(y, self.cv, self.random_state)
-        self.checked_ = bool(self.gain_ < self.min_gain and folds is not None)
+        # Folds are only made when the gain is small enough to be checked.
+        folds = self._held_out_folds(y, self.cv, self.random_state) if self.gain_ < self.min_gain else None
+        self.checked_ = folds is not None
         order = np.asarray(self.greedy_.order_)
         kept = int(self.greedy_.best_iteration_) + 1
         self.cv_curve_ = None

@@ -72,16 +72,16 @@ def test_groups_keep_each_group_on_one_side_of_the_check(monkeypatch) -> None:
     preds, y = noise_library(n_rows=80)
     groups = np.repeat(np.arange(20), 4)
     seen = []
-    import ensemble_hpo.selection._base as guarded  # where every selector makes its folds
+    import ensemble_hpo.selection._base as base  # where every selector makes its folds
 
-    real = guarded.make_folds
+    real = base.make_folds
 
     def spy(*args, **kwargs):
         splits = real(*args, **kwargs)
         seen.append(splits)
         return splits
 
-    monkeypatch.setattr(guarded, "make_folds", spy)
+    monkeypatch.setattr(base, "make_folds", spy)
     GuardedGreedySelector(min_gain=float("inf"), random_state=0).fit(preds, y, groups=groups)
     assert seen
     for train, valid in seen[0]:
@@ -102,11 +102,11 @@ def test_bad_parameters_fail_before_selection(params: dict, message: str) -> Non
 
 
 def test_few_rows_use_fewer_folds_and_too_few_skip_the_check(monkeypatch) -> None:
-    import ensemble_hpo.selection._base as guarded  # where every selector makes its folds
+    import ensemble_hpo.selection._base as base  # where every selector makes its folds
 
     folds_used = []
-    real = guarded.make_folds
-    monkeypatch.setattr(guarded, "make_folds",
+    real = base.make_folds
+    monkeypatch.setattr(base, "make_folds",
                         lambda k, *a, **kw: folds_used.append(k) or real(k, *a, **kw))
     preds, y = noise_library(n_rows=6)
     sel = GuardedGreedySelector(min_gain=float("inf"), cv=5).fit(preds, y)
