@@ -84,13 +84,11 @@ class LotoPortfolios:
                                  "configs": portfolio_entries(steps, self._configs)}}}
 
 
-def fit_one(table: str, seed: int, budget: float, arm: str, content: dict[str, Any]) -> dict[str, Any]:
+def fit_one(split: Any, seed: int, budget: float, arm: str, content: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.suite._metrics import primary_loss, score_predictions
-    from benchmarks.tables._data import load_table_split
     from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
     from ensemble_hpo.spaces import SearchSpace, _portfolio
 
-    split = load_table_split(table, 0)
     cls = EnsembleClassifier if split.task == "classification" else EnsembleRegressor
     model = cls(time_budget=budget, n_jobs=2, random_state=seed, warm_start_configs=arm)
     load_before = os.getloadavg()[0]
@@ -107,7 +105,7 @@ def fit_one(table: str, seed: int, budget: float, arm: str, content: dict[str, A
     pred = model.predict_proba(split.X_test) if classification else model.predict(split.X_test)
     loss = primary_loss(split.task, score_predictions(split.task, split.y_test, pred, split.n_classes))
     board = model.leaderboard_
-    return {"table": table, "task": split.task, "seed": seed, "budget": budget, "arm": arm,
+    return {"table": split.name, "task": split.task, "seed": seed, "budget": budget, "arm": arm,
             "test_loss": loss, "n_candidates": len(board), "n_ok": int((board["status"] == "ok").sum()),
             "n_members": len(model.ensemble_), "warm_start_run": f"{warm_start_run}/{len(expected)}",
             "portfolio_length": len(content["tasks"][split.task]["configs"]) if arm == "mined" else "",
@@ -122,17 +120,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-rank", type=int, default=None)
-    parser.add_argument("--tables", default="all", help="comma-separated, or 'all' (repository order)")
+    parser.add_argument("--tables", default="all",
+                        help="comma-separated, or 'all' (the 60 tables, fixed pseudo-random order)")
+    parser.add_argument("--suite", action="store_true",
+                        help="the development suite's data sets (benchmarks/suite) with the shipped "
+                             "portfolio, mined on the 60 tables, none of which is in the suite")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop starting new tables after")
     parser.add_argument("--orders", nargs="*", type=Path, default=(),
                         help="loto.py's <out>_orders.json files (LOTO orders to reuse)")
     args = parser.parse_args(argv)
-    from benchmarks.tables._data import table_task
+    from benchmarks.tables._data import PORTFOLIO_TABLES, table_task
 
-    tables = (sorted(p.parent.name for p in args.repo.glob("*/_table.npz")) if args.tables == "all"
-              else args.tables.split(","))
+    if args.suite:
+        return run_suite(args)
+    tables = list(PORTFOLIO_TABLES) if args.tables == "all" else args.tables.split(",")
     if args.tables == "all":  # interleave tasks so a partial run covers both
         tables = sorted(tables, key=lambda t: (hash_order(t), t))
+    orders: dict[str, Any] = {}
+    for path in args.orders:
+        orders.update(json.loads(path.read_text()))
+    loto = LotoPortfolios(args.repo, args.max_rank, orders)
+
+    def table_arms(table: str) -> tuple[Any, dict[str, Any]]:
+        from benchmarks.tables._data import load_table_split
+
+        return load_table_split(table, 0), loto.content(table, table_task(table))
+
+    run_tables(args, tables, table_arms)
+    return 0
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    """The development suite with the shipped portfolio (no table of it was mined from)."""
+    from benchmarks.suite._data import SUITE_DATASETS, load_split
+    from ensemble_hpo.spaces._portfolio import load_portfolio
+
+    shipped = dict(load_portfolio())
+    run_tables(args, list(SUITE_DATASETS), lambda name: (load_split(name, 0), shipped))
+    return 0
+
+
+def run_tables(args: argparse.Namespace, tables: list[str], table_arms: Any) -> None:
+    """Fit both arms on each table not yet in ``args.out``; append one CSV row per fit."""
+    from benchmarks.suite._data import short_name
+
     done = set()
     if args.out.exists():
         with open(args.out) as fh:
@@ -141,26 +172,21 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "w", newline="") as fh:
             csv.DictWriter(fh, fieldnames=COLUMNS).writeheader()
-    orders: dict[str, Any] = {}
-    for path in args.orders:
-        orders.update(json.loads(path.read_text()))
-    loto = LotoPortfolios(args.repo, args.max_rank, orders)
     t0 = time.time()
     for table in tables:
         if args.max_minutes is not None and time.time() - t0 > 60 * args.max_minutes:
             print("time limit reached", flush=True)
             break
-        todo = [a for a in ARMS if (table, args.seed, args.budget, a) not in done]
+        todo = [a for a in ARMS if (short_name(table), args.seed, args.budget, a) not in done]
         if not todo:
             continue
-        content = loto.content(table, table_task(table))
+        split, content = table_arms(table)
         for arm in todo:
-            row = fit_one(table, args.seed, args.budget, arm, content)
+            row = fit_one(split, args.seed, args.budget, arm, content)
             with open(args.out, "a", newline="") as fh:
                 csv.DictWriter(fh, fieldnames=COLUMNS).writerow(row)
-            print(f"{table} {arm}: {row['test_loss']:.5g} ({row['n_ok']} ok candidates, "
+            print(f"{split.name} {arm}: {row['test_loss']:.5g} ({row['n_ok']} ok candidates, "
                   f"{row['fit_seconds']} s)", flush=True)
-    return 0
 
 
 def hash_order(name: str) -> int:
