@@ -71,6 +71,11 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
                     verbose: int = 0) -> SelectionResult:
     """Select, fuse and estimate; raise when no candidate finished."""
     completed = population.completed()
+    if not population.candidates:
+        raise RuntimeError(
+            "The search stopped before any candidate finished, so there is nothing to ensemble. "
+            "Give it more time (time_budget) or more trials (n_trials)."
+        )
     if not completed:
         reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
         raise RuntimeError(

@@ -122,6 +122,16 @@ def test_all_candidates_failing_raises_and_leaves_estimator_unfitted(cancer):
         check_is_fitted(clf, "ensemble_")
 
 
+def test_search_with_no_candidate_at_all_says_the_budget_ran_out():
+    """No candidate at all (trials interrupted at the deadline) is not "every candidate failed"."""
+    from ensemble_hpo._select_fuse import select_and_fuse
+    from ensemble_hpo.population import MemoryArtifactStore, Population
+
+    empty = Population([], MemoryArtifactStore())
+    with pytest.raises(RuntimeError, match="stopped before any candidate finished.*time_budget"):
+        select_and_fuse(empty, GreedySelector(), None, None, scoring=None, random_state=0)
+
+
 def test_string_labels_and_multiclass(iris):
     X, y = iris
     labels = np.array(["setosa", "versicolor", "virginica"])[y]

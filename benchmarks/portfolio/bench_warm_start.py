@@ -45,6 +45,9 @@ from benchmarks.portfolio.build import (
 #: ``warm_start_configs`` of the two arms: the LOTO-mined list (opt-in name ``"mined"``) and
 #: today's defaults. Not ``"portfolio"``: it means ``"defaults"`` while the mined list is opt-in.
 ARMS = ("mined", "defaults")
+#: Every arm ``--arms`` accepts; ``"none"`` is ``warm_start_configs=None`` (the sampler from the
+#: first trial), the "no warm start" line of the any-time comparison.
+KNOWN_ARMS = ("mined", "defaults", "none")
 COLUMNS = ["table", "task", "seed", "budget", "arm", "test_loss", "n_candidates", "n_ok",
            "n_members", "portfolio_length", "warm_start_run", "fit_seconds", "load_before",
            "finished_utc"]
@@ -90,12 +93,14 @@ def fit_one(split: Any, seed: int, budget: float, arm: str, content: dict[str, A
     from ensemble_hpo.spaces import SearchSpace, _portfolio
 
     cls = EnsembleClassifier if split.task == "classification" else EnsembleRegressor
-    model = cls(time_budget=budget, n_jobs=2, random_state=seed, warm_start_configs=arm)
+    warm_start = None if arm == "none" else arm
+    model = cls(time_budget=budget, n_jobs=2, random_state=seed, warm_start_configs=warm_start)
     load_before = os.getloadavg()[0]
     start = time.time()
     with mock.patch.object(_portfolio, "load_portfolio", lambda: content), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = SearchSpace.from_models("auto", task=split.task).portfolio(arm)
+        space = SearchSpace.from_models("auto", task=split.task)
+        expected = [] if warm_start is None else space.portfolio(arm)
         model.fit(split.X_train, split.y_train)
     # how many of the warm-start configurations were run (a check that the arm took effect)
     run = [t.params for t in model.trials_]
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rank", type=int, default=None)
     parser.add_argument("--tables", default="all",
                         help="comma-separated, or 'all' (the 60 tables, fixed pseudo-random order)")
+    parser.add_argument("--arms", default=",".join(ARMS),
+                        help=f"comma-separated warm starts to fit, in order, of {', '.join(KNOWN_ARMS)}")
     parser.add_argument("--suite", action="store_true",
                         help="the development suite's data sets (benchmarks/suite) with the shipped "
                              "portfolio, mined on the 60 tables, none of which is in the suite")
@@ -129,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", nargs="*", type=Path, default=(),
                         help="loto.py's <out>_orders.json files (LOTO orders to reuse)")
     args = parser.parse_args(argv)
+    unknown = set(args.arms.split(",")) - set(KNOWN_ARMS)
+    if unknown:
+        parser.error(f"unknown arms {sorted(unknown)}; known: {', '.join(KNOWN_ARMS)}")
     from benchmarks.tables._data import PORTFOLIO_TABLES, table_task
 
     if args.suite:
@@ -177,7 +187,7 @@ def run_tables(args: argparse.Namespace, tables: list[str], table_arms: Any) -> 
         if args.max_minutes is not None and time.time() - t0 > 60 * args.max_minutes:
             print("time limit reached", flush=True)
             break
-        todo = [a for a in ARMS if (short_name(table), args.seed, args.budget, a) not in done]
+        todo = [a for a in args.arms.split(",") if (short_name(table), args.seed, args.budget, a) not in done]
         if not todo:
             continue
         split, content = table_arms(table)
