@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop starting new tables after")
     parser.add_argument("--orders", nargs="*", type=Path, default=(),
                         help="loto.py's <out>_orders.json files (LOTO orders to reuse)")
+    parser.add_argument("--report", nargs="+", type=Path, default=None,
+                        help="print the markdown results of these CSVs instead of fitting")
     args = parser.parse_args(argv)
+    if args.report:
+        print(report(args.report))
+        return 0
     unknown = set(args.arms.split(",")) - set(KNOWN_ARMS)
     if unknown:
         parser.error(f"unknown arms {sorted(unknown)}; known: {', '.join(KNOWN_ARMS)}")
@@ -209,16 +214,64 @@ def hash_order(name: str) -> int:
 def summary(path: Path) -> str:
     """Wins of the LOTO portfolio over the defaults per table, with a sign test."""
     import pandas as pd
+
+    wide = _wide(pd.read_csv(path), "test_loss")
+    return _versus_line(wide["mined"], wide["defaults"], "mined")
+
+
+def report(paths: list[Path]) -> str:
+    """Markdown results of one or more CSVs: every arm against ``defaults``, per budget.
+
+    Per budget: wins / losses / ties of each other arm against the defaults (lower test loss
+    wins), the sign test, the median and mean relative change, by task; then every table's
+    losses and the finished candidates per arm.
+    """
+    import pandas as pd
+
+    df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    lines: list[str] = []
+    for budget, part in df.groupby("budget"):
+        wide = _wide(part, "test_loss")
+        arms = [a for a in KNOWN_ARMS if a in wide and a != "defaults"]
+        lines += [f"### {budget:g} s", ""]
+        for arm in arms:
+            both = wide[[arm, "defaults"]].dropna()
+            lines.append(f"- **{arm}** against defaults: " + _versus_line(both[arm], both["defaults"], arm))
+            for task, rows in both.groupby(level="task"):
+                lines.append(f"  - {task}: " + _versus_line(rows[arm], rows["defaults"], arm))
+        lines += ["", _table_rows(part, wide, arms), ""]
+    return "\n".join(lines)
+
+
+def _wide(df: Any, value: str) -> Any:
+    return df.pivot_table(index=["table", "task", "seed"], columns="arm", values=value, aggfunc="first")
+
+
+def _versus_line(arm: Any, defaults: Any, name: str) -> str:
     from scipy.stats import binomtest
 
-    df = pd.read_csv(path)
-    wide = df.pivot_table(index=["table", "seed", "budget"], columns="arm", values="test_loss").dropna()
-    wins = int((wide["mined"] < wide["defaults"]).sum())
-    losses = int((wide["mined"] > wide["defaults"]).sum())
+    wins, losses = int((arm < defaults).sum()), int((arm > defaults).sum())
     p = binomtest(wins, wins + losses).pvalue if wins + losses else float("nan")
-    rel = np.median(wide["mined"] / wide["defaults"] - 1)
-    return (f"{len(wide)} runs: mined wins {wins}, loses {losses}, ties {len(wide) - wins - losses}; "
-            f"sign test p = {p:.2g}; median relative change of test loss {rel:+.2%}")
+    change = arm / defaults - 1
+    return (f"{len(arm)} tables: {name} wins {wins} ({wins / max(len(arm), 1):.0%}), loses {losses}, "
+            f"ties {len(arm) - wins - losses}; sign test p = {p:.2g}; relative change of test loss: "
+            f"median {np.median(change):+.2%}, mean {np.mean(change):+.2%}")
+
+
+def _table_rows(part: Any, wide: Any, arms: list[str]) -> str:
+    ok = _wide(part, "n_ok")
+    shown = ["defaults", *arms]
+    head = ("| table | task | " + " | ".join(shown) + " | "
+            + " | ".join(f"{a} change" for a in arms) + " | ok candidates (" + " / ".join(shown) + ") |")
+    rows = [head, "|" + "---|" * (4 + 2 * len(arms))]
+    first = arms[0] if arms else "defaults"
+    order = (wide[first] / wide["defaults"]).sort_values().index
+    for key in order:
+        losses = " | ".join(f"{wide.loc[key, a]:.5g}" for a in shown)
+        changes = " | ".join(f"{wide.loc[key, a] / wide.loc[key, 'defaults'] - 1:+.2%}" for a in arms)
+        counts = " / ".join("" if np.isnan(ok.loc[key, a]) else f"{ok.loc[key, a]:.0f}" for a in shown)
+        rows.append(f"| {key[0]} | {key[1]} | {losses} | {changes} | {counts} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
