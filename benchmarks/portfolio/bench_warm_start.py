@@ -265,7 +265,7 @@ def _table_rows(part: Any, wide: Any, arms: list[str]) -> str:
             + " | ".join(f"{a} change" for a in arms) + " | ok candidates (" + " / ".join(shown) + ") |")
     rows = [head, "|" + "---|" * (4 + 2 * len(arms))]
     first = arms[0] if arms else "defaults"
-    order = (wide[first] / wide["defaults"]).sort_values().index
+    order = (wide[first] / wide["defaults"]).dropna().sort_values().index  # both arms finished
     for key in order:
         losses = " | ".join(f"{wide.loc[key, a]:.5g}" for a in shown)
         changes = " | ".join(f"{wide.loc[key, a] / wide.loc[key, 'defaults'] - 1:+.2%}" for a in arms)
