@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._provenance import code_commit
-from benchmarks.portfolio import _store
+from benchmarks.portfolio import _pack, _store
 from benchmarks.portfolio.configs import CONFIGS_FILE, load_configs
 
 DEFAULT_OUT = Path("/work/portfolio_repo")
@@ -90,6 +90,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock = repo.lock()
     # SIGTERM ends the run like Ctrl-C: the child in flight is killed, nothing half-written.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if not args.no_packs:
+        unpacked = _pack.unpack(repo, args.packs)
+        _log(f"{unpacked} evaluations unpacked from {args.packs} (the rest was stored already)")
     n_rows = _store.rebuild_csv(repo, args.scores)
     done = repo.done_ids()
     order = [(t, c) for t, c in plan(tables, families, by_family, args.max_rank)
@@ -190,9 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="evaluate (resumes what is stored)")
     status = sub.add_parser("status", help="counts per family and table")
-    for p in (run, status):
+    pack = sub.add_parser("pack", help="write the evaluations no pack holds yet to a new pack (commit it)")
+    for p in (run, status, pack):
         p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                        help=f"repository folder for the arrays (default {DEFAULT_OUT})")
+    for p in (run, pack):
+        p.add_argument("--packs", type=Path, default=_pack.PACKS_DIR,
+                       help=f"folder of the committed packs (default {_pack.PACKS_DIR})")
+    run.add_argument("--no-packs", action="store_true",
+                     help="do not unpack the committed packs into the repository first")
     run.add_argument("--scores", type=Path, default=DEFAULT_SCORES, help="score CSV (rebuilt, appended)")
     run.add_argument("--configs", type=Path, default=CONFIGS_FILE)
     run.add_argument("--tables", default="all", help="comma-separated names or 'all'")
@@ -207,7 +216,19 @@ def main(argv: list[str] | None = None) -> int:
                      help="wall-clock backstop per configuration, seconds")
     run.add_argument("--seed", type=int, default=0, help="split seed of load_table_split")
     args = parser.parse_args(argv)
-    return cmd_run(args) if args.command == "run" else cmd_status(args)
+    commands = {"run": cmd_run, "status": cmd_status, "pack": cmd_pack}
+    return commands[args.command](args)
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    repo = _store.Repository(args.out)
+    with repo.lock():
+        path, count = _pack.write_pack(repo, args.packs)
+    if path is None:
+        _log(f"nothing to pack: every evaluation in {args.out} is in {args.packs} already")
+    else:
+        _log(f"{count} evaluations packed into {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 if __name__ == "__main__":
