@@ -234,11 +234,19 @@ def report(paths: list[Path]) -> str:
         wide = _wide(part, "test_loss")
         arms = [a for a in KNOWN_ARMS if a in wide and a != "defaults"]
         lines += [f"### {budget:g} s", ""]
+        seeds = sorted(part["seed"].unique())
         for arm in arms:
             both = wide[[arm, "defaults"]].dropna()
-            lines.append(f"- **{arm}** against defaults: " + _versus_line(both[arm], both["defaults"], arm))
-            for task, rows in both.groupby(level="task"):
-                lines.append(f"  - {task}: " + _versus_line(rows[arm], rows["defaults"], arm))
+            views = [(f"seed {s}", both.xs(s, level="seed", drop_level=False)) for s in seeds]
+            if len(seeds) > 1:  # tables with both arms at every seed, losses averaged over seeds
+                per_table = both.groupby(level=["table", "task"])
+                complete = per_table.size() == len(seeds)
+                views.append(("mean over seeds", per_table.mean()[complete]))
+            for label, view in views:
+                lines.append(f"- **{arm}** against defaults, {label}: "
+                             + _versus_line(view[arm], view["defaults"], arm))
+                for task, rows in view.groupby(level="task"):
+                    lines.append(f"  - {task}: " + _versus_line(rows[arm], rows["defaults"], arm))
         lines += ["", _table_rows(part, wide, arms), ""]
     return "\n".join(lines)
 
