@@ -269,16 +269,16 @@ def _versus_line(arm: Any, defaults: Any, name: str) -> str:
 def _table_rows(part: Any, wide: Any, arms: list[str]) -> str:
     ok = _wide(part, "n_ok")
     shown = ["defaults", *arms]
-    head = ("| table | task | " + " | ".join(shown) + " | "
+    head = ("| table | task | seed | " + " | ".join(shown) + " | "
             + " | ".join(f"{a} change" for a in arms) + " | ok candidates (" + " / ".join(shown) + ") |")
-    rows = [head, "|" + "---|" * (4 + 2 * len(arms))]
+    rows = [head, "|" + "---|" * (5 + 2 * len(arms))]
     first = arms[0] if arms else "defaults"
     order = (wide[first] / wide["defaults"]).dropna().sort_values().index  # both arms finished
     for key in order:
         losses = " | ".join(f"{wide.loc[key, a]:.5g}" for a in shown)
         changes = " | ".join(f"{wide.loc[key, a] / wide.loc[key, 'defaults'] - 1:+.2%}" for a in arms)
         counts = " / ".join("" if np.isnan(ok.loc[key, a]) else f"{ok.loc[key, a]:.0f}" for a in shown)
-        rows.append(f"| {key[0]} | {key[1]} | {losses} | {changes} | {counts} |")
+        rows.append(f"| {key[0]} | {key[1]} | {key[2]} | {losses} | {changes} | {counts} |")
     return "\n".join(rows)
 
 
