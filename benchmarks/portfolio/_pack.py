@@ -12,10 +12,13 @@ stores every evaluation once. It holds, per table, the split labels and folds (c
 against what is stored when unpacked) and, per (table, family), the records (JSON, failed and
 timed-out configurations included) and the arrays of the configurations with predictions.
 
-Precision: classification probabilities are stored as float16 (every class column, so the
-small probabilities that dominate log loss keep a relative precision of 5e-4; a probability
-within 5e-4 of 1 rounds to 1, which moves that row's log loss by less than 5e-4); regression
-predictions stay float32, as in the repository. The losses in the records are the ones
+Precision (``_compact``): two-class probabilities as one float16 per row, the smaller of the
+two (both tails keep float16's relative precision of 5e-4); more classes as float16 columns
+(the small probabilities that dominate log loss keep their relative precision; one within
+5e-4 of 1 rounds to 1, which moves that row's log loss by less than 5e-4); regression
+predictions stay float32, as in the repository. About 0.3 of the repository's size
+(float16 values barely compress; measured 12 MB per 1,000 evaluations before the two-class
+encoding). The losses in the records are the ones
 measured before rounding; losses recomputed from unpacked arrays differ in the fourth digit
 at most (checked in tests/benchmarks: ``test_portfolio_pack``).
 """
@@ -96,15 +99,43 @@ def _pack_table(repo: Repository, table: str, already: set[tuple[str, str]],
             records.append(dict(r, row=rows.index(r["row"]) if r["row"] >= 0 else -1))
         prefix = f"{table}/{family}"
         arrays[f"{prefix}/records"] = np.array(json.dumps(records))
-        arrays[f"{prefix}/oof"] = _compact(stored["oof"][rows]) if rows else np.zeros(0, np.float32)
-        arrays[f"{prefix}/test"] = _compact(stored["test"][rows]) if rows else np.zeros(0, np.float32)
+        for part in ("oof", "test"):
+            values = stored[part][rows] if rows else np.zeros(0, np.float32)
+            arrays[f"{prefix}/{part}"], arrays[f"{prefix}/{part}_encoding"] = _compact(values)
         count += len(new)
     return count
 
 
-def _compact(values: np.ndarray) -> np.ndarray:
-    """Class probabilities (3-D) as float16; regression predictions (2-D) unchanged (float32)."""
-    return values.astype(np.float16) if values.ndim == 3 else values
+def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(stored array, encoding name)`` of an ``oof``/``test`` stack.
+
+    * ``"binary_tail"``, two-class probabilities ``(n, rows, 2)``: one float16 per row, the
+      smaller of the two probabilities, negative when it is the first class's. Both tails keep
+      float16's relative precision (a plain float16 of ``p1`` would round ``p1 = 1 - 1e-5`` to 1
+      and lose the first class's probability), in half the space of both columns.
+    * ``"float16"``, more classes: every column as float16 (the small ones keep their
+      relative precision, the one near 1 loses less than 5e-4 of log loss).
+    * ``"float32"``, regression predictions (and empty stacks): unchanged.
+    """
+    if values.ndim == 3 and values.shape[2] == 2:
+        first_smaller = values[..., 1] >= 0.5
+        tail = np.where(first_smaller, -values[..., 0], values[..., 1])
+        return tail.astype(np.float16), np.array("binary_tail")
+    if values.ndim == 3:
+        return values.astype(np.float16), np.array("float16")
+    return values.astype(np.float32), np.array("float32")
+
+
+def _expand(stored: np.ndarray, encoding: str) -> np.ndarray:
+    """The float32 stack :func:`_compact` encoded."""
+    if encoding == "binary_tail":
+        tail = stored.astype(np.float32)
+        small, first = np.abs(tail), np.signbit(tail)  # signbit: -0.0 is a first-class zero
+        p1 = np.where(first, 1 - small, small)
+        return np.stack([np.where(first, small, 1 - small), p1], axis=-1)
+    if encoding in ("float16", "float32"):
+        return stored.astype(np.float32)
+    raise RuntimeError(f"unknown pack encoding {encoding!r}")
 
 
 def unpack(repo: Repository, packs_dir: Path = PACKS_DIR) -> int:
@@ -121,14 +152,15 @@ def unpack(repo: Repository, packs_dir: Path = PACKS_DIR) -> int:
             for key in sorted(k for k in files if k.endswith("/records")):
                 table, family, _ = key.split("/")
                 known = done.get((table, family), set())
-                oof, test = pack[f"{table}/{family}/oof"], pack[f"{table}/{family}/test"]
+                prefix = f"{table}/{family}"
+                oof, test = (_expand(pack[f"{prefix}/{part}"], str(pack[f"{prefix}/{part}_encoding"]))
+                             for part in ("oof", "test"))
                 for record in json.loads(str(pack[key])):
                     if record["config_id"] in known:
                         continue
                     row = record.pop("row")
                     has = row >= 0
-                    repo.append(table, family, record, oof[row].astype(np.float32) if has else None,
-                                test[row].astype(np.float32) if has else None)
+                    repo.append(table, family, record, oof[row] if has else None, test[row] if has else None)
                     added += 1
     return added
 
