@@ -52,7 +52,7 @@ def _fill(repo: Repository, n_configs: int, start: int = 0) -> None:
 def test_a_pack_restores_every_record_and_array_on_a_new_machine(tmp_path) -> None:
     source, packs = Repository(tmp_path / "old"), tmp_path / "packs"
     _fill(source, 3)
-    path, count = write_pack(source, packs)
+    (path,), count = write_pack(source, packs)
     assert path.name == "pack-001.npz" and count == 12  # 3 tables x (3 ok + 1 timeout)
     with np.load(path) as pack:  # probabilities in 2 bytes (one per row for two classes)
         assert pack["cls/xgboost/oof"].shape == (3, 60, 3) and pack["cls/xgboost/oof"].dtype == np.float16
@@ -81,11 +81,11 @@ def test_a_pack_restores_every_record_and_array_on_a_new_machine(tmp_path) -> No
 def test_packs_are_immutable_and_hold_each_evaluation_once(tmp_path) -> None:
     repo, packs = Repository(tmp_path / "repo"), tmp_path / "packs"
     _fill(repo, 2)
-    first, _ = write_pack(repo, packs)
+    (first,), _ = write_pack(repo, packs)
     before = first.read_bytes()
-    assert write_pack(repo, packs) == (None, 0)
+    assert write_pack(repo, packs) == ([], 0)
     _fill(repo, 1, start=5)
-    second, count = write_pack(repo, packs)
+    (second,), count = write_pack(repo, packs)
     assert second.name == "pack-002.npz" and count == 6
     assert first.read_bytes() == before
     assert [p.name for p in pack_paths(packs)] == ["pack-001.npz", "pack-002.npz"]
@@ -103,3 +103,16 @@ def test_a_pack_of_another_split_is_refused(tmp_path) -> None:
     other.ensure_table(_setup("cls", data_hash="another"))
     with pytest.raises(RuntimeError, match="cls: the packed split differs"):
         unpack(other, packs)
+
+
+def test_a_large_batch_is_split_into_several_packs_without_splitting_a_table(tmp_path) -> None:
+    repo, packs = Repository(tmp_path / "repo"), tmp_path / "packs"
+    _fill(repo, 3)
+    paths, count = write_pack(repo, packs, max_bytes=1)  # every table starts a new file
+    assert [p.name for p in paths] == ["pack-001.npz", "pack-002.npz", "pack-003.npz"] and count == 12
+    for path in paths:
+        with np.load(path) as pack:
+            assert len({key.split("/")[0] for key in pack.files if key != "format"}) == 1
+    fresh = Repository(tmp_path / "fresh")
+    assert unpack(fresh, packs) == 12
+    assert fresh.done_ids() == repo.done_ids()

@@ -223,11 +223,12 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     repo = _store.Repository(args.out)
     with repo.lock():
-        path, count = _pack.write_pack(repo, args.packs)
-    if path is None:
+        paths, count = _pack.write_pack(repo, args.packs)
+    if not paths:
         _log(f"nothing to pack: every evaluation in {args.out} is in {args.packs} already")
-    else:
-        _log(f"{count} evaluations packed into {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    for path in paths:
+        _log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    _log(f"{count} evaluations packed")
     return 0
 
 
