@@ -211,14 +211,6 @@ def hash_order(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def summary(path: Path) -> str:
-    """Wins of the LOTO portfolio over the defaults per table, with a sign test."""
-    import pandas as pd
-
-    wide = _wide(pd.read_csv(path), "test_loss")
-    return _versus_line(wide["mined"], wide["defaults"], "mined")
-
-
 def report(paths: list[Path]) -> str:
     """Markdown results of one or more CSVs: every arm against ``defaults``, per budget.
 
