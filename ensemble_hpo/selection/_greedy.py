@@ -261,7 +261,7 @@ def _greedy_run(
     # One BLAS thread: the library products are single matrix-vector passes, which threads
     # slowed down 10-30x on the shared 2-core machine (thread start-up, contention).
     with thread_controller().limit(limits=1):
-        for index in candidates[top_models(singles[candidates], init_size)]:
+        for index in candidates[_sorted_init(singles[candidates], init_size)]:
             scores, objective = evaluate(np.array([index]))
             add(int(index), float(scores[0]), float(objective[0]))
         for _ in range(n_iter):
@@ -272,6 +272,24 @@ def _greedy_run(
             add(int(eligible[pos]), float(scores[pos]), float(objective[pos]))
     obj = np.asarray(objectives)
     return _Run(np.asarray(order, dtype=np.intp), np.asarray(trajectory), obj, _first_best(obj))
+
+
+def _sorted_init(singles: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` best singles, with the greedy steps' tie rule (lower position).
+
+    Identical models can score an ulp apart (BLAS may round rows at different offsets
+    differently), so an exact sort would let rounding pick between duplicates.
+    """
+    values = np.nan_to_num(singles, nan=-np.inf)
+    remaining = np.ones(len(values), dtype=bool)
+    picks = []
+    for _ in range(min(k, len(values))):
+        best = values[remaining].max()
+        slack = _TIE_RTOL * max(1.0, abs(best)) if np.isfinite(best) else 0.0
+        pos = int(np.flatnonzero(remaining & (values >= best - slack))[0])
+        picks.append(pos)
+        remaining[pos] = False
+    return np.asarray(picks, dtype=np.intp)
 
 
 def _first_best(objective: np.ndarray) -> int:
