@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.portfolio._store import Repository, _atomic_savez
+from benchmarks.portfolio._store import Repository
 
 PACKS_DIR = Path(__file__).with_name("packs")
 PACK_FORMAT = 1
@@ -164,31 +164,21 @@ def unpack(repo: Repository, packs_dir: Path = PACKS_DIR) -> int:
             if int(pack["format"]) != PACK_FORMAT:
                 raise RuntimeError(f"{path}: pack format {int(pack['format'])}, expected {PACK_FORMAT}")
             for table in sorted({k.split("/")[0] for k in files if "/_table/" in k}):
-                _unpack_table_meta(repo, table, {k: pack[f"{table}/_table/{k}"] for k in _TABLE_KEYS})
+                if not repo.store_table(table, {k: pack[f"{table}/_table/{k}"] for k in _TABLE_KEYS}):
+                    raise RuntimeError(f"{table}: the packed split differs from the one stored in "
+                                       f"{repo.table_path(table)}")
             for key in sorted(k for k in files if k.endswith("/records")):
                 table, family, _ = key.split("/")
                 known = done.get((table, family), set())
                 prefix = f"{table}/{family}"
                 oof, test = (_expand(pack[f"{prefix}/{part}"], str(pack[f"{prefix}/{part}_encoding"]))
                              for part in ("oof", "test"))
+                new = []
                 for record in json.loads(str(pack[key])):
-                    if record["config_id"] in known:
-                        continue
-                    row = record.pop("row")
-                    has = row >= 0
-                    repo.append(table, family, record, oof[row] if has else None, test[row] if has else None)
-                    added += 1
+                    if record["config_id"] not in known:
+                        row = record.pop("row")
+                        new.append((record, oof[row] if row >= 0 else None, test[row] if row >= 0 else None))
+                if new:
+                    repo.append_many(table, family, new)
+                    added += len(new)
     return added
-
-
-def _unpack_table_meta(repo: Repository, table: str, meta: dict[str, np.ndarray]) -> None:
-    path = repo.table_path(table)
-    if path.exists():
-        with np.load(path) as stored:
-            same = (str(stored["data_hash"]) == str(meta["data_hash"])
-                    and np.array_equal(stored["fold"], meta["fold"]))
-        if not same:
-            raise RuntimeError(f"{table}: the packed split differs from the one stored in {path}")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_savez(path, **meta)

@@ -71,19 +71,23 @@ class Repository:
 
     def ensure_table(self, setup: Any) -> None:
         """Write the table's labels and folds once; refuse a table whose data changed since."""
-        path = self.table_path(setup.name)
+        meta = {"y_train": setup.y_train, "y_test": setup.y_test, "fold": setup.fold,
+                "task": np.array(setup.task), "n_classes": np.array(setup.n_classes or 0),
+                "data_hash": np.array(setup.data_hash)}
+        if not self.store_table(setup.name, meta):
+            raise RuntimeError(f"{setup.name}: the split or folds differ from those stored in "
+                               f"{self.table_path(setup.name)}; use another --out folder")
+
+    def store_table(self, table: str, meta: dict[str, np.ndarray]) -> bool:
+        """Write ``_table.npz`` unless present; False if the stored split (hash, folds) differs."""
+        path = self.table_path(table)
         if path.exists():
             with np.load(path) as stored:
-                same = (str(stored["data_hash"]) == setup.data_hash
-                        and np.array_equal(stored["fold"], setup.fold))
-            if not same:
-                raise RuntimeError(f"{setup.name}: the split or folds differ from those stored in "
-                                   f"{path}; use another --out folder")
-            return
+                return (str(stored["data_hash"]) == str(meta["data_hash"])
+                        and np.array_equal(stored["fold"], meta["fold"]))
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_savez(path, y_train=setup.y_train, y_test=setup.y_test, fold=setup.fold,
-                      task=np.array(setup.task), n_classes=np.array(setup.n_classes or 0),
-                      data_hash=np.array(setup.data_hash))
+        _atomic_savez(path, **meta)
+        return True
 
     # -- evaluations --------------------------------------------------------------------------
     def family_path(self, table: str, family: str) -> Path:
@@ -111,32 +115,39 @@ class Repository:
     def append(self, table: str, family: str, record: dict[str, Any],
                oof: np.ndarray | None, test: np.ndarray | None) -> None:
         """Add one evaluation to ``<table>/<family>.npz`` (rewritten atomically)."""
+        self.append_many(table, family, [(record, oof, test)])
+
+    def append_many(self, table: str, family: str,
+                    evaluations: list[tuple[dict[str, Any], np.ndarray | None, np.ndarray | None]]) -> None:
+        """Add ``(record, oof, test)`` evaluations (no arrays: failed) in one atomic rewrite."""
         path = self.family_path(table, family)
         path.parent.mkdir(parents=True, exist_ok=True)
+        ids: list[str] = []
+        oofs: list[np.ndarray] = []
+        tests: list[np.ndarray] = []
+        records: list[dict[str, Any]] = []
         if path.exists():
             with np.load(path) as stored:
-                ids, oofs, tests = stored["ids"], stored["oof"], stored["test"]
+                ids, oofs, tests = list(stored["ids"]), list(stored["oof"]), list(stored["test"])
                 records = json.loads(str(stored["records"]))
+        known = {r["config_id"] for r in records}
+        for record, oof, test in evaluations:
+            if record["config_id"] in known:
+                raise RuntimeError(f"{table}/{family}: {record['config_id']} is already stored")
+            known.add(record["config_id"])
+            record = dict(record, row=-1)
+            if oof is not None:
+                record["row"] = len(ids)
+                ids.append(record["config_id"])
+                oofs.append(oof)
+                tests.append(test)
+            records.append(record)
+        if ids:
+            arrays = {"ids": np.array(ids), "oof": np.stack(oofs), "test": np.stack(tests)}
         else:
-            ids, oofs, tests, records = None, None, None, []
-        if any(r["config_id"] == record["config_id"] for r in records):
-            raise RuntimeError(f"{table}/{family}: {record['config_id']} is already stored")
-        record = dict(record, row=-1)
-        if ids is not None and len(ids) == 0:
-            ids = None
-        if oof is not None:
-            record["row"] = 0 if ids is None else len(ids)
-            new_ids = np.array([record["config_id"]])
-            if ids is None:
-                ids, oofs, tests = new_ids, oof[None], test[None]
-            else:
-                ids = np.concatenate([ids, new_ids])
-                oofs = np.concatenate([oofs, oof[None]])
-                tests = np.concatenate([tests, test[None]])
-        if ids is None:
-            ids, oofs, tests = np.array([], dtype=str), np.zeros((0,), np.float32), np.zeros((0,), np.float32)
-        records.append(record)
-        _atomic_savez(path, ids=ids, oof=oofs, test=tests, records=np.array(json.dumps(records)))
+            arrays = {"ids": np.array([], dtype=str), "oof": np.zeros((0,), np.float32),
+                      "test": np.zeros((0,), np.float32)}
+        _atomic_savez(path, **arrays, records=np.array(json.dumps(records)))
 
     def load(self, table: str, family: str) -> dict[str, Any]:
         """Everything stored for ``(table, family)``: ids, oof, test, records."""
