@@ -67,3 +67,14 @@ def test_simulation_ensembles_what_finished_by_the_budget(data: TaskData) -> Non
     assert rows[0]["test_loss"] == rows[1]["test_loss"] == pytest.approx(data.single_test[0, 3])
     assert rows[2]["test_loss"] == pytest.approx(ev.ensemble_loss(0, [0, 2, 3]))
     assert rows[2]["test_loss"] < data.single_test[0, [0, 2, 3]].min()
+
+
+def test_parallel_mining_gives_the_same_portfolio_and_losses() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=300)
+    preds = [y + s * rng.normal(size=300) for s in (0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0)]
+    data = _task(preds, cpu=[1.0, 0.5, 2.0, 0.3, 1.5, 0.2, 0.1, 0.4], y=y)
+    serial, parallel = Evaluator(data), Evaluator(data, n_jobs=2)
+    assert build_portfolio(serial, [0]) == build_portfolio(parallel, [0])
+    assert parallel._pool is not None  # the forked workers did the fits
+    assert parallel._cache == {k: serial._cache[k] for k in parallel._cache}

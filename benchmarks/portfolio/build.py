@@ -59,7 +59,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import sys
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +198,9 @@ class Evaluator:
 
     data: TaskData
     selector_params: dict[str, Any] = field(default_factory=dict)
+    n_jobs: int = 1
     _cache: dict[tuple[int, tuple[int, ...]], float] = field(default_factory=dict)
+    _pool: Any = None
 
     def __post_init__(self) -> None:
         self._scorer = get_prediction_scorer(None, self.data.task)
@@ -217,16 +221,37 @@ class Evaluator:
             return float(self.data.prior_test[t])
         key = (t, members)
         if key not in self._cache:
-            if len(members) == 1:
-                loss = float(self.data.single_test[t, members[0]])
-            else:
-                idx = np.array(members)
-                weights = GreedySelector(**self.selector_params).fit(
-                    self.data.oof[t][idx], self.data.y_train[t]).weights_
-                blend = np.tensordot(weights, self.data.test[t][idx].astype(np.float64), axes=1)
-                loss = -self._scorer(self.data.y_test[t], blend)
-            self._cache[key] = float(loss)
+            self._cache[key] = self._compute(key)
         return self._cache[key]
+
+    def _compute(self, key: tuple[int, tuple[int, ...]]) -> float:
+        t, members = key
+        if len(members) == 1:
+            return float(self.data.single_test[t, members[0]])
+        idx = np.array(members)
+        weights = GreedySelector(**self.selector_params).fit(
+            self.data.oof[t][idx], self.data.y_train[t]).weights_
+        blend = np.tensordot(weights, self.data.test[t][idx].astype(np.float64), axes=1)
+        return float(-self._scorer(self.data.y_test[t], blend))
+
+    def prefetch(self, populations: Iterable[tuple[int, Iterable[int]]]) -> None:
+        """Memoise the ensemble losses of ``(table, population)`` pairs over ``n_jobs`` processes.
+
+        Mining is dominated by these ``GreedySelector`` fits (one per table and candidate at
+        every step), which are independent: a forked pool shares the data copy-on-write, so
+        only the keys and losses travel. Created on first use, kept for the evaluator's life.
+        """
+        keys = {(t, self.members(t, pop)) for t, pop in populations}
+        todo = sorted(k for k in keys if k not in self._cache and len(k[1]) > 1)
+        if self.n_jobs <= 1 or len(todo) < 2 * self.n_jobs:
+            return
+        if self._pool is None:
+            global _FORKED
+            _FORKED = self
+            self._pool = multiprocessing.get_context("fork").Pool(self.n_jobs)
+            weakref.finalize(self, self._pool.terminate)
+        chunk = max(1, len(todo) // (4 * self.n_jobs))
+        self._cache.update(zip(todo, self._pool.map(_forked_loss, todo, chunksize=chunk), strict=True))
 
     def single_loss(self, t: int, population: Iterable[int]) -> float:
         """Test loss of the member with the best OOF loss (a search that keeps one model)."""
@@ -242,6 +267,14 @@ class Evaluator:
         if objective == "single":
             return self.single_loss(t, population)
         raise ValueError(f"objective must be 'ensemble' or 'single', got {objective!r}")
+
+
+_FORKED: Evaluator | None = None  # the evaluator a forked prefetch worker computes with
+
+
+def _forked_loss(key: tuple[int, tuple[int, ...]]) -> float:
+    assert _FORKED is not None
+    return _FORKED._compute(key)
 
 
 @dataclass(frozen=True)
@@ -270,6 +303,8 @@ def build_portfolio(ev: Evaluator, tables: Sequence[int], *, objective: str = "e
     steps: list[Step] = []
     remaining = list(range(len(data.config_ids)))
     while remaining and (max_size is None or len(chosen) < max_size):
+        if objective == "ensemble":
+            ev.prefetch((t, chosen + [c]) for c in remaining for t in tables)
         values = np.array([np.mean([ev.normalise(t, ev.loss(t, chosen + [c], objective)) for t in tables])
                            for c in remaining])
         gains = current - values
@@ -294,7 +329,7 @@ def portfolio_entries(steps: Sequence[Step], configs: dict[str, dict[str, Any]])
 
 
 def build_file(repo: Path, *, families: Sequence[str] | None = None,
-               max_rank: int | None = None) -> dict[str, Any]:
+               max_rank: int | None = None, n_jobs: int = 1) -> dict[str, Any]:
     """The content of ``ensemble_hpo/spaces/portfolio.json``: mined on every table of the repository."""
     configs = load_configs()
     families = tuple(families or default_families())
@@ -310,7 +345,7 @@ def build_file(repo: Path, *, families: Sequence[str] | None = None,
     }
     for task in TASKS:
         data = load_task(repo, task, families, max_rank=max_rank)
-        ev = Evaluator(data)
+        ev = Evaluator(data, n_jobs=n_jobs)
         steps = build_portfolio(ev, range(len(data.tables)))
         out["tasks"][task] = {
             "tables": data.tables,
@@ -346,11 +381,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="first evaluate what the repository lacks (benchmarks.portfolio.run: "
                              "these families, up to --max-rank, on the 60 tables; resumes), so "
                              "that one command rebuilds the portfolio on a fresh machine")
+    parser.add_argument("--n-jobs", type=int, default=2,
+                        help="processes for the ensemble fits of the mining (same result as 1)")
     args = parser.parse_args(argv)
     families = args.families.split(",") if args.families else None
     if args.evaluate:
         evaluate_missing(args.repo, families or list(default_families()), args.max_rank)
-    content = build_file(args.repo, families=families, max_rank=args.max_rank)
+    content = build_file(args.repo, families=families, max_rank=args.max_rank, n_jobs=args.n_jobs)
     args.out.write_text(json.dumps(content, indent=1) + "\n")
     for task, entry in content["tasks"].items():
         print(f"{task}: {len(entry['configs'])} configurations of {entry['n_candidates']} candidates, "

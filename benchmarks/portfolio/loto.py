@@ -60,7 +60,8 @@ BUDGETS = (2, 5, 10, 15, 20, 30, 60, 120, 300)
 REPORT_BUDGETS = (10, 30, 60, 300)
 N_WORKERS = 2
 RANDOM_SEEDS = (0, 1, 2, 3, 4)
-STRATEGIES = ("ensemble", "ensemble+random", "single", "defaults", "defaults+random", "random")
+STRATEGIES = ("ensemble", "ensemble+random", "single", "nearest", "via_nearest", "defaults",
+              "defaults+random", "random")
 
 
 def defaults_order(data: TaskData) -> list[int]:
@@ -128,15 +129,21 @@ def simulate(ev: Evaluator, t: int, order: Sequence[int], budgets: Sequence[floa
 
 def run_task(repo: Path, task: str, budgets: Sequence[float], log: Any = print,
              max_rank: int | None = None, held_out: Sequence[str] | None = None,
-             cache: Path | None = None, orders_out: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+             cache: Path | None = None, orders_out: dict[str, Any] | None = None,
+             strategies: Sequence[str] = STRATEGIES, k_nearest: int = 10,
+             n_jobs: int = 1) -> list[dict[str, Any]]:
     """LOTO rows of every held-out table of ``task`` (all, or those of ``held_out``).
+
+    ``strategies``: which of :data:`STRATEGIES` to simulate (the mined ones cost the mining).
+    ``nearest`` mines the ensemble portfolio on the ``k_nearest`` other tables closest to the
+    held-out one by meta-features (``benchmarks/portfolio/meta.py``).
 
     ``cache``: a pickle of the evaluator's memo (ensemble losses per table and member set),
     loaded if it matches the candidates and tables, saved after every table, so that a rerun
     with other strategies or budgets costs little. ``orders_out`` receives the mined orders.
     """
     data = load_task(repo, task, max_rank=max_rank)
-    ev = Evaluator(data)
+    ev = Evaluator(data, n_jobs=n_jobs)
     signature = (task, tuple(data.config_ids), tuple(data.tables))
     if cache is not None and cache.exists():
         with open(cache, "rb") as fh:
@@ -145,31 +152,23 @@ def run_task(repo: Path, task: str, budgets: Sequence[float], log: Any = print,
             ev._cache.update(stored["memo"])
     n = len(data.tables)
     defaults = defaults_order(data)
+    meta = None
+    if "nearest" in strategies or "via_nearest" in strategies:
+        from benchmarks.portfolio.meta import repository_meta
+
+        n_train = {name: len(y) for name, y in zip(data.tables, data.y_train, strict=True)}
+        meta = repository_meta(data.tables, n_train)
     rows: list[dict[str, Any]] = []
     t0 = time.time()
     for t, table in enumerate(data.tables):
         if held_out is not None and table not in held_out:
             continue
         others = [u for u in range(n) if u != t]
-        orders: dict[str, list[list[int]]] = {
-            "ensemble": [[data.config_ids.index(s.config_id)
-                          for s in build_portfolio(ev, others, objective="ensemble")]],
-            "single": [[data.config_ids.index(s.config_id)
-                        for s in build_portfolio(ev, others, objective="single")]],
-            "defaults": [defaults],
-        }
-        rest = [j for j in range(len(data.config_ids)) if j not in defaults]
-        mined = orders["ensemble"][0]
-        mined_rest = [j for j in range(len(data.config_ids)) if j not in mined]
-        orders["ensemble+random"] = [mined + list(np.random.default_rng(s).permutation(mined_rest))
-                                     for s in RANDOM_SEEDS]
+        orders = _orders(ev, t, others, defaults, strategies, meta, k_nearest)
         if orders_out is not None:
             orders_out[table] = {k: [data.config_ids[j] for j in orders[k][0]]
-                                 for k in ("ensemble", "single", "defaults")}
-        orders["random"] = [list(np.random.default_rng(s).permutation(len(data.config_ids)))
-                            for s in RANDOM_SEEDS]
-        orders["defaults+random"] = [defaults + list(np.random.default_rng(s).permutation(rest))
-                                     for s in RANDOM_SEEDS]
+                                 for k in ("ensemble", "single", "nearest", "via_nearest", "defaults")
+                                 if k in orders}
         for strategy, variants in orders.items():
             sims = [simulate(ev, t, order, budgets) for order in variants]
             for b, budget in enumerate(budgets):
@@ -191,9 +190,62 @@ def run_task(repo: Path, task: str, budgets: Sequence[float], log: Any = print,
     return rows
 
 
+def _mined(ev: Evaluator, tables: Sequence[int], objective: str) -> list[int]:
+    return [ev.data.config_ids.index(s.config_id)
+            for s in build_portfolio(ev, tables, objective=objective)]
+
+
+def _via_nearest(data: TaskData, t: int, others: list[int], meta: dict[str, dict[str, float]] | None,
+                 k_nearest: int) -> list[int]:
+    """The tables a shipped per-table portfolio would use for ``t``: those of its nearest table.
+
+    A shipped file can hold one list per repository table ``u``, mined on the ``k_nearest``
+    tables closest to ``u`` (``u`` included); ``fit`` would take the list of the table nearest
+    to the user's. Here ``t`` is held out of both steps.
+    """
+    from benchmarks.portfolio.meta import nearest
+
+    assert meta is not None
+    pool = {data.tables[u]: meta[data.tables[u]] for u in others}
+    closest = nearest(meta[data.tables[t]], pool, 1)[0]
+    return [data.index(name) for name in nearest(meta[closest], pool, k_nearest)]
+
+
+def _orders(ev: Evaluator, t: int, others: list[int], defaults: list[int], strategies: Sequence[str],
+            meta: dict[str, dict[str, float]] | None, k_nearest: int) -> dict[str, list[list[int]]]:
+    """The candidate orders of each strategy for held-out table ``t`` (random ones: one per seed)."""
+    data = ev.data
+    n_configs = len(data.config_ids)
+
+    def then_random(head: list[int]) -> list[list[int]]:
+        rest = [j for j in range(n_configs) if j not in head]
+        return [head + list(np.random.default_rng(s).permutation(rest)) for s in RANDOM_SEEDS]
+
+    orders: dict[str, list[list[int]]] = {"defaults": [defaults]}
+    if "ensemble" in strategies or "ensemble+random" in strategies:
+        orders["ensemble"] = [_mined(ev, others, "ensemble")]
+        orders["ensemble+random"] = then_random(orders["ensemble"][0])
+    if "single" in strategies:
+        orders["single"] = [_mined(ev, others, "single")]
+    if "nearest" in strategies:
+        from benchmarks.portfolio.meta import nearest
+
+        assert meta is not None
+        pool = {data.tables[u]: meta[data.tables[u]] for u in others}
+        near = [data.index(name) for name in nearest(meta[data.tables[t]], pool, k_nearest)]
+        orders["nearest"] = [_mined(ev, near, "ensemble")]
+    if "via_nearest" in strategies:
+        orders["via_nearest"] = [_mined(ev, _via_nearest(data, t, others, meta, k_nearest), "ensemble")]
+    if "random" in strategies:
+        orders["random"] = [list(np.random.default_rng(s).permutation(n_configs)) for s in RANDOM_SEEDS]
+    if "defaults+random" in strategies:
+        orders["defaults+random"] = then_random(defaults)
+    return {k: v for k, v in orders.items() if k in strategies or k == "defaults"}
+
+
 def summarise(rows: list[dict[str, Any]], budgets: Sequence[float], baseline: str = "defaults",
-              candidates: Sequence[str] = ("ensemble", "ensemble+random", "single", "random",
-                                           "defaults+random"),
+              candidates: Sequence[str] = ("ensemble", "ensemble+random", "single", "nearest",
+                                           "via_nearest", "random", "defaults+random"),
               means: bool = True) -> list[str]:
     """Markdown lines: per budget, mean normalised loss of every strategy and wins against ``baseline``."""
     import pandas as pd
@@ -254,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
                              "evaluated on every table of the task)")
     parser.add_argument("--held-out", default=None,
                         help="comma-separated held-out tables (default: every table of the task)")
+    parser.add_argument("--strategies", default=",".join(s for s in STRATEGIES if "nearest" not in s),
+                        help=f"comma-separated, of {', '.join(STRATEGIES)}")
+    parser.add_argument("--k-nearest", type=int, default=10,
+                        help="tables the 'nearest' strategy mines on (closest by meta-features)")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="processes for the ensemble fits of the mining (forked, same results)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="pickle of the ensemble-loss memo, reused by a rerun (one per task)")
     args = parser.parse_args(argv)
@@ -280,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks.split(","):
         cache = args.cache.with_name(f"{args.cache.stem}_{task}.pkl") if args.cache else None
         rows += run_task(args.repo, task, budgets, log=lambda m: print(m, flush=True),
-                         max_rank=args.max_rank, held_out=held_out, cache=cache, orders_out=orders)
+                         max_rank=args.max_rank, held_out=held_out, cache=cache, orders_out=orders,
+                         strategies=args.strategies.split(","), k_nearest=args.k_nearest,
+                         n_jobs=args.n_jobs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}_orders.json").write_text(json.dumps(orders, indent=0) + "\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
