@@ -411,9 +411,11 @@ def write_report(path: Path, rows: list[dict[str, Any]], budgets: Sequence[float
         "",
     ]
     body = summarise(rows, budgets)
-    body += summarise(rows, budgets, baseline="defaults+random", candidates=("ensemble+random",),
-                      means=False)
-    body += summarise(rows, budgets, baseline="single", candidates=("ensemble",), means=False)
+    present = set(df.strategy)
+    for baseline, candidates in (("defaults+random", ("ensemble+random",)), ("single", ("ensemble",)),
+                                 ("ensemble", ("nearest", "via_nearest"))):
+        if baseline in present and present & set(candidates):
+            body += summarise(rows, budgets, baseline=baseline, candidates=candidates, means=False)
     pop = df.pivot_table(index="budget", columns="strategy", values="n_population", aggfunc="mean")
     strategies = [s for s in STRATEGIES if s in pop]
     body += ["Mean population size (configurations finished, failed ones excluded) — once the "
