@@ -5,6 +5,10 @@ features, share of categorical (non-numeric) columns and classes. Distances are 
 ``log(rows)``, ``log(features)``, the categorical share and ``log(classes)``, each scaled by
 its standard deviation over the repository tables of the task, so that no one feature's unit
 decides the neighbours.
+
+Measured (``benchmarks/results/portfolio_loto_nearest.md``, 2026-12-06): portfolios mined on
+a table's 10 nearest neighbours tie one list per task, and the per-table form a package file can
+ship loses to it, so the shipped portfolio does not use these features.
 """
 
 from __future__ import annotations
