@@ -36,8 +36,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from benchmarks.suite._metrics import primary_loss, score_predictions
 from benchmarks.suite._systems import kept_runs, load_kept_run
 from benchmarks.tables import _report
-from benchmarks.tables.reselect import TIE, cached_test_predictions
-from benchmarks.tables.run import read_csv, write_csv
+from benchmarks.tables.reselect import TIE, append_rows, cached_test_predictions, fold_models_readable
+from benchmarks.tables.run import read_csv
 
 EPS = 1e-15
 INNER_FOLDS = 5
@@ -199,9 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         for run_dir in kept_runs(args.runs_dir):
             if run_dir.name in done or run_dir.name not in set(base["run"]):
                 continue
-            new = pd.DataFrame(score_run(run_dir))
-            frame = pd.concat([frame, new], ignore_index=True) if not frame.empty else new
-            write_csv(frame, out_csv)
+            with fold_models_readable(run_dir):
+                frame = append_rows(frame, score_run(run_dir), out_csv)
     write_report(frame, base, out_md, command)
     print(out_md.read_text())
     return 0

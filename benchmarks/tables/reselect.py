@@ -26,7 +26,8 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,28 @@ def cached_test_predictions(run_dir: Path, model, split, numbers: list[int]) -> 
         np.savez(tmp, **{str(k): v for k, v in cache.items()})
         tmp.replace(path)
     return {n: cache[n] for n in numbers}
+
+
+@contextmanager
+def fold_models_readable(run_dir: Path) -> Iterator[None]:
+    """Decompress the run's fold models for the block (the runner zstd-compresses them when
+    the disk runs low) and compress them again afterwards."""
+    compressed = sorted(str(f) for f in (run_dir / "artifacts").glob("*.models.pkl.zst"))
+    if compressed:
+        subprocess.run(["zstd", "-d", "-q", "--rm", *compressed], check=True)
+    try:
+        yield
+    finally:
+        if compressed:
+            compress_models(run_dir)
+
+
+def append_rows(frame: pd.DataFrame, rows: list[dict], out_csv: Path) -> pd.DataFrame:
+    """``frame`` with ``rows`` appended, written to ``out_csv`` (so a killed run keeps them)."""
+    new = pd.DataFrame(rows)
+    frame = pd.concat([frame, new], ignore_index=True) if not frame.empty else new
+    write_csv(frame, out_csv)
+    return frame
 
 
 def score_run(run_dir: Path, variants: dict[str, Callable[[], object]],
@@ -228,16 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             if not todo and not fusions:
                 continue
             print(f"{run_dir.name}: {', '.join(todo)}{' + fusers' if fusions else ''}", flush=True)
-            compressed = sorted(str(f) for f in (run_dir / "artifacts").glob("*.models.pkl.zst"))
-            if compressed:  # the runner compressed them when the disk ran low
-                subprocess.run(["zstd", "-d", "-q", "--rm", *compressed], check=True)
-            try:
-                new = pd.DataFrame(score_run(run_dir, todo, fusions))
-            finally:
-                if compressed:
-                    compress_models(run_dir)
-            frame = pd.concat([frame, new], ignore_index=True) if not frame.empty else new
-            write_csv(frame, out_csv)
+            with fold_models_readable(run_dir):
+                frame = append_rows(frame, score_run(run_dir, todo, fusions), out_csv)
     write_report(frame, base, out_md, command)
     print(out_md.read_text())
     return 0
