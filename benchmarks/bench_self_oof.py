@@ -44,6 +44,7 @@ from joblib import Parallel, delayed
 from scipy.stats import binomtest
 from sklearn.base import clone
 
+from benchmarks.bench_selection_variants import markdown
 from benchmarks.tables._data import PORTFOLIO_TABLES, load_table_split
 from ensemble_hpo._folds import make_folds
 from ensemble_hpo._outputs import model_output
@@ -57,6 +58,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 FAMILIES = ("random_forest", "extra_trees", "knn")
 N_SAMPLED = 4
+COLUMNS = ("table", "seed", "task", "n_train", "family", "config", "params", "kfold_oof",
+           "kfold_test", "kfold_seconds", "self_oof", "self_covered", "self_test", "self_seconds",
+           "error")
 
 
 def sampled_configs(family: str, n: int, seed: int) -> list[dict]:
@@ -118,7 +122,8 @@ def self_arm(pipe, X, y, task, n_classes, family):
 def table_rows(name: str, seed: int) -> list[dict]:
     split = load_table_split(name, seed)
     task = split.task
-    X, _, info = validate_fit_data(split.X_train, split.y_train, task=task, cv_n_splits=5)
+    X, _, info = validate_fit_data(split.X_train, split.y_train, task=task, cv_n_splits=5,
+                                 rare_classes="warn")
     y = np.asarray(split.y_train)
     X_test = split.X_test
     scorer = get_prediction_scorer(None, task)
@@ -146,6 +151,7 @@ def table_rows(name: str, seed: int) -> list[dict]:
                 "kfold_seconds": result.fit_time,
                 "self_oof": -scorer(y[covered], oof[covered]), "self_covered": covered.mean(),
                 "self_test": -scorer(split.y_test, self_test), "self_seconds": seconds,
+                "error": None,
             })
     return rows
 
@@ -154,14 +160,17 @@ def _one(name: str, seed: int) -> list[dict]:
     try:
         return table_rows(name, seed)
     except Exception as exc:  # noqa: BLE001 - one failing table must not stop the others
-        return [{"table": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}"}]
+        row = dict.fromkeys(COLUMNS) | {"table": name, "seed": seed}
+        return [row | {"error": f"{type(exc).__name__}: {exc}"}]
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per family: honesty, ranking regret, cost and test quality of both arms."""
     ok = frame.dropna(subset=["kfold_oof", "self_oof"])
     out = []
-    for family, rows in ok.groupby("family"):
+    groups = [((f, t), r) for (f, t), r in ok.groupby(["family", "task"])]
+    groups += [((f, "all"), r) for f, r in ok.groupby("family")]
+    for (family, task), rows in groups:
         regrets = {"kfold": [], "self": []}
         for _, group in rows.groupby(["table", "seed"]):
             best_test = group[["kfold_test", "self_test"]].min().min()
@@ -172,7 +181,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
         better = int((per_table.self_test < per_table.kfold_test).sum())
         worse = int((per_table.self_test > per_table.kfold_test).sum())
         out.append({
-            "family": family, "configs": len(rows), "tables": rows.table.nunique(),
+            "family": family, "task": task, "configs": len(rows), "tables": rows.table.nunique(),
             "kfold test/OOF (median)": (rows.kfold_test / rows.kfold_oof).median(),
             "self test/OOF (median)": (rows.self_test / rows.self_oof).median(),
             "kfold |log test/OOF| (median)": np.abs(np.log(rows.kfold_test / rows.kfold_oof)).median(),
@@ -184,12 +193,12 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
             "self better/worse (tables)": f"{better}/{worse}",
             "sign p": binomtest(better, better + worse).pvalue if better + worse else np.nan,
         })
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).set_index("family")
 
 
 def write_report(frame: pd.DataFrame, path: Path, command: str) -> None:
     summary = summarise(frame)
-    errors = frame[frame.get("error").notna()] if "error" in frame else frame.iloc[:0]
+    errors = frame[frame.error.notna()]
     lines = [
         "# Out-of-bag / leave-one-out vs K-fold out-of-fold predictions",
         "",
@@ -201,7 +210,7 @@ def write_report(frame: pd.DataFrame, path: Path, command: str) -> None:
         "among the family's configurations on that table and seed - 1.",
         "Self vs kfold test: per table, mean over seeds and configurations.",
         "",
-        summary.to_markdown(index=False, floatfmt=".4g"),
+        markdown(summary, fmt="{:.4g}"),
     ]
     if len(errors):
         lines += ["", "Failed:", ""] + [f"- {r.table} seed {r.seed}: {r.error}"
@@ -227,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = [(n, s) for s in args.seeds for n in names if (n, s) not in finished]
         for rows in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
                 delayed(_one)(n, s) for n, s in todo):
-            frame = pd.DataFrame(rows)
+            frame = pd.DataFrame(rows, columns=list(COLUMNS))
             frame.to_csv(csv, mode="a", header=not csv.exists(), index=False)
             print(frame.table.iloc[0], frame.seed.iloc[0], len(frame), flush=True)
     write_report(pd.read_csv(csv), args.out / "self_oof.md", command)
