@@ -110,7 +110,7 @@ def self_arm(pipe, X, y, task, n_classes, family):
     else:
         model = pipe[-1]
         raw = model.oob_decision_function_ if task == "classification" else model.oob_prediction_
-        raw = np.nan_to_num(np.asarray(raw, dtype=np.float64), nan=np.nan)
+        raw = np.asarray(raw, dtype=np.float64)  # NaN where a row was in every tree's bag
         if task == "classification":
             oof = np.zeros((len(y), n_classes))
             oof[:, np.asarray(model.classes_, dtype=np.intp)] = raw
@@ -142,8 +142,7 @@ def table_rows(name: str, seed: int) -> list[dict]:
                                      for m in result.models], axis=0)
                 oof, full, seconds = self_arm(pipe, X, y, task, split.n_classes, family)
                 self_test = model_output(full, X_test, task, split.n_classes)
-            covered = np.all(np.isfinite(np.atleast_2d(oof.T).T), axis=-1) if oof.ndim > 1 \
-                else np.isfinite(oof)
+            covered = np.isfinite(oof).all(axis=1) if oof.ndim > 1 else np.isfinite(oof)
             rows.append({
                 "table": name, "seed": seed, "task": task, "n_train": len(y), "family": family,
                 "config": i, "params": repr(params),
