@@ -41,11 +41,11 @@ import numpy as np
 import optuna
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy.stats import binomtest
 from sklearn.base import clone
 
 from benchmarks.bench_selection_variants import markdown
 from benchmarks.tables._data import PORTFOLIO_TABLES, load_table_split
+from benchmarks.tables._report import sign_test
 from ensemble_hpo._folds import make_folds
 from ensemble_hpo._outputs import model_output
 from ensemble_hpo._validation import validate_fit_data
@@ -177,8 +177,8 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
                 picked = group.loc[group[f"{arm}_oof"].idxmin(), f"{arm}_test"]
                 regrets[arm].append(picked / best_test - 1)
         per_table = rows.groupby("table")[["kfold_test", "self_test"]].mean()
-        better = int((per_table.self_test < per_table.kfold_test).sum())
-        worse = int((per_table.self_test > per_table.kfold_test).sum())
+        self_vs_kfold = per_table.self_test / per_table.kfold_test - 1
+        better, worse, p = sign_test(self_vs_kfold.to_numpy())
         out.append({
             "family": family, "task": task, "configs": len(rows), "tables": rows.table.nunique(),
             "kfold test/OOF (median)": (rows.kfold_test / rows.kfold_oof).median(),
@@ -188,9 +188,9 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
             "kfold pick regret (mean)": np.mean(regrets["kfold"]),
             "self pick regret (mean)": np.mean(regrets["self"]),
             "self/kfold seconds (median)": (rows.self_seconds / rows.kfold_seconds).median(),
-            "self/kfold test (mean)": (per_table.self_test / per_table.kfold_test - 1).mean(),
+            "self/kfold test (mean)": self_vs_kfold.mean(),
             "self better/worse (tables)": f"{better}/{worse}",
-            "sign p": binomtest(better, better + worse).pvalue if better + worse else np.nan,
+            "sign p": p,
         })
     return pd.DataFrame(out).set_index("family")
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from benchmarks.bench_selection_variants import markdown
 from benchmarks.portfolio._store import Repository
+from benchmarks.tables._report import sign_test
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.selection import GreedySelector
 
@@ -74,14 +74,14 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
         for variant in ("all", "beats_constant"):
             rel = group[variant] / group.best_single - 1
             vs = group[variant] / group["all"] - 1
-            better, worse = int((vs < 0).sum()), int((vs > 0).sum())
+            better, worse, p = sign_test(vs.to_numpy())
             rows.append({
                 "task": task, "variant": variant, "tables": len(group),
                 "<= best single": f"{int((rel <= 0).sum())}/{len(group)}",
                 "mean rel vs best single": f"{rel.mean():+.2%}",
                 "vs all: better / worse": f"{better} / {worse}",
                 "vs all: mean": f"{vs.mean():+.2%}",
-                "sign p": f"{binomtest(better, better + worse).pvalue:.3g}" if better + worse else "",
+                "sign p": f"{p:.3g}" if better + worse else "",
                 "tables weighting worse-than-constant":
                     int((group[f"{variant}_weight_on_worse"] > 0).sum()),
             })

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from benchmarks.bench_selection_variants import markdown
+from benchmarks.tables._report import sign_test
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 #: Training-row bins (the runner subsamples tables to 5000 rows, so at most 3750 train).
@@ -84,8 +84,7 @@ def paired(frame: pd.DataFrame, variant: str, reference: str) -> pd.DataFrame:
 
 
 def _line(rel: pd.Series) -> dict:
-    better, worse = int((rel < 0).sum()), int((rel > 0).sum())
-    p = binomtest(better, better + worse).pvalue if better + worse else np.nan
+    better, worse, p = sign_test(rel.to_numpy())
     return {"tables": len(rel), "mean rel change": f"{rel.mean():+.2%}",
             "median rel change": f"{rel.median():+.2%}", "better / worse": f"{better} / {worse}",
             "sign test p": f"{p:.3g}"}
