@@ -341,7 +341,7 @@ class _BaseEnsemble(BaseEstimator):
                                f"not {sorted(row['members'])}; the estimator is unchanged.")
         if refit:  # before _apply, so a failed refit leaves the estimator as it was
             refit_members(result.ensemble, data_X, data.y, sample_weight=data.sample_weight,
-                          space=SearchSpace.from_models(self.models, task=self._task),
+                          space=SearchSpace.from_models(self.models, task=self._task, y=data.y),
                           builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
                           random_state=self.random_state)
         self._apply(result, population, data)

@@ -81,7 +81,7 @@ class FitPlan:
         seed, scoring = params["random_state"], params["scoring"]
         splits = make_folds(params["cv"], y_enc, task=task, groups=groups, random_state=seed, X=X,
                             repeated=True)
-        space = SearchSpace.from_models(params["models"], task=task)
+        space = SearchSpace.from_models(params["models"], task=task, y=y_enc)
         evaluator = CandidateEvaluator(
             X=X, y=y_enc, splits=splits, task=task, scorer=get_prediction_scorer(scoring, task),
             n_classes=None if classes is None else len(classes), sample_weight=weights,

@@ -34,6 +34,10 @@ THREADS = int(os.environ.get("SUITE_THREADS", "1"))
 #: bagging, a ``RepeatedStratifiedKFold``/``RepeatedKFold``), set by ``tables.run --cv-repeats``.
 CV_REPEATS = 1
 
+#: ``models`` of ensemble_hpo: its default ``"auto"``, or an explicit family list (set by
+#: ``tables.run --models``, e.g. the default families without the log-target twins).
+MODELS: Any = "auto"
+
 #: Interpreter with AutoGluon installed (it pins pandas < 2.4, so it lives in its own venv).
 AUTOGLUON_PYTHON = os.environ.get("SUITE_AUTOGLUON_PYTHON", "/tmp/ag_venv/bin/python")
 #: File in each run folder kept with ``SUITE_KEEP_RUNS``: the fitted estimator and its split.
@@ -109,7 +113,7 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     fitted = transformed(split)  # the split itself unless TARGET_TRANSFORM is set
     with context as run_dir:
         model = cls(time_budget=budget, random_state=seed, run_dir=run_dir, n_jobs=THREADS,
-                    **_cv_kwargs(split.task, seed))
+                    models=MODELS, **_cv_kwargs(split.task, seed))
         start = time.time()
         model.fit(fitted.X_train, fitted.y_train)
         fit_time = time.time() - start

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -16,7 +17,15 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from ensemble_hpo.spaces._builtin import BUILTIN_FAMILIES, DEFAULT_FAMILIES, get_family
+from ensemble_hpo._checks import REGRESSION
+from ensemble_hpo.spaces._builtin import (
+    BUILTIN_FAMILIES,
+    DEFAULT_FAMILIES,
+    LOG_TARGET_FAMILIES,
+    LOG_TARGET_SUFFIX,
+    get_family,
+    log_target_suits,
+)
 from ensemble_hpo.spaces._family import PARAM_SEPARATOR, ModelFamily
 from ensemble_hpo.spaces._portfolio import (
     DEFAULT_KIND,
@@ -48,13 +57,20 @@ class SearchSpace:
     task: str
 
     @classmethod
-    def from_models(cls, models: Any, *, task: str) -> SearchSpace:
-        """Build from ``"auto"``, family names, :class:`ModelFamily` objects or spec dicts."""
+    def from_models(cls, models: Any, *, task: str, y: Any = None) -> SearchSpace:
+        """Build from ``"auto"``, family names, :class:`ModelFamily` objects or spec dicts.
+
+        With ``"auto"``, a regression target ``y`` that is non-negative and right-skewed
+        (:func:`~ensemble_hpo.spaces.log_target_suits`) adds the log-target twins
+        (``"xgboost_log"``...) of the default families.
+        """
         if isinstance(models, SearchSpace):
             return models
         if models is None or (isinstance(models, str) and models == "auto"):
-            families = [get_family(n) for n in DEFAULT_FAMILIES]
-            families = [f for f in families if f.supports(task)]
+            names = list(DEFAULT_FAMILIES)
+            if task == REGRESSION and y is not None and log_target_suits(y):
+                names += [f"{n}{LOG_TARGET_SUFFIX}" for n in LOG_TARGET_FAMILIES if n in names]
+            families = [f for f in map(get_family, names) if f.supports(task)]
         else:
             if isinstance(models, (str, ModelFamily, Mapping)):
                 models = [models]
@@ -70,6 +86,8 @@ class SearchSpace:
         for family in families:
             # Fail before any training rather than record every candidate as failed.
             family.check_available()
+        if task == REGRESSION and y is not None:
+            _check_log_target(families, y)
         names = [f.name for f in families]
         if len(set(names)) != len(names):
             raise ValueError(f"The 'models' parameter must not repeat a family. Got {names} instead.")
@@ -296,3 +314,14 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
         transform=defaults.transform if not params else None,
         requires=defaults.requires,
     )
+
+
+def _check_log_target(families: list[ModelFamily], y: Any) -> None:
+    """Refuse a target log-target twins cannot fit before training, not as failed candidates."""
+    twins = [f.name for f in families
+             if f.name.endswith(LOG_TARGET_SUFFIX) and BUILTIN_FAMILIES.get(f.name) is f]
+    low = float(np.min(y)) if len(y) else 0.0
+    if twins and low <= -1:
+        raise ValueError(
+            f"The 'models' parameter names log-target families {twins}, which need a target "
+            f"greater than -1. Got a target with minimum {low:g} instead.")
