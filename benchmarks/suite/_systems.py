@@ -34,9 +34,20 @@ THREADS = int(os.environ.get("SUITE_THREADS", "1"))
 #: bagging, a ``RepeatedStratifiedKFold``/``RepeatedKFold``), set by ``tables.run --cv-repeats``.
 CV_REPEATS = 1
 
-#: ``models`` of ensemble_hpo: its default ``"auto"``, or an explicit family list (set by
-#: ``tables.run --models``, e.g. the default families without the log-target twins).
-MODELS: Any = "auto"
+#: ``models`` of ensemble_hpo: ``"auto"`` (its default) or ``"no_log_twins"`` (the default
+#: families of the task without the log-target twins ``"auto"`` may add), set by
+#: ``tables.run --models``.
+MODELS = "auto"
+
+
+def _models(task: str) -> Any:
+    if MODELS == "auto":
+        return "auto"
+    if MODELS != "no_log_twins":
+        raise ValueError(f"unknown MODELS {MODELS!r}")
+    from ensemble_hpo.spaces import DEFAULT_FAMILIES, get_family
+
+    return [name for name in DEFAULT_FAMILIES if get_family(name).supports(task)]
 
 #: Interpreter with AutoGluon installed (it pins pandas < 2.4, so it lives in its own venv).
 AUTOGLUON_PYTHON = os.environ.get("SUITE_AUTOGLUON_PYTHON", "/tmp/ag_venv/bin/python")
@@ -113,7 +124,7 @@ def run_ensemble_hpo(split: Split, budget: float, seed: int) -> list[Outcome]:
     fitted = transformed(split)  # the split itself unless TARGET_TRANSFORM is set
     with context as run_dir:
         model = cls(time_budget=budget, random_state=seed, run_dir=run_dir, n_jobs=THREADS,
-                    models=MODELS, **_cv_kwargs(split.task, seed))
+                    models=_models(split.task), **_cv_kwargs(split.task, seed))
         start = time.time()
         model.fit(fitted.X_train, fitted.y_train)
         fit_time = time.time() - start

@@ -1,6 +1,13 @@
 """Search spaces: model families, their hyperparameter distributions and conditional spaces."""
 
-from ensemble_hpo.spaces._builtin import BUILTIN_FAMILIES, DEFAULT_FAMILIES, get_family
+from ensemble_hpo.spaces._builtin import (
+    BUILTIN_FAMILIES,
+    DEFAULT_FAMILIES,
+    LOG_TARGET_FAMILIES,
+    LogTargetRegressor,
+    get_family,
+    log_target_suits,
+)
 from ensemble_hpo.spaces._early_stopping import EarlyStoppingClassifier, EarlyStoppingRegressor
 from ensemble_hpo.spaces._family import ModelFamily
 from ensemble_hpo.spaces._space import SearchSpace, distribution_from_spec, family_from_spec
@@ -10,9 +17,12 @@ __all__ = [
     "DEFAULT_FAMILIES",
     "EarlyStoppingClassifier",
     "EarlyStoppingRegressor",
+    "LOG_TARGET_FAMILIES",
+    "LogTargetRegressor",
     "ModelFamily",
     "SearchSpace",
     "distribution_from_spec",
     "family_from_spec",
     "get_family",
+    "log_target_suits",
 ]
