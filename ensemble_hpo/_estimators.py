@@ -24,7 +24,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     ----------
     models : "auto", list of str / ModelFamily / dict, or SearchSpace, default="auto"
         Model families to search. ``"auto"`` uses
-        :data:`ensemble_hpo.spaces.DEFAULT_FAMILIES`.
+        :data:`ensemble_hpo.spaces.DEFAULT_FAMILIES`; for a regression target that is
+        non-negative and right-skewed (prices, incomes, counts;
+        :func:`ensemble_hpo.spaces.log_target_suits`) it adds their log-target twins
+        (``"xgboost_log"``...: fitted on ``log1p(y)``, predicting on the original scale),
+        and selection decides which to keep.
     search : str, SearchStrategy or optuna.samplers.BaseSampler, default="tpe"
         ``"random"``, ``"sobol"``, ``"halton"``, ``"tpe"``, ``"gp"``, ``"grid"``,
         ``"genetic"``, ``"cmaes"``, ``"pso"``, ``"gradient"``, or an object.

@@ -36,8 +36,8 @@ CV_REPEATS = 1
 
 #: ``models`` of ensemble_hpo: ``"auto"`` (its default) or ``"no_log_twins"`` (the default
 #: families of the task without the log-target twins ``"auto"`` may add), set by
-#: ``tables.run --models``.
-MODELS = "auto"
+#: ``tables.run --models`` or the SUITE_MODELS environment variable.
+MODELS = os.environ.get("SUITE_MODELS", "auto")
 
 
 def _models(task: str) -> Any:
