@@ -18,7 +18,7 @@ from optuna.distributions import (
 
 from ensemble_hpo._checks import CLASSIFICATION
 
-__all__ = ["ModelFamily", "accepts_keyword", "suggest"]
+__all__ = ["ModelFamily", "suggest"]
 
 PARAM_SEPARATOR = "__"
 
@@ -136,7 +136,7 @@ class ModelFamily:
         kwargs = {**self.fixed, **params}
         if self.transform is not None:
             kwargs = self.transform(kwargs)
-        if random_state is not None and accepts_keyword(factory, "random_state"):
+        if random_state is not None and _accepts(factory, "random_state"):
             kwargs.setdefault("random_state", random_state)
         return factory(**kwargs)
 
@@ -149,8 +149,7 @@ def missing_package_error(family: str, module: str, command: str) -> ImportError
     )
 
 
-def accepts_keyword(factory: Callable[..., Any], keyword: str) -> bool:
-    """Whether ``factory`` (a class, function or method) takes ``keyword`` (or ``**kwargs``)."""
+def _accepts(factory: Callable[..., Any], keyword: str) -> bool:
     try:
         parameters = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
