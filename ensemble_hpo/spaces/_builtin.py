@@ -167,6 +167,13 @@ class LogTargetRegressor(TransformedTargetRegressor):
     with raw-target candidates corrects that level on out-of-fold rows. ``fit`` forwards
     ``groups`` to a regressor that takes them (early stopping that keeps groups whole).
 
+    Predictions are clipped to the range of the training targets (in log space, before
+    ``expm1``). Without it a linear model extrapolates exponentially: on forbes market
+    value (seed 1, 60 s) two ridge candidates on the log scale predicted up to 7,500 for
+    a target whose training maximum is 329, greedy selection gave them 6 % of the weight
+    on out-of-fold rows where the extremes were milder, and the ensemble's test RMSE was
+    22 % worse than its best single candidate.
+
     Parameters
     ----------
     regressor : regressor
@@ -178,8 +185,10 @@ class LogTargetRegressor(TransformedTargetRegressor):
     >>> from sklearn.linear_model import LinearRegression
     >>> X = np.arange(1, 6, dtype=float).reshape(-1, 1)
     >>> model = LogTargetRegressor(regressor=LinearRegression()).fit(X, np.expm1(X.ravel()))
-    >>> model.predict([[6.0]]).round(1)
-    array([402.4])
+    >>> model.predict([[4.5]]).round(1)
+    array([89.])
+    >>> model.predict([[9.0]]).round(1)  # clipped to the largest training target
+    array([147.4])
     """
 
     def __init__(self, *, regressor: Any = None) -> None:
@@ -197,7 +206,14 @@ class LogTargetRegressor(TransformedTargetRegressor):
         # Named explicitly, as the candidate evaluator decides whether to pass groups at all.
         if groups is not None and "groups" in inspect.signature(self.regressor.fit).parameters:
             kwargs["groups"] = groups
-        return super().fit(X, y, **kwargs)
+        super().fit(X, y, **kwargs)
+        self.log_target_range_ = (float(np.log1p(y.min())), float(np.log1p(y.max())))
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "log_target_range_")
+        low, high = self.log_target_range_
+        return np.expm1(np.clip(self.regressor_.predict(X), low, high))
 
 
 def _log_target(regressor: Callable[..., Any]) -> Callable[..., Any]:

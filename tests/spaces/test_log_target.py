@@ -37,9 +37,17 @@ def test_fits_on_log1p_and_predicts_on_the_original_scale():
     X, y = _skewed()
     model = LogTargetRegressor(regressor=LinearRegression()).fit(X, y)
     inner = model.regressor_
-    np.testing.assert_allclose(model.predict(X), np.expm1(inner.predict(X)))
+    log_pred = np.clip(inner.predict(X), np.log1p(y.min()), np.log1p(y.max()))
+    np.testing.assert_allclose(model.predict(X), np.expm1(log_pred))
     np.testing.assert_allclose(inner.coef_[:2], [1.0, -0.5], atol=0.05)  # learnt in log space
     assert clone(model).get_params()["regressor"].__class__ is LinearRegression
+
+
+def test_predictions_stay_within_the_training_targets():
+    X, y = _skewed()
+    model = LogTargetRegressor(regressor=LinearRegression()).fit(X, y)
+    far = np.array([[8.0, -8.0, 0.0, 0.0], [-8.0, 8.0, 0.0, 0.0]])  # exp(12) and exp(-12) unclipped
+    np.testing.assert_allclose(model.predict(far), [y.max(), y.min()])
 
 
 def test_refuses_a_target_at_or_below_minus_one():
