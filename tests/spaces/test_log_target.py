@@ -113,8 +113,8 @@ def test_auto_adds_the_twins_only_for_a_skewed_non_negative_regression_target():
 
 def test_a_twin_with_a_target_below_minus_one_fails_before_training():
     X, y = _skewed()
-    model = EnsembleRegressor(models=["ridge", "ridge_log"], n_trials=2, cv=3)
-    with pytest.raises(ValueError, match=r"log-target families \['ridge_log'\].*minimum -5 instead"):
+    model = EnsembleRegressor(models=["ridge", "random_forest_log"], n_trials=2, cv=3)
+    with pytest.raises(ValueError, match=r"families \['random_forest_log'\].*minimum -5 instead"):
         model.fit(X, np.r_[-5.0, y[1:]])
     assert not hasattr(model, "ensemble_")
 
