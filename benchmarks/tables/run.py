@@ -41,7 +41,6 @@ from benchmarks.tables._data import PORTFOLIO_TABLES, load_table_split, table_in
 KEY = ["table", "seed"]
 
 
-
 def paths(out: Path, budget: float) -> dict[str, Path]:
     stem = f"tables_{budget:g}s"
     return {"csv": out / f"{stem}.csv", "families": out / f"{stem}_families.csv",
