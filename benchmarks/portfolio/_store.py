@@ -66,6 +66,10 @@ class Repository:
         return fh
 
     # -- tables -------------------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        """Names of the tables stored so far (those with a ``_table.npz``), sorted."""
+        return sorted(p.parent.name for p in self.root.glob("*/_table.npz"))
+
     def table_path(self, table: str) -> Path:
         return self.root / table / "_table.npz"
 

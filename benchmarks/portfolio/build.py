@@ -134,7 +134,7 @@ def load_task(repo: Path, task: str, families: Sequence[str] | None = None,
     """
     store = Repository(Path(repo))
     families = tuple(families or default_families())
-    names = sorted(p.parent.name for p in Path(repo).glob("*/_table.npz"))
+    names = store.tables()
     raw: dict[str, dict[str, Any]] = {}
     for name in names if tables is None else tables:
         with np.load(store.table_path(name)) as meta:

@@ -25,14 +25,12 @@ repository root (about a minute)::
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from benchmarks.bench_selection_variants import markdown
+from benchmarks.portfolio import _offline
 from benchmarks.portfolio._store import Repository
 from benchmarks.portfolio.member_filter import AUTO_FAMILIES
 from benchmarks.tables._report import sign_test
@@ -104,14 +102,8 @@ def gate_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, default=Path("/work/portfolio_repo"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    repo = Repository(args.repo)
-    tables = sorted(p.parent.name for p in args.repo.glob("*/_table.npz"))
-    frame = pd.DataFrame([table_row(repo, t) for t in tables])
-    frame.to_csv(args.out / "fallback_gate.csv", index=False)
+    args = _offline.parser(__doc__.splitlines()[0]).parse_args(argv)
+    frame = _offline.per_table(args.repo, table_row)
     plain = frame["rel_change"]
     text = "\n".join([
         "# Falling back to the best single candidate: the count bought and the gain given up",
@@ -121,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         f"median {plain.median():+.2%}. 'vs no gate' counts tables where the gated result is "
         "better / worse than the plain ensemble on test.", "",
         markdown(gate_summary(frame)), ""])
-    (args.out / "fallback_gate.md").write_text(text)
-    print(text)
+    _offline.write(args.out, "fallback_gate", frame, text)
     return 0
 
 

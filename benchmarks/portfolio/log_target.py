@@ -25,10 +25,8 @@ configuration by out-of-fold RMSE. From the repository root (about 15 min on 2 c
 
 from __future__ import annotations
 
-import argparse
 import warnings
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +34,7 @@ from scipy.stats import skew
 from threadpoolctl import threadpool_limits
 
 from benchmarks.bench_selection_variants import markdown
+from benchmarks.portfolio import _offline
 from benchmarks.portfolio._evaluate import setup_table
 from benchmarks.portfolio._store import Repository
 from benchmarks.portfolio.configs import family_configs
@@ -121,16 +120,13 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, default=Path("/work/portfolio_repo"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser = _offline.parser(__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=4, help="raw configurations per family refitted")
     args = parser.parse_args(argv)
     repo, configs = Repository(args.repo), configurations()
     tables = [t for t in PORTFOLIO_TABLES if table_info(t)["task"] == "regression"]
     rows = [r for t in tables if (r := table_row(repo, t, configs, args.top)) is not None]
     frame = pd.DataFrame(rows)
-    frame.to_csv(args.out / "log_target_offline.csv", index=False)
     change = (frame["raw+log"] / frame["raw"] - 1).map("{:+.2%}".format)
     per_table = frame.assign(**{"raw+log vs raw": change})
     text = "\n".join([
@@ -141,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "Test RMSE of the greedy ensemble; sign test over tables (ties dropped).", "",
         markdown(summary(frame)), "", "## Per table", "",
         markdown(per_table.set_index("table").round(4)), ""])
-    (args.out / "log_target_offline.md").write_text(text)
-    print(text)
+    _offline.write(args.out, "log_target_offline", frame, text)
     return 0
 
 

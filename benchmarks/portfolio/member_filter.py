@@ -26,13 +26,11 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from benchmarks.bench_selection_variants import markdown
+from benchmarks.portfolio import _offline
 from benchmarks.portfolio._store import Repository
 from benchmarks.tables._report import sign_test
 from ensemble_hpo.metrics import get_prediction_scorer
@@ -89,21 +87,14 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, default=Path("/work/portfolio_repo"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    repo = Repository(args.repo)
-    tables = sorted(p.parent.name for p in args.repo.glob("*/_table.npz"))
-    frame = pd.DataFrame([table_row(repo, t) for t in tables])
-    frame.to_csv(args.out / "member_filter.csv", index=False)
+    args = _offline.parser(__doc__.splitlines()[0]).parse_args(argv)
+    frame = _offline.per_table(args.repo, table_row)
     text = "\n".join([
         "# Selection without candidates worse than a constant prediction (portfolio repository)",
         "", "Command: `python -m benchmarks.portfolio.member_filter --out benchmarks/results/` "
         "(see its docstring). Per table: `member_filter.csv`.", "",
         markdown(summary(frame)), ""])
-    (args.out / "member_filter.md").write_text(text)
-    print(text)
+    _offline.write(args.out, "member_filter", frame, text)
     return 0
 
 

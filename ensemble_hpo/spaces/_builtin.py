@@ -423,6 +423,8 @@ def log_target_suits(y: Any) -> bool:
     y = np.asarray(y, dtype=np.float64)
     if y.size < 3 or not np.isfinite(y).all() or y.min() < 0 or y.std() == 0:
         return False
+    # scipy.stats.skew's formula (bias=True), without its precision-loss warning on a
+    # nearly constant target, which a fit should not show.
     centred = y - y.mean()
     skewness = float(np.mean(centred**3) / np.mean(centred**2) ** 1.5)
     return skewness > LOG_TARGET_MIN_SKEW
