@@ -19,7 +19,10 @@ FORMATS = {"members": "{:.1f}", "candidates ok": "{:.0f}", "fit_time": "{:.1f}",
            "rel change (median)": "{:+.2%}"}
 
 
-def _table(frame: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
+def _table(frame: pd.DataFrame, floatfmt: str = "{:.4f}",
+           formats: dict[str, str] | None = None) -> str:
+    """Markdown table; floats by ``formats`` (column -> format, over :data:`FORMATS`)."""
+    formats = {**FORMATS, **(formats or {})}
     cols = list(frame.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
@@ -27,7 +30,7 @@ def _table(frame: pd.DataFrame, floatfmt: str = "{:.4f}") -> str:
         for c in cols:
             v = row[c]
             if isinstance(v, (float, np.floating)):
-                cells.append("" if np.isnan(v) else FORMATS.get(c, floatfmt).format(v))
+                cells.append("" if np.isnan(v) else formats.get(c, floatfmt).format(v))
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
@@ -161,7 +164,12 @@ def write_report(csv: Path, families_csv: Path, out: Path, command: str) -> None
               "", _table(shapes()), ""]
     if not failed.empty:
         parts += ["## Failed runs", "", _table(failed[["table", "seed", "status"]]), ""]
+    write_keeping_notes(out, "\n".join(parts) + "\n")
+
+
+def write_keeping_notes(out: Path, generated: str) -> None:
+    """Write ``generated`` to ``out``, keeping the hand-written text after its notes marker."""
     notes = ""
     if out.exists() and NOTES_MARKER in out.read_text():
         notes = out.read_text().split(NOTES_MARKER, 1)[1]
-    out.write_text("\n".join(parts) + "\n" + NOTES_MARKER + notes.rstrip("\n") + "\n")
+    out.write_text(generated + NOTES_MARKER + notes.rstrip("\n") + "\n")

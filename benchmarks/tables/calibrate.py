@@ -38,6 +38,7 @@ from benchmarks.suite._systems import kept_runs, load_kept_run
 from benchmarks.tables import _report
 from benchmarks.tables.reselect import TIE, append_rows, cached_test_predictions, fold_models_readable
 from benchmarks.tables.run import read_csv
+from ensemble_hpo.metrics import get_prediction_scorer
 
 EPS = 1e-15
 INNER_FOLDS = 5
@@ -51,8 +52,13 @@ def sharpen(proba: np.ndarray, beta: float) -> np.ndarray:
     return out / out.sum(axis=1, keepdims=True)
 
 
-def log_loss(proba: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], EPS, 1.0))))
+def loss_of(task: str):
+    """``loss(prediction, y)``: the task's default loss (log loss, RMSE), lower is better."""
+    score = get_prediction_scorer(None, task)
+    return lambda pred, y: -score(y, pred)
+
+
+log_loss = loss_of("classification")
 
 
 def fit_beta(proba: np.ndarray, y: np.ndarray) -> float:
@@ -72,8 +78,7 @@ def calibrator(task: str):
     """``(fit, apply, loss)`` of the task's one-shot calibration."""
     if task == "classification":
         return fit_beta, lambda p, beta: sharpen(p, beta), log_loss
-    return (fit_affine, lambda p, ab: ab[0] + ab[1] * p,
-            lambda p, y: float(np.sqrt(np.mean((p - y) ** 2))))
+    return fit_affine, lambda p, ab: ab[0] + ab[1] * p, loss_of(task)
 
 
 def guard_says_apply(task: str, oof: np.ndarray, y: np.ndarray) -> bool:
@@ -157,9 +162,7 @@ def write_report(frame: pd.DataFrame, base: pd.DataFrame, path: Path, command: s
     check = frame[(frame["variant"] == "raw") & (frame["source"] == "ensemble")].merge(
         base[["run", "ensemble_loss"]], on="run")
     gap = float((check["test_loss"] / check["ensemble_loss"] - 1.0).abs().max())
-    _report.FORMATS.update({"vs raw: mean": "{:+.2%}", "vs raw: median": "{:+.2%}",
-                            "sign test p": "{:.3g}"})
-    path.write_text("\n".join([
+    _report.write_keeping_notes(path, "\n".join([
         "# Post-hoc calibration of the ensemble, offline on the kept 60-table runs",
         "",
         f"Command: `{command}`. Runs: {frame['run'].nunique()}; seeds "
@@ -173,9 +176,10 @@ def write_report(frame: pd.DataFrame, base: pd.DataFrame, path: Path, command: s
         f"Reproduction check: ensemble `raw` against the run's ensemble_loss, largest relative "
         f"difference {gap:.2e}.",
         "",
-        _report._table(table),
+        _report._table(table, formats={"vs raw: mean": "{:+.2%}", "vs raw: median": "{:+.2%}",
+                                       "sign test p": "{:.3g}"}),
         "",
-    ]))
+    ]) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
