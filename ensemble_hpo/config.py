@@ -6,6 +6,7 @@ This is the one place that maps YAML names to classes; the core only sees object
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ensemble_hpo._checks import CLASSIFICATION
 
 __all__ = ["ConfigError", "RunConfig", "apply_overrides", "load_config"]
+
+
+def _optuna_pruner(class_name: str, **params: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        import optuna
+
+        return getattr(optuna.pruners, class_name)(**params)
+    return make
+
+
+#: YAML's ``search.pruner`` names (name -> factory of the Optuna pruner).
+PRUNERS: dict[str, Callable[[], Any]] = {
+    "median": _optuna_pruner("MedianPruner", n_startup_trials=5, n_warmup_steps=0),
+    "successive_halving": _optuna_pruner("SuccessiveHalvingPruner"),
+    "hyperband": _optuna_pruner("HyperbandPruner", min_resource=1, max_resource=10),
+}
 
 
 class ConfigError(ValueError):
@@ -57,9 +74,21 @@ class SearchConfig(_Strict):
     n_trials: int | None = Field(None, gt=0)
     time_budget: float | None = Field(None, gt=0)
     trial_timeout: float | None = Field(None, gt=0)
-    warm_start: Literal["portfolio", "defaults", "mined"] | None = "portfolio"
-    pruner: Literal["median", "successive_halving", "hyperband"] | None = None
+    warm_start: str | None = "portfolio"
+    pruner: str | None = None
     objective: str = "candidate"
+
+    @field_validator("warm_start")
+    @classmethod
+    def _warm_start(cls, value: str | None) -> str | None:
+        from ensemble_hpo.spaces import WARM_START_KINDS
+
+        return value if value is None else _registered(value, WARM_START_KINDS)
+
+    @field_validator("pruner")
+    @classmethod
+    def _pruner_name(cls, value: str | None) -> str | None:
+        return value if value is None else _registered(value, PRUNERS)
 
     @field_validator("objective")
     @classmethod
@@ -142,7 +171,7 @@ class RunConfig(_Strict):
         return value
 
 
-def _registered(name: str, registry: dict[str, Any]) -> str:
+def _registered(name: str, registry: Collection[str]) -> str:
     """A stage's name must be in that stage's registry, the one the estimators read too."""
     if name not in registry:
         raise ValueError(f"must be one of {sorted(registry)}, got {name!r}")
@@ -199,14 +228,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 
 
 def _pruner(name: str | None) -> Any:
-    import optuna
-
-    factories = {
-        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
-        "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
-        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=10),
-    }
-    return factories[name]() if name else None
+    return PRUNERS[name]() if name else None
 
 
 def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,

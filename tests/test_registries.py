@@ -6,11 +6,12 @@ import pytest
 import yaml
 from sklearn.datasets import load_breast_cancer
 
-from ensemble_hpo import EnsembleClassifier
-from ensemble_hpo.config import ConfigError, build_estimator, load_config
+from ensemble_hpo import EnsembleClassifier, spaces
+from ensemble_hpo.config import PRUNERS, ConfigError, build_estimator, load_config
 from ensemble_hpo.fusion import FUSERS
 from ensemble_hpo.search import STRATEGIES, make_strategy
 from ensemble_hpo.selection import SELECTORS
+from ensemble_hpo.spaces import WARM_START_KINDS
 
 QUICK = dict(models=["logistic", "knn"], n_trials=3, cv=3, random_state=0, warm_start_configs=None)
 
@@ -75,3 +76,30 @@ def test_every_registered_fuser_describes_itself_and_exports(name, cancer):
     if fuser_class.sklearn_export != "hard":  # hard voting has no probabilities in sklearn
         np.testing.assert_allclose(exported.predict_proba(X[:20]), model.predict_proba(X[:20]),
                                    atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", [*WARM_START_KINDS, None])
+def test_every_warm_start_kind_is_a_yaml_name(kind, tmp_path):
+    built = build_estimator(_config(tmp_path, search={"warm_start": kind}), "classification", None)
+    assert built.warm_start_configs == kind
+
+
+def test_yaml_warm_start_reads_the_registry(tmp_path, monkeypatch):
+    from ensemble_hpo.spaces import _portfolio
+
+    with pytest.raises(ConfigError, match="search.warm_start.*must be one of"):
+        _config(tmp_path, search={"warm_start": "nonesuch"})
+    monkeypatch.setattr(_portfolio, "WARM_START_KINDS", (*WARM_START_KINDS, "nonesuch"))
+    monkeypatch.setattr(spaces, "WARM_START_KINDS", _portfolio.WARM_START_KINDS)
+    assert _config(tmp_path, search={"warm_start": "nonesuch"}).search.warm_start == "nonesuch"
+
+
+@pytest.mark.parametrize("name", sorted(PRUNERS))
+def test_every_pruner_name_builds_its_optuna_pruner(name, tmp_path):
+    import optuna
+
+    built = build_estimator(_config(tmp_path, search={"pruner": name}), "classification", None)
+    assert isinstance(built.pruner, optuna.pruners.BasePruner)
+    assert type(built.pruner) is type(PRUNERS[name]())
+    with pytest.raises(ConfigError, match="search.pruner.*must be one of"):
+        _config(tmp_path, search={"pruner": "nonesuch"})

@@ -64,6 +64,10 @@ VARIANTS: dict[str, Callable[[], object]] = {
 VARIANTS.update({f"guarded_{gain:g}": _selector("GuardedGreedySelector", min_gain=gain,
                                                 random_state=0)
                  for gain in (0.002, 0.005, 0.01, np.inf)})
+# Greedy selection over the ``size`` candidates with the best out-of-fold scores: a cap on
+# how many candidates every greedy step compares (the winner's curse grows with that number).
+VARIANTS.update({f"greedy_top{size}": _selector("GreedySelector", prune=size)
+                 for size in (25, 50, 100, 200)})
 VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single", "guarded_0.005")
                  for fraction in (0.25, 0.5)})
 

@@ -38,8 +38,7 @@ from ensemble_hpo.search._runner import (
 )
 from ensemble_hpo.search._strategy import GridSearch, SearchContext, SearchStrategy
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
-from ensemble_hpo.spaces import SearchSpace
-from ensemble_hpo.spaces._portfolio import WARM_START_KINDS
+from ensemble_hpo.spaces import WARM_START_KINDS, SearchSpace
 from ensemble_hpo.storage import make_storage, storage_kind
 
 __all__ = ["SearchRun"]

@@ -10,6 +10,7 @@ from ensemble_hpo.spaces._builtin import (
 )
 from ensemble_hpo.spaces._early_stopping import EarlyStoppingClassifier, EarlyStoppingRegressor
 from ensemble_hpo.spaces._family import ModelFamily
+from ensemble_hpo.spaces._portfolio import WARM_START_KINDS
 from ensemble_hpo.spaces._space import SearchSpace, distribution_from_spec, family_from_spec
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "LogTargetRegressor",
     "ModelFamily",
     "SearchSpace",
+    "WARM_START_KINDS",
     "distribution_from_spec",
     "family_from_spec",
     "get_family",
