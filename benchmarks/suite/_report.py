@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.suite._metrics import primary_metric
+from benchmarks.tables._report import write_keeping_notes
 
 #: Text below this marker in an existing report is kept when the report is rebuilt.
 NOTES_MARKER = "<!-- notes: hand-written analysis below is preserved -->"
@@ -201,9 +202,6 @@ def write_report(out_dir: Path, tag: str, command: str) -> Path:
     _rank_figure(ranked, out_dir / f"{tag}_ranks.png")
     vs_table, wins, n = _ensemble_vs_single(results)
     md_path = out_dir / f"{tag}.md"
-    notes = ""
-    if md_path.exists() and NOTES_MARKER in md_path.read_text():
-        notes = md_path.read_text().split(NOTES_MARKER, 1)[1]
     load = results["load_1min"]
     parts = [
         f"# Benchmark suite, budget {results['budget'].iloc[0]:g} s",
@@ -265,7 +263,7 @@ def write_report(out_dir: Path, tag: str, command: str) -> Path:
         "",
         _family_table(boards),
         "",
-        NOTES_MARKER,
+        "",
     ]
-    md_path.write_text("\n".join(parts) + notes)
+    write_keeping_notes(md_path, "\n".join(parts), NOTES_MARKER)
     return md_path

@@ -167,9 +167,9 @@ def write_report(csv: Path, families_csv: Path, out: Path, command: str) -> None
     write_keeping_notes(out, "\n".join(parts) + "\n")
 
 
-def write_keeping_notes(out: Path, generated: str) -> None:
-    """Write ``generated`` to ``out``, keeping the hand-written text after its notes marker."""
+def write_keeping_notes(out: Path, generated: str, marker: str = NOTES_MARKER) -> None:
+    """Write ``generated`` to ``out``, keeping the hand-written text after ``marker``."""
     notes = ""
-    if out.exists() and NOTES_MARKER in out.read_text():
-        notes = out.read_text().split(NOTES_MARKER, 1)[1]
-    out.write_text(generated + NOTES_MARKER + notes.rstrip("\n") + "\n")
+    if out.exists() and marker in out.read_text():
+        notes = out.read_text().split(marker, 1)[1]
+    out.write_text(generated + marker + notes.rstrip("\n") + "\n")
