@@ -62,6 +62,9 @@ def quiet_optuna(verbose: int = 0) -> Iterator[None]:
 
 # Finished trials that used no budget: a killed worker's, and one started past the budget.
 _NOT_COUNTED = ("interrupted", "surplus")
+# How long the budget guard waits for an earlier trial's worker to tag it, polling.
+_TAG_GRACE_SECONDS = 1.0
+_TAG_POLL_SECONDS = 0.05
 
 
 def count_finished(study: optuna.Study) -> int:
@@ -72,14 +75,44 @@ def count_finished(study: optuna.Study) -> int:
     )
 
 
-def count_started(study: optuna.Study) -> int:
-    """Trials finished or in progress, across every worker sharing the study.
+def _uses_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    """The one rule for "this trial counts towards ``n_trials``".
 
-    A RUNNING trial without a ``worker`` attribute was killed in the instant between
-    its creation and the objective's first line; it is not counted.
+    Finished trials count unless interrupted or surplus. A RUNNING trial counts once its
+    worker has tagged it: an untagged one was either created a moment ago by a live
+    worker, or belongs to a process killed in the instant between creating and tagging
+    it (see :func:`_settled_trials`).
     """
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return count_finished(study) + sum("worker" in t.user_attrs for t in running)
+    if trial.state in FINISHED:
+        return trial.user_attrs.get("status") not in _NOT_COUNTED
+    return trial.state == TrialState.RUNNING and "worker" in trial.user_attrs
+
+
+def count_started(study: optuna.Study) -> int:
+    """Trials finished or in progress, across every worker sharing the study."""
+    return sum(map(_uses_budget, study.get_trials(deepcopy=False)))
+
+
+def _settled_trials(study: optuna.Study, number: int) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials numbered below ``number``, once their live workers have tagged them.
+
+    A live worker tags its trial within milliseconds of creating it, so an untagged
+    RUNNING trial still untagged after :data:`_TAG_GRACE_SECONDS` is a dead process's and
+    uses no budget. Without the wait a racing worker's trial would be missed (one trial
+    too many); counting every untagged trial instead lost one trial of the budget when a
+    run was resumed right after a SIGKILL in that instant (7 of 8 candidates, seen in CI).
+    """
+    def earlier() -> list[optuna.trial.FrozenTrial]:
+        return [t for t in study.get_trials(deepcopy=False) if t.number < number]
+
+    trials = earlier()
+    waited = 0.0
+    while waited < _TAG_GRACE_SECONDS and any(
+            t.state == TrialState.RUNNING and "worker" not in t.user_attrs for t in trials):
+        time.sleep(_TAG_POLL_SECONDS)
+        waited += _TAG_POLL_SECONDS
+        trials = earlier()
+    return trials
 
 
 class StopAtTrials:
@@ -113,9 +146,7 @@ class WithinBudget:
         self.n_trials = n_trials
 
     def __call__(self, trial: optuna.Trial) -> Any:
-        before = sum(t.number < trial.number and t.state != TrialState.WAITING
-                     and t.user_attrs.get("status") not in _NOT_COUNTED
-                     for t in trial.study.get_trials(deepcopy=False))
+        before = sum(map(_uses_budget, _settled_trials(trial.study, trial.number)))
         if before >= self.n_trials:
             trial.set_user_attr("status", "surplus")
             trial.study.stop()
