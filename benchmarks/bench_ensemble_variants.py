@@ -27,7 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_selection_variants import markdown  # noqa: E402
+from benchmarks._markdown import markdown  # noqa: E402
 from benchmarks.suite._metrics import primary_loss, score_predictions  # noqa: E402
 from benchmarks.suite._systems import kept_runs, load_kept_run, predict_test_rows  # noqa: E402
 from ensemble_hpo.fusion import OptimizedWeights, Stacking, WeightedAverage  # noqa: E402

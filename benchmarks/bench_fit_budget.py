@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.tables._data import load_table_split
 from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
 

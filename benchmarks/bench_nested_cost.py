@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.suite._systems import kept_runs, load_kept_run
 from ensemble_hpo._nested import nested_scores
 from ensemble_hpo._select_fuse import comparison_fusers

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.stats import binomtest
 from sklearn.metrics import log_loss, root_mean_squared_error
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.tables._data import load_table_split
 from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
 

@@ -43,6 +43,7 @@ from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
+from benchmarks._markdown import markdown
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.selection import (
     BestSingleSelector,
@@ -157,16 +158,6 @@ def evaluate(name: str, lib: dict, task: str, repeat: int) -> list[dict]:
             "seconds": seconds,
         })
     return rows
-
-
-def markdown(frame: pd.DataFrame, fmt: str = "{:.4f}") -> str:
-    """Minimal markdown table (no optional dependency)."""
-    cols = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, *row in frame.itertuples():
-        cells = [fmt.format(v) if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join([str(idx)] + cells) + " |")
-    return "\n".join(lines)
 
 
 def summarise(results: pd.DataFrame, command: str, elapsed: float) -> str:

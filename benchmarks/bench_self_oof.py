@@ -43,7 +43,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.tables._data import PORTFOLIO_TABLES, load_table_split
 from benchmarks.tables._report import sign_test
 from ensemble_hpo._folds import make_folds

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.portfolio import _offline
 from benchmarks.portfolio._store import Repository
 from benchmarks.portfolio.member_filter import AUTO_FAMILIES

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy.stats import skew
 from threadpoolctl import threadpool_limits
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.portfolio import _offline
 from benchmarks.portfolio._evaluate import setup_table
 from benchmarks.portfolio._store import Repository

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.portfolio import _offline
 from benchmarks.portfolio._store import Repository
 from benchmarks.tables._report import sign_test

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks._markdown import markdown
 from benchmarks.tables._data import PORTFOLIO_TABLES
 
 NOTES_MARKER = "<!-- notes: text below survives report rebuilds -->"
@@ -21,20 +22,8 @@ FORMATS = {"members": "{:.1f}", "candidates ok": "{:.0f}", "fit_time": "{:.1f}",
 
 def _table(frame: pd.DataFrame, floatfmt: str = "{:.4f}",
            formats: dict[str, str] | None = None) -> str:
-    """Markdown table; floats by ``formats`` (column -> format, over :data:`FORMATS`)."""
-    formats = {**FORMATS, **(formats or {})}
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if isinstance(v, (float, np.floating)):
-                cells.append("" if np.isnan(v) else formats.get(c, floatfmt).format(v))
-            else:
-                cells.append(str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """Markdown table without the index; floats by ``formats`` over :data:`FORMATS`."""
+    return markdown(frame, floatfmt, {**FORMATS, **(formats or {})}, index=False)
 
 
 def per_table(ok: pd.DataFrame) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.bench_selection_variants import markdown
+from benchmarks._markdown import markdown
 from benchmarks.tables._report import sign_test
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
