@@ -7,9 +7,11 @@ Exit codes: 0 success, 2 bad usage or configuration, 3 data or run-folder error,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,12 @@ def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
         y = frame[config.data.target]
         X = frame.drop(columns=[config.data.target])
         task = infer_task(y)[0]
-    X = X.drop(columns=[c for c in config.data.drop if c in X.columns])
+    missing = [c for c in config.data.drop if c not in X.columns]
+    if missing:
+        # A misspelt name would silently keep an identifier or a leaking column in training.
+        raise CLIError(f"The 'data.drop' column(s) {missing} are not in the table; columns are "
+                       f"{list(X.columns)}.", EXIT_DATA)
+    X = X.drop(columns=list(config.data.drop))
     return X, y, task if config.task == "auto" else config.task
 
 
@@ -163,13 +170,19 @@ def _save_outputs(run_dir: Path, model: Any, summary: dict[str, Any]) -> None:
     save_model(model, run_dir / MODEL_FILE)
 
 
-def _execute(config: Any, run_dir: Path, trusted: bool = False) -> int:
+def _prepare(config: Any, run_dir: Path, trusted: bool = False) -> tuple[Any, str, tuple]:
+    """Read the data, split it and build the estimator: every check that needs no training,
+    before anything in the run folder is written or removed."""
     from ensemble_hpo.config import build_estimator
 
     X, y, task = load_data(config)
     print(_task_note(config, y, task))
-    X_train, X_test, y_train, y_test = _split(X, y, task, config)
-    model = build_estimator(config, task, str(run_dir), trusted=trusted)
+    split = _split(X, y, task, config)
+    return build_estimator(config, task, str(run_dir), trusted=trusted), task, split
+
+
+def _execute(config: Any, run_dir: Path, prepared: tuple[Any, str, tuple]) -> int:
+    model, task, (X_train, X_test, y_train, y_test) = prepared
     start = time.time()
     model.fit(X_train, y_train)
     scores = _holdout_scores(model, X_test, y_test, task)
@@ -214,16 +227,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
     run_dir = Path(args.output or Path(config.output_dir) / config.name)
-    if (run_dir / CONFIG_FILE).exists() and not args.force:
+    holds_run = (run_dir / CONFIG_FILE).exists()
+    if holds_run and not args.force:
         raise CLIError(f"The run folder {str(run_dir)!r} already holds a run; use 'ensemble-hpo resume "
                        f"{run_dir}' or pass --force to start over.", EXIT_DATA)
-    if args.force and run_dir.exists():
+    if args.force and not holds_run and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise CLIError(f"--force starts a run folder over, and {str(run_dir)!r} is not one (it holds "
+                       f"files but no {CONFIG_FILE}); nothing was removed. Choose another --output.",
+                       EXIT_DATA)
+    prepared = _prepare(config, run_dir, args.trust)
+    if args.force and holds_run:
         import shutil
 
         shutil.rmtree(run_dir)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    return _execute(config, run_dir, args.trust)
+    with _discard_if_untrained(run_dir, created):
+        return _execute(config, run_dir, prepared)
+
+
+@contextlib.contextmanager
+def _discard_if_untrained(run_dir: Path, created: bool) -> Iterator[None]:
+    """Remove the config this run wrote when it fails before anything else was written,
+    so that the corrected command can start again (a folder with trials is kept to resume)."""
+    try:
+        yield
+    except BaseException:
+        if [p.name for p in run_dir.iterdir()] == [CONFIG_FILE]:
+            (run_dir / CONFIG_FILE).unlink()
+            if created:
+                run_dir.rmdir()
+        raise
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -235,7 +270,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config = load_config(run_dir / CONFIG_FILE, _overrides(args))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
-    return _execute(config, run_dir, args.trust)
+    return _execute(config, run_dir, _prepare(config, run_dir, args.trust))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -109,12 +109,17 @@ class SearchConfig(_Strict):
     def _family_specs(cls, value: str | list[str | dict[str, Any]]) -> str | list[str | dict[str, Any]]:
         # A spec's 'classifier'/'regressor' is an import path called with parameters from
         # this file: check that it names an estimator class now, before any data is read.
-        from ensemble_hpo.spaces import family_from_spec
+        from ensemble_hpo.spaces import family_from_spec, get_family
 
-        for spec in value if isinstance(value, list) else []:
-            if isinstance(spec, dict):
-                family_from_spec(spec)
+        for spec in value if isinstance(value, list) else [] if value == "auto" else [value]:
+            # The same lookups the search makes, so a typo fails before any data is read.
+            family_from_spec(spec) if isinstance(spec, dict) else get_family(spec)
         return value
+
+    @model_validator(mode="after")
+    def _strategy_options(self) -> SearchConfig:
+        _construct(lambda: _configured_strategy(self), "search.options")
+        return self
 
 
 class StageConfig(_Strict):
@@ -157,18 +162,48 @@ class RunConfig(_Strict):
     @field_validator("selection")
     @classmethod
     def _selection(cls, value: StageConfig) -> StageConfig:
+        from ensemble_hpo._resolve import make_selector
         from ensemble_hpo.selection import SELECTORS
 
         _registered(value.method, SELECTORS)
+        _construct(lambda: make_selector(value.method, None, None, value.options), "selection.options")
         return value
 
     @field_validator("fusion")
     @classmethod
     def _fusion(cls, value: StageConfig) -> StageConfig:
+        from ensemble_hpo._resolve import make_fuser
         from ensemble_hpo.fusion import FUSERS
 
         _registered(value.method, FUSERS)
+        _construct(lambda: make_fuser(value.method, None, None, value.options), "fusion.options")
         return value
+
+    @field_validator("scoring")
+    @classmethod
+    def _scoring(cls, value: str | None) -> str | None:
+        from ensemble_hpo.metrics import get_prediction_scorer
+
+        if value is not None:
+            get_prediction_scorer(value, "regression")  # scorer names do not depend on the task
+        return value
+
+
+def _construct(build: Callable[[], Any], where: str) -> None:
+    """Build a stage from its options now, so that an unknown option fails before any data."""
+    try:
+        build()
+    except TypeError as exc:
+        raise ValueError(f"{where} has an option the stage does not take: {exc}") from None
+
+
+def _configured_strategy(search: SearchConfig) -> Any:
+    from ensemble_hpo.search import make_strategy
+
+    strategy = make_strategy(search.strategy)
+    if search.options:
+        strategy = type(strategy)(**{**_init_kwargs(strategy), **search.options})
+    return strategy
 
 
 def _registered(name: str, registry: Collection[str]) -> str:
@@ -239,12 +274,9 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
     not be able to switch off the signature check of that folder's model files.
     """
     from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
-    from ensemble_hpo import search as srch
     from ensemble_hpo._resolve import make_fuser, make_selector
 
-    strategy = srch.make_strategy(config.search.strategy)
-    if config.search.options:
-        strategy = type(strategy)(**{**_init_kwargs(strategy), **config.search.options})
+    strategy = _configured_strategy(config.search)
     seed, scoring = config.random_state, config.scoring
     cls = EnsembleClassifier if task == CLASSIFICATION else EnsembleRegressor
     return cls(

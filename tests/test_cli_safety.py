@@ -1,0 +1,82 @@
+"""The command line writes or removes nothing until the run is known to be sound."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.datasets import load_breast_cancer
+
+from ensemble_hpo.cli import main
+
+QUICK = {"strategy": "random", "models": ["logistic"], "n_trials": 2, "warm_start": None}
+
+
+def _config(tmp_path, **changes):
+    config = {"name": "t", "data": {"builtin": "iris"}, "cv": 3, "random_state": 0, "verbose": 0,
+              "search": dict(QUICK)}
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            config.setdefault(section, {})[field] = value
+        else:
+            config[key] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_force_does_not_remove_a_folder_that_is_no_run(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "only_copy.csv").write_text("a,b\n1,2\n")
+    assert main(["run", str(_config(tmp_path)), "-o", str(folder), "--force"]) == 3
+    assert "is not one" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["only_copy.csv"]
+
+
+def test_force_removes_nothing_when_the_new_run_cannot_start(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    before = sorted(p.name for p in run_dir.iterdir())
+    missing = _config(tmp_path, data={"path": str(tmp_path / "missing.csv"), "target": "y"})
+    assert main(["run", str(missing), "-o", str(run_dir), "--force"]) == 3
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # the finished run is intact
+
+
+def test_a_misspelt_drop_column_is_an_error(tmp_path, capsys):
+    data = load_breast_cancer(as_frame=True).frame
+    data["leak"] = data["target"]
+    data.to_csv(tmp_path / "cancer.csv", index=False)
+    config = _config(tmp_path, data={"path": str(tmp_path / "cancer.csv"), "target": "target",
+                                     "drop": ["leak_col"]})
+    assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 3
+    err = capsys.readouterr().err
+    assert "'data.drop'" in err and "leak_col" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"scoring": "roc-auc"}, "roc-auc"),
+    ({"search__models": ["random_forrest"]}, "random_forrest"),
+    ({"search__models": "random_forrest"}, "random_forrest"),
+    ({"selection": {"method": "greedy", "options": {"n_best": 3}}}, "n_best"),
+    ({"fusion": {"method": "stacking", "options": {"final": "ridge"}}}, "final"),
+    ({"search__options": {"n_startup": 3}}, "n_startup"),
+])
+def test_a_typo_in_the_configuration_fails_before_anything_is_written(tmp_path, capsys, change, named):
+    assert main(["run", str(_config(tmp_path, **change)), "-o", str(tmp_path / "run")]) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_fails_before_training_leaves_no_half_written_folder(tmp_path):
+    # Logistic regression on a regression table is refused by fit itself, after the CLI wrote
+    # its config: the config is taken back so that the corrected command can run.
+    config = _config(tmp_path, data={"builtin": "diabetes"})
+    with pytest.raises(ValueError, match="support regression"):
+        main(["run", str(config), "-o", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+    fixed = _config(tmp_path, data={"builtin": "diabetes"}, search__models=["ridge"])
+    assert main(["run", str(fixed), "-o", str(tmp_path / "run")]) == 0
+    assert pd.read_csv(tmp_path / "run" / "leaderboard.csv").shape[0] == 2
