@@ -26,7 +26,7 @@ from ensemble_hpo._pareto import (
     pick_point,
 )
 from ensemble_hpo._resolve import make_fuser, make_selector
-from ensemble_hpo._run_identity import check_identity, run_identity
+from ensemble_hpo._run_identity import check_identity, run_identity, scoring_key
 from ensemble_hpo._select_fuse import (
     SelectionData,
     SelectionResult,
@@ -37,6 +37,7 @@ from ensemble_hpo._validation import validate_predict_data
 from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn
 from ensemble_hpo.ensemble._cost import check_trim_limits, member_seconds_per_row
 from ensemble_hpo.fusion import WeightedAverage
+from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import PipelineBuilder, Population
 from ensemble_hpo.spaces import SearchSpace
 
@@ -129,6 +130,7 @@ class _BaseEnsemble(BaseEstimator):
                 measure=self._member_timer(population, plan.X[:500], plan.n_classes))
         self._apply(result, population, data)
         self.search_scoring_ = plan.run.search_scoring_
+        self.scoring_ = scoring_key(plan.evaluator.scorer)
         self.run_identity_ = plan.identity
         if self.final_models == "refit":
             with deadline.stage("refit"):
@@ -159,6 +161,7 @@ class _BaseEnsemble(BaseEstimator):
         those of ``fit``.
         """
         check_is_fitted(self, "ensemble_")
+        self._check_scoring_unchanged("reselect")
         if selection is not None:
             self.set_params(selection=selection)
         if fusion is not None:
@@ -168,6 +171,18 @@ class _BaseEnsemble(BaseEstimator):
         self._finish(self.population_, make_selector(self.selection, self.random_state, self.scoring),
                      fuser, data, available_only=True)
         return self
+
+    def _check_scoring_unchanged(self, method: str) -> None:
+        """The population's scores, the leaderboard and the front are in ``scoring_``."""
+        fitted = getattr(self, "scoring_", None)  # None: a model saved before scoring_ existed
+        now = scoring_key(get_prediction_scorer(self.scoring, self._task))
+        if fitted is not None and now != fitted:
+            raise ValueError(
+                f"The 'scoring' parameter must be the one of fit ({fitted!r}) for {method}(): the "
+                "candidates' scores, leaderboard_ and pareto_front_ are in that metric. Got "
+                f"{now!r} instead. To use another metric, fit again with the same run_dir: its "
+                "finished candidates are rescored from their stored out-of-fold predictions, "
+                "not retrained.")
 
     def _check_fit_data(self, X: Any, y: Any, sample_weight: Any, groups: Any,
                         fuser: Any) -> SelectionData:
@@ -275,6 +290,7 @@ class _BaseEnsemble(BaseEstimator):
         :meth:`keep_front_point`.
         """
         check_is_fitted(self, "ensemble_")
+        self._check_scoring_unchanged("trim")
         check_trim_limits(max_members, latency_budget, X)
         if self.ensemble_.feature_transformer is not None:
             raise ValueError(
@@ -319,6 +335,7 @@ class _BaseEnsemble(BaseEstimator):
         any other point can be kept later.
         """
         check_is_fitted(self, "pareto_front_")
+        self._check_scoring_unchanged("keep_front_point")
         row = self.pareto_front_.loc[self._front_label(point, latency_budget, final_models)]
         refit = row["final_models"] == "refit"
         if refit and (X is None or y is None):

@@ -132,6 +132,10 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     search_scoring_ : str
         The metric the study's trial values are in (a resumed run folder keeps
         the one it was first searched with; candidates are rescored in ``scoring``).
+    scoring_ : str
+        The metric of ``leaderboard_``, ``best_score_``, ``cv_score_`` and
+        ``pareto_front_``: ``scoring`` at fit time. :meth:`reselect`, :meth:`trim` and
+        :meth:`keep_front_point` refuse a ``scoring`` changed since.
 
     Examples
     --------

@@ -98,9 +98,11 @@ class FitPlan:
             warm_start=params["warm_start_configs"], n_jobs=params["n_jobs"],
             backend=params["backend"], trial_timeout=params["trial_timeout"], seed=seed,
             verbose=params["verbose"], objective=make_trial_value(params["objective"], selector))
+        store = folder.artifact_store(trusted=params["trusted"])
+        store.bind(folder.study_owner(params["storage"]))
         return cls(
             params=params, task=task, X=X, info=info, classes=classes, groups=groups,
-            evaluator=evaluator, run=run, store=folder.artifact_store(trusted=params["trusted"]),
+            evaluator=evaluator, run=run, store=store,
             builder=PipelineBuilder(info.column_kinds, task),
             selector=selector, fuser=fuser,
             # Checked against a resumed study, and kept so that reselect() can refuse other data.

@@ -53,6 +53,21 @@ class RunFolder:
             return storage
         return f"journal://{self.path / self.STUDY}"
 
+    def study_owner(self, storage: Any = None) -> str:
+        """Which study a run with ``storage`` keeps in this folder (see ``FileArtifactStore.bind``).
+
+        The folder's own journal is named relative to the folder, so a moved folder still
+        resumes; an explicit journal URL for that same file means the same study.
+        """
+        if storage is None:
+            return self.STUDY
+        if isinstance(storage, str):
+            if storage.startswith("journal://") and self.root is not None:
+                path = Path(storage[len("journal://"):]).resolve()
+                return self.STUDY if path == (self.path / self.STUDY).resolve() else f"journal://{path}"
+            return storage
+        return str(getattr(storage, "url", None) or type(storage).__name__)
+
     def artifact_store(self, *, trusted: bool = False) -> ArtifactStore:
         """Out-of-fold predictions and fold models: files in the folder, or in memory."""
         # Imported here so that the CLI can read the layout's names without loading models.

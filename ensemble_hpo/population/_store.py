@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import pickle
 import struct
 import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import joblib
 import numpy as np
 
+from ensemble_hpo._run_identity import RunFolderMismatch
 from ensemble_hpo._signing import KEY_ENV, key_fingerprint, sign, verify
 from ensemble_hpo.persistence import UntrustedArtifactError
 
@@ -49,6 +52,9 @@ class ArtifactStore(ABC):
     def has_models(self, key: int) -> bool:
         """Whether candidate ``key``'s fold models are still kept (see ``drop_models``)."""
         return key in self
+
+    def bind(self, study: str) -> None:  # noqa: B027 - optional hook
+        """Claim the store for ``study`` (a file store refuses another study's folder)."""
 
     def drop_models(self, keep: set[int]) -> None:  # noqa: B027 - optional hook
         """Free the fold models of every candidate not in ``keep`` (no-op by default)."""
@@ -120,6 +126,9 @@ class FileArtifactStore(ArtifactStore):
     # Stores pickled (inside .ehpo files, kept benchmark fits) before ``trusted`` existed
     # have no such attribute: they read as untrusted.
     trusted: bool = False
+    # The folder incarnation this store is bound to (see :meth:`bind`); None: unchecked.
+    folder_id: str | None = None
+    OWNER = "OWNER.json"
 
     def __init__(self, path: str | os.PathLike[str], *, trusted: bool = False) -> None:
         self.path = Path(path)
@@ -133,7 +142,48 @@ class FileArtifactStore(ArtifactStore):
         state.pop("trusted", None)
         return state
 
+    def bind(self, study: str) -> None:
+        """Claim the folder for ``study`` (a description of the study's storage), or check the claim.
+
+        The first store to bind a folder writes ``OWNER.json``: a random id of this folder's
+        incarnation and ``study``. A store of another study is refused, as two studies
+        numbering their candidates from 0 would overwrite each other's files. A bound store
+        checks the id on every read and write, so a saved model whose run folder was
+        started over (``ensemble-hpo run --force``) refuses the new folder's files instead
+        of predicting with them.
+        """
+        owner = self._claim(study)
+        if owner["study"] != study:
+            raise RunFolderMismatch(
+                f"The artifacts folder {str(self.path)!r} belongs to the study in {owner['study']!r}, "
+                f"not to this run's study in {study!r}: their candidates would overwrite each other's "
+                "files. Use another 'run_dir' for another study.")
+        self.folder_id = owner["id"]
+
+    def _claim(self, study: str) -> dict[str, str]:
+        path = self.path / self.OWNER
+        mine = {"id": uuid.uuid4().hex, "study": study}
+        try:
+            # O_EXCL: of several processes binding a new folder at once, one writes the claim.
+            with open(path, "x") as file:
+                json.dump(mine, file)
+            return mine
+        except FileExistsError:
+            return json.loads(path.read_text())
+
+    def _check_folder(self) -> None:
+        if self.folder_id is None:
+            return
+        path = self.path / self.OWNER
+        current = json.loads(path.read_text())["id"] if path.exists() else None
+        if current != self.folder_id:
+            raise RunFolderMismatch(
+                f"The artifacts folder {str(self.path)!r} is not the one this model was fitted "
+                "with: the run folder was removed or started over since, so its files belong "
+                "to another run. Refit, or use a model saved from that other run.")
+
     def _file(self, key: int, kind: str) -> Path:
+        self._check_folder()
         return self.path / f"{int(key):06d}.{kind}"
 
     def _atomic_write(self, target: Path, write: Any) -> None:

@@ -19,7 +19,6 @@ from threadpoolctl import threadpool_limits
 from ensemble_hpo._checks import REGRESSION
 from ensemble_hpo._outputs import model_output
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
-from ensemble_hpo.population import candidate_score
 
 __all__ = [
     "LearningCurve",
@@ -52,10 +51,16 @@ def scoring_name(estimator: Any) -> str:
 
 # -- optimisation history -----------------------------------------------------------------------
 def history_frame(estimator: Any) -> pd.DataFrame:
-    """One row per trial: number, family, strategy, status and score (NaN unless completed)."""
+    """One row per trial: number, family, strategy, status and score (NaN unless completed).
+
+    Scores come from ``leaderboard_``, in the estimator's ``scoring``: a resumed study's
+    trial values can be in the metric it was first searched with (``search_scoring_``).
+    """
     trials = getattr(estimator, "trials_", None)
     if trials is not None:
-        rows = [_trial_row(t) for t in trials if t.state != TrialState.WAITING]
+        scores = dict(zip(estimator.leaderboard_["number"], estimator.leaderboard_["score"], strict=True))
+        rows = [{**_trial_row(t), "score": scores.get(t.number, np.nan)}
+                for t in trials if t.state != TrialState.WAITING]
     else:
         board = estimator.leaderboard_
         rows = [{"number": int(r.number), "family": r.family, "strategy": None,
@@ -74,7 +79,6 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "family": attrs.get("family", trial.params.get("family")),
         "strategy": attrs.get("strategy"),
         "status": "ok" if complete else attrs.get("status", trial.state.name.lower()),
-        "score": candidate_score(trial) if complete else np.nan,
     }
 
 

@@ -272,3 +272,18 @@ def test_trajectory_of_guarded_selection_marks_the_kept_step(cancer_run) -> None
     assert section.png is not None
     assert f"In-sample gain over the best single candidate {selector.gain_:.2%}" in section.notes[0]
     assert ("chosen on held-out rows" in section.notes[0]) == selector.checked_
+
+
+def test_history_scores_are_in_the_estimators_metric_after_a_resume_in_another(tmp_path: Path) -> None:
+    from ensemble_hpo.report._data import history_frame, scoring_name
+
+    X, y = load_breast_cancer(return_X_y=True)
+    kwargs = dict(models=["logistic", "knn"], search="random", n_trials=3, cv=3, random_state=0,
+                  run_dir=str(tmp_path / "run"), warm_start_configs=None)
+    EnsembleClassifier(**kwargs).fit(X, y)  # searched by neg_log_loss
+    with pytest.warns(UserWarning, match="rescored"):
+        resumed = EnsembleClassifier(**kwargs, scoring="roc_auc").fit(X, y)
+    history = history_frame(resumed).set_index("number")["score"]
+    board = resumed.leaderboard_.set_index("number")["score"]
+    assert scoring_name(resumed) == "roc_auc" and (history > 0.9).all()
+    pd.testing.assert_series_equal(history.sort_index(), board.sort_index(), check_names=False)

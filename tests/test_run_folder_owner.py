@@ -1,0 +1,72 @@
+"""A run folder's artifacts belong to one study and one incarnation of the folder."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo._run_identity import RunFolderMismatch
+from ensemble_hpo.persistence import load_model, save_model
+
+X, y = load_breast_cancer(return_X_y=True)
+
+
+def _fit(run_dir, target=y, n_trials=3, **kwargs):
+    return EnsembleClassifier(models=["logistic", "knn"], search="random", n_trials=n_trials, cv=3,
+                              random_state=0, run_dir=str(run_dir), warm_start_configs=None,
+                              **kwargs).fit(X, target)
+
+
+def _files(folder):
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+def test_another_study_is_refused_before_it_overwrites_the_artifacts(tmp_path):
+    run_dir = tmp_path / "run"
+    _fit(run_dir)
+    before = _files(run_dir / "artifacts")
+    with pytest.raises(RunFolderMismatch, match="belongs to the study in 'study.log'"):
+        _fit(run_dir, target=1 - y, storage=f"sqlite:///{tmp_path / 'other.db'}")
+    assert _files(run_dir / "artifacts") == before
+
+
+def test_a_model_whose_run_folder_was_started_over_refuses_the_new_files(tmp_path):
+    run_dir = tmp_path / "run"
+    model = _fit(run_dir)
+    save_model(model, tmp_path / "model.ehpo")
+    expected = model.predict_proba(X[:20])
+    shutil.rmtree(run_dir)
+    _fit(run_dir, target=1 - y)  # the same trial numbers, trained on the flipped target
+    loaded = load_model(tmp_path / "model.ehpo")
+    np.testing.assert_allclose(loaded.predict_proba(X[:20]), expected)  # members are in the model
+    for use in (lambda m: m.predict_candidate(X[:20]), lambda m: m.reselect(X, y)):
+        with pytest.raises(RunFolderMismatch, match="started over"):
+            use(loaded)
+
+
+def test_a_moved_run_folder_resumes_and_its_own_journal_url_is_the_same_study(tmp_path):
+    _fit(tmp_path / "first")
+    shutil.move(tmp_path / "first", tmp_path / "moved")
+    resumed = _fit(tmp_path / "moved", n_trials=4)
+    assert len(resumed.leaderboard_) == 4
+    same = _fit(tmp_path / "moved", n_trials=5, storage=f"journal://{tmp_path / 'moved' / 'study.log'}")
+    assert len(same.leaderboard_) == 5
+
+
+@pytest.mark.parametrize("method", ["reselect", "trim", "keep_front_point"])
+def test_a_scoring_changed_after_fit_is_refused_not_mixed(method, tmp_path):
+    model = _fit(tmp_path / "run")
+    assert model.scoring_ == "neg_log_loss"
+    before = (model.cv_score_, model.best_score_)
+    model.set_params(scoring="accuracy")
+    call = {"reselect": lambda: model.reselect(X, y), "trim": lambda: model.trim(max_members=1),
+            "keep_front_point": lambda: model.keep_front_point(0)}[method]
+    with pytest.raises(ValueError, match=r"must be the one of fit \('neg_log_loss'\)"):
+        call()
+    assert (model.cv_score_, model.best_score_) == before
+    model.set_params(scoring="neg_log_loss")
+    call()  # the fit's metric again: allowed
