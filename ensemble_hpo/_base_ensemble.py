@@ -37,7 +37,7 @@ from ensemble_hpo._validation import validate_predict_data
 from ensemble_hpo.ensemble import Member, prediction_cost, to_sklearn
 from ensemble_hpo.ensemble._cost import check_trim_limits, member_seconds_per_row
 from ensemble_hpo.fusion import WeightedAverage
-from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.metrics import get_prediction_scorer, stage_scoring
 from ensemble_hpo.population import PipelineBuilder, Population
 from ensemble_hpo.spaces import SearchSpace
 
@@ -121,12 +121,12 @@ class _BaseEnsemble(BaseEstimator):
         data = plan.selection_data()
         with deadline.stage("selection and fusion"):
             result = self._select(population, plan.selector, plan.fuser, data, deadline.end,
-                                  available_only=False)
+                                  available_only=False, classes=plan.classes)
         with deadline.stage("accuracy-latency front"):
             # Before _apply: without a run_dir it drops every model but the members' and
             # the front's, so each front point stays keepable.
             self.pareto_front_ = accuracy_latency_front(
-                population, data, scoring=self.scoring, deadline=deadline.end,
+                population, data, scoring=self._stage_scoring(plan.classes), deadline=deadline.end,
                 measure=self._member_timer(population, plan.X[:500], plan.n_classes))
         self._apply(result, population, data)
         self.search_scoring_ = plan.run.search_scoring_
@@ -166,11 +166,17 @@ class _BaseEnsemble(BaseEstimator):
             self.set_params(selection=selection)
         if fusion is not None:
             self.set_params(fusion=fusion)
-        fuser = make_fuser(self.fusion, self.random_state, self.scoring)
+        scoring = self._stage_scoring()
+        fuser = make_fuser(self.fusion, self.random_state, scoring)
         data = self._check_fit_data(X, y, sample_weight, groups, fuser)
-        self._finish(self.population_, make_selector(self.selection, self.random_state, self.scoring),
+        self._finish(self.population_, make_selector(self.selection, self.random_state, scoring),
                      fuser, data, available_only=True)
         return self
+
+    def _stage_scoring(self, classes: Any = None) -> Any:
+        """``scoring`` as the stages get it: on the user's labels where a scorer reads them."""
+        classes = getattr(self, "classes_", None) if classes is None else classes
+        return stage_scoring(self.scoring, self._task, classes)
 
     def _check_scoring_unchanged(self, method: str) -> None:
         """The population's scores, the leaderboard and the front are in ``scoring_``."""
@@ -220,9 +226,9 @@ class _BaseEnsemble(BaseEstimator):
                     population, data)
 
     def _select(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
-                deadline: float | None, available_only: bool) -> SelectionResult:
+                deadline: float | None, available_only: bool, classes: Any = None) -> SelectionResult:
         selectable = population.with_available_models() if available_only else population
-        return select_and_fuse(selectable, selector, fuser, data, scoring=self.scoring,
+        return select_and_fuse(selectable, selector, fuser, data, scoring=self._stage_scoring(classes),
                                random_state=self.random_state, deadline=deadline,
                                verbose=self.verbose)
 
@@ -305,7 +311,7 @@ class _BaseEnsemble(BaseEstimator):
         cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
         result = select_within_budget(available, self.ensemble_.fuser,
                                       data, max_members=cap, latency_budget=latency_budget, X=X,
-                                      scoring=self.scoring, random_state=self.random_state)
+                                      scoring=self._stage_scoring(), random_state=self.random_state)
         self._apply(result, population, data)
         self._remeasure_cost(X)
         if not complete:
@@ -349,8 +355,9 @@ class _BaseEnsemble(BaseEstimator):
         data = self._stored_selection_data()
         # On the whole population, as the front was swept: the penalised greedy path picks the
         # same members, whose models _apply keeps; the nested estimate is the front's.
-        result = select_and_fuse(population, front_selector(costs, row["penalty"], self.scoring),
-                                 WeightedAverage(), data, scoring=self.scoring,
+        scoring = self._stage_scoring()
+        result = select_and_fuse(population, front_selector(costs, row["penalty"], scoring),
+                                 WeightedAverage(), data, scoring=scoring,
                                  random_state=self.random_state, deadline=time.time())
         chosen = sorted(m.number for m in result.ensemble.members)
         if chosen != sorted(row["members"]):  # selection is deterministic: a bug if it differs

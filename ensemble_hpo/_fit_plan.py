@@ -26,7 +26,7 @@ from ensemble_hpo._run_folder import RunFolder
 from ensemble_hpo._run_identity import run_identity, scoring_key
 from ensemble_hpo._select_fuse import SelectionData
 from ensemble_hpo._validation import InputInfo, validate_fit_data
-from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.metrics import check_scorer_fits, get_prediction_scorer, stage_scoring
 from ensemble_hpo.population import (
     ArtifactStore,
     CandidateEvaluator,
@@ -78,12 +78,16 @@ class FitPlan:
         y_enc, classes = encode_target(y, task)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         groups = None if groups is None else np.asarray(groups)
-        seed, scoring = params["random_state"], params["scoring"]
+        seed = params["random_state"]
+        # The user's labels for scorers that read them (pos_label), the encoded ones otherwise.
+        scoring = stage_scoring(params["scoring"], task, classes)
+        scorer = get_prediction_scorer(scoring, task)
+        check_scorer_fits(scorer, y_enc, None if classes is None else len(classes))
         splits = make_folds(params["cv"], y_enc, task=task, groups=groups, random_state=seed, X=X,
                             repeated=True)
         space = SearchSpace.from_models(params["models"], task=task, y=y_enc)
         evaluator = CandidateEvaluator(
-            X=X, y=y_enc, splits=splits, task=task, scorer=get_prediction_scorer(scoring, task),
+            X=X, y=y_enc, splits=splits, task=task, scorer=scorer,
             n_classes=None if classes is None else len(classes), sample_weight=weights,
             n_threads=1, groups=groups)
         folder = RunFolder(params["run_dir"])

@@ -136,9 +136,9 @@ def _check_stratifiable(y: pd.Series, config: Any, shown: int = 5) -> None:
 
 
 def _holdout_scores(model: Any, X_test: Any, y_test: Any, task: str) -> dict[str, float]:
-    from ensemble_hpo.metrics import get_prediction_scorer
+    from ensemble_hpo.metrics import get_prediction_scorer, stage_scoring
 
-    scorer = get_prediction_scorer(model.scoring, task)
+    scorer = get_prediction_scorer(stage_scoring(model.scoring, task, getattr(model, "classes_", None)), task)
     if task == CLASSIFICATION:
         y_enc = np.searchsorted(model.classes_, np.asarray(y_test))
         ens = model.predict_proba(X_test)

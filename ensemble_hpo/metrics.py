@@ -11,13 +11,16 @@ scikit-learn's private scorer attributes.
 Conventions
 -----------
 * Classification: ``y_true`` holds encoded labels ``0..n_classes-1`` and
-  ``y_pred`` is a probability array of shape ``(n_samples, n_classes)``.
+  ``y_pred`` is a probability array of shape ``(n_samples, n_classes)``. Given the
+  original ``classes``, a scikit-learn scorer sees the user's labels (its ``pos_label``
+  means what it means to scikit-learn); without them, the encoded ones.
 * Regression: ``y_pred`` has shape ``(n_samples,)``.
 * Every score is *greater is better* (scikit-learn's scorer sign convention).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +30,8 @@ from sklearn.metrics import get_scorer
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
 
-__all__ = ["PredictionScorer", "get_prediction_scorer", "default_scoring"]
+__all__ = ["PredictionScorer", "check_scorer_fits", "default_scoring", "get_prediction_scorer",
+           "stage_scoring"]
 
 
 
@@ -42,8 +46,8 @@ class _PrecomputedClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, proba: np.ndarray | None = None) -> None:
         self.proba = proba
 
-    def _init_fitted(self) -> _PrecomputedClassifier:
-        self.classes_ = np.arange(self.proba.shape[1])
+    def _init_fitted(self, classes: np.ndarray | None = None) -> _PrecomputedClassifier:
+        self.classes_ = np.arange(self.proba.shape[1]) if classes is None else classes
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -74,6 +78,10 @@ class PredictionScorer:
         ``f(y_true, y_pred) -> float`` where greater is better.
     task : {"classification", "regression"}
         What kind of predictions will be scored.
+    classes : array-like, default=None
+        The original class labels, in the order of the encoded labels and probability
+        columns. A scikit-learn scorer then scores the user's labels: ``"f1"`` on labels
+        ``[1, 2]`` takes class 1 as positive, as scikit-learn does, not the encoded 1.
 
     Examples
     --------
@@ -83,13 +91,14 @@ class PredictionScorer:
     0.666...
     """
 
-    def __init__(self, scoring: str | Callable, task: str) -> None:
+    def __init__(self, scoring: str | Callable, task: str, classes: Any = None) -> None:
         if task not in (CLASSIFICATION, REGRESSION):
             raise ValueError(
                 f"The 'task' parameter must be 'classification' or 'regression'. Got {task!r} instead."
             )
         self.task = task
         self.scoring = scoring
+        self.classes = None if classes is None or task != CLASSIFICATION else np.asarray(classes)
         self.name = scoring if isinstance(scoring, str) else getattr(
             scoring, "__name__", type(scoring).__name__
         )
@@ -132,7 +141,9 @@ class PredictionScorer:
         if not self._is_sklearn_scorer:
             return float(self._scorer(y_true, y_pred, **kwargs))
         if self.task == CLASSIFICATION:
-            stand_in = _PrecomputedClassifier(y_pred)._init_fitted()
+            stand_in = _PrecomputedClassifier(y_pred)._init_fitted(self.classes)
+            if self.classes is not None:
+                y_true = self.classes[np.asarray(y_true, dtype=int)]
         else:
             stand_in = _PrecomputedRegressor(y_pred)
         return float(self._scorer(stand_in, y_pred, y_true, **kwargs))
@@ -153,8 +164,46 @@ def _log_loss(y_true: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray |
     return float(np.average(-np.log(picked), weights=sample_weight))
 
 
-def get_prediction_scorer(scoring: str | Callable | PredictionScorer | None, task: str) -> PredictionScorer:
-    """Return a :class:`PredictionScorer`, using the task default when ``scoring`` is None."""
+def get_prediction_scorer(scoring: str | Callable | PredictionScorer | None, task: str,
+                          classes: Any = None) -> PredictionScorer:
+    """Return a :class:`PredictionScorer`, using the task default when ``scoring`` is None.
+
+    ``classes`` (the original labels) makes scikit-learn scorers score the user's labels.
+    """
     if isinstance(scoring, PredictionScorer):
         return scoring
-    return PredictionScorer(default_scoring(task) if scoring is None else scoring, task=task)
+    return PredictionScorer(default_scoring(task) if scoring is None else scoring, task=task,
+                            classes=classes)
+
+
+def stage_scoring(scoring: str | Callable | PredictionScorer | None, task: str, classes: Any) -> Any:
+    """What the estimator hands its stages as ``scoring`` for a target with labels ``classes``.
+
+    A scikit-learn scorer on labels other than ``0..k-1`` becomes a :class:`PredictionScorer`
+    that scores the user's labels (``pos_label``, ``labels=`` mean the user's classes);
+    otherwise ``scoring`` is passed as it is (the encoded labels are the user's).
+    """
+    if task != CLASSIFICATION or classes is None or isinstance(scoring, PredictionScorer):
+        return scoring
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "iu" and np.array_equal(classes, np.arange(len(classes))):
+        return scoring
+    scorer = get_prediction_scorer(scoring, task, classes=classes)
+    return scorer if scorer._scorer is not None and scorer._is_sklearn_scorer else scoring
+
+
+def check_scorer_fits(scorer: PredictionScorer, y: np.ndarray, n_classes: int | None) -> None:
+    """Score perfect predictions of ``y`` once, so that a scorer that cannot score this target
+    (``pos_label=1`` on string labels, a classification metric on a regression target...)
+    fails before any candidate is trained, not in every one of them."""
+    if n_classes is None:
+        pred = np.asarray(y, dtype=np.float64)
+    else:  # right, but not certain: no metric divides by an empty class or a zero error
+        pred = 0.75 * np.eye(n_classes)[np.asarray(y, dtype=int)] + 0.25 / n_classes
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scorer(y, pred)
+    except Exception as exc:  # noqa: BLE001 - any failure here would fail every candidate
+        raise ValueError(f"The 'scoring' parameter must be able to score this target. "
+                         f"Got {scorer.name!r} instead, which fails: {exc}") from exc

@@ -30,8 +30,9 @@ def loss_for_scoring(scoring: str | Callable | PredictionScorer | None) -> Any:
     """
     if scoring is None:
         return None
-    if isinstance(scoring, str):
-        return _SCORING_TO_LOSS.get(scoring, scoring)
+    name = scoring.scoring if isinstance(scoring, PredictionScorer) else scoring
+    if isinstance(name, str):
+        return _SCORING_TO_LOSS.get(name, scoring)
     return scoring
 # Floor for zero initial weights: their softmax logit must be finite.
 _MIN_INIT_WEIGHT = 1e-8

@@ -1,0 +1,54 @@
+"""Scorers that read labels (pos_label) score the user's labels, not the encoded ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import f1_score, make_scorer, recall_score
+
+from ensemble_hpo import EnsembleClassifier
+
+X, y01 = load_breast_cancer(return_X_y=True)
+KW = dict(models=["logistic", "knn"], search="random", n_trials=4, cv=3, random_state=0,
+          warm_start_configs=None)
+
+
+def _oof_labels(model, number):
+    proba = model.population_.store.load_predictions(number)
+    return model.classes_[np.argmax(proba, axis=1)]
+
+
+def test_f1_on_labels_1_and_2_takes_class_1_as_positive_like_scikit_learn():
+    y = y01 + 1  # classes [1, 2]; the encoded 1 is the user's 2
+    model = EnsembleClassifier(**KW, scoring="f1").fit(X, y)
+    best = model.best_candidate_.number
+    pred = _oof_labels(model, best)
+    assert model.best_score_ == pytest.approx(f1_score(y, pred, pos_label=1))
+    assert model.best_score_ != pytest.approx(f1_score(y, pred, pos_label=2))
+    board = model.leaderboard_.set_index("number")["score"]
+    for number in board.index[:3]:
+        assert board[number] == pytest.approx(f1_score(y, _oof_labels(model, number), pos_label=1))
+
+
+def test_a_pos_label_scorer_on_string_labels():
+    y = np.where(y01 == 0, "malignant", "benign")
+    scorer = make_scorer(recall_score, pos_label="malignant")
+    model = EnsembleClassifier(**KW, scoring=scorer).fit(X, y)
+    pred = _oof_labels(model, model.best_candidate_.number)
+    assert model.best_score_ == pytest.approx(recall_score(y, pred, pos_label="malignant"))
+
+
+def test_a_scorer_that_cannot_read_the_labels_fails_before_training(tmp_path):
+    y = np.where(y01 == 0, "malignant", "benign")
+    with pytest.raises(ValueError, match="must be able to score this target.*pos_label"):
+        EnsembleClassifier(**KW, scoring="f1", run_dir=str(tmp_path / "run")).fit(X, y)
+    assert not list((tmp_path / "run").glob("artifacts/*.npy"))
+
+
+def test_the_default_and_0_to_k_labels_keep_the_plain_scoring():
+    from ensemble_hpo.metrics import PredictionScorer, stage_scoring
+
+    assert stage_scoring("f1", "classification", np.array([0, 1])) == "f1"
+    assert stage_scoring(None, "classification", np.array(["a", "b"])) is None
+    assert isinstance(stage_scoring("f1", "classification", np.array([1, 2])), PredictionScorer)
