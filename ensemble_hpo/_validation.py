@@ -96,6 +96,9 @@ class InputInfo:
     n_samples: int
     classes: np.ndarray | None = None
     class_counts: np.ndarray | None = None
+    # A DataFrame's column labels when they are not all strings (no feature_names_in_):
+    # a DataFrame at predict must have them in the same order.
+    columns: tuple[Any, ...] | None = None
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -498,6 +501,7 @@ def validate_fit_data(
         n_samples=n_samples,
         classes=classes,
         class_counts=counts,
+        columns=(tuple(X.columns) if isinstance(X, pd.DataFrame) and not _by_name(kinds) else None),
     )
     return X, y, info
 
@@ -549,6 +553,19 @@ def _named_columns(X: Any, info: InputInfo) -> pd.DataFrame:
             + "Select the fit columns in the fit order, e.g. X[est.feature_names_in_]."
         )
     return X
+
+
+def _check_unnamed_columns(X: Any, info: InputInfo) -> None:
+    """A DataFrame fitted with non-string column labels (0, 1, ...) must keep their order:
+    the preprocessors select such columns by position, so reordered ones would be used
+    silently as the wrong features (scikit-learn does not check them either)."""
+    fitted = getattr(info, "columns", None)  # None: fitted before this check existed
+    if fitted is None or not isinstance(X, pd.DataFrame) or tuple(X.columns) == fitted:
+        return
+    raise ValueError(
+        "The columns of X should match those that were passed during fit.\n"
+        + _column_mismatch(list(X.columns), [str(c) for c in fitted])
+        + "Select the fit columns in the fit order, e.g. X[list_of_fit_columns].")
 
 
 def _check_width(X: Any, info: InputInfo) -> None:
@@ -648,6 +665,7 @@ def validate_predict_data(X: Any, info: InputInfo) -> Any:
         X = _named_columns(X, info)
     else:
         _check_width(X, info)
+        _check_unnamed_columns(X, info)
     X = _same_representation(X, info)
     _check_kinds_unchanged(X, info)
     _check_finite_features(X, info.column_kinds)

@@ -398,3 +398,17 @@ def test_invalid_inputs_are_named(X: pd.DataFrame, data) -> None:
         message = "The target y has a single class (3)"
     with pytest.raises(ValueError, match=re.escape(message)):
         validate_fit_data(X, y, **kwargs)
+
+
+def test_a_dataframe_with_integer_column_labels_must_keep_their_order_at_predict():
+    from ensemble_hpo import EnsembleClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    frame = pd.DataFrame(X)  # columns 0..29
+    model = EnsembleClassifier(models=["logistic"], n_trials=1, cv=3, random_state=0,
+                               warm_start_configs=None).fit(frame, y)
+    np.testing.assert_allclose(model.predict_proba(frame.iloc[:5]), model.predict_proba(X[:5]))
+    with pytest.raises(ValueError, match="same order"):
+        model.predict(frame[frame.columns[::-1]])
+    with pytest.raises(ValueError, match="unseen at fit time"):
+        model.predict(frame.rename(columns={0: 100}))
