@@ -111,9 +111,12 @@ class SearchConfig(_Strict):
         # this file: check that it names an estimator class now, before any data is read.
         from ensemble_hpo.spaces import family_from_spec, get_family
 
-        for spec in value if isinstance(value, list) else [] if value == "auto" else [value]:
-            # The same lookups the search makes, so a typo fails before any data is read.
-            family_from_spec(spec) if isinstance(spec, dict) else get_family(spec)
+        specs = value if isinstance(value, list) else ([] if value == "auto" else [value])
+        for spec in specs:  # the search's own lookups, so a typo fails before any data is read
+            if isinstance(spec, dict):
+                family_from_spec(spec)
+            else:
+                get_family(spec)
         return value
 
     @model_validator(mode="after")

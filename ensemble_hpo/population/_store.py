@@ -163,13 +163,18 @@ class FileArtifactStore(ArtifactStore):
     def _claim(self, study: str) -> dict[str, str]:
         path = self.path / self.OWNER
         mine = {"id": uuid.uuid4().hex, "study": study}
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as file:
+            json.dump(mine, file)
         try:
-            # O_EXCL: of several processes binding a new folder at once, one writes the claim.
-            with open(path, "x") as file:
-                json.dump(mine, file)
+            # A hard link appears whole and fails if the name exists: of several processes
+            # binding a new folder at once, exactly one claims it and the others read it.
+            os.link(tmp, path)
             return mine
         except FileExistsError:
             return json.loads(path.read_text())
+        finally:
+            os.remove(tmp)
 
     def _check_folder(self) -> None:
         if self.folder_id is None:
