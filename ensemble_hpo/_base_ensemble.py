@@ -169,9 +169,18 @@ class _BaseEnsemble(BaseEstimator):
         scoring = self._stage_scoring()
         fuser = make_fuser(self.fusion, self.random_state, scoring)
         data = self._check_fit_data(X, y, sample_weight, groups, fuser)
-        self._finish(self.population_, make_selector(self.selection, self.random_state, scoring),
-                     fuser, data, available_only=True)
+        result = self._select(self.population_, make_selector(self.selection, self.random_state, scoring),
+                              fuser, data, None, available_only=True)
+        if self.final_models == "refit":  # as fit left it: one model per member on all rows
+            self._refit(result.ensemble, data.X, data)
+        self._apply(result, self.population_, data)
         return self
+
+    def _refit(self, ensemble: Any, X: Any, data: SelectionData) -> None:
+        refit_members(ensemble, X, data.y, sample_weight=data.sample_weight, groups=data.groups,
+                      space=SearchSpace.from_models(self.models, task=self._task, y=data.y),
+                      builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
+                      random_state=self.random_state)
 
     def _stage_scoring(self, classes: Any = None) -> Any:
         """``scoring`` as the stages get it: on the user's labels where a scorer reads them."""
@@ -219,14 +228,9 @@ class _BaseEnsemble(BaseEstimator):
         plan.run.sampler_seed = (self.random_state or 0) + os.getpid()
         return len(plan.search(seed_trials=False).candidates)
 
-    def _finish(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
-                deadline: float | None = None, *, available_only: bool = False) -> None:
-        """Select and fuse (with ``available_only``, among candidates whose models are kept)."""
-        self._apply(self._select(population, selector, fuser, data, deadline, available_only),
-                    population, data)
-
     def _select(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
                 deadline: float | None, available_only: bool, classes: Any = None) -> SelectionResult:
+        """Select and fuse (with ``available_only``, among candidates whose models are kept)."""
         selectable = population.with_available_models() if available_only else population
         return select_and_fuse(selectable, selector, fuser, data, scoring=self._stage_scoring(classes),
                                random_state=self.random_state, deadline=deadline,
@@ -298,6 +302,11 @@ class _BaseEnsemble(BaseEstimator):
         check_is_fitted(self, "ensemble_")
         self._check_scoring_unchanged("trim")
         check_trim_limits(max_members, latency_budget, X)
+        if self.final_models == "refit":
+            raise ValueError(
+                "trim() cannot refit members without the training rows, and its members would "
+                "fall back to fold models while final_models='refit'; use reselect(X, y, "
+                "selection=GreedySelector(max_members=k)) or keep_front_point(..., X=X, y=y).")
         if self.ensemble_.feature_transformer is not None:
             raise ValueError(
                 "trim() cannot refit a fuser that reads the original features (stacking with "
@@ -364,10 +373,7 @@ class _BaseEnsemble(BaseEstimator):
             raise RuntimeError(f"Selecting front point {row.name} again chose members {chosen}, "
                                f"not {sorted(row['members'])}; the estimator is unchanged.")
         if refit:  # before _apply, so a failed refit leaves the estimator as it was
-            refit_members(result.ensemble, data_X, data.y, sample_weight=data.sample_weight,
-                          space=SearchSpace.from_models(self.models, task=self._task, y=data.y),
-                          builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
-                          random_state=self.random_state)
+            self._refit(result.ensemble, data_X, data)
         self._apply(result, population, data)
         self._remeasure_cost(X)
         return self

@@ -32,6 +32,7 @@ from ensemble_hpo.population import (
     CandidateEvaluator,
     PipelineBuilder,
     Population,
+    fit_routing,
 )
 from ensemble_hpo.search import SearchRun, make_strategy
 from ensemble_hpo.search._objective import candidate_seed
@@ -159,21 +160,22 @@ class FitPlan:
     def refit_members(self, ensemble: Any) -> None:
         """Replace each member's fold models by one model trained on all rows."""
         refit_members(ensemble, self.X, self.evaluator.y, sample_weight=self.evaluator.sample_weight,
-                      space=self.run.space, builder=self.builder,
+                      groups=self.groups, space=self.run.space, builder=self.builder,
                       random_state=self.params["random_state"])
 
 
 def refit_members(ensemble: Any, X: Any, y: np.ndarray, *, sample_weight: np.ndarray | None,
-                  space: SearchSpace, builder: PipelineBuilder, random_state: int | None) -> None:
+                  groups: np.ndarray | None, space: SearchSpace, builder: PipelineBuilder,
+                  random_state: int | None) -> None:
     """Replace each member's fold models by one model trained on all of ``X``, ``y`` (encoded).
 
-    Each member is rebuilt from its family and parameters with its candidate's seed.
+    Each member is rebuilt from its family and parameters with its candidate's seed, and
+    fitted with the weights and groups its fold models had (:func:`fit_routing`).
     """
-    kwargs = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     for member in ensemble.members:
         family = space.family(member.family)
         model = builder(family, dict(member.params), candidate_seed(random_state, member.number))
-        member.models = [model.fit(X, y, **kwargs)]
+        member.models = [model.fit(X, y, **fit_routing(model, sample_weight, groups))]
 
 
 def reselection_data(X: Any, y: Any, *, task: str, classes: np.ndarray | None,

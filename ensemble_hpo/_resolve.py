@@ -34,9 +34,25 @@ def _resolve_named(value: Any, registry: dict[str, type], what: str, noun: str, 
         return _with_run_defaults(registry[value], options, scoring=scoring,
                                   random_state=random_state)
     if hasattr(value, method):
-        return clone(value)
+        return _on_users_labels(clone(value), scoring)
     raise ValueError(f"The '{what}' parameter must be a name or a {noun} object with a {method} "
                      f"method. Got {value!r} instead.")
+
+
+def _on_users_labels(stage: Any, scoring: Any) -> Any:
+    """A stage object made with the run's metric by name (``scoring="f1"``, as YAML builds
+    them) gets the run's scorer, which reads the user's labels (see ``stage_scoring``)."""
+    from ensemble_hpo.metrics import PredictionScorer
+
+    if not isinstance(scoring, PredictionScorer):
+        return stage
+    params = stage.get_params(deep=False)
+    same = [k for k in ("scoring", "loss") if k in params and _is(params[k], scoring.scoring)]
+    return stage.set_params(**dict.fromkeys(same, scoring)) if same else stage
+
+
+def _is(value: Any, scoring: Any) -> bool:
+    return value is scoring or (isinstance(value, str) and value == scoring)
 
 
 def make_selector(selection: Any, random_state: int | None, scoring: Any = None,

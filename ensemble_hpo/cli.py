@@ -235,6 +235,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(f"--force starts a run folder over, and {str(run_dir)!r} is not one (it holds "
                        f"files but no {CONFIG_FILE}); nothing was removed. Choose another --output.",
                        EXIT_DATA)
+    if args.force and holds_run and config.storage is not None:
+        # Removing the folder would keep the study (and its trials' budget) but lose their files.
+        raise CLIError(f"--force cannot start over a run whose study is kept in {config.storage!r}: "
+                       "the folder's candidates would be lost while the study kept counting them. "
+                       "Delete the study first (optuna delete-study --storage <url> --study-name "
+                       "ensemble_hpo) or use another storage.", EXIT_DATA)
     prepared = _prepare(config, run_dir, args.trust)
     if args.force and holds_run:
         import shutil

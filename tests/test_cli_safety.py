@@ -80,3 +80,13 @@ def test_a_run_that_fails_before_training_leaves_no_half_written_folder(tmp_path
     fixed = _config(tmp_path, data={"builtin": "diabetes"}, search__models=["ridge"])
     assert main(["run", str(fixed), "-o", str(tmp_path / "run")]) == 0
     assert pd.read_csv(tmp_path / "run" / "leaderboard.csv").shape[0] == 2
+
+
+def test_force_refuses_a_run_whose_study_lives_in_an_external_storage(tmp_path, capsys):
+    config = _config(tmp_path, storage=f"sqlite:///{tmp_path / 'study.db'}")
+    run_dir = tmp_path / "run"
+    assert main(["run", str(config), "-o", str(run_dir)]) == 0
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert main(["run", str(config), "-o", str(run_dir), "--force"]) == 3
+    assert "delete-study" in capsys.readouterr().err
+    assert sorted(p.name for p in run_dir.iterdir()) == before

@@ -196,3 +196,27 @@ def test_file_store_round_trips_artifacts_and_reads_folders_of_earlier_versions(
         store.load_models(1)
     trusted = FileArtifactStore(tmp_path, trusted=True)
     np.testing.assert_array_equal(trusted.load_models(1)[0].predict_proba(X), proba)
+
+
+def test_ctrl_c_in_a_sequential_run_leaves_an_interrupted_trial_that_resume_replaces(tmp_path, monkeypatch):
+    from ensemble_hpo.population import CandidateEvaluator
+
+    X, y = __import__("sklearn.datasets", fromlist=["x"]).load_breast_cancer(return_X_y=True)
+    kwargs = dict(models=["logistic", "knn"], search="random", n_trials=4, cv=3, random_state=0,
+                  run_dir=str(tmp_path / "run"), warm_start_configs=None)
+    evaluate, calls = CandidateEvaluator.evaluate, []
+
+    def interrupted_on_the_third(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return evaluate(self, *args, **kw)
+
+    monkeypatch.setattr(CandidateEvaluator, "evaluate", interrupted_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        EnsembleClassifier(**kwargs).fit(X, y)
+    monkeypatch.setattr(CandidateEvaluator, "evaluate", evaluate)
+    resumed = EnsembleClassifier(**kwargs).fit(X, y)
+    statuses = {t.number: t.user_attrs.get("status") for t in _study(tmp_path / "run").trials}
+    assert statuses[2] == "interrupted"
+    assert (resumed.leaderboard_["status"] == "ok").sum() == 4

@@ -70,3 +70,41 @@ def test_a_scoring_changed_after_fit_is_refused_not_mixed(method, tmp_path):
     assert (model.cv_score_, model.best_score_) == before
     model.set_params(scoring="neg_log_loss")
     call()  # the fit's metric again: allowed
+
+
+def test_the_report_refuses_a_scoring_changed_after_fit(tmp_path):
+    from ensemble_hpo.report import make_report
+
+    model = _fit(tmp_path / "run")
+    model.set_params(scoring="roc_auc")
+    with pytest.raises(ValueError, match="for make_report"):
+        make_report(model, tmp_path / "report")
+
+
+def test_reselect_keeps_refit_members_and_trim_refuses_them(tmp_path):
+    model = _fit(tmp_path / "run", final_models="refit")
+    assert all(len(m.models) == 1 for m in model.ensemble_.members)
+    before = model.predict_proba(X[:50])
+    model.reselect(X, y)
+    assert all(len(m.models) == 1 for m in model.ensemble_.members)
+    np.testing.assert_allclose(model.predict_proba(X[:50]), before)
+    with pytest.raises(ValueError, match="final_models='refit'"):
+        model.trim(max_members=1)
+
+
+def test_the_refit_gets_the_groups_its_fold_models_had(tmp_path, monkeypatch):
+    from ensemble_hpo.spaces import _early_stopping
+
+    seen = []
+    fit = _early_stopping._OwnValidationSplitMixin.fit
+
+    def spy(self, X, y, sample_weight=None, groups=None, **kwargs):
+        seen.append((len(y), groups is not None))
+        return fit(self, X, y, sample_weight, groups, **kwargs)
+
+    monkeypatch.setattr(_early_stopping._OwnValidationSplitMixin, "fit", spy)
+    groups = np.arange(len(y)) // 10
+    EnsembleClassifier(models=["hist_gradient_boosting"], n_trials=1, cv=3, random_state=0,
+                       warm_start_configs=None, final_models="refit").fit(X, y, groups=groups)
+    assert seen and all(has_groups for _, has_groups in seen)
+    assert seen[-1][0] == len(y)  # the refit on all rows

@@ -52,3 +52,17 @@ def test_the_default_and_0_to_k_labels_keep_the_plain_scoring():
     assert stage_scoring("f1", "classification", np.array([0, 1])) == "f1"
     assert stage_scoring(None, "classification", np.array(["a", "b"])) is None
     assert isinstance(stage_scoring("f1", "classification", np.array([1, 2])), PredictionScorer)
+
+
+def test_stages_built_with_the_scoring_name_read_the_users_labels_too():
+    # As config.build_estimator builds them (YAML 'scoring: f1' with stage options).
+    from ensemble_hpo.fusion import OptimizedWeights
+    from ensemble_hpo.selection import GreedySelector
+
+    y = y01 + 1
+    by_object = EnsembleClassifier(**KW, scoring="f1", selection=GreedySelector(scoring="f1"),
+                                   fusion=OptimizedWeights(loss="f1")).fit(X, y)
+    by_name = EnsembleClassifier(**KW, scoring="f1", fusion="optimized").fit(X, y)
+    assert by_object.selection_score_ == pytest.approx(by_name.selection_score_)
+    assert by_object.cv_score_ == pytest.approx(by_name.cv_score_)
+    assert by_object.selector_.scoring.classes.tolist() == [1, 2]

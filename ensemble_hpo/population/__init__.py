@@ -6,6 +6,7 @@ from ensemble_hpo.population._evaluate import (
     CandidateFailed,
     CandidateTimeout,
     EvaluationResult,
+    fit_routing,
 )
 from ensemble_hpo.population._population import STATUS_OK, Candidate, Population, candidate_score
 from ensemble_hpo.population._store import ArtifactStore, FileArtifactStore, MemoryArtifactStore
@@ -23,4 +24,5 @@ __all__ = [
     "MemoryArtifactStore",
     "PipelineBuilder",
     "Population",
+    "fit_routing",
 ]

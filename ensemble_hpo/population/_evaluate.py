@@ -131,6 +131,22 @@ def _fit_accepts(estimator: Any, keyword: str) -> bool:
     return keyword in inspect.signature(final.fit).parameters
 
 
+def fit_routing(model: Any, sample_weight: np.ndarray | None, groups: np.ndarray | None) -> dict[str, Any]:
+    """The keyword arguments of one fit of ``model``: every fit, the folds' and the refit's.
+
+    Weights must be taken (a candidate that ignores them would be scored unweighted);
+    groups go to models that take them (early stopping that keeps groups whole).
+    """
+    kwargs = {}
+    if sample_weight is not None:
+        if not _accepts_sample_weight(model):
+            raise CandidateFailed("the estimator does not accept sample_weight")
+        kwargs[_final_step_key(model, "sample_weight")] = sample_weight
+    if groups is not None and _fit_accepts(model, "groups"):
+        kwargs[_final_step_key(model, "groups")] = groups
+    return kwargs
+
+
 def _final_step_key(estimator: Any, keyword: str) -> str:
     """``keyword`` routed to a pipeline's last step, or as is for a bare estimator."""
     return f"{estimator.steps[-1][0]}__{keyword}" if hasattr(estimator, "steps") else keyword
@@ -226,13 +242,8 @@ class CandidateEvaluator:
 
     def _fit_fold(self, estimator: Any, train: np.ndarray) -> Any:
         model = clone(estimator)
-        kwargs = {}
-        if self.sample_weight is not None:
-            if not _accepts_sample_weight(model):
-                raise CandidateFailed("the estimator does not accept sample_weight")
-            kwargs[_final_step_key(model, "sample_weight")] = self.sample_weight[train]
-        if self.groups is not None and _fit_accepts(model, "groups"):
-            kwargs[_final_step_key(model, "groups")] = self.groups[train]
+        kwargs = fit_routing(model, None if self.sample_weight is None else self.sample_weight[train],
+                             None if self.groups is None else self.groups[train])
         y_train = self.y[train]
         # The one place every candidate's fold is fitted: a fold that misses a class
         # (labels {0, 2}) is fitted on 0..m-1 by a wrapper whose classes_ keep the

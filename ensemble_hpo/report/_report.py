@@ -236,6 +236,8 @@ def make_report(
     'report.html'
     """
     check_is_fitted(estimator, ["leaderboard_", "ensemble_", "population_"])
+    # The scores shown are in the fit's metric; a scoring changed since would mislabel them.
+    estimator._check_scoring_unchanged("make_report")
     _check_arguments(X, y, learning_curves, max_learning_members)
     require_matplotlib()
     # A wrong y is the caller's error, not a figure that failed to draw: raise it now.

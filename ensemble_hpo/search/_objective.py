@@ -71,6 +71,15 @@ class CandidateObjective:
     def __call__(self, trial: optuna.Trial) -> float:
         # First thing: lets a resumed run tell a dead worker's trial from a live one.
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:
+            # Optuna records the trial as FAIL; like a killed worker's, it used no budget and
+            # a resumed run replaces it (it counted, and showed as 'failed' with no error).
+            trial.set_user_attr("status", "interrupted")
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
         family, params = self.space.suggest(trial)
         trial.set_user_attr("family", family.name)
         if self.strategy:
