@@ -248,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         shutil.rmtree(run_dir)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    _write_config(run_dir, config)
     with _discard_if_untrained(run_dir, created):
         return _execute(config, run_dir, prepared)
 
@@ -276,7 +276,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config = load_config(run_dir / CONFIG_FILE, _overrides(args))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
-    return _execute(config, run_dir, _prepare(config, run_dir, args.trust))
+    prepared = _prepare(config, run_dir, args.trust)
+    if args.set:
+        # The folder's config describes the run as it now is: a later resume or report
+        # would otherwise silently go back to the values --set replaced.
+        _write_config(run_dir, load_config(run_dir / CONFIG_FILE, list(args.set)))
+    return _execute(config, run_dir, prepared)
+
+
+def _write_config(run_dir: Path, config: Any) -> None:
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    tmp = run_dir / f".{CONFIG_FILE}.tmp"
+    tmp.write_text(text)
+    tmp.replace(run_dir / CONFIG_FILE)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

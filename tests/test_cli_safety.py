@@ -90,3 +90,13 @@ def test_force_refuses_a_run_whose_study_lives_in_an_external_storage(tmp_path, 
     assert main(["run", str(config), "-o", str(run_dir), "--force"]) == 3
     assert "delete-study" in capsys.readouterr().err
     assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_resume_with_set_records_the_new_values_but_not_no_train(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    assert main(["resume", str(run_dir), "--set", "search.n_trials=3", "--set", "fusion.method=stacking"]) == 0
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert (saved["search"]["n_trials"], saved["fusion"]["method"]) == (3, "stacking")
+    assert main(["resume", str(run_dir), "--no-train"]) == 0
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["search"]["n_trials"] == 3
