@@ -23,3 +23,11 @@ def test_the_control_takes_what_there_is_when_the_auto_families_run_out():
     groups = arms(info, "catboost", ranks=2)
     assert groups["more_of_same"][2:] == ["xgboost-2"]
     assert len(groups["plus_catboost"]) == 4
+
+
+def test_the_new_family_can_bring_fewer_configurations_than_the_base():
+    info = _info({"xgboost": 4, "knn": 4, "catboost": 3})
+    groups = arms(info, "catboost", ranks=3, added_ranks=1)
+    assert len(groups["base"]) == 6
+    assert groups["plus_catboost"][6:] == ["catboost-0"]
+    assert len(groups["more_of_same"]) == 7

@@ -10,7 +10,8 @@ selects on the out-of-fold predictions of
 * ``more_of_same``: ``base`` plus as many further auto configurations (ranks ``--ranks`` and
   up, round robin over the families) as the new family brings: the control, since any
   extra candidates give selection more to choose from;
-* ``plus_<family>``: ``base`` plus the new family's first ``--ranks`` configurations;
+* ``plus_<family>``: ``base`` plus the new family's first ``--added-ranks`` configurations
+  (default ``--ranks``);
 
 and the weighted average is scored on the test rows. The fit seconds of the candidates each
 arm adds are summed, since at a fixed time budget a slower family means fewer candidates.
@@ -58,17 +59,19 @@ def _extra_same(info: dict[str, tuple[str, int, float]], ranks: int, count: int)
     return order[:count]
 
 
-def arms(info: dict[str, tuple[str, int, float]], family: str, ranks: int) -> dict[str, list[str]]:
+def arms(info: dict[str, tuple[str, int, float]], family: str, ranks: int,
+         added_ranks: int | None = None) -> dict[str, list[str]]:
     """The configuration ids of each arm (see the module docstring)."""
+    added_ranks = ranks if added_ranks is None else added_ranks
     base = [c for c, (f, r, _) in info.items() if f in AUTO_FAMILIES and r < ranks]
-    added = [c for c, (f, r, _) in info.items() if f == family and r < ranks]
+    added = [c for c, (f, r, _) in info.items() if f == family and r < added_ranks]
     return {"base": base, "more_of_same": base + _extra_same(info, ranks, len(added)),
             f"plus_{family}": base + added}
 
 
-def table_row(repo: Repository, table: str, family: str, ranks: int) -> dict | None:
+def table_row(repo: Repository, table: str, family: str, ranks: int, added_ranks: int) -> dict | None:
     info = _ranked(repo, table, AUTO_FAMILIES + [family])
-    groups = arms(info, family, ranks)
+    groups = arms(info, family, ranks, added_ranks)
     if len(groups[f"plus_{family}"]) == len(groups["base"]):
         return None  # the family has no ok configuration on this table
     d = repo.load_table(table, AUTO_FAMILIES + [family])
@@ -106,7 +109,7 @@ def summary(frame: pd.DataFrame, family: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(frame: pd.DataFrame, family: str, ranks: int) -> str:
+def report(frame: pd.DataFrame, family: str, ranks: int, added_ranks: int) -> str:
     plus = f"plus_{family}"
     cost = pd.DataFrame({
         "arm": ["more_of_same", plus],
@@ -118,7 +121,8 @@ def report(frame: pd.DataFrame, family: str, ranks: int) -> str:
     return "\n".join([
         f"# Does {family} add to the greedy ensemble? (portfolio repository, offline)", "",
         f"Command: `python -m benchmarks.portfolio.family_added --family {family} --ranks {ranks} "
-        "--out benchmarks/results/`. See the module docstring for the arms. Test loss (log loss, "
+        f"--added-ranks {added_ranks} --out benchmarks/results/`. See the module docstring for the "
+        "arms. Test loss (log loss, "
         "RMSE) of the greedy ensemble's weighted average; relative change per table against the "
         "reference arm, sign test over tables (ties dropped).", "",
         markdown(summary(frame, family), index=False), "",
@@ -129,12 +133,16 @@ def report(frame: pd.DataFrame, family: str, ranks: int) -> str:
 def main() -> None:
     cli = _offline.parser(__doc__.splitlines()[0])
     cli.add_argument("--family", default="catboost")
-    cli.add_argument("--ranks", type=int, default=12, help="configurations per family (by rank)")
+    cli.add_argument("--ranks", type=int, default=12, help="configurations per auto family (by rank)")
+    cli.add_argument("--added-ranks", type=int, default=None,
+                     help="configurations of the new family (default: --ranks)")
     args = cli.parse_args()
+    added = args.ranks if args.added_ranks is None else args.added_ranks
     repo = Repository(args.repo)
-    rows = [table_row(repo, t, args.family, args.ranks) for t in repo.tables()]
+    rows = [table_row(repo, t, args.family, args.ranks, added) for t in repo.tables()]
     frame = pd.DataFrame([r for r in rows if r is not None])
-    _offline.write(args.out, f"family_added_{args.family}", frame, report(frame, args.family, args.ranks))
+    text = report(frame, args.family, args.ranks, added)
+    _offline.write(args.out, f"family_added_{args.family}", frame, text)
 
 
 if __name__ == "__main__":
