@@ -147,6 +147,8 @@ class _BaseEnsemble(BaseEstimator):
         self.n_features_in_ = plan.info.n_features_in_
         if plan.info.feature_names_in_ is not None:
             self.feature_names_in_ = plan.info.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):  # a refit on data without names
+            del self.feature_names_in_
         self.fit_timings_ = dict(deadline.timings)
         self.fit_time_ = deadline.elapsed()
         return self
@@ -339,7 +341,10 @@ class _BaseEnsemble(BaseEstimator):
 
         Give either ``point`` (a row label of ``pareto_front_``) or ``latency_budget`` (seconds
         per row): the best-scoring point whose estimated cost fits it, among the points of
-        ``final_models`` ("folds", "refit") when given, else among all. The point's members
+        ``final_models`` ("folds", "refit") when given, else among all (among the "folds"
+        points when ``X`` and ``y`` are not given, since a "refit" point needs them). The
+        estimator's ``final_models`` becomes the kept point's kind, so that :meth:`reselect`
+        and :meth:`trim` treat its members as they are. The point's members
         are selected again on the same out-of-fold rows (greedy selection with its latency
         penalty) and fused by their weighted average, which is what its ``cv_score`` was
         estimated for; ``cv_score_`` becomes that held-out score. A ``"refit"`` point
@@ -351,6 +356,9 @@ class _BaseEnsemble(BaseEstimator):
         """
         check_is_fitted(self, "pareto_front_")
         self._check_scoring_unchanged("keep_front_point")
+        if final_models is None and latency_budget is not None and (X is None or y is None):
+            # A refit point needs the training rows; without them choose among the others.
+            final_models = "folds"
         row = self.pareto_front_.loc[self._front_label(point, latency_budget, final_models)]
         refit = row["final_models"] == "refit"
         if refit and (X is None or y is None):
@@ -375,6 +383,7 @@ class _BaseEnsemble(BaseEstimator):
         if refit:  # before _apply, so a failed refit leaves the estimator as it was
             self._refit(result.ensemble, data_X, data)
         self._apply(result, population, data)
+        self.set_params(final_models=row["final_models"])
         self._remeasure_cost(X)
         return self
 

@@ -114,13 +114,15 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         The accuracy-latency front: one row per non-dominated ensemble, cheapest
         first, with ``cv_score`` (nested, held out, in ``scoring``; NaN for points
         left when ``time_budget`` ran out), ``selection_score`` (in-sample),
-        ``seconds_per_row`` (measured prediction cost), ``n_members``, ``members``
+        ``seconds_per_row`` (prediction cost on one thread: measured for ``"folds"``
+        rows; for ``"refit"`` rows estimated as that divided by the number of folds,
+        1.2-1.3x too low for kNN in the third audit), ``n_members``, ``members``
         (candidate numbers), ``weights``, ``final_models`` (``"folds"`` or the
         cheaper ``"refit"``) and ``penalty`` (of the latency-penalised greedy
         selection that found it). Keep a point with :meth:`keep_front_point`.
     prediction_cost_ : pandas.DataFrame
         Measured prediction seconds per row of every member and of the whole
-        ensemble, on the first 500 training rows (see
+        ensemble, on one thread, on the first 500 training rows (see
         :func:`ensemble_hpo.ensemble.prediction_cost`).
     fit_timings_ : dict of str to float
         Seconds ``fit`` spent in each stage (``"search"``, ``"selection and fusion"``,

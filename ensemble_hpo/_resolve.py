@@ -34,21 +34,33 @@ def _resolve_named(value: Any, registry: dict[str, type], what: str, noun: str, 
         return _with_run_defaults(registry[value], options, scoring=scoring,
                                   random_state=random_state)
     if hasattr(value, method):
-        return _on_users_labels(clone(value), scoring)
+        return _with_run_scoring(clone(value), scoring)
     raise ValueError(f"The '{what}' parameter must be a name or a {noun} object with a {method} "
                      f"method. Got {value!r} instead.")
 
 
-def _on_users_labels(stage: Any, scoring: Any) -> Any:
-    """A stage object made with the run's metric by name (``scoring="f1"``, as YAML builds
-    them) gets the run's scorer, which reads the user's labels (see ``stage_scoring``)."""
+def _with_run_scoring(stage: Any, scoring: Any) -> Any:
+    """A stage object optimises the run's metric unless it was given its own.
+
+    Left at None, its ``scoring`` (or ``OptimizedWeights``' ``loss``) is the run's, as for a
+    stage given by name (an object kept its default: ``selection=GreedySelector()`` selected
+    by log loss under ``scoring="accuracy"``). One made with the run's metric by name
+    (``scoring="f1"``, as YAML builds them) gets the run's scorer, which reads the user's
+    labels (see ``stage_scoring``).
+    """
+    from ensemble_hpo.fusion._optimized import loss_for_scoring
     from ensemble_hpo.metrics import PredictionScorer
 
-    if not isinstance(scoring, PredictionScorer):
+    if scoring is None:
         return stage
     params = stage.get_params(deep=False)
-    same = [k for k in ("scoring", "loss") if k in params and _is(params[k], scoring.scoring)]
-    return stage.set_params(**dict.fromkeys(same, scoring)) if same else stage
+    named = scoring.scoring if isinstance(scoring, PredictionScorer) else scoring
+    updates = {}
+    if "scoring" in params and (params["scoring"] is None or _is(params["scoring"], named)):
+        updates["scoring"] = scoring
+    if "loss" in params and (params["loss"] is None or _is(params["loss"], named)):
+        updates["loss"] = loss_for_scoring(scoring)
+    return stage.set_params(**updates) if updates else stage
 
 
 def _is(value: Any, scoring: Any) -> bool:

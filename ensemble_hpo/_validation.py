@@ -125,7 +125,8 @@ def _as_2d_input(X: Any) -> Any:
     if isinstance(X, pd.Series):
         raise ValueError(
             "X must be 2D (n_samples, n_features); got a pandas Series. "
-            "Use X.to_frame() for a single feature."
+            "Use X.to_frame().T for a single row (df.iloc[[i]] keeps it a DataFrame), or "
+            "X.to_frame() for a single feature."
         )
     array = np.asarray(X)
     if array.ndim != 2:

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,12 +182,11 @@ def _prepare(config: Any, run_dir: Path, trusted: bool = False) -> tuple[Any, st
 
 def _execute(config: Any, run_dir: Path, prepared: tuple[Any, str, tuple]) -> int:
     model, task, (X_train, X_test, y_train, y_test) = prepared
-    start = time.time()
     model.fit(X_train, y_train)
     scores = _holdout_scores(model, X_test, y_test, task)
     summary = {
         "name": config.name, "task": task, "n_train": len(X_train), "n_test": len(X_test),
-        "fit_seconds": time.time() - start, "metric": scores["metric"],
+        "fit_seconds": model.fit_time_, "metric": scores["metric"],
         "cv_score_ensemble": model.cv_score_, "cv_score_best_single": model.best_score_,
         "selection_score_in_sample": model.selection_score_,
         "holdout_score_ensemble": scores["ensemble"], "holdout_score_best_single": scores["best_single"],
@@ -299,15 +297,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not model_file.exists():
         raise CLIError(f"{str(run_dir)!r} holds no fitted model ({MODEL_FILE}); run it first.", EXIT_DATA)
     model = load_model(model_file, trusted=args.trust)
-    X = _load_table(args.data)
-    out = pd.DataFrame({"prediction": model.predict(X)})
-    if hasattr(model, "predict_proba"):
-        proba = model.predict_proba(X)
-        for i, label in enumerate(model.classes_):
-            out[f"proba_{label}"] = proba[:, i]
+    X = _prediction_features(_load_table(args.data), run_dir)
+    try:
+        out = pd.DataFrame({"prediction": model.predict(X)})
+        proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+    except ValueError as exc:  # columns or values that do not match the fit's
+        raise CLIError(f"{args.data!r} cannot be predicted by this run's model: {exc}", EXIT_DATA) from None
+    for i, label in enumerate(model.classes_ if proba is not None else []):
+        out[f"proba_{label}"] = proba[:, i]
     out.to_csv(args.output, index=False)
     print(f"wrote {len(out)} predictions to {args.output}")
     return EXIT_OK
+
+
+def _prediction_features(table: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
+    """``table`` without the columns the run did not train on: its target and ``data.drop``
+    (a file laid out like the training file predicts as it is)."""
+    from ensemble_hpo.config import load_config
+
+    if not (run_dir / CONFIG_FILE).exists():
+        return table
+    data = load_config(run_dir / CONFIG_FILE).data
+    unused = [c for c in [data.target, *data.drop] if c is not None and c in table.columns]
+    return table.drop(columns=unused)
 
 
 def _open_shared_storage(url: str) -> Any:

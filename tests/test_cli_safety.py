@@ -95,8 +95,36 @@ def test_force_refuses_a_run_whose_study_lives_in_an_external_storage(tmp_path, 
 def test_resume_with_set_records_the_new_values_but_not_no_train(tmp_path):
     run_dir = tmp_path / "run"
     assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
-    assert main(["resume", str(run_dir), "--set", "search.n_trials=3", "--set", "fusion.method=stacking"]) == 0
+    changes = ["--set", "search.n_trials=3", "--set", "fusion.method=stacking"]
+    assert main(["resume", str(run_dir), *changes]) == 0
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert (saved["search"]["n_trials"], saved["fusion"]["method"]) == (3, "stacking")
     assert main(["resume", str(run_dir), "--no-train"]) == 0
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["search"]["n_trials"] == 3
+
+
+def test_predict_reads_a_file_laid_out_like_the_training_file(tmp_path, capsys):
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, 2, 3, -1]]
+    data.insert(0, "id", range(len(data)))
+    data.to_csv(tmp_path / "train.csv", index=False)
+    config = _config(tmp_path, data={"path": str(tmp_path / "train.csv"), "target": "target",
+                                     "drop": ["id"]})
+    run_dir = tmp_path / "run"
+    assert main(["run", str(config), "-o", str(run_dir)]) == 0
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run_dir), str(tmp_path / "train.csv"), "-o", str(out)]) == 0
+    assert pd.read_csv(out).shape == (len(data), 3)  # prediction and two probabilities
+    data.assign(extra=1).to_csv(tmp_path / "extra.csv", index=False)
+    assert main(["predict", str(run_dir), str(tmp_path / "extra.csv"), "-o", str(out)]) == 3
+    assert "unseen at fit time" in capsys.readouterr().err
+
+
+def test_the_summary_reports_the_fit_time_of_the_model(tmp_path):
+    import json
+
+    from ensemble_hpo.persistence import load_model
+
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["fit_seconds"] == pytest.approx(load_model(run_dir / "model.ehpo").fit_time_)

@@ -66,3 +66,16 @@ def test_stages_built_with_the_scoring_name_read_the_users_labels_too():
     assert by_object.selection_score_ == pytest.approx(by_name.selection_score_)
     assert by_object.cv_score_ == pytest.approx(by_name.cv_score_)
     assert by_object.selector_.scoring.classes.tolist() == [1, 2]
+
+
+def test_a_stage_object_without_its_own_metric_optimises_the_runs():
+    from ensemble_hpo.fusion import OptimizedWeights
+    from ensemble_hpo.selection import GreedySelector
+
+    model = EnsembleClassifier(**KW, scoring="accuracy", selection=GreedySelector(max_members=2),
+                               fusion=OptimizedWeights()).fit(X, y01)
+    assert model.selector_.scoring == "accuracy" and model.ensemble_.fuser.loss == "accuracy"
+    assert model.selection_score_ >= model.best_score_ - 1e-12  # one metric, as documented
+    own = EnsembleClassifier(**KW, scoring="accuracy", selection=GreedySelector(scoring="neg_log_loss"))
+    assert own.fit(X, y01).selector_.scoring == "neg_log_loss"  # an explicit metric is kept
+

@@ -7,6 +7,7 @@ and may propose trials to run first (grid points, hypergradient paths).
 
 from __future__ import annotations
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -77,7 +78,9 @@ class SamplerStrategy(SearchStrategy):
         self.sampler = sampler
 
     def make_sampler(self, space: SearchSpace, *, seed: int | None) -> BaseSampler:
-        return self.sampler
+        # A copy per fit, as the contract says: the sampler's random state advances as it
+        # samples, so reusing the user's object made a second fit search other candidates.
+        return copy.deepcopy(self.sampler)
 
 
 class RandomSearch(SearchStrategy):

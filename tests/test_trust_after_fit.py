@@ -1,4 +1,4 @@
-"""A run folder's artifacts belong to one study and one incarnation of the folder."""
+"""Run folders belong to one study; what reselect, trim, keep_front_point and refit keep true."""
 
 from __future__ import annotations
 
@@ -108,3 +108,30 @@ def test_the_refit_gets_the_groups_its_fold_models_had(tmp_path, monkeypatch):
                        warm_start_configs=None, final_models="refit").fit(X, y, groups=groups)
     assert seen and all(has_groups for _, has_groups in seen)
     assert seen[-1][0] == len(y)  # the refit on all rows
+
+
+def test_keep_front_point_by_latency_without_the_data_keeps_a_folds_point(tmp_path):
+    model = _fit(tmp_path / "run")
+    model.keep_front_point(latency_budget=1.0)  # the README's call: no X, y
+    assert model.final_models == "folds"
+    assert all(len(m.models) == 3 for m in model.ensemble_.members)
+
+
+def test_keeping_a_refit_point_makes_the_estimator_a_refit_one(tmp_path):
+    model = _fit(tmp_path / "run")
+    refit_points = model.pareto_front_.index[model.pareto_front_["final_models"] == "refit"]
+    model.keep_front_point(refit_points[0], X=X, y=y)
+    assert model.final_models == "refit"
+    with pytest.raises(ValueError, match="final_models='refit'"):
+        model.trim(max_members=1)  # it would swap the refit members back to fold models
+
+
+def test_a_refit_on_data_without_names_drops_the_old_feature_names():
+    import pandas as pd
+
+    model = EnsembleClassifier(models=["logistic"], n_trials=1, cv=3, random_state=0,
+                               warm_start_configs=None)
+    model.fit(pd.DataFrame(X).add_prefix("f"), y)
+    assert hasattr(model, "feature_names_in_")
+    model.fit(X, y)
+    assert not hasattr(model, "feature_names_in_")
