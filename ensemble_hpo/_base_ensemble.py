@@ -192,7 +192,7 @@ class _BaseEnsemble(BaseEstimator):
     def _check_scoring_unchanged(self, method: str) -> None:
         """The population's scores, the leaderboard and the front are in ``scoring_``."""
         fitted = getattr(self, "scoring_", None)  # None: a model saved before scoring_ existed
-        now = scoring_key(get_prediction_scorer(self.scoring, self._task))
+        now = scoring_key(get_prediction_scorer(self._stage_scoring(), self._task))
         if fitted is not None and now != fitted:
             raise ValueError(
                 f"The 'scoring' parameter must be the one of fit ({fitted!r}) for {method}(): the "

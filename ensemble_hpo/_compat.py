@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["all_trials", "mark_trial_failed", "set_trial_system_attr"]
+__all__ = ["all_trials", "mark_trial_failed", "scorer_reads_labels", "set_trial_system_attr"]
 
 
 def mark_trial_failed(study: optuna.Study, trial: FrozenTrial, *, status: str) -> None:
@@ -37,3 +40,24 @@ def all_trials(study: optuna.Study) -> list[FrozenTrial]:
     claims must be checked against every trial.
     """
     return study._storage.get_all_trials(study._study_id, deepcopy=False)  # noqa: SLF001
+
+
+def scorer_reads_labels(scorer: Any) -> bool:
+    """Whether a scikit-learn scorer's value depends on which label is which.
+
+    ``f1``, ``precision``, ``recall`` and ``jaccard`` (binary average, ``pos_label=1``) and
+    any scorer given ``pos_label`` or ``labels`` do; accuracy, log loss, ROC AUC (positive
+    class = ``classes_[1]``, the same class encoded or not) and macro averages do not.
+    scikit-learn keeps a scorer's metric and arguments in private attributes only.
+    """
+    func, kwargs = getattr(scorer, "_score_func", None), getattr(scorer, "_kwargs", {})
+    if func is None:
+        return False
+    if "pos_label" in kwargs or "labels" in kwargs:
+        return True
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return True  # unknown: decoding is always correct, only slower
+    average = kwargs.get("average", params["average"].default if "average" in params else None)
+    return "pos_label" in params and average == "binary"

@@ -177,11 +177,18 @@ def scoring_key(scorer: Any) -> str:
     """A stable text for a :class:`~ensemble_hpo.metrics.PredictionScorer`'s metric.
 
     Scorer names are kept as they are (they can be rebuilt from the key); callables
-    are described by their repr (``make_scorer(...)``) or qualified name.
+    are described by their repr (``make_scorer(...)``) or qualified name. A scorer that
+    reads the user's labels (``classes`` set, see ``metrics.stage_scoring``) is marked
+    with :data:`USER_LABELS`: ``"f1"`` of runs before labels were decoded scored the
+    encoded ones, another metric, so such a study is rescored on resume.
     """
     scoring = scorer.scoring
+    suffix = USER_LABELS if getattr(scorer, "classes", None) is not None else ""
     if isinstance(scoring, str):
-        return scoring
+        return scoring + suffix
     if hasattr(scoring, "_score_func"):
-        return f"callable:{scoring!r}"
-    return f"callable:{_qualname(scoring)}"
+        return f"callable:{scoring!r}{suffix}"
+    return f"callable:{_qualname(scoring)}{suffix}"
+
+
+USER_LABELS = "@user_labels"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,12 +59,12 @@ def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
         y = frame[config.data.target]
         X = frame.drop(columns=[config.data.target])
         task = infer_task(y)[0]
-    missing = [c for c in config.data.drop if c not in X.columns]
+    missing = [c for c in config.data.drop if c not in X.columns and c != config.data.target]
     if missing:
         # A misspelt name would silently keep an identifier or a leaking column in training.
         raise CLIError(f"The 'data.drop' column(s) {missing} are not in the table; columns are "
                        f"{list(X.columns)}.", EXIT_DATA)
-    X = X.drop(columns=list(config.data.drop))
+    X = X.drop(columns=[c for c in config.data.drop if c in X.columns])
     return X, y, task if config.task == "auto" else config.task
 
 
@@ -233,34 +234,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(f"--force starts a run folder over, and {str(run_dir)!r} is not one (it holds "
                        f"files but no {CONFIG_FILE}); nothing was removed. Choose another --output.",
                        EXIT_DATA)
-    if args.force and holds_run and config.storage is not None:
+    if args.force and holds_run and _stored_section(run_dir, "storage") is not None:
         # Removing the folder would keep the study (and its trials' budget) but lose their files.
-        raise CLIError(f"--force cannot start over a run whose study is kept in {config.storage!r}: "
+        raise CLIError(f"--force cannot start over a run whose study is kept in "
+                       f"{_stored_section(run_dir, 'storage')!r}: "
                        "the folder's candidates would be lost while the study kept counting them. "
                        "Delete the study first (optuna delete-study --storage <url> --study-name "
                        "ensemble_hpo) or use another storage.", EXIT_DATA)
     prepared = _prepare(config, run_dir, args.trust)
     if args.force and holds_run:
-        import shutil
-
         shutil.rmtree(run_dir)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in run_dir.iterdir()}
     _write_config(run_dir, config)
-    with _discard_if_untrained(run_dir, created):
+    with _discard_if_untrained(run_dir, created, before):
         return _execute(config, run_dir, prepared)
 
 
 @contextlib.contextmanager
-def _discard_if_untrained(run_dir: Path, created: bool) -> Iterator[None]:
-    """Remove the config this run wrote when it fails before anything else was written,
-    so that the corrected command can start again (a folder with trials is kept to resume)."""
+def _discard_if_untrained(run_dir: Path, created: bool, before: set[str]) -> Iterator[None]:
+    """Remove what this run wrote when it fails before any candidate finished (its config,
+    the study journal, the artifacts folder's claim), so that the corrected command can
+    start again; a folder with a finished candidate is kept to resume, and nothing that
+    was there ``before`` is touched."""
     try:
         yield
     except BaseException:
-        if [p.name for p in run_dir.iterdir()] == [CONFIG_FILE]:
-            (run_dir / CONFIG_FILE).unlink()
-            if created:
+        if not any((run_dir / RunFolder.ARTIFACTS).glob("*.oof.npy")):
+            for path in run_dir.iterdir():
+                if path.name in before:
+                    continue
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            if created and not any(run_dir.iterdir()):
                 run_dir.rmdir()
         raise
 
@@ -274,12 +283,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config = load_config(run_dir / CONFIG_FILE, _overrides(args))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
-    prepared = _prepare(config, run_dir, args.trust)
-    if args.set:
-        # The folder's config describes the run as it now is: a later resume or report
-        # would otherwise silently go back to the values --set replaced.
-        _write_config(run_dir, load_config(run_dir / CONFIG_FILE, list(args.set)))
-    return _execute(config, run_dir, prepared)
+    recorded = load_config(run_dir / CONFIG_FILE, list(args.set)) if args.set else None
+    code = _execute(config, run_dir, _prepare(config, run_dir, args.trust))
+    if recorded is not None:
+        # Once the run accepted them: the folder's config describes the run as it now is (a
+        # later resume or report would otherwise go back to the values --set replaced).
+        _write_config(run_dir, recorded)
+    return code
 
 
 def _write_config(run_dir: Path, config: Any) -> None:
@@ -313,13 +323,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _prediction_features(table: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
     """``table`` without the columns the run did not train on: its target and ``data.drop``
     (a file laid out like the training file predicts as it is)."""
-    from ensemble_hpo.config import load_config
-
-    if not (run_dir / CONFIG_FILE).exists():
-        return table
-    data = load_config(run_dir / CONFIG_FILE).data
-    unused = [c for c in [data.target, *data.drop] if c is not None and c in table.columns]
+    data = _stored_section(run_dir, "data") or {}
+    unused = [c for c in [data.get("target"), *data.get("drop", [])] if c is not None and c in table.columns]
     return table.drop(columns=unused)
+
+
+def _stored_section(run_dir: Path, key: str) -> Any:
+    """One top-level entry of a run folder's config.yaml (None without the file or key)."""
+    path = run_dir / CONFIG_FILE
+    return (yaml.safe_load(path.read_text()) or {}).get(key) if path.exists() else None
 
 
 def _open_shared_storage(url: str) -> Any:

@@ -128,3 +128,35 @@ def test_the_summary_reports_the_fit_time_of_the_model(tmp_path):
     assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["fit_seconds"] == pytest.approx(load_model(run_dir / "model.ehpo").fit_time_)
+
+
+def test_a_run_that_fails_after_claiming_its_folder_leaves_nothing_behind(tmp_path, monkeypatch):
+    from ensemble_hpo.search import SearchRun
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("the search could not start")
+
+    monkeypatch.setattr(SearchRun, "run", broken)
+    config, run_dir = _config(tmp_path), tmp_path / "run"
+    with pytest.raises(RuntimeError, match="could not start"):
+        main(["run", str(config), "-o", str(run_dir)])
+    assert not run_dir.exists()
+    monkeypatch.undo()
+    assert main(["run", str(config), "-o", str(run_dir)]) == 0
+
+
+def test_resume_records_set_values_only_when_the_run_accepts_them(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    before = (run_dir / "config.yaml").read_text()
+    assert main(["resume", str(run_dir), "--set", "cv=4"]) == 3  # other folds: refused
+    assert (run_dir / "config.yaml").read_text() == before
+    assert main(["resume", str(run_dir)]) == 0
+
+
+def test_the_target_may_be_listed_in_drop(tmp_path):
+    data = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, -1]]
+    data.to_csv(tmp_path / "t.csv", index=False)
+    config = _config(tmp_path, data={"path": str(tmp_path / "t.csv"), "target": "target",
+                                     "drop": ["target"]})
+    assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 0

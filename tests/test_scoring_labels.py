@@ -79,3 +79,33 @@ def test_a_stage_object_without_its_own_metric_optimises_the_runs():
     own = EnsembleClassifier(**KW, scoring="accuracy", selection=GreedySelector(scoring="neg_log_loss"))
     assert own.fit(X, y01).selector_.scoring == "neg_log_loss"  # an explicit metric is kept
 
+
+
+def test_a_study_scored_on_encoded_labels_is_rescored_on_resume(tmp_path):
+    import optuna
+
+    from ensemble_hpo.storage import make_storage
+
+    y = y01 + 1
+    kwargs = dict(KW, scoring="f1", run_dir=str(tmp_path / "run"))
+    EnsembleClassifier(**kwargs).fit(X, y)
+    study = optuna.load_study(study_name="ensemble_hpo",
+                              storage=make_storage(f"journal://{tmp_path / 'run' / 'study.log'}"))
+    assert study.user_attrs["scoring"] == "f1@user_labels"
+    study.set_user_attr("scoring", "f1")  # as runs before labels were decoded recorded it
+    with pytest.warns(UserWarning, match="rescored"):
+        resumed = EnsembleClassifier(**dict(kwargs, n_trials=6)).fit(X, y)
+    board = resumed.leaderboard_.set_index("number")["score"]
+    for number in board.index:  # old and new candidates alike on the user's class 1
+        assert board[number] == pytest.approx(f1_score(y, _oof_labels(resumed, number), pos_label=1))
+
+
+def test_a_poisson_deviance_on_counts_with_zeros_is_accepted():
+    from ensemble_hpo import EnsembleRegressor
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(np.exp(X[:, 0] / X[:, 0].max()))
+    assert (counts == 0).any()
+    model = EnsembleRegressor(models=["random_forest"], n_trials=2, cv=3, random_state=0,
+                              warm_start_configs=None, scoring="neg_mean_poisson_deviance")
+    assert np.isfinite(model.fit(X, counts).best_score_)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +16,7 @@ from ensemble_hpo.population import (
     EvaluationResult,
 )
 from ensemble_hpo.population._isolation import call_with_timeout
+from ensemble_hpo.search._runner import worker_tag
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
@@ -70,7 +69,7 @@ class CandidateObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         # First thing: lets a resumed run tell a dead worker's trial from a live one.
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("worker", worker_tag())
         try:
             return self._run(trial)
         except KeyboardInterrupt:

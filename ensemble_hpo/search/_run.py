@@ -13,12 +13,13 @@ from typing import Any
 import optuna
 
 from ensemble_hpo._run_identity import (
+    USER_LABELS,
     RunFolderMismatch,
     check_identity,
     scoring_key,
     target_and_folds_identity,
 )
-from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.metrics import PredictionScorer
 from ensemble_hpo.population import (
     ArtifactStore,
     CandidateEvaluator,
@@ -164,7 +165,16 @@ class SearchRun:
                 f"({stored}), which cannot be rebuilt to score new trials. Use a new 'run_dir', "
                 f"or the same scoring as before. Got {current!r} instead."
             )
-        return dataclasses.replace(evaluator, scorer=get_prediction_scorer(stored, evaluator.task))
+        on_labels = stored.endswith(USER_LABELS)
+        name = stored.removesuffix(USER_LABELS)
+        classes = getattr(evaluator.scorer, "classes", None)
+        if on_labels and classes is None:
+            raise ValueError(
+                f"The 'scoring' parameter differs from the one {where} was searched with "
+                f"({stored}), which read the target's labels; it cannot be rebuilt here. Use a "
+                f"new 'run_dir', or the same scoring as before. Got {current!r} instead.")
+        rebuilt = PredictionScorer(name, evaluator.task, classes=classes if on_labels else None)
+        return dataclasses.replace(evaluator, scorer=rebuilt)
 
     def _check_same_objective(self, study: optuna.Study, where: str) -> None:
         # Studies written before the objective was a choice optimised the candidate's score.

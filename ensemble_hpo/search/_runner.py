@@ -25,7 +25,7 @@ from ensemble_hpo.storage import make_storage, storage_kind
 
 __all__ = ["DASK_WORKER_ATTR", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials", "WithinBudget",
            "attempt_seed", "check_cluster", "count_finished", "enqueue_new", "fail_stale_trials",
-           "live_dask_workers", "optimize", "quiet_optuna", "worker_facts"]
+           "live_dask_workers", "optimize", "quiet_optuna", "worker_facts", "worker_tag"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A live worker tags its trial within microseconds of creating it; an untagged
@@ -93,22 +93,32 @@ def count_started(study: optuna.Study) -> int:
     return sum(map(_uses_budget, study.get_trials(deepcopy=False)))
 
 
+def worker_tag() -> str:
+    """``host:pid`` of this process, the tag that tells a live worker's trial from a dead one's."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _settled_trials(study: optuna.Study, number: int) -> list[optuna.trial.FrozenTrial]:
     """The study's trials numbered below ``number``, once their live workers have tagged them.
 
-    A live worker tags its trial within milliseconds of creating it, so an untagged
-    RUNNING trial still untagged after :data:`_TAG_GRACE_SECONDS` is a dead process's and
-    uses no budget. Without the wait a racing worker's trial would be missed (one trial
-    too many); counting every untagged trial instead lost one trial of the budget when a
-    run was resumed right after a SIGKILL in that instant (7 of 8 candidates, seen in CI).
+    A live worker tags its trial as soon as the budget guard runs, so an untagged RUNNING
+    trial is either younger than :data:`_TAG_GRACE_SECONDS` (waited for) or a dead
+    process's (it uses no budget, and is not waited for again). Without the wait a racing
+    worker's trial would be missed (one trial too many); counting every untagged trial
+    instead lost one trial of the budget when a run was resumed right after a SIGKILL in
+    that instant (7 of 8 candidates, seen in CI).
     """
     def earlier() -> list[optuna.trial.FrozenTrial]:
         return [t for t in study.get_trials(deepcopy=False) if t.number < number]
 
-    trials = earlier()
-    waited = 0.0
-    while waited < _TAG_GRACE_SECONDS and any(
-            t.state == TrialState.RUNNING and "worker" not in t.user_attrs for t in trials):
+    def fresh_untagged(trials: list[optuna.trial.FrozenTrial]) -> bool:
+        now = datetime.datetime.now()
+        return any(t.state == TrialState.RUNNING and "worker" not in t.user_attrs
+                   and t.datetime_start is not None
+                   and (now - t.datetime_start).total_seconds() < _TAG_GRACE_SECONDS for t in trials)
+
+    trials, waited = earlier(), 0.0
+    while waited < _TAG_GRACE_SECONDS and fresh_untagged(trials):
         time.sleep(_TAG_POLL_SECONDS)
         waited += _TAG_POLL_SECONDS
         trials = earlier()
@@ -146,6 +156,9 @@ class WithinBudget:
         self.n_trials = n_trials
 
     def __call__(self, trial: optuna.Trial) -> Any:
+        # Tagged before counting, so that workers racing with this one wait for it only
+        # for the moment between Optuna creating the trial and this line.
+        trial.set_user_attr("worker", worker_tag())
         before = sum(map(_uses_budget, _settled_trials(trial.study, trial.number)))
         if before >= self.n_trials:
             trial.set_user_attr("status", "surplus")
