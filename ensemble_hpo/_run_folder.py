@@ -57,16 +57,23 @@ class RunFolder:
         """Which study a run with ``storage`` keeps in this folder (see ``FileArtifactStore.bind``).
 
         The folder's own journal is named relative to the folder, so a moved folder still
-        resumes; an explicit journal URL for that same file means the same study.
+        resumes; an explicit journal URL for that same file means the same study, and file
+        URLs (journal, SQLite) compare by their resolved path.
         """
         if storage is None:
             return self.STUDY
-        if isinstance(storage, str):
-            if storage.startswith("journal://") and self.root is not None:
-                path = Path(storage[len("journal://"):]).resolve()
-                return self.STUDY if path == (self.path / self.STUDY).resolve() else f"journal://{path}"
-            return storage
-        return str(getattr(storage, "url", None) or type(storage).__name__)
+        if not isinstance(storage, str):
+            # An RDB storage object has its URL; any other object (in memory, a journal
+            # object) is this object only: another one is another study.
+            url = getattr(storage, "url", None)
+            return url if isinstance(url, str) else f"{type(storage).__name__} object {id(storage):#x}"
+        for scheme in ("journal://", "sqlite:///"):
+            if storage.startswith(scheme) and self.root is not None:
+                path = Path(storage[len(scheme):]).resolve()
+                if scheme == "journal://" and path == (self.path / self.STUDY).resolve():
+                    return self.STUDY
+                return f"{scheme}{path}"  # one file, however its URL spells the path
+        return storage
 
     def artifact_store(self, *, trusted: bool = False) -> ArtifactStore:
         """Out-of-fold predictions and fold models: files in the folder, or in memory."""

@@ -135,3 +135,29 @@ def test_a_refit_on_data_without_names_drops_the_old_feature_names():
     assert hasattr(model, "feature_names_in_")
     model.fit(X, y)
     assert not hasattr(model, "feature_names_in_")
+
+
+def test_storage_objects_and_spellings_of_one_file(tmp_path, monkeypatch):
+    import optuna
+
+    run_dir = tmp_path / "run"
+    _fit(run_dir, storage=optuna.storages.InMemoryStorage())
+    with pytest.raises(RunFolderMismatch, match="InMemoryStorage object"):
+        _fit(run_dir, target=1 - y, storage=optuna.storages.InMemoryStorage())
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "other"
+    _fit(other, storage="sqlite:///db.sqlite")
+    resumed = _fit(other, n_trials=4, storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert len(resumed.leaderboard_) == 4  # the same file, spelt absolute
+
+
+def test_the_claim_is_read_again_only_when_it_changed(tmp_path):
+    from ensemble_hpo.population import FileArtifactStore
+
+    store = FileArtifactStore(tmp_path / "a")
+    store.bind("study.log")
+    store.save(0, np.zeros(3), [])
+    assert 0 in store and 0 in store
+    (tmp_path / "a" / "OWNER.json").write_text('{"id": "someone else", "study": "study.log"}')
+    with pytest.raises(RunFolderMismatch):
+        store.load_predictions(0)

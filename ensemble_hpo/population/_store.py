@@ -16,6 +16,7 @@ import os
 import pickle
 import struct
 import tempfile
+import time
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -140,6 +141,7 @@ class FileArtifactStore(ArtifactStore):
         # worker) reads as untrusted until its new owner says otherwise.
         state = dict(self.__dict__)
         state.pop("trusted", None)
+        state.pop("_owner_stat", None)  # another process checks the folder afresh
         return state
 
     def bind(self, study: str) -> None:
@@ -172,15 +174,41 @@ class FileArtifactStore(ArtifactStore):
             os.link(tmp, path)
             return mine
         except FileExistsError:
-            return json.loads(path.read_text())
+            return self._read_owner()
+        except OSError:  # a filesystem without hard links: exclusive create, read with retries
+            try:
+                with open(path, "x") as file:
+                    json.dump(mine, file)
+                return mine
+            except FileExistsError:
+                return self._read_owner()
         finally:
             os.remove(tmp)
+
+    def _read_owner(self, attempts: int = 20) -> dict[str, str]:
+        # Another process may have created the file an instant ago and still be writing it.
+        for _ in range(attempts):
+            try:
+                return json.loads((self.path / self.OWNER).read_text())
+            except (json.JSONDecodeError, FileNotFoundError):
+                time.sleep(0.05)
+        return json.loads((self.path / self.OWNER).read_text())
 
     def _check_folder(self) -> None:
         if self.folder_id is None:
             return
         path = self.path / self.OWNER
-        current = json.loads(path.read_text())["id"] if path.exists() else None
+        try:
+            stat = path.stat()
+            signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            # Read again only when the file changed: one stat per access instead of a read.
+            if signature != getattr(self, "_owner_stat", None):
+                current = self._read_owner()["id"]
+                self._owner_stat = signature if current == self.folder_id else None
+            else:
+                current = self.folder_id
+        except FileNotFoundError:
+            current = None
         if current != self.folder_id:
             raise RunFolderMismatch(
                 f"The artifacts folder {str(self.path)!r} is not the one this model was fitted "
