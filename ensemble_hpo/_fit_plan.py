@@ -78,7 +78,7 @@ class FitPlan:
                                        sample_weight=sample_weight, groups=groups,
                                        rare_classes="warn")
         y_enc, classes = encode_target(y, task)
-        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).ravel()
         groups = None if groups is None else np.asarray(groups)
         seed = params["random_state"]
         # The user's labels for scorers that read them (pos_label), the encoded ones otherwise.
@@ -193,7 +193,7 @@ def reselection_data(X: Any, y: Any, *, task: str, classes: np.ndarray | None,
     X, y, info = validate_fit_data(X, y, task=task, cv_n_splits=None,
                                    sample_weight=sample_weight, groups=groups)
     y_enc = np.asarray(y, np.float64) if classes is None else np.searchsorted(classes, y)
-    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).ravel()
     builder = PipelineBuilder(info.column_kinds, task)
     data = SelectionData(y=y_enc, task=task, splits=splits,
                          n_classes=None if task != CLASSIFICATION else len(classes),

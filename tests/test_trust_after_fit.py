@@ -161,3 +161,13 @@ def test_the_claim_is_read_again_only_when_it_changed(tmp_path):
     (tmp_path / "a" / "OWNER.json").write_text('{"id": "someone else", "study": "study.log"}')
     with pytest.raises(RunFolderMismatch):
         store.load_predictions(0)
+
+
+def test_sample_weight_as_a_column_vector_is_used_as_weights():
+    weights = np.where(y == 1, 2.0, 1.0)
+    flat = EnsembleClassifier(models=["logistic"], n_trials=1, cv=3, random_state=0,
+                              warm_start_configs=None).fit(X, y, sample_weight=weights)
+    column = EnsembleClassifier(models=["logistic"], n_trials=1, cv=3, random_state=0,
+                                warm_start_configs=None).fit(X, y, sample_weight=weights[:, None])
+    assert (column.leaderboard_["status"] == "ok").all()
+    assert column.best_score_ == pytest.approx(flat.best_score_)

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._checks import REGRESSION
 from ensemble_hpo._outputs import model_output
+from ensemble_hpo._run_identity import USER_LABELS
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
 
 __all__ = [
@@ -41,6 +42,9 @@ def member_label(number: int, family: str | None) -> str:
 
 
 def scoring_name(estimator: Any) -> str:
+    fitted = getattr(estimator, "scoring_", None)  # the fit's metric, as the numbers are
+    if fitted is not None:
+        return fitted.removeprefix("callable:").removesuffix(USER_LABELS)
     scoring = getattr(estimator, "scoring", None)
     if scoring is None:
         return default_scoring(estimator.ensemble_.task)
@@ -205,7 +209,8 @@ def learning_curves(estimator: Any, X: Any, y_fit: np.ndarray,
     """
     task = estimator.ensemble_.task
     X = _as_fit_features(estimator, X)
-    scorer = _model_scorer(get_prediction_scorer(estimator.scoring, task), task,
+    # The fit's scorer on the user's labels (pos_label means what it meant in the leaderboard).
+    scorer = _model_scorer(get_prediction_scorer(estimator._stage_scoring(), task), task,
                            estimator.ensemble_.n_classes)
     members = sorted(estimator.ensemble_.members, key=lambda m: -m.weight)[:max_members]
     return [_member_curve(m, X, y_fit, scorer, estimator.random_state) for m in members]

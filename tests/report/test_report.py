@@ -287,3 +287,24 @@ def test_history_scores_are_in_the_estimators_metric_after_a_resume_in_another(t
     board = resumed.leaderboard_.set_index("number")["score"]
     assert scoring_name(resumed) == "roc_auc" and (history > 0.9).all()
     pd.testing.assert_series_equal(history.sort_index(), board.sort_index(), check_names=False)
+
+
+
+def test_the_report_names_a_scorer_object_and_scores_curves_on_the_users_labels() -> None:
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import make_scorer, mean_absolute_error
+
+    from ensemble_hpo.report._data import fit_target, learning_curves, scoring_name
+
+    # Labels 1 (90 %) and 2 (10 %): F1 of class 1 is high, F1 of class 2 (the encoded 1) low.
+    X, y = make_classification(n_samples=600, weights=[0.9], flip_y=0.1, random_state=0)
+    model = EnsembleClassifier(models=["logistic"], n_trials=1, cv=3, random_state=0,
+                               warm_start_configs=None, scoring="f1").fit(X, y + 1)
+    assert model.best_score_ > 0.9
+    curve = learning_curves(model, X, fit_target(model, y + 1), max_members=1)[0]
+    assert curve.valid_scores[-1].mean() > 0.85  # class 1, as the leaderboard
+    Xr, yr = load_diabetes(return_X_y=True)
+    scorer = make_scorer(mean_absolute_error, greater_is_better=False)
+    reg = EnsembleRegressor(models=["ridge"], n_trials=1, cv=3, random_state=0,
+                            warm_start_configs=None, scoring=scorer).fit(Xr, yr)
+    assert scoring_name(reg).startswith("make_scorer(mean_absolute_error")
