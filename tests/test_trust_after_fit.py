@@ -171,3 +171,17 @@ def test_sample_weight_as_a_column_vector_is_used_as_weights():
                                 warm_start_configs=None).fit(X, y, sample_weight=weights[:, None])
     assert (column.leaderboard_["status"] == "ok").all()
     assert column.best_score_ == pytest.approx(flat.best_score_)
+
+
+def test_a_regression_target_with_a_large_offset_keeps_its_precision():
+    from sklearn.datasets import make_regression
+
+    from ensemble_hpo import EnsembleRegressor
+
+    Xr, signal = make_regression(n_samples=400, n_features=5, noise=10.0, random_state=0)
+    model = EnsembleRegressor(models=["ridge"], n_trials=1, cv=3, random_state=0,
+                              warm_start_configs=None).fit(Xr, 1e9 + signal)
+    oof = model.population_.predictions([model.best_candidate_.number])[0]
+    assert oof.dtype == np.float64
+    assert -model.best_score_ == pytest.approx(np.sqrt(np.mean((1e9 + signal - oof) ** 2)))
+    assert -model.best_score_ < 15  # noise 10; float32 steps of 64 at 1e9 gave about 21

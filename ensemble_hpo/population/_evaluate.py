@@ -16,6 +16,7 @@ from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._outputs import copy_input_attributes, model_output
 from ensemble_hpo._threads import thread_controller
 from ensemble_hpo.metrics import PredictionScorer
+from ensemble_hpo.population._store import prediction_dtype
 
 __all__ = [
     "CandidateEvaluator",
@@ -44,7 +45,7 @@ class CandidateTimeout(RuntimeError):
 
 @dataclass
 class EvaluationResult:
-    predictions: np.ndarray  # out-of-fold, float32
+    predictions: np.ndarray  # out-of-fold, see prediction_dtype
     models: list[Any]
     fold_scores: list[float]
     score: float
@@ -181,7 +182,7 @@ class CandidateEvaluator:
 
     def empty_predictions(self) -> np.ndarray:
         shape = (len(self.y), self.n_classes) if self.task == CLASSIFICATION else (len(self.y),)
-        return np.full(shape, np.nan, dtype=np.float32)
+        return np.full(shape, np.nan, dtype=np.float32 if len(shape) > 1 else np.float64)
 
     def evaluate(
         self,
@@ -258,7 +259,7 @@ class CandidateEvaluator:
         pred = model_output(model, X_valid, self.task, self.n_classes)
         if not np.all(np.isfinite(pred)):
             raise CandidateFailed("the model predicted NaN or infinite values")
-        return pred.astype(np.float32)
+        return pred.astype(prediction_dtype(pred))
 
     def _score(self, idx: np.ndarray, pred: np.ndarray) -> float:
         weights = None if self.sample_weight is None else self.sample_weight[idx]

@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from ensemble_hpo.population._store import ArtifactStore
+from ensemble_hpo.population._store import ArtifactStore, prediction_dtype
 
 __all__ = ["Candidate", "Population", "STATUS_OK", "candidate_score"]
 
@@ -150,7 +150,8 @@ class Population:
     def predictions(
         self, numbers: Sequence[int], out: str | os.PathLike[str] | None = None
     ) -> np.ndarray:
-        """Stack out-of-fold predictions: (n_models, n_samples[, n_classes]) float32.
+        """Stack out-of-fold predictions: (n_models, n_samples[, n_classes]), as stored
+        (float32 probabilities, float64 regression values: see ``prediction_dtype``).
 
         With ``out`` (a ``.npy`` path, e.g. in the run folder) the stack is written there one
         candidate at a time, never whole in memory, and returned read-only memory-mapped.
@@ -158,14 +159,17 @@ class Population:
         if not numbers:
             raise ValueError("No completed candidate to take predictions from.")
         if out is None:
-            return np.stack(
-                [np.asarray(self.store.load_predictions(n), dtype=np.float32) for n in numbers])
-        first = np.asarray(self.store.load_predictions(numbers[0]), dtype="<f4")
-        header = {"descr": "<f4", "fortran_order": False, "shape": (len(numbers), *first.shape)}
+            first = self.store.load_predictions(numbers[0])
+            dtype = prediction_dtype(first)
+            return np.stack([np.asarray(self.store.load_predictions(n), dtype=dtype) for n in numbers])
+        first = self.store.load_predictions(numbers[0])
+        dtype = np.dtype(prediction_dtype(first)).newbyteorder("<")
+        first = np.asarray(first, dtype=dtype)
+        header = {"descr": dtype.str, "fortran_order": False, "shape": (len(numbers), *first.shape)}
         with open(out, "wb") as handle:
             np.lib.format.write_array_header_2_0(handle, header)
             for n in numbers:
-                pred = np.asarray(self.store.load_predictions(n), dtype="<f4")
+                pred = np.asarray(self.store.load_predictions(n), dtype=dtype)
                 if pred.shape != first.shape:
                     raise ValueError(
                         f"Candidate {n} has out-of-fold predictions of shape {pred.shape}; "

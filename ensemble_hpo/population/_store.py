@@ -29,11 +29,20 @@ from ensemble_hpo._run_identity import RunFolderMismatch
 from ensemble_hpo._signing import KEY_ENV, key_fingerprint, sign, verify
 from ensemble_hpo.persistence import UntrustedArtifactError
 
-__all__ = ["ArtifactStore", "FileArtifactStore", "MemoryArtifactStore", "UntrustedArtifactError"]
+__all__ = ["ArtifactStore", "FileArtifactStore", "MemoryArtifactStore", "UntrustedArtifactError",
+           "prediction_dtype"]
+
+
+def prediction_dtype(predictions: np.ndarray) -> type:
+    """How out-of-fold predictions are kept: probabilities (2-D) as float32, regression
+    values (1-D) as float64. float32 keeps 7 digits, so a target of 1e9 (prices in cents,
+    timestamps) would be stored in steps of 64: a candidate's RMSE of 10.5 read back as 21.2
+    (fourth audit)."""
+    return np.float32 if np.ndim(predictions) > 1 else np.float64
 
 
 class ArtifactStore(ABC):
-    """Keeps out-of-fold predictions (float32) and fitted fold models per candidate."""
+    """Keeps out-of-fold predictions (see :func:`prediction_dtype`) and fitted fold models per candidate."""
 
     @abstractmethod
     def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
@@ -69,7 +78,7 @@ class MemoryArtifactStore(ArtifactStore):
         self._models: dict[int, list[Any]] = {}
 
     def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
-        self._predictions[key] = np.asarray(predictions, dtype=np.float32)
+        self._predictions[key] = np.asarray(predictions, dtype=prediction_dtype(predictions))
         self._models[key] = list(models)
 
     def load_predictions(self, key: int) -> np.ndarray:
@@ -230,7 +239,7 @@ class FileArtifactStore(ArtifactStore):
                 os.remove(tmp)
 
     def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
-        array = np.asarray(predictions, dtype=np.float32)
+        array = np.asarray(predictions, dtype=prediction_dtype(predictions))
         payload = pickle.dumps(list(models), protocol=5)
         header = _signed_header(key, payload)
         # Models first: the predictions file is the marker that the candidate is complete.
