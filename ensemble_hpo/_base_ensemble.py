@@ -132,6 +132,7 @@ class _BaseEnsemble(BaseEstimator):
         self.search_scoring_ = plan.run.search_scoring_
         self.scoring_ = scoring_key(plan.evaluator.scorer)
         self.run_identity_ = plan.identity
+        self.final_models_ = self.final_models
         if self.final_models == "refit":
             with deadline.stage("refit"):
                 plan.refit_members(self.ensemble_)
@@ -173,7 +174,7 @@ class _BaseEnsemble(BaseEstimator):
         data = self._check_fit_data(X, y, sample_weight, groups, fuser)
         result = self._select(self.population_, make_selector(self.selection, self.random_state, scoring),
                               fuser, data, None, available_only=True)
-        if self.final_models == "refit":  # as fit left it: one model per member on all rows
+        if self._kept_models() == "refit":  # as fit left it: one model per member on all rows
             self._refit(result.ensemble, data.X, data)
         self._apply(result, self.population_, data)
         return self
@@ -183,6 +184,10 @@ class _BaseEnsemble(BaseEstimator):
                       space=SearchSpace.from_models(self.models, task=self._task, y=data.y),
                       builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
                       random_state=self.random_state)
+
+    def _kept_models(self) -> str:
+        """What the members hold now: "folds" or "refit" (``final_models`` for old pickles)."""
+        return getattr(self, "final_models_", self.final_models)
 
     def _stage_scoring(self, classes: Any = None) -> Any:
         """``scoring`` as the stages get it: on the user's labels where a scorer reads them."""
@@ -304,10 +309,10 @@ class _BaseEnsemble(BaseEstimator):
         check_is_fitted(self, "ensemble_")
         self._check_scoring_unchanged("trim")
         check_trim_limits(max_members, latency_budget, X)
-        if self.final_models == "refit":
+        if self._kept_models() == "refit":
             raise ValueError(
                 "trim() cannot refit members without the training rows, and its members would "
-                "fall back to fold models while final_models='refit'; use reselect(X, y, "
+                "fall back to fold models while final_models_='refit'; use reselect(X, y, "
                 "selection=GreedySelector(max_members=k)) or keep_front_point(..., X=X, y=y).")
         if self.ensemble_.feature_transformer is not None:
             raise ValueError(
@@ -343,7 +348,7 @@ class _BaseEnsemble(BaseEstimator):
         per row): the best-scoring point whose estimated cost fits it, among the points of
         ``final_models`` ("folds", "refit") when given, else among all (among the "folds"
         points when ``X`` and ``y`` are not given, since a "refit" point needs them). The
-        estimator's ``final_models`` becomes the kept point's kind, so that :meth:`reselect`
+        estimator's ``final_models_`` becomes the kept point's kind, so that :meth:`reselect`
         and :meth:`trim` treat its members as they are. The point's members
         are selected again on the same out-of-fold rows (greedy selection with its latency
         penalty) and fused by their weighted average, which is what its ``cv_score`` was
@@ -356,10 +361,16 @@ class _BaseEnsemble(BaseEstimator):
         """
         check_is_fitted(self, "pareto_front_")
         self._check_scoring_unchanged("keep_front_point")
-        if final_models is None and latency_budget is not None and (X is None or y is None):
+        folds_only = final_models is None and latency_budget is not None and (X is None or y is None)
+        try:
             # A refit point needs the training rows; without them choose among the others.
-            final_models = "folds"
-        row = self.pareto_front_.loc[self._front_label(point, latency_budget, final_models)]
+            label = self._front_label(point, latency_budget, "folds" if folds_only else final_models)
+        except ValueError as exc:
+            if not folds_only:
+                raise
+            raise ValueError(f"{exc} Without X and y only 'folds' points can be kept; pass the fit's "
+                             "X and y to consider the cheaper 'refit' points.") from None
+        row = self.pareto_front_.loc[label]
         refit = row["final_models"] == "refit"
         if refit and (X is None or y is None):
             raise ValueError("The 'X' and 'y' parameters must be the training data of fit to keep "
@@ -383,7 +394,7 @@ class _BaseEnsemble(BaseEstimator):
         if refit:  # before _apply, so a failed refit leaves the estimator as it was
             self._refit(result.ensemble, data_X, data)
         self._apply(result, population, data)
-        self.set_params(final_models=row["final_models"])
+        self.final_models_ = row["final_models"]
         self._remeasure_cost(X)
         return self
 

@@ -134,6 +134,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     search_scoring_ : str
         The metric the study's trial values are in (a resumed run folder keeps
         the one it was first searched with; candidates are rescored in ``scoring``).
+    final_models_ : {"folds", "refit"}
+        What the members hold: fold models, or one model refit on all rows
+        (``final_models`` at fit; :meth:`keep_front_point` sets the kept point's kind).
     scoring_ : str
         The metric of ``leaderboard_``, ``best_score_``, ``cv_score_`` and
         ``pareto_front_``: ``scoring`` at fit time. :meth:`reselect`, :meth:`trim` and

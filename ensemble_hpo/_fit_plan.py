@@ -31,6 +31,7 @@ from ensemble_hpo.metrics import check_scorer_fits, get_prediction_scorer, stage
 from ensemble_hpo.population import (
     ArtifactStore,
     CandidateEvaluator,
+    CandidateFailed,
     PipelineBuilder,
     Population,
     fit_routing,
@@ -180,7 +181,12 @@ def refit_members(ensemble: Any, X: Any, y: np.ndarray, *, sample_weight: np.nda
         for member in ensemble.members:
             family = space.family(member.family)
             model = builder(family, dict(member.params), candidate_seed(random_state, member.number))
-            member.models = [model.fit(X, y, **fit_routing(model, sample_weight, groups))]
+            try:
+                kwargs = fit_routing(model, sample_weight, groups)
+            except CandidateFailed as exc:  # an internal signal of the search, not a user error
+                raise ValueError(f"Member {member.number} ({member.family}) cannot be refit: "
+                                 f"{exc}.") from None
+            member.models = [model.fit(X, y, **kwargs)]
 
 
 def reselection_data(X: Any, y: Any, *, task: str, classes: np.ndarray | None,

@@ -563,6 +563,11 @@ def _check_unnamed_columns(X: Any, info: InputInfo) -> None:
     fitted = getattr(info, "columns", None)  # None: fitted before this check existed
     if fitted is None or not isinstance(X, pd.DataFrame) or tuple(X.columns) == fitted:
         return
+    if [str(c) for c in X.columns] == [str(c) for c in fitted]:
+        raise ValueError(
+            "The column labels of X must have the types seen at fit: "
+            f"{sorted({type(c).__name__ for c in fitted})}. Got "
+            f"{sorted({type(c).__name__ for c in X.columns})} instead (e.g. '0' for 0).")
     raise ValueError(
         "The columns of X should match those that were passed during fit.\n"
         + _column_mismatch(list(X.columns), [str(c) for c in fitted])

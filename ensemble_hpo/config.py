@@ -197,7 +197,8 @@ def _construct(build: Callable[[], Any], where: str) -> None:
     try:
         build()
     except TypeError as exc:
-        raise ValueError(f"{where} has an option the stage does not take: {exc}") from None
+        what = "search strategy" if where.startswith("search") else "stage"
+        raise ValueError(f"{where} has an option the {what} does not take: {exc}") from None
 
 
 def _configured_strategy(search: SearchConfig) -> Any:

@@ -412,3 +412,13 @@ def test_a_dataframe_with_integer_column_labels_must_keep_their_order_at_predict
         model.predict(frame[frame.columns[::-1]])
     with pytest.raises(ValueError, match="unseen at fit time"):
         model.predict(frame.rename(columns={0: 100}))
+
+
+def test_string_labels_for_integer_fit_columns_say_the_type_changed():
+    from ensemble_hpo import EnsembleClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = EnsembleClassifier(models=["logistic"], n_trials=1, cv=3, random_state=0,
+                               warm_start_configs=None).fit(pd.DataFrame(X), y)
+    with pytest.raises(ValueError, match="types seen at fit"):
+        model.predict(pd.DataFrame(X).rename(columns=str))

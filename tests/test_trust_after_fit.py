@@ -88,7 +88,7 @@ def test_reselect_keeps_refit_members_and_trim_refuses_them(tmp_path):
     model.reselect(X, y)
     assert all(len(m.models) == 1 for m in model.ensemble_.members)
     np.testing.assert_allclose(model.predict_proba(X[:50]), before)
-    with pytest.raises(ValueError, match="final_models='refit'"):
+    with pytest.raises(ValueError, match="final_models_='refit'"):
         model.trim(max_members=1)
 
 
@@ -113,7 +113,7 @@ def test_the_refit_gets_the_groups_its_fold_models_had(tmp_path, monkeypatch):
 def test_keep_front_point_by_latency_without_the_data_keeps_a_folds_point(tmp_path):
     model = _fit(tmp_path / "run")
     model.keep_front_point(latency_budget=1.0)  # the README's call: no X, y
-    assert model.final_models == "folds"
+    assert model.final_models_ == "folds"
     assert all(len(m.models) == 3 for m in model.ensemble_.members)
 
 
@@ -121,8 +121,8 @@ def test_keeping_a_refit_point_makes_the_estimator_a_refit_one(tmp_path):
     model = _fit(tmp_path / "run")
     refit_points = model.pareto_front_.index[model.pareto_front_["final_models"] == "refit"]
     model.keep_front_point(refit_points[0], X=X, y=y)
-    assert model.final_models == "refit"
-    with pytest.raises(ValueError, match="final_models='refit'"):
+    assert model.final_models_ == "refit" and model.final_models == "folds"  # params untouched
+    with pytest.raises(ValueError, match="final_models_='refit'"):
         model.trim(max_members=1)  # it would swap the refit members back to fold models
 
 

@@ -55,7 +55,7 @@ def _extra_same(info: dict[str, tuple[str, int, float]], ranks: int, count: int)
     for cid, (family, rank, _) in sorted(info.items(), key=lambda kv: kv[1][1]):
         if family in AUTO_FAMILIES and rank >= ranks:
             by_family.setdefault(family, []).append(cid)
-    order = [c for group in itertools.zip_longest(*by_family.values()) for c in group if c]
+    order = [c for group in itertools.zip_longest(*by_family.values()) for c in group if c is not None]
     return order[:count]
 
 
