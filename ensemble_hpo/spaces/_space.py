@@ -301,6 +301,8 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
     factories = {k: import_estimator_class(v, k) if isinstance(v, str) else v
                  for k, v in spec.items() if k in ("classifier", "regressor")}
     params = {k: distribution_from_spec(k, v) for k, v in (spec.get("params") or {}).items()}
+    _check_spec_classes(name, factories, [*params, *(spec.get("fixed") or {}),
+                                          *(k for config in spec.get("portfolio", ()) for k in config)])
     defaults = base or ModelFamily(name)
     return ModelFamily(
         name=name,
@@ -314,6 +316,26 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
         transform=defaults.transform if not params else None,
         requires=defaults.requires,
     )
+
+
+def _check_spec_classes(name: str, factories: Mapping[str, Any], keys: list[str]) -> None:
+    """Refuse before training what would fail every candidate of a spec family: a parameter
+    its estimator class does not take, a classifier without ``predict_proba`` (seen: each
+    such candidate failed and ``fit`` went on with the other families, silently)."""
+    for role, factory in factories.items():
+        if not isinstance(factory, type):
+            continue  # a factory function: its parameters are its own business
+        signature = inspect.signature(factory.__init__).parameters
+        if not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in signature.values()):
+            unknown = sorted({k for k in keys if k not in signature})
+            if unknown:
+                raise ValueError(
+                    f"The model family spec {name!r} must only set parameters its {role} "
+                    f"{factory.__name__} takes. Got {unknown} instead.")
+        if role == "classifier" and not hasattr(factory, "predict_proba"):
+            raise ValueError(
+                f"The model family spec {name!r} must name a classifier with predict_proba "
+                f"(ensembles average probabilities). Got {factory.__name__} instead.")
 
 
 def _check_log_target(families: list[ModelFamily], y: Any) -> None:
