@@ -185,3 +185,18 @@ def test_a_regression_target_with_a_large_offset_keeps_its_precision():
     assert oof.dtype == np.float64
     assert -model.best_score_ == pytest.approx(np.sqrt(np.mean((1e9 + signal - oof) ** 2)))
     assert -model.best_score_ < 15  # noise 10; float32 steps of 64 at 1e9 gave about 21
+
+
+def test_a_warm_start_value_outside_the_space_fails_with_its_reason():
+    import optuna
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    old = optuna.create_study(direction="maximize")
+    old.add_trial(optuna.trial.create_trial(
+        params={"family": "random_forest", "random_forest__max_depth": 500},
+        distributions={"family": CategoricalDistribution(["random_forest"]),
+                       "random_forest__max_depth": IntDistribution(1, 1000)}, value=1.0))
+    model = EnsembleClassifier(models=["random_forest", "logistic"], n_trials=3, cv=3, random_state=0,
+                               warm_start_configs=old, search="random").fit(X, y)
+    failed = model.leaderboard_[model.leaderboard_["status"] == "failed"]
+    assert failed["error"].str.contains("500").any()

@@ -79,7 +79,13 @@ class CandidateObjective:
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
-        family, params = self.space.suggest(trial)
+        try:
+            family, params = self.space.suggest(trial)
+        except Exception as exc:
+            # An enqueued (warm-start) value outside its distribution: say which, in the
+            # leaderboard, rather than a failed candidate with no error.
+            self._record_failure(trial, "failed", exc, time.perf_counter())
+            raise
         trial.set_user_attr("family", family.name)
         if self.strategy:
             trial.set_user_attr("strategy", self.strategy)
