@@ -169,11 +169,11 @@ class _BaseEnsemble(BaseEstimator):
             self.set_params(selection=selection)
         if fusion is not None:
             self.set_params(fusion=fusion)
-        scoring = self._stage_scoring()
-        fuser = make_fuser(self.fusion, self.random_state, scoring)
+        scoring, labels = self._stage_scoring(), (self._task, getattr(self, "classes_", None))
+        fuser = make_fuser(self.fusion, self.random_state, scoring, labels=labels)
         data = self._check_fit_data(X, y, sample_weight, groups, fuser)
-        result = self._select(self.population_, make_selector(self.selection, self.random_state, scoring),
-                              fuser, data, None, available_only=True)
+        selector = make_selector(self.selection, self.random_state, scoring, labels=labels)
+        result = self._select(self.population_, selector, fuser, data, None, available_only=True)
         if self._kept_models() == "refit":  # as fit left it: one model per member on all rows
             self._refit(result.ensemble, data.X, data)
         self._apply(result, self.population_, data)

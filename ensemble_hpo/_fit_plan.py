@@ -95,8 +95,9 @@ class FitPlan:
             n_threads=1, groups=groups)
         folder = RunFolder(params["run_dir"])
         # Built here so a bad name fails before any training.
-        selector = make_selector(params["selection"], seed, scoring)
-        fuser = make_fuser(params["fusion"], seed, scoring)
+        labels = (task, classes)
+        selector = make_selector(params["selection"], seed, scoring, labels=labels)
+        fuser = make_fuser(params["fusion"], seed, scoring, labels=labels)
         for stage in (selector, fuser):
             check_stage_folds(stage, y_enc, task=task, groups=groups)
         run = SearchRun(

@@ -26,7 +26,8 @@ def _with_run_defaults(cls: type, options: dict[str, Any], *, scoring: Any,
 
 
 def _resolve_named(value: Any, registry: dict[str, type], what: str, noun: str, method: str, *,
-                   scoring: Any, random_state: int | None, options: dict[str, Any]) -> Any:
+                   scoring: Any, random_state: int | None, options: dict[str, Any],
+                   labels: tuple[str, Any] | None = None) -> Any:
     if isinstance(value, str):
         if value not in registry:
             raise ValueError(f"The '{what}' parameter must be one of {sorted(registry)} or a "
@@ -34,46 +35,55 @@ def _resolve_named(value: Any, registry: dict[str, type], what: str, noun: str, 
         return _with_run_defaults(registry[value], options, scoring=scoring,
                                   random_state=random_state)
     if hasattr(value, method):
-        return _with_run_scoring(clone(value), scoring)
+        return _with_run_scoring(clone(value), scoring, labels)
     raise ValueError(f"The '{what}' parameter must be a name or a {noun} object with a {method} "
                      f"method. Got {value!r} instead.")
 
 
-def _with_run_scoring(stage: Any, scoring: Any) -> Any:
+def _with_run_scoring(stage: Any, scoring: Any, labels: tuple[str, Any] | None = None) -> Any:
     """A stage object optimises the run's metric unless it was given its own.
 
     Left at None, its ``scoring`` (or ``OptimizedWeights``' ``loss``) is the run's, as for a
     stage given by name (an object kept its default: ``selection=GreedySelector()`` selected
     by log loss under ``scoring="accuracy"``). One made with the run's metric by name
     (``scoring="f1"``, as YAML builds them) gets the run's scorer, which reads the user's
-    labels (see ``stage_scoring``).
+    labels (see ``stage_scoring``); so does its own metric, given ``labels`` (the task and
+    the user's classes).
     """
     from ensemble_hpo.fusion._optimized import loss_for_scoring
-    from ensemble_hpo.metrics import PredictionScorer
+    from ensemble_hpo.metrics import PredictionScorer, stage_scoring
 
-    if scoring is None:
-        return stage
     params = stage.get_params(deep=False)
     named = scoring.scoring if isinstance(scoring, PredictionScorer) else scoring
     updates = {}
-    if "scoring" in params and (params["scoring"] is None or _is(params["scoring"], named)):
+    own = params.get("scoring")
+    if scoring is not None and "scoring" in params and (own is None or _is(own, named)):
         updates["scoring"] = scoring
-    if "loss" in params and (params["loss"] is None or _is(params["loss"], named)):
+    elif own is not None and labels is not None:
+        updates["scoring"] = stage_scoring(own, *labels)
+    if scoring is not None and "loss" in params and (params["loss"] is None or _is(params["loss"], named)):
         updates["loss"] = loss_for_scoring(scoring)
     return stage.set_params(**updates) if updates else stage
 
 
 def _is(value: Any, scoring: Any) -> bool:
-    return value is scoring or (isinstance(value, str) and value == scoring)
+    """The same metric: the same name, or a scorer object equal to it up to a clone's copy."""
+    if value is scoring or (isinstance(value, str) and value == scoring):
+        return True
+    return not isinstance(value, str) and callable(value) and repr(value) == repr(scoring)
 
 
 def make_selector(selection: Any, random_state: int | None, scoring: Any = None,
-                  options: dict[str, Any] | None = None) -> Any:
-    """A selector by name (:data:`ensemble_hpo.selection.SELECTORS`), optimising ``scoring``."""
+                  options: dict[str, Any] | None = None, labels: tuple[str, Any] | None = None) -> Any:
+    """A selector by name (:data:`ensemble_hpo.selection.SELECTORS`), optimising ``scoring``.
+
+    ``labels`` (task, classes) makes a selector object's own label-reading metric score the
+    user's labels.
+    """
     from ensemble_hpo.selection import SELECTORS
 
     return _resolve_named(selection, SELECTORS, "selection", "selector", "fit", scoring=scoring,
-                          random_state=random_state, options=options or {})
+                          random_state=random_state, options=options or {}, labels=labels)
 
 
 def make_trial_value(objective: Any, selector: Any) -> Any:
@@ -93,9 +103,9 @@ def make_trial_value(objective: Any, selector: Any) -> Any:
 
 
 def make_fuser(fusion: Any, random_state: int | None, scoring: Any = None,
-               options: dict[str, Any] | None = None) -> Any:
+               options: dict[str, Any] | None = None, labels: tuple[str, Any] | None = None) -> Any:
     """A fuser by name (:data:`ensemble_hpo.fusion.FUSERS`); learned ones fit in ``scoring``."""
     from ensemble_hpo.fusion import FUSERS
 
     return _resolve_named(fusion, FUSERS, "fusion", "fuser", "combine", scoring=scoring,
-                          random_state=random_state, options=options or {})
+                          random_state=random_state, options=options or {}, labels=labels)

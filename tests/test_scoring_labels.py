@@ -109,3 +109,16 @@ def test_a_poisson_deviance_on_counts_with_zeros_is_accepted():
     model = EnsembleRegressor(models=["random_forest"], n_trials=2, cv=3, random_state=0,
                               warm_start_configs=None, scoring="neg_mean_poisson_deviance")
     assert np.isfinite(model.fit(X, counts).best_score_)
+
+
+def test_a_stage_objects_own_label_reading_metric_reads_the_users_labels():
+    from ensemble_hpo.selection import GreedySelector
+
+    own_f1 = GreedySelector(scoring="f1")
+    model = EnsembleClassifier(**KW, scoring="accuracy", selection=own_f1).fit(X, y01 + 1)
+    assert model.selector_.scoring.classes.tolist() == [1, 2]
+    y = np.where(y01 == 0, "malignant", "benign")
+    scorer = make_scorer(recall_score, pos_label="malignant")  # the run's, cloned into the stage
+    same = GreedySelector(scoring=scorer)
+    fitted = EnsembleClassifier(**KW, scoring=scorer, selection=same).fit(X, y)
+    assert fitted.selection_score_ >= fitted.best_score_ - 1e-12
