@@ -187,7 +187,8 @@ def test_a_regression_target_with_a_large_offset_keeps_its_precision():
     assert -model.best_score_ < 15  # noise 10; float32 steps of 64 at 1e9 gave about 21
 
 
-def test_a_warm_start_value_outside_the_space_fails_with_its_reason():
+
+def test_warm_start_points_outside_the_space_are_skipped_or_fail_with_their_reason():
     import optuna
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
@@ -196,7 +197,12 @@ def test_a_warm_start_value_outside_the_space_fails_with_its_reason():
         params={"family": "random_forest", "random_forest__max_depth": 500},
         distributions={"family": CategoricalDistribution(["random_forest"]),
                        "random_forest__max_depth": IntDistribution(1, 1000)}, value=1.0))
-    model = EnsembleClassifier(models=["random_forest", "logistic"], n_trials=3, cv=3, random_state=0,
-                               warm_start_configs=old, search="random").fit(X, y)
+    with pytest.warns(UserWarning, match="1 of the warm-start study's 1 finished trials"):
+        EnsembleClassifier(models=["random_forest", "logistic"], n_trials=2, cv=3, random_state=0,
+                           warm_start_configs=old, search="random").fit(X, y)
+    forest = {"name": "forest", "classifier": "sklearn.ensemble.RandomForestClassifier",
+              "params": {"max_depth": [None, 4, 8]}, "portfolio": [{"max_depth": 500}]}
+    model = EnsembleClassifier(models=[forest, "logistic"], n_trials=3, cv=3, random_state=0,
+                               warm_start_configs="defaults", search="random").fit(X, y)
     failed = model.leaderboard_[model.leaderboard_["status"] == "failed"]
-    assert failed["error"].str.contains("500").any()
+    assert failed["error"].str.contains("500").any()  # a spec's own portfolio: its reason shown

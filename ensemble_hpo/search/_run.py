@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -278,9 +279,18 @@ def _scratch_journal_folder() -> Path:
 def _best_params(study: optuna.Study, space: SearchSpace, k: int) -> list[dict[str, Any]]:
     complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
                 if t.params.get("family") in space.family_names]
+    fitting = [t for t in complete if space.contains(t.params)]
+    if len(fitting) < len(complete):
+        # Enqueued anyway, a name the space does not know would be dropped and its value
+        # sampled anew (max_depthh=5 ran as max_depth=8), a value outside it would fail.
+        warnings.warn(
+            f"{len(complete) - len(fitting)} of the warm-start study's {len(complete)} finished "
+            "trials of these families are not points of this search space (unknown parameter "
+            "names or values outside their distributions); they were skipped.",
+            UserWarning, stacklevel=4)
     # By the candidates' own scores: with objective="ensemble" a trial's value is a gain.
-    complete.sort(key=candidate_score, reverse=True)
-    return [dict(t.params) for t in complete[:k]]
+    fitting.sort(key=candidate_score, reverse=True)
+    return [dict(t.params) for t in fitting[:k]]
 
 
 class _ArtifactCopier:

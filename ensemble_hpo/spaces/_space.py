@@ -109,6 +109,13 @@ class SearchSpace:
         family = self.family(name)
         return family, family.suggest(trial)
 
+    def contains(self, flat: Mapping[str, Any]) -> bool:
+        """Whether study parameters ``flat`` are a point of this space (family, names, ranges)."""
+        family = flat.get(FAMILY_PARAM)
+        if family not in self.family_names:
+            return False
+        return _fits(self.family(family), self.from_trial_params(flat)[1])
+
     def to_trial_params(self, family: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Flatten ``(family, params)`` to the study's parameter names (for enqueueing)."""
         flat = {FAMILY_PARAM: family}
