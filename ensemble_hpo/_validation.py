@@ -304,6 +304,21 @@ def _regression_target(y: np.ndarray) -> np.ndarray:
     )
 
 
+# Below this standard deviation the tree families stop splitting (scikit-learn treats a node
+# impurity under machine epsilon as pure): at y x 1e-9 XGBoost, random and extra trees
+# predicted a constant (fourth audit).
+TINY_TARGET_STD = 1e-6
+
+
+def _warn_if_tiny(y: np.ndarray) -> None:
+    spread = float(np.std(y)) if len(y) else 0.0
+    if 0.0 < spread < TINY_TARGET_STD:
+        warnings.warn(
+            f"The target y varies very little (standard deviation {spread:.3g}): tree models stop "
+            "splitting at such a scale and predict a constant. Rescale it (e.g. y * 1e6) and "
+            "scale the predictions back.", UserWarning, stacklevel=4)
+
+
 def _class_counts(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         return np.unique(y, return_counts=True)
@@ -410,7 +425,9 @@ def _validated_target(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     _check_target_finite(y)
     if task == REGRESSION:
-        return _regression_target(y), None, None
+        y = _regression_target(y)
+        _warn_if_tiny(y)
+        return y, None, None
     _check_classification_target(y)
     classes, counts = _class_counts(y)
     _check_classes(classes, counts, cv_n_splits, rare_classes)

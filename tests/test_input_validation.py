@@ -422,3 +422,12 @@ def test_string_labels_for_integer_fit_columns_say_the_type_changed():
                                warm_start_configs=None).fit(pd.DataFrame(X), y)
     with pytest.raises(ValueError, match="types seen at fit"):
         model.predict(pd.DataFrame(X).rename(columns=str))
+
+
+def test_a_regression_target_of_tiny_scale_warns():
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.warns(UserWarning, match="varies very little"):
+        validate_fit_data(X, y * 1e-9, task="regression", cv_n_splits=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_fit_data(X, y, task="regression", cv_n_splits=3)
