@@ -78,9 +78,13 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
         )
     if not completed:
         reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
+        advice = ""
+        if all(c.status == "timeout" for c in population.candidates):
+            advice = (" No candidate could finish its cross-validation in the time given: "
+                      "raise time_budget (or trial_timeout), or use fewer cv folds or rows.")
         raise RuntimeError(
             f"Every one of the {len(population.candidates)} candidates failed, so there is "
-            "nothing to ensemble. Failure reasons: " + "; ".join(reasons[:10])
+            "nothing to ensemble." + advice + " Failure reasons: " + "; ".join(reasons[:10])
         )
     numbers_ = [c.number for c in completed]
     predictions = population.predictions(numbers_)

@@ -58,3 +58,59 @@ def test_an_expired_deadline_skips_the_other_fusers_but_scores_the_chosen_one(fi
     assert list(late.fusion_comparison["fusion"]) == ["WeightedAverage"]
     assert len(on_time.fusion_comparison) > 1
     assert np.isfinite(late.cv_score) and late.cv_score == pytest.approx(on_time.cv_score)
+
+
+def _family_trial(study, family: str, state, **attrs):
+    import optuna
+
+    study.add_trial(optuna.trial.create_trial(
+        state=state, value=0.0 if state == optuna.trial.TrialState.COMPLETE else None,
+        user_attrs={"family": family, **attrs}))
+
+
+def test_the_pace_of_a_family_counts_pruned_and_deadline_stopped_candidates():
+    """A family too slow to finish must still teach later candidates its pace."""
+    import optuna
+
+    from ensemble_hpo.search._objective import CandidateObjective
+
+    study = optuna.create_study()
+    state = optuna.trial.TrialState
+    _family_trial(study, "forest", state.FAIL, fold_seconds=4.0, fit_time=8.0)
+    _family_trial(study, "forest", state.PRUNED, fit_time=6.0, fold_scores=[0.1, 0.2])
+    _family_trial(study, "forest", state.FAIL, fit_time=0.1)  # failed in fit: no pace
+    _family_trial(study, "knn", state.COMPLETE, fit_time=1.0, fold_scores=[0.1] * 5)
+    trial = study.ask()
+    trial.set_user_attr("family", "forest")
+    assert CandidateObjective._expected_fold_seconds(trial) == pytest.approx(3.5)
+    trial.set_user_attr("family", "knn")
+    assert CandidateObjective._expected_fold_seconds(trial) == pytest.approx(0.2)
+    trial.set_user_attr("family", "svm")
+    assert CandidateObjective._expected_fold_seconds(trial) == 0.0
+
+
+def test_after_a_deadline_stop_the_family_starts_no_fold_it_cannot_finish(tmp_path):
+    """Before, each later candidate started a fold (no pace known) the deadline could not stop."""
+    import optuna
+    from _estimators_for_tests import SleepyClassifier
+    from optuna.distributions import CategoricalDistribution
+
+    from ensemble_hpo.spaces import ModelFamily
+
+    X, y = load_breast_cancer(return_X_y=True)
+    sleepy = ModelFamily("sleepy", classifier=SleepyClassifier,
+                         params={"sleep": CategoricalDistribution([1.5])})
+    storage = optuna.storages.InMemoryStorage()
+    clf = EnsembleClassifier(models=[sleepy], search="random", cv=3, time_budget=4.0, n_jobs=1,
+                             warm_start_configs=None, storage=storage, run_dir=str(tmp_path),
+                             random_state=0)
+    with pytest.raises(RuntimeError, match="No candidate could finish its cross-validation"):
+        clf.fit(X[:200], y[:200])
+    (name,) = optuna.get_all_study_names(storage)
+    first, *later = optuna.load_study(study_name=name, storage=storage).get_trials()
+    assert first.user_attrs["status"] == "timeout"
+    assert first.user_attrs["fold_seconds"] == pytest.approx(1.5, abs=0.5)
+    assert "its folds took" in first.user_attrs["error"]
+    for trial in later:  # stopped before its first fold, at the pace the first one measured
+        assert trial.user_attrs["fit_time"] < 0.5
+        assert "during fold 0" in trial.user_attrs["error"]

@@ -36,11 +36,15 @@ class CandidateTimeout(RuntimeError):
 
     ``started`` is False when no fold was trained because the run's remaining
     time was too short: the search should stop rather than try more candidates.
+    ``fold_seconds`` is the measured seconds per fold of the folds that did finish
+    (None when none did), so later candidates of the family know its pace.
     """
 
-    def __init__(self, message: str, *, started: bool = True) -> None:
+    def __init__(self, message: str, *, started: bool = True,
+                 fold_seconds: float | None = None) -> None:
         super().__init__(message)
         self.started = started
+        self.fold_seconds = fold_seconds
 
 
 @dataclass
@@ -214,8 +218,7 @@ class CandidateEvaluator:
             # Stop when the next fold, at the pace of the previous ones, would end past the deadline.
             pace = (time.perf_counter() - start) / fold if fold else expected_fold_seconds
             if deadline is not None and time.time() + pace > deadline:
-                raise CandidateTimeout(f"the run's deadline would pass during fold {fold}",
-                                       started=fold > 0)
+                raise _deadline_timeout(fold, pace, deadline)
             model = self._fit_fold(estimator, train)
             predict_start = time.perf_counter()
             pred = self._predict(model, _subset(self.X, valid))
@@ -264,3 +267,14 @@ class CandidateEvaluator:
     def _score(self, idx: np.ndarray, pred: np.ndarray) -> float:
         weights = None if self.sample_weight is None else self.sample_weight[idx]
         return self.scorer(self.y[idx], pred, sample_weight=weights)
+
+
+def _deadline_timeout(fold: int, pace: float, deadline: float) -> CandidateTimeout:
+    left = max(0.0, deadline - time.time())
+    if not fold:
+        return CandidateTimeout(
+            f"the run's deadline would pass during fold 0: {left:.1f}s were left and earlier "
+            f"candidates of this family took {pace:.1f}s per fold", started=False)
+    return CandidateTimeout(
+        f"the run's deadline would pass during fold {fold}: its folds took {pace:.1f}s each "
+        f"and {left:.1f}s were left", fold_seconds=pace)
