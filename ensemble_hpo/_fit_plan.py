@@ -26,7 +26,7 @@ from ensemble_hpo._resolve import make_fuser, make_selector, make_trial_value
 from ensemble_hpo._run_folder import RunFolder
 from ensemble_hpo._run_identity import run_identity, scoring_key
 from ensemble_hpo._select_fuse import SelectionData
-from ensemble_hpo._validation import InputInfo, validate_fit_data
+from ensemble_hpo._validation import InputInfo, as_row_arrays, validate_fit_data
 from ensemble_hpo.metrics import check_scorer_fits, get_prediction_scorer, stage_scoring
 from ensemble_hpo.population import (
     ArtifactStore,
@@ -79,8 +79,7 @@ class FitPlan:
                                        sample_weight=sample_weight, groups=groups,
                                        rare_classes="warn")
         y_enc, classes = encode_target(y, task)
-        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).ravel()
-        groups = None if groups is None else np.asarray(groups)
+        weights, groups = as_row_arrays(sample_weight, groups)
         seed = params["random_state"]
         # The user's labels for scorers that read them (pos_label), the encoded ones otherwise.
         scoring = stage_scoring(params["scoring"], task, classes)
@@ -200,10 +199,10 @@ def reselection_data(X: Any, y: Any, *, task: str, classes: np.ndarray | None,
     X, y, info = validate_fit_data(X, y, task=task, cv_n_splits=None,
                                    sample_weight=sample_weight, groups=groups)
     y_enc = np.asarray(y, np.float64) if classes is None else np.searchsorted(classes, y)
-    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).ravel()
+    weights, groups = as_row_arrays(sample_weight, groups)
     builder = PipelineBuilder(info.column_kinds, task)
     data = SelectionData(y=y_enc, task=task, splits=splits,
                          n_classes=None if task != CLASSIFICATION else len(classes),
-                         sample_weight=weights, groups=None if groups is None else np.asarray(groups),
+                         sample_weight=weights, groups=groups,
                          X=X, transformer=builder.fuser_transformer(fuser, X))
     return data, weights

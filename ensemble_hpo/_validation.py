@@ -51,7 +51,8 @@ from sklearn.utils.multiclass import type_of_target
 from ._checks import REGRESSION, check_sample_weight, check_task
 from ._preprocessing import ColumnKinds, _as_float, _is_real_number, infer_column_kinds
 
-__all__ = ["InputInfo", "validate_fit_data", "validate_predict_data"]
+__all__ = ["InputInfo", "as_row_arrays", "validate_fit_data", "validate_predict_data",
+           "validate_row_arrays"]
 
 _MAX_LISTED = 10
 
@@ -401,6 +402,22 @@ def _check_groups(groups: Any, n_samples: int, cv_n_splits: int | None) -> None:
         )
 
 
+def as_row_arrays(sample_weight: Any, groups: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Checked ``sample_weight`` as 1-D float64 and ``groups`` as a 1-D array (None kept)."""
+    weights = None if sample_weight is None else _as_1d(sample_weight, "sample_weight").astype(np.float64)
+    return weights, None if groups is None else _as_1d(groups, "groups")
+
+
+def validate_row_arrays(sample_weight: Any, groups: Any, n_samples: int, *,
+                        cv_n_splits: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Check per-row ``sample_weight`` and ``groups`` against ``n_samples``; see :func:`as_row_arrays`."""
+    if sample_weight is not None:
+        _check_sample_weight(sample_weight, n_samples)
+    if groups is not None:
+        _check_groups(groups, n_samples, cv_n_splits)
+    return as_row_arrays(sample_weight, groups)
+
+
 def _check_params(task: str, cv_n_splits: int | None, rare_classes: str) -> None:
     check_task(task)
     valid_splits = cv_n_splits is None or (
@@ -504,10 +521,7 @@ def validate_fit_data(
             "folds."
         )
     y, classes, counts = _validated_target(y, task, cv_n_splits, rare_classes)
-    if sample_weight is not None:
-        _check_sample_weight(sample_weight, n_samples)
-    if groups is not None:
-        _check_groups(groups, n_samples, cv_n_splits)
+    validate_row_arrays(sample_weight, groups, n_samples, cv_n_splits=cv_n_splits)
     kinds = infer_column_kinds(X)
     _check_finite_features(X, kinds)
     info = InputInfo(

@@ -64,7 +64,8 @@ class EvaluationResult:
 FoldReporter = Callable[[int, float], bool]
 
 
-def _subset(X: Any, idx: np.ndarray) -> Any:
+def take_rows(X: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of a DataFrame, array or sparse matrix."""
     return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
@@ -221,7 +222,7 @@ class CandidateEvaluator:
                 raise _deadline_timeout(fold, pace, deadline)
             model = self._fit_fold(estimator, train)
             predict_start = time.perf_counter()
-            pred = self._predict(model, _subset(self.X, valid))
+            pred = self._predict(model, take_rows(self.X, valid))
             per_row += (time.perf_counter() - predict_start) / max(1, len(valid))
             oof_sum[valid] += pred
             held_out[valid] += 1
@@ -255,7 +256,7 @@ class CandidateEvaluator:
         # each column by classes_.
         if self.task == CLASSIFICATION and not _contiguous_labels(y_train):
             model = SubsetLabelClassifier(estimator=model)
-        return model.fit(_subset(self.X, train), y_train, **kwargs)
+        return model.fit(take_rows(self.X, train), y_train, **kwargs)
 
     def _predict(self, model: Any, X_valid: Any) -> np.ndarray:
         # A fold may miss a rare class: model_output places columns by the model's classes_.

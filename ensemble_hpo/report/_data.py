@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +13,14 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import clone
-from sklearn.model_selection import learning_curve
+from sklearn.model_selection import GroupKFold, KFold
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._checks import REGRESSION
 from ensemble_hpo._outputs import model_output
 from ensemble_hpo._run_identity import USER_LABELS
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
+from ensemble_hpo.population import fit_routing, take_rows
 
 __all__ = [
     "LearningCurve",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 _LEARNING_SIZES = (0.3, 0.65, 1.0)
-_LEARNING_CV = 3
+LEARNING_CV = 3
 _MAX_CORRELATION_MODELS = 8
 
 
@@ -201,32 +202,81 @@ class LearningCurve:
     valid_scores: np.ndarray
 
 
-def learning_curves(estimator: Any, X: Any, y_fit: np.ndarray,
-                    max_members: int) -> list[LearningCurve]:
+def learning_curves(estimator: Any, X: Any, y_fit: np.ndarray, max_members: int, *,
+                    sample_weight: np.ndarray | None = None,
+                    groups: np.ndarray | None = None) -> list[LearningCurve]:
     """Learning curves of the heaviest ``max_members`` members (clones of their first fold model).
 
-    ``y_fit`` is the target as the fold models saw it (see :func:`fit_target`).
+    ``y_fit`` is the target as the fold models saw it (see :func:`fit_target`). With
+    ``sample_weight`` the members train and are scored weighted, as in the search; with
+    ``groups`` no group is split between training and validation rows.
     """
     task = estimator.ensemble_.task
     X = _as_fit_features(estimator, X)
     # The fit's scorer on the user's labels (pos_label means what it meant in the leaderboard).
-    scorer = _model_scorer(get_prediction_scorer(estimator._stage_scoring(), task), task,
-                           estimator.ensemble_.n_classes)
+    scorer = get_prediction_scorer(estimator._stage_scoring(), task)
+    n_classes = estimator.ensemble_.n_classes
+    folds = _learning_folds(X, y_fit, groups, estimator.random_state)
     members = sorted(estimator.ensemble_.members, key=lambda m: -m.weight)[:max_members]
-    return [_member_curve(m, X, y_fit, scorer, estimator.random_state) for m in members]
+    return [_member_curve(m, X, y_fit, folds, _LearningScorer(scorer, task, n_classes, sample_weight),
+                          sample_weight, groups) for m in members]
 
 
-def _member_curve(member: Any, X: Any, y: np.ndarray, scorer: Callable, seed: Any) -> LearningCurve:
+def _learning_folds(X: Any, y: np.ndarray, groups: np.ndarray | None,
+                    seed: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds whose training rows are shuffled, so a size's first rows are a random subset."""
+    seed = seed if seed is not None else 0
+    splitter = GroupKFold(LEARNING_CV) if groups is not None else KFold(
+        LEARNING_CV, shuffle=True, random_state=seed)
+    rng = np.random.default_rng(seed)
+    return [(rng.permutation(train), valid) for train, valid in splitter.split(X, y, groups)]
+
+
+@dataclass
+class _LearningScorer:
+    """Scores a model on rows like the search did: its metric, the user's labels, the weights."""
+
+    scorer: PredictionScorer
+    task: str
+    n_classes: int | None
+    sample_weight: np.ndarray | None
+
+    def __call__(self, model: Any, X: Any, y: np.ndarray, rows: np.ndarray) -> float:
+        # A small training subset may miss classes: model_output places columns by label.
+        weight = None if self.sample_weight is None else self.sample_weight[rows]
+        return self.scorer(y[rows], model_output(model, take_rows(X, rows), self.task, self.n_classes),
+                           sample_weight=weight)
+
+
+def _member_curve(member: Any, X: Any, y: np.ndarray, folds: list, score: _LearningScorer,
+                  sample_weight: np.ndarray | None, groups: np.ndarray | None) -> LearningCurve:
+    # Not sklearn.model_selection.learning_curve: it neither weights the scores nor routes
+    # weights and groups to a pipeline's final step as the search's fits do (fit_routing).
+    n_train = min(len(train) for train, _ in folds)
+    sizes = np.array([max(2, int(round(f * n_train))) for f in _LEARNING_SIZES])
+    train_scores = np.full((len(sizes), len(folds)), np.nan)
+    valid_scores = np.full((len(sizes), len(folds)), np.nan)
     # One BLAS thread: the small fits are many times slower when threads oversubscribe.
     with warnings.catch_warnings(), threadpool_limits(limits=1):
         # Small training subsets legitimately trigger convergence warnings.
         warnings.simplefilter("ignore")
-        sizes, train, valid = learning_curve(
-            clone(member.models[0]), X, y, train_sizes=np.array(_LEARNING_SIZES), cv=_LEARNING_CV,
-            scoring=scorer, shuffle=True, random_state=seed if seed is not None else 0,
-            error_score=np.nan, n_jobs=1,
-        )
-    return LearningCurve(member_label(member.number, member.family), sizes, train, valid)
+        for j, (train, valid) in enumerate(folds):
+            for i, size in enumerate(sizes):
+                rows = train[:size]
+                try:
+                    model = _fit_rows(clone(member.models[0]), X, y, rows, sample_weight, groups)
+                    train_scores[i, j] = score(model, X, y, rows)
+                    valid_scores[i, j] = score(model, X, y, valid)
+                except Exception:  # noqa: BLE001 - a size a model cannot fit is a gap in its curve
+                    continue
+    return LearningCurve(member_label(member.number, member.family), sizes, train_scores, valid_scores)
+
+
+def _fit_rows(model: Any, X: Any, y: np.ndarray, rows: np.ndarray,
+              sample_weight: np.ndarray | None, groups: np.ndarray | None) -> Any:
+    kwargs = fit_routing(model, None if sample_weight is None else sample_weight[rows],
+                         None if groups is None else groups[rows])
+    return model.fit(take_rows(X, rows), y[rows], **kwargs)
 
 
 def _as_fit_features(estimator: Any, X: Any) -> Any:
@@ -253,13 +303,3 @@ def fit_target(estimator: Any, y: Any) -> np.ndarray:
             f"Got {sorted(set(y[unseen].tolist()))[:5]!r} instead."
         )
     return encoded
-
-
-def _model_scorer(scorer: PredictionScorer, task: str, n_classes: int | None) -> Callable:
-    """An ``(estimator, X, y)`` scorer that scores like the search did."""
-
-    def score(model: Any, X: Any, y: np.ndarray) -> float:
-        # A small training subset may miss classes: model_output places columns by label.
-        return scorer(y, model_output(model, X, task, n_classes))
-
-    return score

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ensemble_hpo._validation import validate_row_arrays
 from ensemble_hpo.report import _data, _figures
 from ensemble_hpo.report._html import Section, leaderboard_table, render_page
 from ensemble_hpo.report._mpl import family_colors, png_bytes, require_matplotlib
@@ -30,6 +31,8 @@ class _Context:
     y: Any
     learning_curves: bool
     max_learning_members: int
+    sample_weight: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ def _learning(ctx: _Context, section: Section) -> None:
     if ctx.X is None:
         section.notes.append("Skipped: pass the training data (X and y) to draw learning curves.")
         return
-    curves = _data.learning_curves(ctx.estimator, ctx.X, ctx.y, ctx.max_learning_members)
+    curves = _data.learning_curves(ctx.estimator, ctx.X, ctx.y, ctx.max_learning_members,
+                                   sample_weight=ctx.sample_weight, groups=ctx.groups)
     section.png = png_bytes(_figures.plot_learning_curves(curves, ctx.score_label))
 
 
@@ -192,6 +196,8 @@ def make_report(
     *,
     X: Any = None,
     y: Any = None,
+    sample_weight: Any = None,
+    groups: Any = None,
     title: str = "ensemble_hpo report",
     learning_curves: bool = True,
     max_learning_members: int = 3,
@@ -212,6 +218,11 @@ def make_report(
         Folder to write into (created if missing).
     X, y : array-like, default=None
         The training data as passed to ``fit``; needed only for learning curves.
+    sample_weight, groups : array-like of shape (n_samples,), default=None
+        As passed to ``fit``: the learning curves then train and score with the weights,
+        and keep each group on one side of their folds (without them, a weighted fit's
+        curves would be unweighted and a grouped fit's validation rows would share
+        groups with the training rows, which flatters them).
     title : str, default="ensemble_hpo report"
     learning_curves : bool, default=True
         Draw learning curves (refits clones of member pipelines: 3 sizes x 3 folds each).
@@ -245,11 +256,22 @@ def make_report(
     if X is not None and len(y_fit) != _n_rows(X):
         raise ValueError(f"The 'X' and 'y' parameters must have the same number of samples. "
                          f"Got {_n_rows(X)} and {len(y_fit)} instead.")
+    weights, groups = _row_arrays(X, y, sample_weight, groups)
     families = list(estimator.leaderboard_["family"].astype(str))
     ctx = _Context(estimator, _data.scoring_name(estimator), family_colors(families), X, y_fit,
-                   learning_curves, max_learning_members)
+                   learning_curves, max_learning_members, weights, groups)
     sections = [_build(spec, ctx) for spec in _SPECS]
     return _write(Path(out_dir), title, _summary(estimator, ctx.score_label), sections)
+
+
+def _row_arrays(X: Any, y: Any, sample_weight: Any,
+                groups: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if X is None and (sample_weight is not None or groups is not None):
+        raise ValueError("The 'sample_weight' and 'groups' parameters need the training data: "
+                         "pass X and y too. Got X=None instead.")
+    if X is None:
+        return None, None
+    return validate_row_arrays(sample_weight, groups, _n_rows(X), cv_n_splits=_data.LEARNING_CV)
 
 
 def _n_rows(X: Any) -> int:

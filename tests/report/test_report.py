@@ -155,6 +155,7 @@ def test_importances_single_family_and_too_few_trials(cancer_run) -> None:
         ({"X": np.zeros((3, 2))}, "'X' and 'y' parameters must be given together"),
         ({"max_learning_members": 0}, "'max_learning_members' parameter must be a positive int"),
         ({"learning_curves": "yes"}, "'learning_curves' parameter must be a bool"),
+        ({"sample_weight": np.ones(569)}, "need the training data"),
     ],
 )
 def test_invalid_arguments(cancer_run, tmp_path: Path, kwargs: dict, match: str) -> None:
@@ -169,6 +170,10 @@ def test_unseen_class_and_length_mismatch_raise(cancer_run, tmp_path: Path) -> N
         make_report(clf, tmp_path, X=X, y=np.where(y == 1, 7, 0))
     with pytest.raises(ValueError, match="same number of samples"):
         make_report(clf, tmp_path, X=X[:-1], y=y)
+    with pytest.raises(ValueError, match="sample_weight has 568 elements"):
+        make_report(clf, tmp_path, X=X, y=y, sample_weight=np.ones(568))
+    with pytest.raises(ValueError, match="fewer than cv_n_splits=3"):
+        make_report(clf, tmp_path, X=X, y=y, groups=np.arange(len(y)) % 2)
 
 
 def test_unfitted_estimator_raises(tmp_path: Path) -> None:
@@ -308,3 +313,36 @@ def test_the_report_names_a_scorer_object_and_scores_curves_on_the_users_labels(
     reg = EnsembleRegressor(models=["ridge"], n_trials=1, cv=3, random_state=0,
                             warm_start_configs=None, scoring=scorer).fit(Xr, yr)
     assert scoring_name(reg).startswith("make_scorer(mean_absolute_error")
+
+
+def test_learning_curves_train_and_score_with_the_fits_weights(tmp_path: Path) -> None:
+    """Rows weighted 0 hold a corrupted target: the weighted fit ignores them, so must its curves."""
+    from ensemble_hpo.report._data import fit_target, learning_curves
+
+    X, y = load_diabetes(return_X_y=True)
+    corrupted = np.random.default_rng(0).random(len(y)) < 0.3
+    y_seen, weights = np.where(corrupted, y + 1000.0, y), np.where(corrupted, 0.0, 1.0)
+    reg = EnsembleRegressor(models=["ridge"], n_trials=1, cv=3, random_state=0,
+                            warm_start_configs=None, scoring="neg_root_mean_squared_error")
+    reg.fit(X, y_seen, sample_weight=weights)
+    assert reg.best_score_ > -70  # the search scored the clean rows only
+    weighted = learning_curves(reg, X, fit_target(reg, y_seen), 1, sample_weight=weights)[0]
+    plain = learning_curves(reg, X, fit_target(reg, y_seen), 1)[0]
+    assert weighted.valid_scores[-1].mean() > -70
+    assert plain.valid_scores[-1].mean() < -200
+    make_report(reg, tmp_path, X=X, y=y_seen, sample_weight=weights)  # the plumbing
+
+
+def test_learning_curves_keep_groups_out_of_their_training_rows() -> None:
+    """Ten copies of each row, a random target per group: only a leak makes it predictable."""
+    from ensemble_hpo.report._data import fit_target, learning_curves
+
+    rng = np.random.default_rng(0)
+    base, target = rng.normal(size=(60, 4)), rng.normal(size=60)
+    X, y, groups = np.repeat(base, 10, axis=0), np.repeat(target, 10), np.repeat(np.arange(60), 10)
+    reg = EnsembleRegressor(models=["knn"], n_trials=1, cv=3, random_state=0, warm_start_configs=None,
+                            scoring="neg_root_mean_squared_error").fit(X, y, groups=groups)
+    grouped = learning_curves(reg, X, fit_target(reg, y), 1, groups=groups)[0]
+    leaking = learning_curves(reg, X, fit_target(reg, y), 1)[0]
+    assert grouped.valid_scores[-1].mean() < -0.8 * target.std()  # no better than chance
+    assert leaking.valid_scores[-1].mean() > -0.5 * target.std()  # copies seen in training
