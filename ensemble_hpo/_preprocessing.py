@@ -50,6 +50,7 @@ Preprocessing kinds
 
 from __future__ import annotations
 
+import decimal
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,10 +118,11 @@ class ColumnKinds:
 
 
 def _is_real_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real | np.bool_)
+    # Decimal is what SQL drivers return for NUMERIC columns; it is not a numbers.Real.
+    return isinstance(value, numbers.Real | np.bool_ | decimal.Decimal)
 
 
-_NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "boolean"})
+_NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "boolean", "decimal"})
 
 
 def _object_column_is_numeric(values: np.ndarray) -> bool:

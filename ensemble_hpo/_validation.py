@@ -130,6 +130,10 @@ def _as_2d_input(X: Any) -> Any:
             "X.to_frame() for a single feature."
         )
     array = np.asarray(X)
+    if array.dtype.kind in "US" and not isinstance(X, np.ndarray):
+        # Rows mixing numbers and strings become an all-string array, which would make
+        # every column categorical (numbers compared as text); keep each cell's own type.
+        array = np.asarray(X, dtype=object)
     if array.ndim != 2:
         raise ValueError(
             f"X must be 2D (n_samples, n_features); got an array with {array.ndim} "

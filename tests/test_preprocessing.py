@@ -484,3 +484,30 @@ def test_as_float_of_frame_without_columns() -> None:
 @given(frame=mixed_frames())
 def test_as_float_matches_column_by_column_on_any_numeric_columns(frame: pd.DataFrame) -> None:
     _check_same_floats(_numeric_part(frame))
+
+
+def test_decimal_and_mixed_list_columns_stay_numeric() -> None:
+    """SQL NUMERIC columns (Decimal) and rows mixing numbers with text keep numbers numeric.
+
+    Before, both became categorical: a ridge on them predicted a constant (RMSE 86.6 vs 1.3).
+    """
+    from decimal import Decimal
+
+    from ensemble_hpo import EnsembleRegressor
+
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 100, 120).round(2)
+    color = rng.choice(["a", "b"], 120)
+    y = 3 * x + (color == "a") * 10 + rng.normal(0, 1, 120)
+    frame = pd.DataFrame({"x": x, "color": color})
+    as_decimal = frame.assign(x=[Decimal(str(v)) for v in x])
+    assert infer_column_kinds(as_decimal).numeric == ("x",)
+    rows = [[float(v), c] for v, c in zip(x, color, strict=True)]
+    quick = dict(models=["ridge"], n_trials=1, cv=3, random_state=0, warm_start_configs=None)
+    expected = EnsembleRegressor(**quick).fit(frame, y).predict(frame)
+    for X in (as_decimal, rows):
+        model = EnsembleRegressor(**quick).fit(X, y)
+        np.testing.assert_allclose(model.predict(X), expected, rtol=1e-6)
+    # Fitted on the frame, predicting on its rows as plain lists works too.
+    model = EnsembleRegressor(**quick).fit(frame, y)
+    np.testing.assert_allclose(model.predict(frame.to_numpy().tolist()), expected, rtol=1e-6)
