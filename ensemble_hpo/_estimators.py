@@ -113,7 +113,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     fusion_comparison_ : pandas.DataFrame
         Every fusion method scored the same nested way as ``cv_score_`` (the
         fitted ensemble's fuser first by name), best first. Fusers other than
-        the chosen one are skipped once ``time_budget`` is spent.
+        the chosen one are skipped once ``time_budget`` is spent; one that fails
+        (stacking predicting a negative count under Poisson deviance) shows NaN,
+        with a warning.
     pareto_front_ : pandas.DataFrame
         The accuracy-latency front: one row per non-dominated ensemble, cheapest
         first, with ``cv_score`` (nested, held out, in ``scoring``; NaN for points

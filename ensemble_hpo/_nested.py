@@ -14,8 +14,9 @@ same per-fold selections, so the fusion comparison judges all fusers alike.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,12 +37,14 @@ class NestedScores:
 
     ``scores`` maps each fuser's name to the score of its concatenated held-out
     predictions; ``table`` is the fusion comparison (``cv_std`` over folds);
-    ``skipped`` names the fusers left out because the deadline passed.
+    ``skipped`` names the fusers left out because the deadline passed, ``failed`` the
+    comparison fusers that raised (with the error), which the table shows with NaN.
     """
 
     scores: dict[str, float]
     table: pd.DataFrame
     skipped: list[str]
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def nested_scores(
@@ -61,7 +64,9 @@ def nested_scores(
 
     The first fuser is always scored; the others are skipped once ``deadline`` (a
     ``time.time()`` value) has passed, so a fit that is out of time still reports an
-    honest score for the fuser it uses.
+    honest score for the fuser it uses. A comparison fuser that raises (a stacking whose
+    predictions the metric cannot score, such as a negative count for Poisson deviance) is
+    dropped with a warning; the first fuser's errors propagate.
 
     Parameters
     ----------
@@ -81,30 +86,53 @@ def nested_scores(
     fold_scores: dict[str, list[float]] = {name: [] for name in names}
     seconds: dict[str, list[float]] = {name: [] for name in names}
     skipped: list[str] = []
+    failed: dict[str, str] = {}
     for train, valid in splits:
         rows = _Rows(train, sample_weight, X, groups)
         members, weights = _select(selector, predictions, y, rows)
         for name in names:
-            if name in skipped:
+            if name in skipped or name in failed:
                 continue
             if name != names[0] and deadline is not None and time.time() > deadline:
                 skipped.append(name)
                 continue
             start = time.perf_counter()
-            out = _fuse_fold(fusers[name], predictions[members], y, weights, rows, valid)
+            try:
+                out = _fuse_fold(fusers[name], predictions[members], y, weights, rows, valid)
+                weight = None if sample_weight is None else sample_weight[valid]
+                fold_scores[name].append(scorer(y[valid], out, sample_weight=weight))
+            except Exception as exc:
+                if name == names[0]:
+                    raise
+                failed[name] = f"{type(exc).__name__}: {exc}"
+                continue
             seconds[name].append(time.perf_counter() - start)
             if fused[name] is None:
                 fused[name] = np.empty((len(y),) + out.shape[1:])
             fused[name][valid] = out
-            weight = None if sample_weight is None else sample_weight[valid]
-            fold_scores[name].append(scorer(y[valid], out, sample_weight=weight))
-    kept = [name for name in names if name not in skipped]
+    _warn_failed(failed)
+    return _comparison(names, fused, fold_scores, seconds, y, scorer, sample_weight, skipped, failed)
+
+
+def _warn_failed(failed: Mapping[str, str]) -> None:
+    for name, error in failed.items():
+        warnings.warn(f"The fusion comparison left out {name!r}, which failed: {error}",
+                      RuntimeWarning, stacklevel=4)
+
+
+def _comparison(names: list[str], fused: Mapping[str, Any], fold_scores: Mapping[str, list[float]],
+                seconds: Mapping[str, list[float]], y: np.ndarray, scorer: PredictionScorer,
+                sample_weight: np.ndarray | None, skipped: list[str],
+                failed: dict[str, str]) -> NestedScores:
+    kept = [name for name in names if name not in skipped and name not in failed]
     scores = {name: float(scorer(y, fused[name], sample_weight=sample_weight)) for name in kept}
     rows = [{"fusion": name, "cv_score": scores[name], "cv_std": float(np.std(fold_scores[name])),
              "fit_seconds": float(np.mean(seconds[name]))} for name in kept]
+    rows += [{"fusion": name, "cv_score": np.nan, "cv_std": np.nan, "fit_seconds": np.nan}
+             for name in failed]
     table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     table = table.sort_values("cv_score", ascending=False, kind="stable").reset_index(drop=True)
-    return NestedScores(scores=scores, table=table, skipped=skipped)
+    return NestedScores(scores=scores, table=table, skipped=skipped, failed=failed)
 
 
 @dataclass
