@@ -220,3 +220,18 @@ def test_ctrl_c_in_a_sequential_run_leaves_an_interrupted_trial_that_resume_repl
     statuses = {t.number: t.user_attrs.get("status") for t in _study(tmp_path / "run").trials}
     assert statuses[2] == "interrupted"
     assert (resumed.leaderboard_["status"] == "ok").sum() == 4
+
+
+@pytest.mark.parametrize(("search", "n_jobs"), [("random", 1), ("tpe", 1), ("genetic", 1), ("tpe", 2)])
+def test_extending_a_seeded_run_proposes_new_configurations(tmp_path, search, n_jobs):
+    """Before, the resumed sampler restarted its seeded stream: 4 of 8 configurations repeated."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    kwargs = dict(models=["logistic", "knn"], search=search, cv=3, random_state=0, n_jobs=n_jobs,
+                  run_dir=str(tmp_path), warm_start_configs=None)
+    EnsembleClassifier(n_trials=4, **kwargs).fit(X[:200], y[:200])
+    EnsembleClassifier(n_trials=8, **kwargs).fit(X[:200], y[:200])
+    trials = [t for t in _study(tmp_path).get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 8
+    assert len({repr(sorted(t.params.items())) for t in trials}) == 8

@@ -37,6 +37,7 @@ from ensemble_hpo.search._runner import (
     optimize_in_processes,
     optimize_shared,
     quiet_optuna,
+    resumed_seed,
 )
 from ensemble_hpo.search._strategy import GridSearch, SearchContext, SearchStrategy
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
@@ -231,6 +232,9 @@ class SearchRun:
             work_store = FileArtifactStore(scratch[0] / "artifacts")
         try:
             study = self.create_study(storage)
+            sampler_seed = resumed_seed(self.sampler_seed, len(study.get_trials(deepcopy=False)))
+            if sampler_seed != self.sampler_seed:
+                study.sampler = self.strategy.make_sampler(self.space, seed=sampler_seed)
             self.study_ = study
             evaluator = self._check_resumable(study, evaluator, identity)
             fail_stale_trials(study)
@@ -248,7 +252,7 @@ class SearchRun:
                 if parallel:
                     optimize_in_processes(storage, self.study_name, self.strategy, self.space, objective,
                                           pruner=self.pruner or optuna.pruners.NopPruner(),
-                                          n_jobs=self.n_jobs, backend=self.backend, seed=self.seed,
+                                          n_jobs=self.n_jobs, backend=self.backend, seed=sampler_seed,
                                           total_trials=n_trials, deadline=deadline,
                                           on_worker_done=copy_back)
                 else:

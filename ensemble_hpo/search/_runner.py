@@ -25,7 +25,8 @@ from ensemble_hpo.storage import make_storage, storage_kind
 
 __all__ = ["DASK_WORKER_ATTR", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials", "WithinBudget",
            "attempt_seed", "check_cluster", "count_finished", "enqueue_new", "fail_stale_trials",
-           "live_dask_workers", "optimize", "quiet_optuna", "worker_facts", "worker_tag"]
+           "live_dask_workers", "optimize", "quiet_optuna", "resumed_seed", "worker_facts",
+           "worker_tag"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A live worker tags its trial within microseconds of creating it; an untagged
@@ -352,9 +353,22 @@ def attempt_seed(seed: int | None, task: int, trials: Sequence[optuna.trial.Froz
     would propose that attempt's parameters again, training finished candidates twice.
     The study only grows, so each re-run gets a seed of its own.
     """
-    if seed is None or not any(t.user_attrs.get(SEARCH_TASK_ATTR) == task for t in trials):
+    if not any(t.user_attrs.get(SEARCH_TASK_ATTR) == task for t in trials):
         return seed
-    return seed + 104_729 * len(trials)
+    return resumed_seed(seed, len(trials))
+
+
+def resumed_seed(seed: int | None, n_trials: int) -> int | None:
+    """The sampler seed for a study that already holds ``n_trials`` trials.
+
+    A fresh study (no trials) keeps ``seed``, so a run is reproducible. A resumed or
+    extended one gets another: with the first run's seed, a seeded sampler's random
+    stream starts over and proposes the finished candidates' parameters again (4 of 8
+    configurations were repeats after extending a random or TPE search from 4 to 8 trials).
+    """
+    if seed is None or n_trials == 0:
+        return seed
+    return seed + 104_729 * n_trials
 
 
 def optimize_shared(study: optuna.Study, objective: Any, *, total_trials: int | None,
