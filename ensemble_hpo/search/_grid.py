@@ -237,6 +237,10 @@ class GridSampler(BaseSampler):
         """Number of grid points."""
         return len(self.points)
 
+    def evaluated_points(self, trials: Sequence[FrozenTrial]) -> int:
+        """How many grid points ``trials`` evaluated or are evaluating (not to run again)."""
+        return len(_taken_indices(trials, self._claim_key()))
+
     def reseed_rng(self) -> None:
         self._rng.seed()
 

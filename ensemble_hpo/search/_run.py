@@ -34,6 +34,7 @@ from ensemble_hpo.search._runner import (
     count_finished,
     enqueue_new,
     fail_stale_trials,
+    new_params,
     optimize_in_processes,
     optimize_shared,
     quiet_optuna,
@@ -119,8 +120,6 @@ class SearchRun:
         self.sampler_seed = seed
 
     def _check(self, n_trials: int | None) -> None:
-        if isinstance(self.strategy, GridSearch):
-            self.strategy.check_budget(self.space, n_trials)
         if not (self.warm_start is None or isinstance(self.warm_start, optuna.Study)
                 or (isinstance(self.warm_start, str) and self.warm_start in WARM_START_KINDS)):
             raise ValueError(
@@ -129,6 +128,17 @@ class SearchRun:
                 "portfolio mined from 60 tables), None or an optuna.Study. "
                 f"Got {self.warm_start!r} instead."
             )
+
+    def _check_grid_room(self, study: optuna.Study, n_trials: int | None, *, queued: int) -> None:
+        """The grid check of a resumed study or one with warm starts (see GridSearch.check_budget)."""
+        if not isinstance(self.strategy, GridSearch) or n_trials is None:
+            return
+        trials = study.get_trials(deepcopy=False)
+        evaluated = study.sampler.evaluated_points(trials)
+        waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in trials)
+        spent = count_finished(study) + waiting + queued
+        self.strategy.check_budget(self.space, n_trials, evaluated=evaluated,
+                                   other_trials=max(0, spent - evaluated))
 
     def _initial_trials(self, context: SearchContext) -> list[dict[str, Any]]:
         trials: list[dict[str, Any]] = []
@@ -241,8 +251,9 @@ class SearchRun:
             context = SearchContext(space=self.space, n_trials=n_trials, seed=self.seed,
                                     X=evaluator.X, y=evaluator.y, splits=list(evaluator.splits),
                                     linear_features=linear_features)
-            if seed_trials:
-                enqueue_new(study, self._initial_trials(context))
+            initial = new_params(study, self._initial_trials(context)) if seed_trials else []
+            self._check_grid_room(study, n_trials, queued=len(initial))
+            enqueue_new(study, initial)
             remaining = None if n_trials is None else n_trials - count_finished(study)
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
                                            deadline=deadline, trial_timeout=self.trial_timeout,

@@ -25,7 +25,7 @@ from ensemble_hpo.storage import make_storage, storage_kind
 
 __all__ = ["DASK_WORKER_ATTR", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials", "WithinBudget",
            "attempt_seed", "check_cluster", "count_finished", "enqueue_new", "fail_stale_trials",
-           "live_dask_workers", "optimize", "quiet_optuna", "resumed_seed", "worker_facts",
+           "live_dask_workers", "new_params", "optimize", "quiet_optuna", "resumed_seed", "worker_facts",
            "worker_tag"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -287,16 +287,23 @@ class _DaskTaggedObjective:
         return self.objective(trial)
 
 
-def enqueue_new(study: optuna.Study, params: Sequence[dict[str, Any]]) -> int:
-    """Enqueue trial params not already present in the study (so resumes never repeat them)."""
+def new_params(study: optuna.Study, params: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trial params not already present in the study, without repeats, in order."""
     seen = [t.params for t in study.get_trials(deepcopy=False)]
-    added = 0
+    fresh: list[dict[str, Any]] = []
     for p in params:
         if p not in seen:
-            study.enqueue_trial(dict(p), skip_if_exists=True)
             seen.append(p)
-            added += 1
-    return added
+            fresh.append(p)
+    return fresh
+
+
+def enqueue_new(study: optuna.Study, params: Sequence[dict[str, Any]]) -> int:
+    """Enqueue trial params not already present in the study (so resumes never repeat them)."""
+    fresh = new_params(study, params)
+    for p in fresh:
+        study.enqueue_trial(dict(p), skip_if_exists=True)
+    return len(fresh)
 
 
 def _remaining(deadline: float | None) -> float | None:

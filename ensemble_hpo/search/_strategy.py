@@ -159,12 +159,23 @@ class GridSearch(SearchStrategy):
                 points.append(space.to_trial_params(family.name, local))
         return points
 
-    def check_budget(self, space: SearchSpace, n_trials: int | None) -> int:
+    def check_budget(self, space: SearchSpace, n_trials: int | None, *, evaluated: int = 0,
+                     other_trials: int = 0) -> int:
+        """Raise unless ``n_trials`` leaves room for every grid point not yet evaluated.
+
+        ``evaluated``: points a resumed study already holds; ``other_trials``: trials
+        that count toward ``n_trials`` without being new grid points (warm starts queued
+        or run, an earlier search's candidates, failed attempts). Returns the grid size.
+        """
         size = len(self.points(space))
-        if n_trials is not None and size > n_trials and not self.allow_truncation:
+        pending = size - evaluated
+        room = None if n_trials is None else max(0, n_trials - evaluated - other_trials)
+        if room is not None and pending > room and not self.allow_truncation:
             raise ValueError(
-                f"The grid has {size} points (resolution={self.resolution}) but the 'n_trials' "
-                f"budget is {n_trials}. Raise n_trials, lower the resolution, or pass "
+                f"The grid has {size} points (resolution={self.resolution}), {pending} of them "
+                f"not yet evaluated, but the 'n_trials' budget of {n_trials} leaves room for "
+                f"{room} ({other_trials} trial(s) of the study are not grid points: warm starts "
+                "or an earlier search). Raise n_trials, lower the resolution, or pass "
                 "allow_truncation=True to evaluate only the first points."
             )
         return size

@@ -58,9 +58,42 @@ def test_grid_covers_each_point_exactly_once(small_cancer):
 def test_grid_larger_than_budget_fails_before_training(small_cancer):
     X, y = small_cancer
     clf = EnsembleClassifier(models=["knn"], search=GridSearch(resolution=5), n_trials=3, cv=3)
-    with pytest.raises(ValueError, match=r"The grid has \d+ points .* budget is 3"):
+    with pytest.raises(ValueError, match=r"The grid has \d+ points .* budget of 3 leaves room for 3"):
         clf.fit(X, y)
     assert not hasattr(clf, "leaderboard_")
+
+
+def test_grid_budget_counts_warm_starts_and_an_earlier_search(small_cancer, tmp_path):
+    """Before, warm-start trials and an earlier search's silently took grid points' budget."""
+    X, y = small_cancer
+    grid = GridSearch(resolution=2)
+    space = SearchSpace.from_models(["logistic"], task="classification")
+    size = len(grid.points(space))
+    kwargs = dict(models=["logistic"], cv=3, random_state=0, warm_start_configs=None)
+    earlier = EnsembleClassifier(search="random", n_trials=3, run_dir=str(tmp_path), **kwargs).fit(X, y)
+    with pytest.raises(ValueError, match=rf"{size} of them not yet evaluated.*3 trial\(s\) of the"):
+        EnsembleClassifier(search=grid, n_trials=size, run_dir=str(tmp_path), **kwargs).fit(X, y)
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(earlier.trials_)
+    with pytest.raises(ValueError, match="leaves room for"):
+        EnsembleClassifier(search=grid, n_trials=size, **{**kwargs, "warm_start_configs": study}).fit(X, y)
+    # With room for both, every grid point is evaluated after the other trials.
+    resumed = EnsembleClassifier(search=grid, n_trials=size + 3, run_dir=str(tmp_path), **kwargs).fit(X, y)
+    grid_points = {tuple(sorted(p.items())) for p in grid.points(space)}
+    assert grid_points <= {tuple(sorted(t.params.items())) for t in resumed.trials_}
+
+
+def test_a_finished_grid_reselects_without_a_budget_error(small_cancer, tmp_path):
+    """A resume that trains nothing (the CLI's --no-train: n_trials=1) on a finished grid."""
+    X, y = small_cancer
+    grid = GridSearch(resolution=2)
+    kwargs = dict(models=["logistic"], search=grid, cv=3, random_state=0, warm_start_configs=None,
+                  run_dir=str(tmp_path))
+    size = len(grid.points(SearchSpace.from_models(["logistic"], task="classification")))
+    first = EnsembleClassifier(n_trials=size, **kwargs).fit(X, y)
+    again = EnsembleClassifier(n_trials=1, **kwargs).fit(X, y)
+    assert len(again.trials_) == size
+    np.testing.assert_allclose(again.predict_proba(X), first.predict_proba(X))
 
 
 def test_pruner_stops_hopeless_candidates_after_first_folds(small_cancer):
