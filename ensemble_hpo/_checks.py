@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "CLASSIFICATION",
     "REGRESSION",
+    "ParameterConflict",
     "TASKS",
     "check_predictions",
     "check_sample_weight",
@@ -37,6 +38,13 @@ PROBA_TOLERANCE = 1e-6
 # Bound on float64 elements touched per chunk (~4 MB) so temporaries stay cache friendly and
 # memory stays bounded whatever the number of models.
 CHUNK_ELEMENTS = 1 << 19
+
+
+class ParameterConflict(ValueError):
+    """Parameters that cannot work with this data or run folder, found before training.
+
+    (The command line reports it as a bad configuration, exit code 2.)
+    """
 
 
 def check_task(task: Any) -> str:

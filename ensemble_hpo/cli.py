@@ -475,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ensemble_hpo._checks import ParameterConflict
     from ensemble_hpo._run_identity import RunFolderMismatch
     from ensemble_hpo.config import ConfigError
     from ensemble_hpo.persistence import UntrustedModelError
@@ -482,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, ParameterConflict) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except CLIError as exc:

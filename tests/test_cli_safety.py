@@ -160,3 +160,19 @@ def test_the_target_may_be_listed_in_drop(tmp_path):
     config = _config(tmp_path, data={"path": str(tmp_path / "t.csv"), "target": "target",
                                      "drop": ["target"]})
     assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 0
+
+
+def test_configuration_conflicts_found_at_fit_are_exit_codes_not_tracebacks(tmp_path, capsys):
+    """A grid larger than its budget is a bad configuration (2); another objective on resume is
+    a run-folder mismatch (3). Both raised out of main as tracebacks (exit 1)."""
+    grid = {"strategy": "grid", "options": {"resolution": 2}, "models": ["logistic"], "n_trials": 1,
+            "warm_start": None}
+    assert main(["run", str(_config(tmp_path, search=grid)), "-o", str(tmp_path / "grid")]) == 2
+    assert "The grid has" in capsys.readouterr().err
+    assert not (tmp_path / "grid").exists()
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    before = (run_dir / "config.yaml").read_text()
+    assert main(["resume", str(run_dir), "--set", "search.objective=ensemble"]) == 3
+    assert "'objective' parameter must be the one" in capsys.readouterr().err
+    assert (run_dir / "config.yaml").read_text() == before

@@ -172,7 +172,7 @@ class SearchRun:
         if stored == current:
             return evaluator
         if stored.startswith("callable:"):
-            raise ValueError(
+            raise RunFolderMismatch(
                 f"The 'scoring' parameter differs from the one {where} was searched with "
                 f"({stored}), which cannot be rebuilt to score new trials. Use a new 'run_dir', "
                 f"or the same scoring as before. Got {current!r} instead."
@@ -194,7 +194,7 @@ class SearchRun:
         if stored is None:
             study.set_user_attr("objective", self.objective.name)
         elif stored != self.objective.name:
-            raise ValueError(
+            raise RunFolderMismatch(
                 f"The 'objective' parameter must be the one {where} was searched with, "
                 f"{stored!r}: its trial values mean that. Use a new 'run_dir' to search by "
                 f"{self.objective.name!r}. Got {self.objective.name!r} instead.")

@@ -18,6 +18,7 @@ import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
 
+from ensemble_hpo._checks import ParameterConflict
 from ensemble_hpo.spaces import SearchSpace
 
 __all__ = [
@@ -171,7 +172,7 @@ class GridSearch(SearchStrategy):
         pending = size - evaluated
         room = None if n_trials is None else max(0, n_trials - evaluated - other_trials)
         if room is not None and pending > room and not self.allow_truncation:
-            raise ValueError(
+            raise ParameterConflict(
                 f"The grid has {size} points (resolution={self.resolution}), {pending} of them "
                 f"not yet evaluated, but the 'n_trials' budget of {n_trials} leaves room for "
                 f"{room} ({other_trials} trial(s) of the study are not grid points: warm starts "
