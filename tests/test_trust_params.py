@@ -110,8 +110,8 @@ def test_groups_reach_the_boosters_early_stopping_split(cancer, monkeypatch, tas
     calls = []
     original = _early_stopping.group_holdout
 
-    def recording(fold_groups, fraction, random_state=None):
-        split = original(fold_groups, fraction, random_state)
+    def recording(fold_groups, fraction, random_state=None, y=None):
+        split = original(fold_groups, fraction, random_state, y=y)
         fit, val = split
         assert not set(fold_groups[fit]) & set(fold_groups[val]), "a group on both sides"
         calls.append(len(fold_groups))

@@ -106,11 +106,15 @@ class PlattScaledClassifier(ClassifierMixin, BaseEstimator):
         """Calibrate on inner folds that keep each of ``groups`` whole, when given."""
         from sklearn.calibration import CalibratedClassifierCV
 
-        _, counts = np.unique(np.asarray(y), return_counts=True)
+        labels, counts = np.unique(np.asarray(y), return_counts=True)
         cv = None if groups is None else make_folds(5, np.asarray(y), task=CLASSIFICATION,
                                                  groups=groups, random_state=0)
-        calibrated = CalibratedClassifierCV(clone(self.estimator), ensemble=bool(counts.min() < 2),
-                                            cv=cv)
+        # A fold whose training part misses a class (a rare class, or one held by few groups)
+        # needs one calibrated model per fold: the single-model form refuses such folds.
+        misses = cv is not None and any(len(np.unique(np.asarray(y)[train])) < len(labels)
+                                        for train, _ in cv)
+        calibrated = CalibratedClassifierCV(clone(self.estimator),
+                                            ensemble=bool(counts.min() < 2 or misses), cv=cv)
         self.calibrated_ = calibrated.fit(X, y, sample_weight=sample_weight)
         self.classes_ = self.calibrated_.classes_
         copy_input_attributes(self, self.calibrated_)

@@ -34,13 +34,16 @@ def stratified_split_fits(y: np.ndarray, n_val: int) -> bool:
     return bool(counts.min() >= 2 and len(counts) <= n_val <= len(y) - len(counts))
 
 
-def group_holdout(groups: np.ndarray, fraction: float,
-                  random_state: Any = None) -> tuple[np.ndarray, np.ndarray] | None:
+def group_holdout(groups: np.ndarray, fraction: float, random_state: Any = None,
+                  y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """About ``fraction`` of the rows held out by whole groups, as ``(fit_rows, validation_rows)``.
 
     With ``groups`` given to ``fit``, rows of one group are alike; a validation slice that
-    shares groups with the fitting part stops boosting too late. None when fewer than two
-    groups leave nothing to hold out.
+    shares groups with the fitting part stops boosting too late. With class labels ``y``,
+    a class whose every row fell in held-out groups gets one of those groups back, so the
+    fitting part has every class (XGBoost learns its classes from the rows it fits: a
+    class held out whole was never predicted, though it was in the training fold). None
+    when nothing is left to hold out.
     """
     groups = np.asarray(groups)
     if len(np.unique(groups)) < 2:
@@ -48,7 +51,23 @@ def group_holdout(groups: np.ndarray, fraction: float,
     splitter = GroupShuffleSplit(n_splits=1, test_size=fraction,
                                  random_state=check_random_state(random_state).randint(2**31 - 1))
     fit_rows, val_rows = next(splitter.split(np.zeros((len(groups), 1)), groups=groups))
-    return np.sort(fit_rows), np.sort(val_rows)
+    if y is not None:
+        fit_rows, val_rows = _return_missing_classes(np.asarray(y), groups, fit_rows, val_rows)
+    return (np.sort(fit_rows), np.sort(val_rows)) if len(val_rows) else None
+
+
+def _return_missing_classes(y: np.ndarray, groups: np.ndarray, fit_rows: np.ndarray,
+                            val_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move held-out groups back to the fitting part until it holds every class of ``y``."""
+    for label in np.setdiff1d(np.unique(y), y[fit_rows]):
+        if label in y[fit_rows]:  # a group moved back for an earlier class brought it
+            continue
+        holders = np.unique(groups[val_rows][y[val_rows] == label])
+        sizes = [np.sum(groups[val_rows] == g) for g in holders]
+        back = holders[int(np.argmin(sizes))]  # the smallest group: keep most of the holdout
+        moved = val_rows[groups[val_rows] == back]
+        fit_rows, val_rows = np.concatenate([fit_rows, moved]), val_rows[groups[val_rows] != back]
+    return fit_rows, val_rows
 
 
 def rare_class_split(
@@ -95,8 +114,10 @@ class _EarlyStoppingMixin:
             )
         model = clone(self.estimator)
         if groups is not None:
+            labels = np.asarray(y) if is_classifier(self) else None
             split = self._rows_split(X, np.asarray(y), sample_weight,
-                                     group_holdout(groups, self.validation_fraction, self.random_state))
+                                     group_holdout(groups, self.validation_fraction, self.random_state,
+                                                   y=labels))
         else:
             split = self._inner_split(X, y, sample_weight)
         if split is None:
@@ -239,7 +260,8 @@ class _OwnValidationSplitMixin:
             return super().fit(X, y, sample_weight, **kwargs)
         fraction = self._fraction(len(y_array))
         if groups is not None:
-            split = group_holdout(groups, fraction, self.random_state)
+            split = group_holdout(groups, fraction, self.random_state,
+                                  y=y_array if is_classifier(self) else None)
         elif self._stratified_split_fails(y_array):
             split = rare_class_split(y_array, fraction, self.random_state)
         else:
