@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ensemble_hpo.search._genetic import (
+    ATTEMPTS_ATTR,
     FORCED_MUTATION_ATTR,
     PARENT_PARAMS_ATTR,
     PARENTS_ATTR,
@@ -61,7 +62,9 @@ def test_without_mutation_children_inherit_every_param_but_the_forced_one() -> N
     study.optimize(family_objective, n_trials=40)
 
     mixed_families = 0
-    for child in _children(study):
+    first_tries = [c for c in _children(study) if c.system_attrs[ATTEMPTS_ATTR] == 1]
+    assert len(first_tries) > 10  # later tries of a child that was a clone mutate more
+    for child in first_tries:
         parents = child.system_attrs[PARENT_PARAMS_ATTR]
         forced = child.system_attrs[FORCED_MUTATION_ATTR]
         mixed_families += parents[0]["family"] != parents[1]["family"]
@@ -153,3 +156,27 @@ def test_invalid_params_raise(params: dict, message: str) -> None:
     study = optuna.create_study(sampler=GeneticSampler(**params))
     with pytest.raises(ValueError, match=message):
         study.optimize(family_objective, n_trials=1)
+
+
+def _small_discrete_objective(trial: optuna.Trial) -> float:
+    """One family (a one-choice categorical) with stepped and small integer parameters."""
+    trial.suggest_categorical("family", ["random_forest"])
+    n = trial.suggest_int("random_forest__n_estimators", 50, 500, step=50)
+    leaf = trial.suggest_int("random_forest__min_samples_leaf", 1, 8)
+    depth = trial.suggest_categorical("random_forest__max_depth", [None, 4, 8])
+    return abs(n - 300) / 100 + abs(leaf - 3) + (depth != 8)
+
+
+def test_children_do_not_repeat_earlier_trials() -> None:
+    """Before, 74 of 190 children repeated an earlier trial exactly here: the forced mutation fell
+    on the one-choice family, or a small step rounded back onto the same integer."""
+    study = optuna.create_study(sampler=GeneticSampler(population_size=10, seed=0))
+    study.optimize(_small_discrete_objective, n_trials=120)
+    seen: set[str] = set()
+    repeats = 0
+    for trial in study.trials:
+        key = repr(sorted(trial.params.items()))
+        repeats += key in seen and PARENTS_ATTR in trial.system_attrs
+        seen.add(key)
+    assert repeats <= 2
+    assert study.best_value < 1.0
