@@ -315,6 +315,22 @@ def _regression_target(y: np.ndarray) -> np.ndarray:
 TINY_TARGET_STD = 1e-6
 
 
+# Squared errors of a target beyond this overflow float64 (1e154 squared is 1e308): a fit on
+# |y| = 1e155 ran its whole search, then failed in the stacking comparison with
+# "Input contains NaN" (fifth audit).
+HUGE_TARGET = 1e150
+
+
+def _check_target_scale(y: np.ndarray) -> None:
+    largest = float(np.max(np.abs(y))) if len(y) else 0.0
+    if largest > HUGE_TARGET:
+        raise ValueError(
+            f"The target y must be smaller than {HUGE_TARGET:.0e} in magnitude: squared errors of "
+            f"such values overflow. Got values up to {largest:.3g} instead; rescale y (e.g. y / "
+            f"{10 ** int(np.log10(largest)):.0e}) and scale the predictions back.")
+    _warn_if_tiny(y)
+
+
 def _warn_if_tiny(y: np.ndarray) -> None:
     spread = float(np.std(y)) if len(y) else 0.0
     if 0.0 < spread < TINY_TARGET_STD:
@@ -447,7 +463,7 @@ def _validated_target(
     _check_target_finite(y)
     if task == REGRESSION:
         y = _regression_target(y)
-        _warn_if_tiny(y)
+        _check_target_scale(y)
         return y, None, None
     _check_classification_target(y)
     classes, counts = _class_counts(y)

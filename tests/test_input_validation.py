@@ -431,3 +431,11 @@ def test_a_regression_target_of_tiny_scale_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_fit_data(X, y, task="regression", cv_n_splits=3)
+
+
+def test_a_regression_target_whose_squares_overflow_is_refused_before_training():
+    """|y| = 1e155 ran the whole search, then failed in the stacking comparison on NaN."""
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match=r"smaller than 1e\+150 in magnitude.*y / 1e\+15"):
+        validate_fit_data(X, y * 1e153, task="regression", cv_n_splits=3)
+    validate_fit_data(X, y * 1e140, task="regression", cv_n_splits=3)
