@@ -10,14 +10,16 @@ Column kinds
 *categorical* ones:
 
 * numpy arrays: numeric/bool dtypes are all numeric, string dtypes all
-  categorical, object arrays are decided per column (see below);
+  categorical, object arrays are decided per column (see below); rows given as
+  lists keep each cell's type (numbers and text mixed become an object array,
+  not an all-string one);
 * pandas DataFrames: numeric dtypes (including nullable ``Int64``/``Float64``)
   and ``bool``/``boolean`` (as 0/1) are numeric, ``category`` and string dtypes
   are categorical, ``object`` columns are decided per column;
 * scipy sparse matrices: all numeric.
 
 An ``object`` column is numeric when it has non-missing values and all of them
-are real numbers (``int``, ``float``, ``bool``, numpy scalars); otherwise
+are real numbers (``int``, ``float``, ``bool``, ``decimal.Decimal``, numpy scalars); otherwise
 (strings, a mix of strings and numbers, or only missing values) it is
 categorical and its values are compared as strings (``2``, ``2.0`` and
 ``"2"`` are the same category). Datetime, timedelta and period columns are rejected with a
