@@ -36,6 +36,7 @@ Decisions
 
 from __future__ import annotations
 
+import decimal
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -277,8 +278,13 @@ def _infinite_mask(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "fc":
         return np.isinf(values)
     if values.dtype == object:
-        return np.array([_is_real_number(v) and np.isinf(v) for v in values], dtype=bool)
+        return np.array([_is_real_number(v) and _is_infinite(v) for v in values], dtype=bool)
     return np.zeros(values.shape, dtype=bool)
+
+
+def _is_infinite(value: Any) -> bool:
+    # numpy's isinf takes no Decimal (SQL NUMERIC targets), which has its own test.
+    return value.is_infinite() if isinstance(value, decimal.Decimal) else bool(np.isinf(value))
 
 
 def _check_target_finite(y: np.ndarray) -> None:

@@ -439,3 +439,18 @@ def test_a_regression_target_whose_squares_overflow_is_refused_before_training()
     with pytest.raises(ValueError, match=r"smaller than 1e\+150 in magnitude.*y / 1e\+15"):
         validate_fit_data(X, y * 1e153, task="regression", cv_n_splits=3)
     validate_fit_data(X, y * 1e140, task="regression", cv_n_splits=3)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_decimal_targets_are_numbers(task):
+    """numpy's isinf refused Decimal (SQL NUMERIC) targets with a bare TypeError."""
+    from decimal import Decimal
+
+    X, y = load_diabetes(return_X_y=True)
+    target = (y > 140).astype(int) if task == "classification" else y.round(1)
+    _, y_checked, _ = validate_fit_data(X, pd.Series([Decimal(str(v)) for v in target]), task=task,
+                                        cv_n_splits=3)
+    assert len(y_checked) == len(y)
+    with pytest.raises(ValueError, match="1 infinite"):
+        validate_fit_data(X, [Decimal("Infinity")] + [Decimal(1)] * (len(y) - 1), task=task,
+                          cv_n_splits=3)

@@ -129,7 +129,8 @@ def compare_fusers(
     table : pandas.DataFrame
         One row per fuser, best first, with columns ``fusion``, ``cv_score``
         (score of the held-out predictions of all folds together), ``cv_std``
-        (over folds) and ``fit_seconds`` (mean per fold).
+        (over folds) and ``fit_seconds`` (mean per fold). A fuser other than the first
+        that raises is reported with NaN scores and a ``RuntimeWarning`` naming its error.
 
     Examples
     --------

@@ -272,6 +272,8 @@ class CandidateEvaluator:
 
 def _deadline_timeout(fold: int, pace: float, deadline: float) -> CandidateTimeout:
     left = max(0.0, deadline - time.time())
+    if not fold and not left:
+        return CandidateTimeout("the run's deadline passed before fold 0", started=False)
     if not fold:
         return CandidateTimeout(
             f"the run's deadline would pass during fold 0: {left:.1f}s were left and earlier "

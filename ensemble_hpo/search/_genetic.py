@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -266,6 +266,8 @@ class GeneticSampler(RandomFallbackSampler):
             mutated = from_unit(candidate, distribution)
             if mutated != value or not _can_change(distribution):
                 return mutated
+        if not (isinstance(distribution, IntDistribution) or distribution.step):
+            return mutated  # a float a zero step left in place: nothing to round back
         # A small step rounded back onto an int or stepped grid: one grid step, inside the bounds.
         grid = distribution.step or 1
         return value + grid if value + grid <= distribution.high else value - grid

@@ -237,9 +237,20 @@ class GridSampler(BaseSampler):
         """Number of grid points."""
         return len(self.points)
 
-    def evaluated_points(self, trials: Sequence[FrozenTrial]) -> int:
-        """How many grid points ``trials`` evaluated or are evaluating (not to run again)."""
-        return len(_taken_indices(trials, self._claim_key()))
+    def tried_points(self, trials: Sequence[FrozenTrial]) -> int:
+        """How many grid points ``trials`` tried (finished, failed or running)."""
+        key = self._claim_key()
+        return len({t.system_attrs[key] for t in self._claims(trials)})
+
+    def grid_trials(self, trials: Sequence[FrozenTrial]) -> int:
+        """How many finished ``trials`` were spent on grid points (retries of failed ones too)."""
+        return sum(t.state in _FINISHED for t in self._claims(trials))
+
+    def _claims(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        # A trial pruned before it sampled anything never tried its point (see _taken_indices).
+        key = self._claim_key()
+        return [t for t in trials if key in t.system_attrs and t.system_attrs[key] != EXHAUSTED
+                and not (t.state == TrialState.PRUNED and not t.params)]
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -353,6 +364,9 @@ class GridSampler(BaseSampler):
             conflicts += 1
         set_trial_system_attr(study, trial, key, EXHAUSTED)
         raise RuntimeError(f"Trial {trial.number} could not claim a grid point.")
+
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def _other_trials(study: Study, trial: FrozenTrial) -> list[FrozenTrial]:

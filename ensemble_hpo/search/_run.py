@@ -130,15 +130,21 @@ class SearchRun:
             )
 
     def _check_grid_room(self, study: optuna.Study, n_trials: int | None, *, queued: int) -> None:
-        """The grid check of a resumed study or one with warm starts (see GridSearch.check_budget)."""
-        if not isinstance(self.strategy, GridSearch) or n_trials is None:
+        """The grid check of a resumed study or one with warm starts (see GridSearch.check_budget).
+
+        A point counts as done once a trial tried it (a failed point is not charged again:
+        the old run's budget already paid for it); every other finished or waiting trial
+        takes budget without covering a point.
+        """
+        if n_trials is None:
             return
         trials = study.get_trials(deepcopy=False)
-        evaluated = study.sampler.evaluated_points(trials)
+        tried = study.sampler.tried_points(trials)
         waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in trials)
+        grid_trials = study.sampler.grid_trials(trials)
         spent = count_finished(study) + waiting + queued
-        self.strategy.check_budget(self.space, n_trials, evaluated=evaluated,
-                                   other_trials=max(0, spent - evaluated))
+        self.strategy.check_budget(self.space, n_trials, tried=tried, spent=spent,
+                                   other_trials=max(0, spent - grid_trials))
 
     def _initial_trials(self, context: SearchContext) -> list[dict[str, Any]]:
         trials: list[dict[str, Any]] = []
@@ -246,13 +252,19 @@ class SearchRun:
             if sampler_seed != self.sampler_seed:
                 study.sampler = self.strategy.make_sampler(self.space, seed=sampler_seed)
             self.study_ = study
-            evaluator = self._check_resumable(study, evaluator, identity)
-            fail_stale_trials(study)
             context = SearchContext(space=self.space, n_trials=n_trials, seed=self.seed,
                                     X=evaluator.X, y=evaluator.y, splits=list(evaluator.splits),
                                     linear_features=linear_features)
-            initial = new_params(study, self._initial_trials(context)) if seed_trials else []
-            self._check_grid_room(study, n_trials, queued=len(initial))
+            initial = None
+            if isinstance(self.strategy, GridSearch):
+                # Before the study is stamped with this run's identity, so a refused grid leaves
+                # a folder the corrected run can use (a grid's own initial trials are free).
+                initial = new_params(study, self._initial_trials(context)) if seed_trials else []
+                self._check_grid_room(study, n_trials, queued=len(initial))
+            evaluator = self._check_resumable(study, evaluator, identity)
+            fail_stale_trials(study)
+            if initial is None:
+                initial = new_params(study, self._initial_trials(context)) if seed_trials else []
             enqueue_new(study, initial)
             remaining = None if n_trials is None else n_trials - count_finished(study)
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,

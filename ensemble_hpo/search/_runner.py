@@ -288,8 +288,12 @@ class _DaskTaggedObjective:
 
 
 def new_params(study: optuna.Study, params: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The trial params not already present in the study, without repeats, in order."""
-    seen = [t.params for t in study.get_trials(deepcopy=False)]
+    """The trial params not already present in the study, without repeats, in order.
+
+    A trial still waiting to run holds its params as ``fixed_params`` only.
+    """
+    seen = [t.params or t.system_attrs.get("fixed_params", {})
+            for t in study.get_trials(deepcopy=False)]
     fresh: list[dict[str, Any]] = []
     for p in params:
         if p not in seen:
@@ -375,7 +379,7 @@ def resumed_seed(seed: int | None, n_trials: int) -> int | None:
     """
     if seed is None or n_trials == 0:
         return seed
-    return seed + 104_729 * n_trials
+    return (seed + 104_729 * n_trials) % 2**32  # numpy seeds stop at 2**32 - 1
 
 
 def optimize_shared(study: optuna.Study, objective: Any, *, total_trials: int | None,

@@ -160,21 +160,22 @@ class GridSearch(SearchStrategy):
                 points.append(space.to_trial_params(family.name, local))
         return points
 
-    def check_budget(self, space: SearchSpace, n_trials: int | None, *, evaluated: int = 0,
-                     other_trials: int = 0) -> int:
-        """Raise unless ``n_trials`` leaves room for every grid point not yet evaluated.
+    def check_budget(self, space: SearchSpace, n_trials: int | None, *, tried: int = 0,
+                     spent: int = 0, other_trials: int = 0) -> int:
+        """Raise unless ``n_trials`` leaves room for every grid point not yet tried.
 
-        ``evaluated``: points a resumed study already holds; ``other_trials``: trials
-        that count toward ``n_trials`` without being new grid points (warm starts queued
-        or run, an earlier search's candidates, failed attempts). Returns the grid size.
+        ``tried``: points a resumed study already tried; ``spent``: its trials that count
+        toward ``n_trials`` (finished, waiting or about to be queued), of which
+        ``other_trials`` are not grid points (warm starts, an earlier search). Returns the
+        grid size.
         """
         size = len(self.points(space))
-        pending = size - evaluated
-        room = None if n_trials is None else max(0, n_trials - evaluated - other_trials)
+        pending = size - tried
+        room = None if n_trials is None else max(0, n_trials - spent)
         if room is not None and pending > room and not self.allow_truncation:
             raise ParameterConflict(
                 f"The grid has {size} points (resolution={self.resolution}), {pending} of them "
-                f"not yet evaluated, but the 'n_trials' budget of {n_trials} leaves room for "
+                f"not yet tried, but the 'n_trials' budget of {n_trials} leaves room for "
                 f"{room} ({other_trials} trial(s) of the study are not grid points: warm starts "
                 "or an earlier search). Raise n_trials, lower the resolution, or pass "
                 "allow_truncation=True to evaluate only the first points."

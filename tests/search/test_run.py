@@ -71,7 +71,7 @@ def test_grid_budget_counts_warm_starts_and_an_earlier_search(small_cancer, tmp_
     size = len(grid.points(space))
     kwargs = dict(models=["logistic"], cv=3, random_state=0, warm_start_configs=None)
     earlier = EnsembleClassifier(search="random", n_trials=3, run_dir=str(tmp_path), **kwargs).fit(X, y)
-    with pytest.raises(ValueError, match=rf"{size} of them not yet evaluated.*3 trial\(s\) of the"):
+    with pytest.raises(ValueError, match=rf"{size} of them not yet tried.*3 trial\(s\) of the"):
         EnsembleClassifier(search=grid, n_trials=size, run_dir=str(tmp_path), **kwargs).fit(X, y)
     study = optuna.create_study(direction="maximize")
     study.add_trials(earlier.trials_)
@@ -217,3 +217,38 @@ def test_parallel_run_copies_each_finished_candidate_back_once(small_cancer, tmp
     assert (model.leaderboard_["status"] == "ok").all()
     assert model.predict_proba(X[:5]).shape == (5, 2)
     assert not list(tmp_path.glob("**/ensemble_hpo-*"))  # scratch folders removed
+
+
+def test_a_grid_with_a_failed_point_resumes_and_a_refused_grid_leaves_a_usable_folder(small_cancer,
+                                                                                     tmp_path):
+    """Review findings: a failed point was charged twice (the finished run could not resume),
+    and a refused grid stamped the folder with its model space (the corrected run was refused)."""
+    from _estimators_for_tests import FlakyClassifier
+    from optuna.distributions import CategoricalDistribution
+
+    from ensemble_hpo.spaces import ModelFamily
+
+    X, y = small_cancer
+    flaky = ModelFamily("flaky", classifier=FlakyClassifier,
+                        params={"mode": CategoricalDistribution(["ok", "raise"])})
+    kwargs = dict(models=[flaky], search=GridSearch(), cv=3, random_state=0, warm_start_configs=None,
+                  run_dir=str(tmp_path / "flaky"))
+    first = EnsembleClassifier(n_trials=2, **kwargs).fit(X, y)
+    assert sorted(first.leaderboard_["status"]) == ["failed", "ok"]
+    for n_trials in (2, 1):  # a plain resume, and the CLI's --no-train
+        assert len(EnsembleClassifier(n_trials=n_trials, **kwargs).fit(X, y).trials_) == 2
+    refused = dict(models=["logistic", "knn"], search=GridSearch(resolution=2), cv=3,
+                   random_state=0, warm_start_configs=None, run_dir=str(tmp_path / "grid"))
+    with pytest.raises(ValueError, match="leaves room for 3"):
+        EnsembleClassifier(n_trials=3, **refused).fit(X, y)
+    EnsembleClassifier(n_trials=3, **{**refused, "models": ["logistic"]}).fit(X, y)
+
+
+def test_resumed_seeds_stay_valid_and_waiting_trials_are_not_queued_twice():
+    from ensemble_hpo.search._runner import new_params, resumed_seed
+
+    assert resumed_seed(2**32 - 1, 0) == 2**32 - 1
+    assert 0 <= resumed_seed(2**32 - 1, 5) < 2**32
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 1.0})
+    assert new_params(study, [{"x": 1.0}, {"x": 2.0}, {"x": 2.0}]) == [{"x": 2.0}]
