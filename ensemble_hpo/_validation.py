@@ -437,11 +437,16 @@ def as_row_arrays(sample_weight: Any, groups: Any) -> tuple[np.ndarray | None, n
 def validate_row_arrays(sample_weight: Any, groups: Any, n_samples: int, *,
                         cv_n_splits: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Check per-row ``sample_weight`` and ``groups`` against ``n_samples``; see :func:`as_row_arrays`."""
+    _check_row_arrays(sample_weight, groups, n_samples, cv_n_splits)
+    return as_row_arrays(sample_weight, groups)
+
+
+def _check_row_arrays(sample_weight: Any, groups: Any, n_samples: int,
+                      cv_n_splits: int | None) -> None:
     if sample_weight is not None:
         _check_sample_weight(sample_weight, n_samples)
     if groups is not None:
         _check_groups(groups, n_samples, cv_n_splits)
-    return as_row_arrays(sample_weight, groups)
 
 
 def _check_params(task: str, cv_n_splits: int | None, rare_classes: str) -> None:
@@ -547,7 +552,7 @@ def validate_fit_data(
             "folds."
         )
     y, classes, counts = _validated_target(y, task, cv_n_splits, rare_classes)
-    validate_row_arrays(sample_weight, groups, n_samples, cv_n_splits=cv_n_splits)
+    _check_row_arrays(sample_weight, groups, n_samples, cv_n_splits)
     kinds = infer_column_kinds(X)
     _check_finite_features(X, kinds)
     info = InputInfo(

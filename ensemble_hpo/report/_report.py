@@ -256,7 +256,7 @@ def make_report(
     if X is not None and len(y_fit) != _n_rows(X):
         raise ValueError(f"The 'X' and 'y' parameters must have the same number of samples. "
                          f"Got {_n_rows(X)} and {len(y_fit)} instead.")
-    weights, groups = _row_arrays(X, y, sample_weight, groups)
+    weights, groups = _row_arrays(X, sample_weight, groups)
     families = list(estimator.leaderboard_["family"].astype(str))
     ctx = _Context(estimator, _data.scoring_name(estimator), family_colors(families), X, y_fit,
                    learning_curves, max_learning_members, weights, groups)
@@ -264,8 +264,7 @@ def make_report(
     return _write(Path(out_dir), title, _summary(estimator, ctx.score_label), sections)
 
 
-def _row_arrays(X: Any, y: Any, sample_weight: Any,
-                groups: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _row_arrays(X: Any, sample_weight: Any, groups: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     if X is None and (sample_weight is not None or groups is not None):
         raise ValueError("The 'sample_weight' and 'groups' parameters need the training data: "
                          "pass X and y too. Got X=None instead.")

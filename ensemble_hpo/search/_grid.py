@@ -237,20 +237,14 @@ class GridSampler(BaseSampler):
         """Number of grid points."""
         return len(self.points)
 
+    def claimed_trials(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        """The ``trials`` that tried a grid point (finished, failed or running)."""
+        return _claimed(trials, self._claim_key())
+
     def tried_points(self, trials: Sequence[FrozenTrial]) -> int:
-        """How many grid points ``trials`` tried (finished, failed or running)."""
+        """How many grid points ``trials`` tried (a failed one counts: it was tried)."""
         key = self._claim_key()
-        return len({t.system_attrs[key] for t in self._claims(trials)})
-
-    def grid_trials(self, trials: Sequence[FrozenTrial]) -> int:
-        """How many finished ``trials`` were spent on grid points (retries of failed ones too)."""
-        return sum(t.state in _FINISHED for t in self._claims(trials))
-
-    def _claims(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-        # A trial pruned before it sampled anything never tried its point (see _taken_indices).
-        key = self._claim_key()
-        return [t for t in trials if key in t.system_attrs and t.system_attrs[key] != EXHAUSTED
-                and not (t.state == TrialState.PRUNED and not t.params)]
+        return len({t.system_attrs[key] for t in _claimed(trials, key)})
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -366,9 +360,6 @@ class GridSampler(BaseSampler):
         raise RuntimeError(f"Trial {trial.number} could not claim a grid point.")
 
 
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
 def _other_trials(study: Study, trial: FrozenTrial) -> list[FrozenTrial]:
     trials = all_trials(study)
     return [t for t in trials if t.number != trial.number]
@@ -391,12 +382,16 @@ def _free_indices(trials: Sequence[FrozenTrial], key: str, order: Sequence[int])
 def _taken_indices(trials: Sequence[FrozenTrial], key: str) -> set[int]:
     """Indices held by trials that evaluated, or may still evaluate, their point.
 
-    A trial pruned before it sampled anything (one a worker started past the study's
-    budget, see ``search._runner.WithinBudget``) never evaluated its point: it is free again.
+    A failed trial gives its point back (it may be tried again).
     """
-    return {
-        t.system_attrs[key]
-        for t in trials
-        if key in t.system_attrs and t.system_attrs[key] != EXHAUSTED and t.state != TrialState.FAIL
-        and not (t.state == TrialState.PRUNED and not t.params)
-    }
+    return {t.system_attrs[key] for t in _claimed(trials, key) if t.state != TrialState.FAIL}
+
+
+def _claimed(trials: Sequence[FrozenTrial], key: str) -> list[FrozenTrial]:
+    """Trials holding a point of the grid ``key``.
+
+    A trial pruned before it sampled anything (one a worker started past the study's
+    budget, see ``search._runner.WithinBudget``) never tried its point.
+    """
+    return [t for t in trials if key in t.system_attrs and t.system_attrs[key] != EXHAUSTED
+            and not (t.state == TrialState.PRUNED and not t.params)]

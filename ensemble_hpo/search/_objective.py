@@ -17,7 +17,7 @@ from ensemble_hpo.population import (
     EvaluationResult,
 )
 from ensemble_hpo.population._isolation import call_with_timeout
-from ensemble_hpo.search._runner import worker_tag
+from ensemble_hpo.search._runner import FINISHED, worker_tag
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
@@ -155,8 +155,7 @@ class CandidateObjective:
         folds, none of them used).
         """
         family = trial.user_attrs.get("family")
-        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        paces = [pace for t in trial.study.get_trials(deepcopy=False, states=states)
+        paces = [pace for t in trial.study.get_trials(deepcopy=False, states=FINISHED)
                  if t.user_attrs.get("family") == family
                  and (pace := _fold_seconds(t)) is not None]
         return float(np.median(paces)) if paces else 0.0

@@ -31,6 +31,7 @@ from ensemble_hpo.population import (
 from ensemble_hpo.search._objective import CandidateObjective, EstimatorBuilder
 from ensemble_hpo.search._progress import ProgressCallback
 from ensemble_hpo.search._runner import (
+    FINISHED,
     count_finished,
     enqueue_new,
     fail_stale_trials,
@@ -141,7 +142,7 @@ class SearchRun:
         trials = study.get_trials(deepcopy=False)
         tried = study.sampler.tried_points(trials)
         waiting = sum(t.state == optuna.trial.TrialState.WAITING for t in trials)
-        grid_trials = study.sampler.grid_trials(trials)
+        grid_trials = sum(t.state in FINISHED for t in study.sampler.claimed_trials(trials))
         spent = count_finished(study) + waiting + queued
         self.strategy.check_budget(self.space, n_trials, tried=tried, spent=spent,
                                    other_trials=max(0, spent - grid_trials))

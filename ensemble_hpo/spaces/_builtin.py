@@ -106,12 +106,13 @@ class PlattScaledClassifier(ClassifierMixin, BaseEstimator):
         """Calibrate on inner folds that keep each of ``groups`` whole, when given."""
         from sklearn.calibration import CalibratedClassifierCV
 
-        labels, counts = np.unique(np.asarray(y), return_counts=True)
-        cv = None if groups is None else make_folds(5, np.asarray(y), task=CLASSIFICATION,
+        y_array = np.asarray(y)
+        labels, counts = np.unique(y_array, return_counts=True)
+        cv = None if groups is None else make_folds(5, y_array, task=CLASSIFICATION,
                                                  groups=groups, random_state=0)
         # A fold whose training part misses a class (a rare class, or one held by few groups)
         # needs one calibrated model per fold: the single-model form refuses such folds.
-        misses = cv is not None and any(len(np.unique(np.asarray(y)[train])) < len(labels)
+        misses = cv is not None and any(len(np.unique(y_array[train])) < len(labels)
                                         for train, _ in cv)
         calibrated = CalibratedClassifierCV(clone(self.estimator),
                                             ensemble=bool(counts.min() < 2 or misses), cv=cv)
