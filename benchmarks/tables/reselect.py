@@ -37,9 +37,8 @@ from threadpoolctl import threadpool_limits
 from benchmarks.suite._metrics import primary_loss, score_predictions
 from benchmarks.suite._systems import kept_runs, load_kept_run
 from benchmarks.tables import _report
-from benchmarks.tables.run import compress_models, read_csv, write_csv
+from benchmarks.tables.run import cached_test_predictions, compress_models, read_csv, write_csv
 
-CACHE = "test_predictions.npz"
 #: Relative differences below this are ties (float summation order, not a different model).
 TIE = 1e-9
 
@@ -70,23 +69,6 @@ VARIANTS.update({f"greedy_top{size}": _selector("GreedySelector", prune=size)
                  for size in (25, 50, 100, 200)})
 VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single", "guarded_0.005")
                  for fraction in (0.25, 0.5)})
-
-
-def cached_test_predictions(run_dir: Path, model, split, numbers: list[int]) -> dict[int, np.ndarray]:
-    """Test predictions of ``numbers`` (fold models averaged), cached in the run folder."""
-    path = run_dir / CACHE
-    cache: dict[int, np.ndarray] = {}
-    if path.exists():
-        with np.load(path) as stored:
-            cache = {int(k): stored[k] for k in stored.files}
-    missing = [n for n in numbers if n not in cache]
-    for number in missing:
-        cache[number] = np.asarray(model.predict_candidate(split.X_test, number), dtype=np.float64)
-    if missing:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{str(k): v for k, v in cache.items()})
-        tmp.replace(path)
-    return {n: cache[n] for n in numbers}
 
 
 @contextmanager

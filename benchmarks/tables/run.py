@@ -1,9 +1,9 @@
 """ensemble_hpo (defaults) against its own best single candidate on the 60 portfolio tables.
 
 One fit per (table, seed) through the suite adapter ``run_ensemble_hpo``; each run folder
-(population with out-of-fold predictions, every candidate's fold models, the split) is kept
-under ``--runs-dir`` so that other selections can be scored offline with ``model.reselect``
-(``benchmarks.suite._systems.load_kept_run``). From the repository root::
+(population with out-of-fold predictions, every candidate's test predictions, the split; the
+fold models only with ``--keep models``) is kept under ``--runs-dir`` so that other selections
+can be scored offline (``benchmarks.tables.reselect``). From the repository root::
 
     python -m benchmarks.tables.run --budget 60 --seeds 0 1 --tables all --out benchmarks/results/
     python -m benchmarks.tables.run --budget 60 --out benchmarks/results/ --report-only
@@ -39,6 +39,8 @@ from benchmarks.tables import _report
 from benchmarks.tables._data import PORTFOLIO_TABLES, load_table_split, table_info
 
 KEY = ["table", "seed"]
+#: Every candidate's test predictions, kept in its run folder (see keep_predictions_only).
+CACHE = "test_predictions.npz"
 
 
 def paths(out: Path, budget: float) -> dict[str, Path]:
@@ -118,6 +120,40 @@ def run_one(table: str, seed: int, budget: float, runs_dir: Path) -> tuple[dict,
     return row, gaps
 
 
+def cached_test_predictions(run_dir: Path, model, split, numbers: list[int]) -> dict[int, np.ndarray]:
+    """Test predictions of ``numbers`` (fold models averaged), cached in the run folder."""
+    path = run_dir / CACHE
+    cache: dict[int, np.ndarray] = {}
+    if path.exists():
+        with np.load(path) as stored:
+            cache = {int(k): stored[k] for k in stored.files}
+    missing = [n for n in numbers if n not in cache]
+    for number in missing:
+        cache[number] = np.asarray(model.predict_candidate(split.X_test, number), dtype=np.float64)
+    if missing:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{str(k): v for k, v in cache.items()})
+        tmp.replace(path)
+    return {n: cache[n] for n in numbers}
+
+
+def keep_predictions_only(run_dir: Path) -> int:
+    """Cache every finished candidate's test predictions, then delete the fold models.
+
+    A kept 60 s run holds 0.6-1.5 GB of fold models (the 60-table runs of 2026-12-07 filled
+    a 250 GB disk); offline reselection (``benchmarks.tables.reselect``) needs only the
+    out-of-fold predictions and these cached test predictions. The kept model can no longer
+    predict afterwards. Returns the number of model files deleted.
+    """
+    model, split = load_kept_run(run_dir)
+    numbers = sorted(c.number for c in model.population_.completed())
+    cached_test_predictions(run_dir, model, split, numbers)
+    files = sorted((run_dir / "artifacts").glob("*.models.pkl*"))
+    for path in files:
+        path.unlink()
+    return len(files)
+
+
 def compress_models(run_dir: Path) -> int:
     """zstd-compress a run's fold-model files in place (``.models.pkl`` -> ``.models.pkl.zst``).
 
@@ -153,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compress-below-gb", type=float, default=30.0,
                         help="when the runs folder's disk has less free space than this after a "
                              "run, zstd-compress that run's fold models (see compress_models)")
+    parser.add_argument("--keep", choices=["predictions", "models"], default="predictions",
+                        help="what each kept run folder holds besides its population: "
+                             "'predictions' (every candidate's test predictions; fold models "
+                             "deleted, see keep_predictions_only) or 'models' (the fold models)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--merge-from", type=Path, nargs="*", default=[],
                         help="other tables CSVs (e.g. one per process) merged in before the "
@@ -202,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 row["status"] = "ok"
                 row["run_dir_mb"] = round(sum(f.stat().st_size for f in Path(row["run_dir"])
                                               .rglob("*") if f.is_file()) / 2**20)
+                if args.keep == "predictions":
+                    row["models_deleted"] = keep_predictions_only(Path(row["run_dir"]))
                 free_gb = shutil.disk_usage(runs_dir).free / 2**30
                 row["disk_free_gb"] = round(free_gb, 1)
                 row["models_compressed"] = (compress_models(Path(row["run_dir"]))
