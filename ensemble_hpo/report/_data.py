@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import clone
-from sklearn.model_selection import GroupKFold, KFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._checks import REGRESSION
@@ -216,18 +216,27 @@ def learning_curves(estimator: Any, X: Any, y_fit: np.ndarray, max_members: int,
     # The fit's scorer on the user's labels (pos_label means what it meant in the leaderboard).
     scorer = get_prediction_scorer(estimator._stage_scoring(), task)
     n_classes = estimator.ensemble_.n_classes
-    folds = _learning_folds(X, y_fit, groups, estimator.random_state)
+    folds = _learning_folds(X, y_fit, groups, estimator.random_state, stratify=task != REGRESSION)
     members = sorted(estimator.ensemble_.members, key=lambda m: -m.weight)[:max_members]
     return [_member_curve(m, X, y_fit, folds, _LearningScorer(scorer, task, n_classes, sample_weight),
                           sample_weight, groups) for m in members]
 
 
-def _learning_folds(X: Any, y: np.ndarray, groups: np.ndarray | None,
-                    seed: Any) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Folds whose training rows are shuffled, so a size's first rows are a random subset."""
+def _learning_folds(X: Any, y: np.ndarray, groups: np.ndarray | None, seed: Any, *,
+                    stratify: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds whose training rows are shuffled, so a size's first rows are a random subset.
+
+    Classification folds keep the class shares (stratified, as the search's default folds),
+    unless a class has fewer rows than folds; groups are never split.
+    """
     seed = seed if seed is not None else 0
-    splitter = GroupKFold(LEARNING_CV) if groups is not None else KFold(
-        LEARNING_CV, shuffle=True, random_state=seed)
+    stratify = stratify and np.unique(y, return_counts=True)[1].min() >= LEARNING_CV
+    if groups is not None:
+        splitter = (StratifiedGroupKFold(LEARNING_CV, shuffle=True, random_state=seed)
+                    if stratify else GroupKFold(LEARNING_CV))
+    else:
+        splitter = (StratifiedKFold if stratify else KFold)(LEARNING_CV, shuffle=True,
+                                                            random_state=seed)
     rng = np.random.default_rng(seed)
     return [(rng.permutation(train), valid) for train, valid in splitter.split(X, y, groups)]
 

@@ -225,7 +225,8 @@ def make_report(
         groups with the training rows, which flatters them).
     title : str, default="ensemble_hpo report"
     learning_curves : bool, default=True
-        Draw learning curves (refits clones of member pipelines: 3 sizes x 3 folds each).
+        Draw learning curves (refits clones of member pipelines: 3 sizes x 3 folds each;
+        the folds keep the class shares for classification).
     max_learning_members : int, default=3
         Learning curves for at most this many members, heaviest first.
 
@@ -256,7 +257,7 @@ def make_report(
     if X is not None and len(y_fit) != _n_rows(X):
         raise ValueError(f"The 'X' and 'y' parameters must have the same number of samples. "
                          f"Got {_n_rows(X)} and {len(y_fit)} instead.")
-    weights, groups = _row_arrays(X, sample_weight, groups)
+    weights, groups = _row_arrays(X, sample_weight, groups, learning_curves)
     families = list(estimator.leaderboard_["family"].astype(str))
     ctx = _Context(estimator, _data.scoring_name(estimator), family_colors(families), X, y_fit,
                    learning_curves, max_learning_members, weights, groups)
@@ -264,13 +265,16 @@ def make_report(
     return _write(Path(out_dir), title, _summary(estimator, ctx.score_label), sections)
 
 
-def _row_arrays(X: Any, sample_weight: Any, groups: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _row_arrays(X: Any, sample_weight: Any, groups: Any,
+                learning_curves: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
     if X is None and (sample_weight is not None or groups is not None):
         raise ValueError("The 'sample_weight' and 'groups' parameters need the training data: "
                          "pass X and y too. Got X=None instead.")
     if X is None:
         return None, None
-    return validate_row_arrays(sample_weight, groups, _n_rows(X), cv_n_splits=_data.LEARNING_CV)
+    # Only the learning curves split by group: without them any number of groups will do.
+    n_splits = _data.LEARNING_CV if learning_curves else None
+    return validate_row_arrays(sample_weight, groups, _n_rows(X), cv_n_splits=n_splits)
 
 
 def _n_rows(X: Any) -> int:

@@ -346,3 +346,29 @@ def test_learning_curves_keep_groups_out_of_their_training_rows() -> None:
     leaking = learning_curves(reg, X, fit_target(reg, y), 1)[0]
     assert grouped.valid_scores[-1].mean() < -0.8 * target.std()  # no better than chance
     assert leaking.valid_scores[-1].mean() > -0.5 * target.std()  # copies seen in training
+
+
+def test_groups_need_enough_distinct_values_only_for_learning_curves(cancer_run, tmp_path) -> None:
+    clf, X, y = cancer_run
+    two_groups = np.arange(len(y)) % 2
+    make_report(clf, tmp_path, X=X, y=y, groups=two_groups, learning_curves=False)
+    with pytest.raises(ValueError, match="fewer than cv_n_splits=3"):
+        make_report(clf, tmp_path, X=X, y=y, groups=two_groups)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_learning_folds_keep_every_class_share(grouped: bool) -> None:
+    """A 10 % class in every validation fold at its share, with and without groups."""
+    from ensemble_hpo.report._data import _learning_folds
+
+    y = np.r_[np.zeros(270, dtype=int), np.ones(30, dtype=int)]
+    # Pairs of rows with the same label, group ids shuffled (GroupKFold deals them in order).
+    groups = np.random.default_rng(0).permutation(150)[np.arange(300) // 2] if grouped else None
+    folds = _learning_folds(np.zeros((300, 1)), y, groups, 0, stratify=True)
+    shares = [y[valid].mean() for _, valid in folds]
+    assert np.allclose(shares, 0.1, atol=0.005)
+    if grouped:
+        assert all(not set(groups[train]) & set(groups[valid]) for train, valid in folds)
+    # A class with fewer rows than folds: plain (group) K-fold, no error.
+    y_rare = np.r_[np.zeros(298, dtype=int), np.ones(2, dtype=int)]
+    assert len(_learning_folds(np.zeros((300, 1)), y_rare, groups, 0, stratify=True)) == 3
