@@ -220,7 +220,33 @@ def _validated_x(X: Any) -> Any:
     X = _as_2d_input(X)
     _check_not_empty(X)
     _check_column_names(X)
+    _check_no_signalling_nan_features(X)
     return X
+
+
+def _check_no_signalling_nan_features(X: Any) -> None:
+    if isinstance(X, pd.DataFrame):
+        for j in np.flatnonzero([pd.api.types.is_object_dtype(dtype) for dtype in X.dtypes]):
+            _check_no_signalling_nan(X.iloc[:, j].to_numpy(), f"X column {_column_label(X.columns[j])}")
+    elif not sp.issparse(X):
+        for j in range(X.shape[1] if X.dtype == object else 0):
+            _check_no_signalling_nan(X[:, j], f"X column {_column_label(j)}")
+
+
+def _check_no_signalling_nan(values: np.ndarray, where: str) -> None:
+    # pandas raises decimal.InvalidOperation when it tests Decimal('sNaN') for missingness
+    # (and TypeError when it hashes one), so every later step would fail on it obscurely.
+    if values.dtype != object:
+        return
+    try:
+        pd.isna(values)
+    except decimal.InvalidOperation:
+        first = next(i for i, v in enumerate(values)
+                     if isinstance(v, decimal.Decimal) and v.is_snan())
+        raise ValueError(
+            f"{where} holds a signalling NaN, Decimal('sNaN'), at row {first}, which pandas "
+            "cannot read. Replace it with None or NaN (a missing value)."
+        ) from None
 
 
 # ----------------------------------------------------------------------------- target
@@ -238,6 +264,8 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
     if isinstance(values, pd.Series):
         values = _series_to_numpy(values)
     array = np.asarray(values)
+    if array.ndim == 1:
+        _check_no_signalling_nan(array, name)
     if array.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}.")
     if array.ndim == 2 and array.shape[1] == 1:

@@ -454,3 +454,29 @@ def test_decimal_targets_are_numbers(task):
     with pytest.raises(ValueError, match="1 infinite"):
         validate_fit_data(X, [Decimal("Infinity")] + [Decimal(1)] * (len(y) - 1), task=task,
                           cv_n_splits=3)
+
+
+def test_signalling_decimal_nan_is_a_clear_error_at_fit_and_predict():
+    """pandas raised a bare decimal.InvalidOperation (fit) on Decimal('sNaN')."""
+    from decimal import Decimal
+
+    X, y = load_diabetes(return_X_y=True)
+    cells = [Decimal(str(round(v, 4))) for v in X[:, 0]]
+    frame = pd.DataFrame({"age": pd.Series(cells, dtype=object)})
+    _, _, info = validate_fit_data(frame, y, task="regression", cv_n_splits=3)
+    cells[7] = Decimal("sNaN")
+    bad = pd.DataFrame({"age": pd.Series(cells, dtype=object)})
+    with pytest.raises(ValueError, match=r"X column 'age' holds a signalling NaN.*row 7"):
+        validate_fit_data(bad, y, task="regression", cv_n_splits=3)
+    with pytest.raises(ValueError, match=r"X column 'age' holds a signalling NaN.*row 7"):
+        validate_predict_data(bad, info)
+    with pytest.raises(ValueError, match=r"X column at position 0 holds a signalling NaN"):
+        validate_fit_data(np.array(cells, dtype=object).reshape(-1, 1), y, task="regression",
+                          cv_n_splits=3)
+    target = [Decimal(str(v)) for v in y]
+    target[2] = Decimal("sNaN")
+    with pytest.raises(ValueError, match=r"y holds a signalling NaN.*row 2"):
+        validate_fit_data(X, target, task="regression", cv_n_splits=3)
+    quiet = [Decimal("NaN") if v.is_snan() else v for v in target]  # a quiet NaN: missing target
+    with pytest.raises(ValueError, match="1 missing"):
+        validate_fit_data(X, quiet, task="regression", cv_n_splits=3)
