@@ -33,6 +33,7 @@ __all__ = [
     "groups_kwargs",
     "make_folds",
     "n_splits_of",
+    "take_rows",
 ]
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -214,3 +215,8 @@ def first_partition(folds: Folds, n_rows: int) -> Folds | None:
         if len(seen) == n_rows:
             return folds[:end]
     return None
+
+
+def take_rows(X: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of a DataFrame, array or sparse matrix (by position)."""
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]

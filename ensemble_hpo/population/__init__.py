@@ -7,7 +7,6 @@ from ensemble_hpo.population._evaluate import (
     CandidateTimeout,
     EvaluationResult,
     fit_routing,
-    take_rows,
 )
 from ensemble_hpo.population._population import STATUS_OK, Candidate, Population, candidate_score
 from ensemble_hpo.population._store import ArtifactStore, FileArtifactStore, MemoryArtifactStore
@@ -26,5 +25,4 @@ __all__ = [
     "PipelineBuilder",
     "Population",
     "fit_routing",
-    "take_rows",
 ]

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ensemble_hpo._checks import CLASSIFICATION
+from ensemble_hpo._folds import take_rows
 from ensemble_hpo._outputs import copy_input_attributes, model_output
 from ensemble_hpo._threads import thread_controller
 from ensemble_hpo.metrics import PredictionScorer
@@ -62,11 +63,6 @@ class EvaluationResult:
 
 # ``report(fold_index, score)`` returns True when the candidate should stop (pruning).
 FoldReporter = Callable[[int, float], bool]
-
-
-def take_rows(X: Any, idx: np.ndarray) -> Any:
-    """Rows ``idx`` of a DataFrame, array or sparse matrix."""
-    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
 class SubsetLabelClassifier(ClassifierMixin, BaseEstimator):

@@ -17,10 +17,11 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._checks import REGRESSION
+from ensemble_hpo._folds import take_rows
 from ensemble_hpo._outputs import model_output
 from ensemble_hpo._run_identity import USER_LABELS
 from ensemble_hpo.metrics import PredictionScorer, default_scoring, get_prediction_scorer
-from ensemble_hpo.population import fit_routing, take_rows
+from ensemble_hpo.population import fit_routing
 
 __all__ = [
     "LearningCurve",

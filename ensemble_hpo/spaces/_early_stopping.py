@@ -12,6 +12,8 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ensemble_hpo._folds import take_rows
+
 __all__ = [
     "EarlyStoppingClassifier",
     "EarlyStoppingRegressor",
@@ -19,10 +21,6 @@ __all__ = [
     "RareClassHistGradientBoostingClassifier",
     "group_holdout",
 ]
-
-
-def _rows(X: Any, idx: np.ndarray) -> Any:
-    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
 
 
 def stratified_split_fits(y: np.ndarray, n_val: int) -> bool:
@@ -166,7 +164,7 @@ class _EarlyStoppingMixin:
             return None
         fit, val = split
         w_fit = None if sample_weight is None else np.asarray(sample_weight)[fit]
-        return _rows(X, fit), _rows(X, val), y[fit], y[val], w_fit
+        return take_rows(X, fit), take_rows(X, val), y[fit], y[val], w_fit
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
@@ -270,8 +268,8 @@ class _OwnValidationSplitMixin:
         fit, val = split if split is not None else (np.arange(len(y_array)),) * 2
         weights = None if sample_weight is None else np.asarray(sample_weight)
         return super().fit(
-            _rows(X, fit), y_array[fit], None if weights is None else weights[fit],
-            X_val=_rows(X, val), y_val=y_array[val],
+            take_rows(X, fit), y_array[fit], None if weights is None else weights[fit],
+            X_val=take_rows(X, val), y_val=y_array[val],
             sample_weight_val=None if weights is None else weights[val],
         )
 
