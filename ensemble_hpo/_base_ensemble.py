@@ -113,7 +113,7 @@ class _BaseEnsemble(BaseEstimator):
         self
         """
         params = self.get_params()
-        deadline = Deadline(budget(params)[1])
+        deadline = Deadline.for_fit(budget(params)[1], params["final_models"])
         plan = FitPlan.build(params, self._task, X, y, sample_weight=sample_weight,
                              groups=groups, deadline=deadline)
         with deadline.stage("search"):
@@ -135,7 +135,7 @@ class _BaseEnsemble(BaseEstimator):
         self.final_models_ = self.final_models
         if self.final_models == "refit":
             with deadline.stage("refit"):
-                plan.refit_members(self.ensemble_)
+                self.final_models_ = "refit" if plan.refit_members(self.ensemble_, population) else "folds"
         with deadline.stage("prediction cost"), threadpool_limits(limits=1):
             # One BLAS/OpenMP thread, as candidates are trained: unlimited OpenMP pools in
             # HistGradientBoosting's predict took 32.6 s of a 30 s-budget fit on vote92_choice
@@ -165,19 +165,19 @@ class _BaseEnsemble(BaseEstimator):
         """
         check_is_fitted(self, "ensemble_")
         self._check_scoring_unchanged("reselect")
-        if selection is not None:
-            self.set_params(selection=selection)
-        if fusion is not None:
-            self.set_params(fusion=fusion)
+        # The new stage settings become parameters only once the reselection succeeded: a
+        # refused call must not leave get_params() naming a selection that never ran.
+        selection = self.selection if selection is None else selection
+        fusion = self.fusion if fusion is None else fusion
         scoring, labels = self._stage_scoring(), (self._task, getattr(self, "classes_", None))
-        fuser = make_fuser(self.fusion, self.random_state, scoring, labels=labels)
+        fuser = make_fuser(fusion, self.random_state, scoring, labels=labels)
         data = self._check_fit_data(X, y, sample_weight, groups, fuser)
-        selector = make_selector(self.selection, self.random_state, scoring, labels=labels)
+        selector = make_selector(selection, self.random_state, scoring, labels=labels)
         result = self._select(self.population_, selector, fuser, data, None, available_only=True)
         if self._kept_models() == "refit":  # as fit left it: one model per member on all rows
             self._refit(result.ensemble, data.X, data)
         self._apply(result, self.population_, data)
-        return self
+        return self.set_params(selection=selection, fusion=fusion)
 
     def _refit(self, ensemble: Any, X: Any, data: SelectionData) -> None:
         refit_members(ensemble, X, data.y, sample_weight=data.sample_weight, groups=data.groups,

@@ -74,7 +74,10 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         Where the study lives (in memory when None, or a journal file in ``run_dir``).
     final_models : {"folds", "refit"}, default="folds"
         Members predict with the average of their cross-validation fold models
-        (no extra training), or with one model refit on all rows.
+        (no extra training), or with one model refit on all rows. With a
+        ``time_budget`` the search leaves 10 % of it for the refit, and a refit whose
+        estimate (each member's mean fold fit, scaled to all rows) exceeds the time left
+        is skipped with a warning: ``final_models_`` then says ``"folds"``.
     run_dir : str, default=None
         Folder for a durable run: the study and every candidate's out-of-fold
         predictions and fold models. Fitting again with the same folder resumes:
@@ -142,7 +145,8 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         the one it was first searched with; candidates are rescored in ``scoring``).
     final_models_ : {"folds", "refit"}
         What the members hold: fold models, or one model refit on all rows
-        (``final_models`` at fit; :meth:`keep_front_point` sets the kept point's kind).
+        (``final_models`` at fit unless a refit did not fit in the ``time_budget``;
+        :meth:`keep_front_point` sets the kept point's kind).
     scoring_ : str
         The metric of ``leaderboard_``, ``best_score_``, ``cv_score_`` and
         ``pareto_front_``: ``scoring`` at fit time. :meth:`reselect`, :meth:`trim` and

@@ -159,11 +159,37 @@ class FitPlan:
                              groups=self.groups, X=self.X,
                              transformer=self.builder.fuser_transformer(self.fuser, self.X))
 
-    def refit_members(self, ensemble: Any) -> None:
-        """Replace each member's fold models by one model trained on all rows."""
+    def refit_members(self, ensemble: Any, population: Population) -> bool:
+        """Replace each member's fold models by one model trained on all rows.
+
+        Under a ``time_budget`` the refit runs only when its estimate fits in the time left
+        (:meth:`refit_seconds`); otherwise the members keep their fold models, with a
+        warning, and this returns False.
+        """
+        needed, left = self.refit_seconds(ensemble, population), self.deadline.remaining()
+        if needed > left:
+            warnings.warn(
+                f"final_models='refit' was skipped: refitting the {len(ensemble.members)} "
+                f"members on all rows would take about {needed:.1f} s and {left:.1f} s of "
+                "the time_budget are left. The members predict with their fold models "
+                "(final_models_='folds'); raise time_budget to refit.", UserWarning, stacklevel=3)
+            return False
         refit_members(ensemble, self.X, self.evaluator.y, sample_weight=self.evaluator.sample_weight,
                       groups=self.groups, space=self.run.space, builder=self.builder,
                       random_state=self.params["random_state"])
+        return True
+
+    def refit_seconds(self, ensemble: Any, population: Population) -> float:
+        """Estimated seconds to refit the members: each one's mean fold fit, scaled to all rows.
+
+        A candidate's ``fit_time`` covers its fold models (each trained on a fold's
+        training rows and scored on its validation rows), so this slightly overestimates.
+        """
+        fit_time = {c.number: c.fit_time for c in population.completed()}
+        rows = len(self.evaluator.y)
+        train_share = np.mean([len(train) for train, _ in self.evaluator.splits]) / rows
+        return float(sum(fit_time.get(m.number, 0.0) / max(len(m.models), 1) / train_share
+                         for m in ensemble.members))
 
 
 def refit_members(ensemble: Any, X: Any, y: np.ndarray, *, sample_weight: np.ndarray | None,

@@ -114,3 +114,47 @@ def test_after_a_deadline_stop_the_family_starts_no_fold_it_cannot_finish(tmp_pa
     for trial in later:  # stopped before its first fold, at the pace the first one measured
         assert trial.user_attrs["fit_time"] < 0.5
         assert "during fold 0" in trial.user_attrs["error"]
+
+
+def test_a_refit_fit_keeps_its_own_share_of_the_budget():
+    from ensemble_hpo._deadline import POST_SEARCH_SHARE, REFIT_SHARE
+
+    folds = Deadline.for_fit(100.0, "folds")
+    refit = Deadline.for_fit(100.0, "refit")
+    assert folds.search_end - folds.start == pytest.approx(100.0 * (1 - POST_SEARCH_SHARE))
+    assert refit.search_end - refit.start == pytest.approx(100.0 * (1 - POST_SEARCH_SHARE
+                                                                    - REFIT_SHARE))
+    assert Deadline.for_fit(None, "refit").search_end is None
+
+
+def test_refit_estimate_scales_a_members_mean_fold_fit_to_all_rows():
+    from types import SimpleNamespace
+
+    from ensemble_hpo._fit_plan import FitPlan
+
+    y = np.zeros(100)
+    splits = [(np.arange(80), np.arange(80, 100))] * 5  # folds train on 80 % of the rows
+    plan = SimpleNamespace(evaluator=SimpleNamespace(y=y, splits=splits))
+    population = SimpleNamespace(completed=lambda: [SimpleNamespace(number=3, fit_time=10.0),
+                                                    SimpleNamespace(number=7, fit_time=4.0)])
+    members = [SimpleNamespace(number=3, models=[None] * 5), SimpleNamespace(number=7, models=[None] * 5)]
+    # 10 s / 5 folds / 0.8 + 4 s / 5 / 0.8
+    assert FitPlan.refit_seconds(plan, SimpleNamespace(members=members), population) == pytest.approx(3.5)
+
+
+def test_a_refit_that_cannot_fit_in_the_budget_keeps_the_fold_models(monkeypatch):
+    from ensemble_hpo._fit_plan import FitPlan
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = EnsembleClassifier(models=["logistic"], time_budget=4, cv=3, random_state=0,
+                               final_models="refit")
+    monkeypatch.setattr(FitPlan, "refit_seconds", lambda self, ensemble, population: 1e9)
+    with pytest.warns(UserWarning, match="final_models='refit' was skipped"):
+        model.fit(X[:200], y[:200])
+    assert model.final_models_ == "folds"
+    assert all(len(m.models) == 3 for m in model.ensemble_.members)
+    assert "refit" in model.fit_timings_
+    monkeypatch.setattr(FitPlan, "refit_seconds", lambda self, ensemble, population: 0.0)
+    model.fit(X[:200], y[:200])
+    assert model.final_models_ == "refit"
+    assert all(len(m.models) == 1 for m in model.ensemble_.members)

@@ -156,8 +156,13 @@ def test_reselect_refuses_other_data_and_trim_drops_the_stale_estimate(cancer):
     with pytest.raises(ValueError, match="groups"):
         model.reselect(X, y)  # fitted with groups: ungrouped inner splits would leak
     with pytest.raises(ValueError, match="the target y"):
-        model.reselect(X, 1 - y, groups=groups)
-    model.reselect(X, y, groups=groups)
+        model.reselect(X, 1 - y, groups=groups, selection="best", fusion="stacking")
+    # A refused call leaves the parameters as they were (they named a selection never run).
+    assert (model.selection, model.fusion) == ("greedy", "average")
+    model.reselect(X, y, groups=groups, selection="best")
+    assert (model.selection, model.fusion) == ("best", "average")
+    assert len(model.ensemble_.members) == 1
+    model.reselect(X, y, groups=groups, selection="greedy")
     with pytest.warns(UserWarning, match="no honest cv_score_ exists"):
         model.trim(max_members=1)
     assert np.isnan(model.cv_score_)

@@ -67,6 +67,30 @@ VARIANTS.update({f"guarded_{gain:g}": _selector("GuardedGreedySelector", min_gai
 # how many candidates every greedy step compares (the winner's curse grows with that number).
 VARIANTS.update({f"greedy_top{size}": _selector("GreedySelector", prune=size)
                  for size in (25, 50, 100, 200)})
+VARIANTS["greedy_100"] = _selector("GreedySelector", max_iter=100)
+
+
+class ShrunkToBest:
+    """Greedy weights shrunk toward the best single candidate: ``(1 - share) * w + share * e_best``.
+
+    A soft fallback: by convexity of log loss and squared error the blend is never worse on
+    test than the same mix of the two losses. Benchmark-only; not a library selector.
+    """
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+
+    def fit(self, predictions: np.ndarray, y: np.ndarray) -> ShrunkToBest:
+        from ensemble_hpo.selection import GreedySelector
+
+        greedy = GreedySelector().fit(predictions, y)
+        self.weights_ = (1.0 - self.share) * np.asarray(greedy.weights_, dtype=np.float64)
+        self.weights_[int(np.argmax(greedy.single_scores_))] += self.share
+        return self
+
+
+VARIANTS.update({f"shrink_{share:g}": (lambda share=share: ShrunkToBest(share))
+                 for share in (0.25, 0.5)})
 VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single", "guarded_0.005")
                  for fraction in (0.25, 0.5)})
 
