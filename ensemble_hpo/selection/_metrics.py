@@ -225,7 +225,9 @@ class Accuracy(BatchMetric):
         if balanced:
             class_total = np.bincount(y, weights=w, minlength=n_classes)
             n_present = np.count_nonzero(class_total)
-            self.scale = w / (class_total[y] * n_present)
+            # A class whose rows all weigh zero is absent, as in scikit-learn (not 0 / 0).
+            per_row = class_total[y] * n_present
+            self.scale = np.divide(w, per_row, out=np.zeros(len(y)), where=per_row > 0)
         else:
             self.scale = w / w.sum()
 

@@ -75,3 +75,18 @@ def test_default_scoring_is_log_loss_and_rmse() -> None:
     rp, ry = regression_library()
     c = GreedySelector(max_iter=5).fit(rp, ry)
     assert c.score_ == pytest.approx(-np.sqrt(np.mean((c.predict_ensemble(rp) - ry) ** 2)))
+
+
+def test_balanced_accuracy_drops_a_class_whose_rows_all_weigh_zero() -> None:
+    """As scikit-learn; the fast metric divided 0 / 0 and every candidate scored NaN."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    preds, y = classification_library("wine")
+    sw = np.where(y == 2, 0.0, 1.0)
+    fast = GreedySelector(max_iter=8, scoring="balanced_accuracy").fit(preds, y, sample_weight=sw)
+    slow = GreedySelector(max_iter=8, scoring="balanced_accuracy", fast_metrics=False)
+    slow.fit(preds, y, sample_weight=sw)
+    expected = [balanced_accuracy_score(y, p.argmax(axis=1), sample_weight=sw) for p in preds]
+    np.testing.assert_allclose(fast.single_scores_, expected, rtol=1e-9)
+    np.testing.assert_array_equal(fast.order_, slow.order_)
+    assert np.isfinite(fast.score_)
