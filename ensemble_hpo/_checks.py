@@ -35,6 +35,11 @@ TASKS = (CLASSIFICATION, REGRESSION)
 # Probabilities from float32 sums may stray this far outside [0, 1]; within it they are
 # clipped, beyond it they are an error.
 PROBA_TOLERANCE = 1e-6
+# A row of class probabilities must sum to 1 within this. Loose enough for probabilities
+# stored in float16 (about 5e-4 off), tight enough to refuse scores that are not a
+# distribution: the fast log loss reads the true class's value as given, so a model
+# predicting [1, 1] scored a perfect 0 and took all the weight.
+PROBA_SUM_TOLERANCE = 1e-2
 # Bound on float64 elements touched per chunk (~4 MB) so temporaries stay cache friendly and
 # memory stays bounded whatever the number of models.
 CHUNK_ELEMENTS = 1 << 19
@@ -168,7 +173,8 @@ def check_predictions(predictions: Any, *, dtype: Any = None) -> np.ndarray:
 
     Valid: numbers, shaped ``(n_models, n_samples)`` (regression) or ``(n_models,
     n_samples, n_classes)`` with at least two classes (probabilities in [0, 1], up to
-    :data:`PROBA_TOLERANCE`, then clipped), all finite. float32 and float64 arrays are
+    :data:`PROBA_TOLERANCE`, then clipped; each row summing to 1 up to
+    :data:`PROBA_SUM_TOLERANCE`), all finite. float32 and float64 arrays are
     returned without a copy unless ``dtype`` asks for another type or values are clipped,
     so a memory-mapped library of thousands of models is never duplicated (a whole-file
     ``np.memmap`` is returned as itself, for :func:`file_rows`).
@@ -198,6 +204,7 @@ def _checked_range(arr: np.ndarray) -> tuple[float, float]:
     # pass is skipped for regression, where any finite value is valid.
     probabilities = arr.ndim == 3
     low, high = (np.inf, -np.inf) if probabilities else (0.0, 1.0)
+    sum_low, sum_high = 1.0, 1.0
     rows = file_rows(arr) or arr
     for sl in model_chunks(arr.shape[0], int(np.prod(arr.shape[1:]))):
         chunk = rows[sl]
@@ -206,11 +213,32 @@ def _checked_range(arr: np.ndarray) -> tuple[float, float]:
                              "Got NaN or infinite values instead.")
         if probabilities:
             low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+            chunk_low, chunk_high = _row_sum_range(chunk)
+            sum_low, sum_high = min(sum_low, chunk_low), max(sum_high, chunk_high)
         del chunk  # before the next one is read
     if low < -PROBA_TOLERANCE or high > 1.0 + PROBA_TOLERANCE:
         raise ValueError(
             "The 'predictions' parameter must hold probabilities in [0, 1] when it is 3-D. "
             f"Got values in [{low:.6g}, {high:.6g}] instead.")
+    if sum_low < 1.0 - PROBA_SUM_TOLERANCE or sum_high > 1.0 + PROBA_SUM_TOLERANCE:
+        raise ValueError(
+            "The 'predictions' parameter must hold class probabilities whose rows sum to 1 "
+            f"when it is 3-D. Got row sums in [{sum_low:.6g}, {sum_high:.6g}] instead; "
+            "normalise them (p / p.sum(axis=-1, keepdims=True)).")
+    return low, high
+
+
+def _row_sum_range(chunk: np.ndarray, block: int = 1 << 16) -> tuple[float, float]:
+    """Smallest and largest row sum of a (n_models, n_samples, n_classes) chunk.
+
+    Summed a block of rows at a time, so that the check adds no chunk-sized temporary to a
+    library streamed from a file.
+    """
+    low, high = np.inf, -np.inf
+    for model in chunk:
+        for start in range(0, model.shape[0], block):
+            sums = model[start:start + block].sum(axis=1)
+            low, high = min(low, float(sums.min())), max(high, float(sums.max()))
     return low, high
 
 

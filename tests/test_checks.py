@@ -104,3 +104,20 @@ def test_task_names():
     assert check_task("regression") == "regression"
     with pytest.raises(ValueError, match="The 'task' parameter must be one of"):
         check_task("ranking")
+
+
+def test_class_probability_rows_must_sum_to_one_for_every_stage():
+    """A model predicting [1, 1] scored a perfect fast log loss and took all the weight."""
+    from ensemble_hpo.fusion import OptimizedWeights
+    from ensemble_hpo.selection import GreedySelector
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    good = np.where(y[:, None] == np.arange(2), 0.8, 0.2)
+    junk = np.ones((200, 2))
+    for stage in (GreedySelector(), OptimizedWeights()):
+        with pytest.raises(ValueError, match=r"rows sum to 1 .* Got row sums in \[1, 2\]"):
+            stage.fit(np.stack([good, junk]), y)
+    # Probabilities stored in float16 (rows about 5e-4 off) are still probabilities.
+    noisy = rng.dirichlet(np.ones(7), size=(3, 500)).astype(np.float16)
+    assert check_predictions(noisy).shape == (3, 500, 7)

@@ -139,8 +139,9 @@ def test_combine_checks_layout(iris_members):
     fuser = WeightedAverage().fit(P, y)
     with pytest.raises(ValueError, match=r"layout seen at fit time, \(3, 3\)"):
         fuser.combine(P[:2])
+    two_classes = P[..., :2] / P[..., :2].sum(axis=-1, keepdims=True)
     with pytest.raises(ValueError, match="layout seen at fit time"):
-        fuser.combine(P[..., :2])
+        fuser.combine(two_classes)
     with pytest.raises(ValueError, match="layout seen at fit time"):
         fuser.combine(P[:, :, 0])
     with pytest.raises(NotFittedError):
