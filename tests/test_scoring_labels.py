@@ -8,6 +8,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import f1_score, make_scorer, recall_score
 
 from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo.selection import BestSingleSelector, CrossValidatedSelector, GreedySelector
 
 X, y01 = load_breast_cancer(return_X_y=True)
 KW = dict(models=["logistic", "knn"], search="random", n_trials=4, cv=3, random_state=0,
@@ -122,3 +123,25 @@ def test_a_stage_objects_own_label_reading_metric_reads_the_users_labels():
     same = GreedySelector(scoring=scorer)
     fitted = EnsembleClassifier(**KW, scoring=scorer, selection=same).fit(X, y)
     assert fitted.selection_score_ >= fitted.best_score_ - 1e-12
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: BestSingleSelector(scoring=s),
+    lambda s: GreedySelector(scoring=s),
+    lambda s: CrossValidatedSelector(scoring=s, random_state=0),
+], ids=["best", "greedy", "greedy_cv"])
+def test_standalone_selectors_score_the_labels_they_were_given(make):
+    """'f1' on labels [1, 2] scored class 2 (the code 1) as positive; pos_label='pos' failed."""
+    from sklearn.metrics import f1_score, make_scorer
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 2, 300)
+    p1 = np.clip(0.7 * codes + 0.15 + rng.normal(0, 0.25, 300), 0.01, 0.99)
+    P = np.stack([np.stack([1 - p1, p1], axis=1)] * 2)
+    y = codes + 1
+    selector = make("f1").fit(P, y)
+    assert selector.score_ == pytest.approx(f1_score(y, np.where(p1 > 0.5, 2, 1), pos_label=1))
+    text = np.where(codes == 1, "pos", "neg")
+    scorer = make_scorer(f1_score, pos_label="pos")
+    assert make(scorer).fit(P, text).score_ == pytest.approx(
+        f1_score(text, np.where(p1 > 0.5, "pos", "neg"), pos_label="pos"))

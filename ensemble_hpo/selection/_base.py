@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._folds import Folds, check_groups, make_folds
-from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
+from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer, stage_scoring
 
 from ._library import CandidateLibrary, blend, ensemble_score
 from ._metrics import BatchMetric, make_batch_metric
@@ -98,11 +98,17 @@ class BaseSelector(BaseEstimator, ABC):
     def _validate_params(self) -> None:
         get_prediction_scorer(self.scoring, "regression")  # names are task independent
 
+    def _label_scoring(self) -> Scoring:
+        """``scoring`` on the labels of ``y`` as given: a scikit-learn scorer that reads labels
+        (``pos_label``, ``labels=``) scores ``classes_``, not their codes ``0..k-1``."""
+        return stage_scoring(self.scoring, self.task_, self.classes_)
+
     def _batch_metric(
         self, y: np.ndarray, sample_weight: np.ndarray | None, fast: bool = True
     ) -> BatchMetric:
         n_classes = 0 if self.classes_ is None else len(self.classes_)
-        return make_batch_metric(self.scoring, self.task_, n_classes, y, sample_weight, fast)
+        return make_batch_metric(self._label_scoring(), self.task_, n_classes, y, sample_weight,
+                                 fast)
 
     def _held_out_folds(self, y: np.ndarray, cv: int, random_state: int | None) -> Folds | None:
         """The selector's own folds over its rows, for scoring selections on rows they were

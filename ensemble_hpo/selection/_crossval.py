@@ -11,7 +11,6 @@ from .._folds import Folds
 from ._base import BaseSelector, BestSingleSelector, Scoring, rows_of
 from ._greedy import GreedySelector
 from ._library import ensemble_score
-from ._metrics import make_batch_metric
 from ._validation import check_int
 
 
@@ -34,7 +33,9 @@ class CrossValidatedSelector(BaseSelector):
     selectors : sequence of selectors or None, default=None
         Candidates, simplest first. None means
         ``(BestSingleSelector(), GreedySelector())`` with this selector's
-        ``scoring`` and ``random_state``.
+        ``scoring`` and ``random_state``. Candidates are fitted on the class codes
+        ``0..n_classes-1``: a label-reading scorer given to them (``pos_label``) must be a
+        :class:`~ensemble_hpo.metrics.PredictionScorer` with ``classes``.
     cv : int, default=5
         Number of row folds (stratified for classification; groups passed to ``fit`` stay
         on one side). Fewer where the rows cannot fill them (2 rows per fold, the largest
@@ -98,11 +99,13 @@ class CrossValidatedSelector(BaseSelector):
             candidate._validate_params()
         super()._validate_params()
 
-    def _candidates(self) -> list[BaseSelector]:
+    def _candidates(self, fitting: bool = False) -> list[BaseSelector]:
         if self.selectors is None:
+            # The inner selections fit on the codes 0..k-1: they get the scorer on classes_.
+            scoring = self._label_scoring() if fitting else self.scoring
             return [
-                BestSingleSelector(scoring=self.scoring),
-                GreedySelector(scoring=self.scoring, random_state=self.random_state),
+                BestSingleSelector(scoring=scoring),
+                GreedySelector(scoring=scoring, random_state=self.random_state),
             ]
         if isinstance(self.selectors, (str, bytes)) or len(self.selectors) == 0:
             raise ValueError(
@@ -130,15 +133,13 @@ class CrossValidatedSelector(BaseSelector):
     ) -> float:
         train, valid = split
         fitted = clone(candidate).fit(predictions[:, train], y[train], rows_of(sample_weight, train))
-        n_classes = 0 if self.classes_ is None else len(self.classes_)
-        metric = make_batch_metric(self.scoring, self.task_, n_classes, y[valid],
-                                   rows_of(sample_weight, valid))
+        metric = self._batch_metric(y[valid], rows_of(sample_weight, valid))
         return ensemble_score(predictions[:, valid], fitted.weights_, metric)
 
     def _fit(
         self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
     ) -> np.ndarray:
-        self.selectors_ = self._candidates()
+        self.selectors_ = self._candidates(fitting=True)
         splits = self._splits(y)
         self.fold_scores_ = np.array([
             [self._held_out_score(c, predictions, y, sample_weight, split) for split in splits]
