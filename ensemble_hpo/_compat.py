@@ -8,7 +8,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["all_trials", "mark_trial_failed", "scorer_reads_labels", "set_trial_system_attr"]
+__all__ = ["all_trials", "mark_trial_failed", "scorer_reads_labels", "set_trial_system_attr",
+           "with_every_label"]
 
 
 def mark_trial_failed(study: optuna.Study, trial: FrozenTrial, *, status: str) -> None:
@@ -61,3 +62,29 @@ def scorer_reads_labels(scorer: Any) -> bool:
         return True  # unknown: decoding is always correct, only slower
     average = kwargs.get("average", params["average"].default if "average" in params else None)
     return "pos_label" in params and average == "binary"
+
+
+def with_every_label(scorer: Any, labels: Any) -> Any:
+    """``scorer`` told every class label, for rows where some class is absent; or None.
+
+    A probability scorer (``neg_brier_score``, ``roc_auc_ovr``, ...) compares the columns of
+    ``predict_proba`` with the classes it finds in ``y_true`` and fails when a held-out fold
+    misses a class ("y_true and y_prob contain different number of classes"); its metric
+    takes ``labels`` but the scorer forwards no argument without metadata routing, so it is
+    rebuilt from its metric and arguments (private attributes, as in scorer_reads_labels).
+    None when the scorer reads labels otherwise (f1's ``labels`` changes which classes are
+    averaged) or already has them.
+    """
+    func, kwargs = getattr(scorer, "_score_func", None), getattr(scorer, "_kwargs", {})
+    method = getattr(scorer, "_response_method", None)
+    if func is None or "labels" in kwargs or method not in ("predict_proba", ("predict_proba",)):
+        return None
+    try:
+        if "labels" not in inspect.signature(func).parameters:
+            return None
+    except (TypeError, ValueError):
+        return None
+    from sklearn.metrics import make_scorer
+
+    return make_scorer(func, response_method=method, greater_is_better=scorer._sign > 0,  # noqa: SLF001
+                       **{**kwargs, "labels": list(labels)})

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
-from ensemble_hpo._compat import scorer_reads_labels
+from ensemble_hpo._compat import scorer_reads_labels, with_every_label
 
 __all__ = ["PredictionScorer", "check_scorer_fits", "default_scoring", "get_prediction_scorer",
            "stage_scoring"]
@@ -144,13 +144,22 @@ class PredictionScorer:
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         if not self._is_sklearn_scorer:
             return float(self._scorer(y_true, y_pred, **kwargs))
+        scorer = self._scorer
         if self.task == CLASSIFICATION:
             stand_in = _PrecomputedClassifier(y_pred)._init_fitted(self.classes)
+            scorer = self._for_classes_in(np.asarray(y_true, dtype=int), y_pred.shape[1])
             if self.classes is not None:
                 y_true = self.classes[np.asarray(y_true, dtype=int)]
         else:
             stand_in = _PrecomputedRegressor(y_pred)
-        return float(self._scorer(stand_in, y_pred, y_true, **kwargs))
+        return float(scorer(stand_in, y_pred, y_true, **kwargs))
+
+    def _for_classes_in(self, y_true: np.ndarray, n_classes: int) -> Callable:
+        """The scorer, told every class when ``y_true`` (a held-out fold) misses one."""
+        if np.bincount(y_true, minlength=n_classes).all():
+            return self._scorer
+        labels = np.arange(n_classes) if self.classes is None else self.classes
+        return with_every_label(self._scorer, labels) or self._scorer
 
     def __repr__(self) -> str:
         return f"PredictionScorer({self.name!r}, task={self.task!r})"

@@ -44,3 +44,26 @@ def test_unknown_scoring_and_task_are_rejected():
         PredictionScorer("nope", task="classification")
     with pytest.raises(ValueError, match="The 'task' parameter must be"):
         PredictionScorer("r2", task="ranking")
+
+
+# roc_auc_ovr is NaN there in scikit-learn too (one-vs-rest AUC of an absent class).
+@pytest.mark.parametrize("name", ["neg_brier_score", "roc_auc_ovo"])
+def test_probability_scorers_score_rows_that_miss_a_class(name):
+    """A held-out fold without class 2 failed ('different number of classes') for every
+    probability scorer but log loss; now scored with every label, as scikit-learn would."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from ensemble_hpo.selection import GreedySelector
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    proba = rng.dirichlet([1, 1, 1], size=60)
+    expected = {
+        "neg_brier_score": lambda labels, y_: -brier_score_loss(y_, proba, labels=labels),
+        "roc_auc_ovo": lambda labels, y_: roc_auc_score(y_, proba, multi_class="ovo", labels=labels),
+    }[name]
+    assert PredictionScorer(name, "classification")(y, proba) == pytest.approx(expected([0, 1, 2], y))
+    words = np.array(["ant", "bee", "cat"])
+    scorer = PredictionScorer(name, "classification", classes=words)
+    assert scorer(y, proba) == pytest.approx(expected(list(words), words[y]))
+    assert np.isfinite(GreedySelector(scoring=name, max_iter=3).fit(np.stack([proba] * 2), y).score_)
