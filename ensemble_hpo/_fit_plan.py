@@ -22,7 +22,7 @@ from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
 from ensemble_hpo._deadline import Deadline
 from ensemble_hpo._folds import check_stage_folds, make_folds, n_splits_of
 from ensemble_hpo._params import budget, check_params
-from ensemble_hpo._resolve import make_fuser, make_selector, make_trial_value
+from ensemble_hpo._resolve import check_stage_params, make_fuser, make_selector, make_trial_value
 from ensemble_hpo._run_folder import RunFolder
 from ensemble_hpo._run_identity import run_identity, scoring_key
 from ensemble_hpo._select_fuse import SelectionData
@@ -40,7 +40,7 @@ from ensemble_hpo.search import SearchRun, make_strategy
 from ensemble_hpo.search._objective import candidate_seed
 from ensemble_hpo.spaces import SearchSpace
 
-__all__ = ["FitPlan", "encode_target", "refit_members", "reselection_data"]
+__all__ = ["FitPlan", "encode_target", "estimate_refit_seconds", "refit_members", "reselection_data"]
 
 
 def encode_target(y: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -97,6 +97,7 @@ class FitPlan:
         labels = (task, classes)
         selector = make_selector(params["selection"], seed, scoring, labels=labels)
         fuser = make_fuser(params["fusion"], seed, scoring, labels=labels)
+        check_stage_params(selector, fuser, task)
         for stage in (selector, fuser):
             check_stage_folds(stage, y_enc, task=task, groups=groups)
         run = SearchRun(
@@ -180,16 +181,22 @@ class FitPlan:
         return True
 
     def refit_seconds(self, ensemble: Any, population: Population) -> float:
-        """Estimated seconds to refit the members: each one's mean fold fit, scaled to all rows.
+        """Estimated seconds to refit the members (see :func:`estimate_refit_seconds`)."""
+        return estimate_refit_seconds(ensemble, population, self.evaluator.splits)
 
-        A candidate's ``fit_time`` covers its fold models (each trained on a fold's
-        training rows and scored on its validation rows), so this slightly overestimates.
-        """
-        fit_time = {c.number: c.fit_time for c in population.completed()}
-        rows = len(self.evaluator.y)
-        train_share = np.mean([len(train) for train, _ in self.evaluator.splits]) / rows
-        return float(sum(fit_time.get(m.number, 0.0) / max(len(m.models), 1) / train_share
-                         for m in ensemble.members))
+
+def estimate_refit_seconds(ensemble: Any, population: Population,
+                           splits: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Seconds to refit the members: each one's mean fold fit, scaled to all rows.
+
+    A candidate's ``fit_time`` covers its fold models (each trained on a fold's training
+    rows and scored on its validation rows), so this slightly overestimates.
+    """
+    fit_time = {c.number: c.fit_time for c in population.completed()}
+    n_rows = 1 + max(int(valid.max()) for _, valid in splits)  # the folds cover every row
+    train_share = np.mean([len(train) for train, _ in splits]) / n_rows
+    return float(sum(fit_time.get(m.number, 0.0) / max(len(m.models), 1) / train_share
+                     for m in ensemble.members))
 
 
 def refit_members(ensemble: Any, X: Any, y: np.ndarray, *, sample_weight: np.ndarray | None,

@@ -6,7 +6,7 @@ from typing import Any
 
 from sklearn.base import clone
 
-__all__ = ["make_fuser", "make_selector", "make_trial_value"]
+__all__ = ["check_stage_params", "make_fuser", "make_selector", "make_trial_value"]
 
 
 def _with_run_defaults(cls: type, options: dict[str, Any], *, scoring: Any,
@@ -109,3 +109,19 @@ def make_fuser(fusion: Any, random_state: int | None, scoring: Any = None,
 
     return _resolve_named(fusion, FUSERS, "fusion", "fuser", "combine", scoring=scoring,
                           random_state=random_state, options=options or {}, labels=labels)
+
+
+def check_stage_params(selector: Any, fuser: Any, task: str) -> None:
+    """Check the library stages' options without data, before the search.
+
+    Selectors and fusers check their options when fitted, after the whole search: a
+    ``max_iter=0`` or a misspelt scorer there cost every trained candidate (all of them
+    without a ``run_dir``). Other libraries' stage objects are checked when fitted.
+    """
+    from ensemble_hpo.fusion import BaseFuser
+    from ensemble_hpo.selection import BaseSelector
+
+    if isinstance(selector, BaseSelector):
+        selector._validate_params()  # noqa: SLF001 - the selectors' own check, run early
+    if isinstance(fuser, BaseFuser):
+        fuser._validate_params(task)  # noqa: SLF001 - the fusers' own check, run early

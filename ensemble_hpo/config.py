@@ -278,16 +278,21 @@ def build_estimator(config: RunConfig, task: str, run_dir: str | None, *,
     not be able to switch off the signature check of that folder's model files.
     """
     from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
-    from ensemble_hpo._resolve import make_fuser, make_selector
+    from ensemble_hpo._resolve import check_stage_params, make_fuser, make_selector
 
     strategy = _configured_strategy(config.search)
     seed, scoring = config.random_state, config.scoring
     cls = EnsembleClassifier if task == CLASSIFICATION else EnsembleRegressor
+    selector = make_selector(config.selection.method, seed, scoring, config.selection.options)
+    fuser = make_fuser(config.fusion.method, seed, scoring, config.fusion.options)
+    try:  # here, so that the run folder is not even created for a bad option
+        check_stage_params(selector, fuser, task)
+    except ValueError as exc:
+        raise ConfigError(f"selection/fusion options: {exc}") from None
     return cls(
         models=config.search.models, search=strategy, n_trials=config.search.n_trials,
         time_budget=config.search.time_budget, cv=_cv(config.cv, task, seed), scoring=config.scoring,
-        selection=make_selector(config.selection.method, seed, scoring, config.selection.options),
-        fusion=make_fuser(config.fusion.method, seed, scoring, config.fusion.options),
+        selection=selector, fusion=fuser,
         objective=config.search.objective,
         pruner=_pruner(config.search.pruner), warm_start_configs=config.search.warm_start,
         storage=config.storage, run_dir=run_dir, n_jobs=config.parallel.n_jobs,

@@ -63,6 +63,9 @@ def test_a_misspelt_drop_column_is_an_error(tmp_path, capsys):
     ({"selection": {"method": "greedy", "options": {"n_best": 3}}}, "n_best"),
     ({"fusion": {"method": "stacking", "options": {"final": "ridge"}}}, "final"),
     ({"search__options": {"n_startup": 3}}, "n_startup"),
+    # Valid names, invalid values: checked by the stages themselves, before the search.
+    ({"selection": {"method": "greedy", "options": {"max_iter": 0}}}, "'max_iter' parameter"),
+    ({"fusion": {"method": "stacking", "options": {"cv": 1}}}, "'cv' parameter"),
 ])
 def test_a_typo_in_the_configuration_fails_before_anything_is_written(tmp_path, capsys, change, named):
     assert main(["run", str(_config(tmp_path, **change)), "-o", str(tmp_path / "run")]) == 2

@@ -9,8 +9,10 @@ from sklearn.datasets import load_breast_cancer
 
 import ensemble_hpo.fusion._stacking as stacking_module
 import ensemble_hpo.selection._base as selection_cv  # where selectors make their folds
-from ensemble_hpo import EnsembleClassifier
+from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
+from ensemble_hpo.fusion import FUSERS
 from ensemble_hpo.persistence import UntrustedModelError
+from ensemble_hpo.selection import GreedySelector
 
 QUICK = dict(models=["logistic"], n_trials=2, cv=3, random_state=0, warm_start_configs=None)
 
@@ -224,3 +226,35 @@ def test_dask_workers_with_another_signing_key_fail_before_training(cancer, tmp_
         with pytest.raises(ValueError, match="sign run-folder artifacts with another key"):
             model.fit(*cancer)
     assert not list((tmp_path / "run" / "artifacts").glob("*.oof.npy"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"selection": GreedySelector(max_iter=0)}, "'max_iter' parameter must be an integer >= 1"),
+    ({"selection": GreedySelector(prune=1.5)}, "'prune' parameter must be a float"),
+    ({"selection": GreedySelector(scoring="neg_log_los")}, "'scoring' parameter must be"),
+    ({"fusion": FUSERS["stacking"](cv=1)}, "'cv' parameter must be an int >= 2"),
+    ({"fusion": FUSERS["optimized"](max_iter=-5)}, "'max_iter' parameter must be a positive int"),
+    ({"fusion": FUSERS["optimized"](loss="squared_error")}, "'loss' parameter must suit"),
+])
+def test_bad_stage_options_fail_before_the_search(cancer, monkeypatch, kwargs, match):
+    """They failed in selection, after every candidate was trained (audit)."""
+    from ensemble_hpo._fit_plan import FitPlan
+
+    def no_search(self, **_):
+        raise AssertionError("the search ran before the stage options were checked")
+
+    monkeypatch.setattr(FitPlan, "search", no_search)
+    X, y = cancer
+    with pytest.raises(ValueError, match=match):
+        EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, **kwargs).fit(X, y)
+
+
+def test_a_classification_only_fuser_is_refused_for_regression_before_the_search(monkeypatch):
+    from sklearn.datasets import load_diabetes
+
+    from ensemble_hpo._fit_plan import FitPlan
+
+    monkeypatch.setattr(FitPlan, "search", lambda self, **_: pytest.fail("searched first"))
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match="HardVoting supports classification only"):
+        EnsembleRegressor(models=["ridge"], n_trials=2, fusion="hard_voting").fit(X, y)

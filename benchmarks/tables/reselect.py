@@ -84,13 +84,48 @@ class ShrunkToBest:
         from ensemble_hpo.selection import GreedySelector
 
         greedy = GreedySelector().fit(predictions, y)
+        self.single_scores_ = greedy.single_scores_
         self.weights_ = (1.0 - self.share) * np.asarray(greedy.weights_, dtype=np.float64)
         self.weights_[int(np.argmax(greedy.single_scores_))] += self.share
         return self
 
 
+class ShrunkToBestCV:
+    """:class:`ShrunkToBest` with the share chosen on held-out rows.
+
+    For each of 5 stratified folds of the selection rows, greedy selection and the best
+    single candidate are found on the other folds and every share in ``shares`` blends them
+    on the held fold; the share whose concatenated held-out predictions score best (ties:
+    the smallest) is applied to the selection on all rows.
+    """
+
+    def __init__(self, shares: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> None:
+        self.shares = shares
+
+    def fit(self, predictions: np.ndarray, y: np.ndarray) -> ShrunkToBestCV:
+        from ensemble_hpo._folds import make_folds
+        from ensemble_hpo.metrics import get_prediction_scorer
+
+        task = "classification" if predictions.ndim == 3 else "regression"
+        scorer = get_prediction_scorer(None, task)
+        held_out = np.zeros((len(self.shares),) + predictions.shape[1:])
+        for train, valid in make_folds(5, y, task=task, random_state=0):
+            blend = ShrunkToBest(0.0).fit(predictions[:, train], y[train])
+            greedy = blend.weights_
+            best = np.zeros_like(greedy)
+            best[int(np.argmax(blend.single_scores_))] = 1.0
+            for i, share in enumerate(self.shares):
+                w = (1.0 - share) * greedy + share * best
+                held_out[i, valid] = np.tensordot(w, predictions[:, valid], axes=1)
+        scores = [scorer(y, pred) for pred in held_out]
+        self.share_ = self.shares[int(np.argmax(scores))]
+        self.weights_ = ShrunkToBest(self.share_).fit(predictions, y).weights_
+        return self
+
+
 VARIANTS.update({f"shrink_{share:g}": (lambda share=share: ShrunkToBest(share))
-                 for share in (0.25, 0.5)})
+                 for share in (0.25, 0.5, 0.75)})
+VARIANTS["shrink_cv"] = ShrunkToBestCV
 VARIANTS.update({f"{name}@{fraction:g}": VARIANTS[name] for name in ("greedy", "best_single", "guarded_0.005")
                  for fraction in (0.25, 0.5)})
 

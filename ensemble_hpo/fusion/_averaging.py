@@ -122,8 +122,8 @@ class HardVoting(_FixedWeightFuser):
     def __init__(self, *, weighted: bool = True) -> None:
         self.weighted = weighted
 
-    def _fit(self, predictions, y, weights, X, sample_weight) -> None:
-        if self.task_ != CLASSIFICATION:
+    def _validate_params(self, task: str) -> None:
+        if task != CLASSIFICATION:
             raise ValueError(
                 "The 'predictions' parameter must be a 3-D array of class probabilities: "
                 "HardVoting supports classification only. Got a 2-D (regression) array instead."
@@ -132,7 +132,6 @@ class HardVoting(_FixedWeightFuser):
             raise ValueError(
                 f"The 'weighted' parameter must be a bool. Got {self.weighted!r} instead."
             )
-        super()._fit(predictions, y, weights, X, sample_weight)
 
     def _member_weights(self, weights: np.ndarray) -> np.ndarray:
         return weights if self.weighted else nonzero_uniform(weights)

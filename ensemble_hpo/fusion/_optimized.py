@@ -146,11 +146,21 @@ class OptimizedWeights(BaseFuser):
         self.loss = loss
         self.max_iter = max_iter
 
-    def _fit(self, predictions, y, weights, X, sample_weight) -> None:
+    def _validate_params(self, task: str) -> None:
         if not is_positive_int(self.max_iter):
             raise ValueError(
                 f"The 'max_iter' parameter must be a positive int. Got {self.max_iter!r} instead."
             )
+        loss = self.loss
+        if isinstance(loss, str) and loss in _ANALYTIC_LOSSES:
+            if _ANALYTIC_LOSSES[loss] != task:
+                raise ValueError(
+                    f"The 'loss' parameter must suit a {task} task. Got {loss!r} instead."
+                )
+        elif loss is not None:
+            self._loss_scorer(loss, task)
+
+    def _fit(self, predictions, y, weights, X, sample_weight) -> None:
         objective, analytic = self._objective(predictions, y, sample_weight)
         self.init_weights_ = weights
         self.init_loss_ = objective(weights)[0]
@@ -177,21 +187,21 @@ class OptimizedWeights(BaseFuser):
         loss = self.loss
         if loss is None:
             loss = "log_loss" if self.task_ == CLASSIFICATION else "squared_error"
-        if isinstance(loss, str) and loss in _ANALYTIC_LOSSES:
-            if _ANALYTIC_LOSSES[loss] != self.task_:
-                raise ValueError(
-                    f"The 'loss' parameter must suit a {self.task_} task. Got {loss!r} instead."
-                )
+        if isinstance(loss, str) and loss in _ANALYTIC_LOSSES:  # its task checked at fit
             make = log_loss_objective if loss == "log_loss" else squared_error_objective
             return make(predictions, y, sample_weight), True
+        return scorer_objective(self._loss_scorer(loss, self.task_), predictions, y,
+                                sample_weight), False
+
+    @staticmethod
+    def _loss_scorer(loss: Any, task: str) -> PredictionScorer:
         try:
-            scorer = get_prediction_scorer(loss, self.task_)
+            return get_prediction_scorer(loss, task)
         except ValueError as exc:
             raise ValueError(
                 "The 'loss' parameter must be None, 'log_loss', 'squared_error' or a scorer "
                 f"name/callable. Got {loss!r} instead."
             ) from exc
-        return scorer_objective(scorer, predictions, y, sample_weight), False
 
     def _combine(self, predictions: np.ndarray, X: np.ndarray | None) -> np.ndarray:
         return weighted_mean(predictions, self.weights_)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -148,19 +149,27 @@ class Stacking(BaseFuser):
     def _combine(self, predictions: np.ndarray, X: np.ndarray | None) -> np.ndarray:
         return self._predict(self.final_estimator_, self._meta_features(predictions, X))
 
-    def _validated_estimator(self) -> BaseEstimator:
+    def _validate_params(self, task: str) -> None:
         if not isinstance(self.passthrough, (bool, np.bool_)):
             raise ValueError(
                 f"The 'passthrough' parameter must be a bool. Got {self.passthrough!r} instead."
             )
-        if self.final_estimator is None:
-            return default_final_estimator(self.task_)
-        needed = "predict_proba" if self.task_ == CLASSIFICATION else "predict"
-        if not (hasattr(self.final_estimator, "fit") and hasattr(self.final_estimator, needed)):
+        if isinstance(self.cv, numbers.Integral) and (isinstance(self.cv, bool) or self.cv < 2):
+            raise ValueError(
+                f"The 'cv' parameter must be an int >= 2 or a splitter. Got {self.cv!r} instead."
+            )
+        get_prediction_scorer(self.scoring, task)
+        needed = "predict_proba" if task == CLASSIFICATION else "predict"
+        estimator = self.final_estimator
+        if estimator is not None and not (hasattr(estimator, "fit") and hasattr(estimator, needed)):
             raise ValueError(
                 f"The 'final_estimator' parameter must be an estimator with fit and {needed} "
-                f"for {self.task_}. Got {self.final_estimator!r} instead."
+                f"for {task}. Got {estimator!r} instead."
             )
+
+    def _validated_estimator(self) -> BaseEstimator:
+        if self.final_estimator is None:
+            return default_final_estimator(self.task_)
         return self.final_estimator
 
     def _meta_features(self, predictions: np.ndarray, X: np.ndarray | None) -> np.ndarray:
