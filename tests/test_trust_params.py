@@ -258,3 +258,25 @@ def test_a_classification_only_fuser_is_refused_for_regression_before_the_search
     X, y = load_diabetes(return_X_y=True)
     with pytest.raises(ValueError, match="HardVoting supports classification only"):
         EnsembleRegressor(models=["ridge"], n_trials=2, fusion="hard_voting").fit(X, y)
+
+
+def test_a_strategy_option_of_the_wrong_type_fails_before_the_search(cancer, monkeypatch):
+    """n_startup_trials='5' failed every sampler-proposed candidate; the warm start trained
+    and fit (and the CLI, exit 0) returned as if nothing were wrong (audit)."""
+    from ensemble_hpo._fit_plan import FitPlan
+    from ensemble_hpo.search import BayesianSearch
+
+    monkeypatch.setattr(FitPlan, "search", lambda self, **_: pytest.fail("searched first"))
+    X, y = cancer
+    with pytest.raises(ValueError, match="'search' strategy .* cannot propose a configuration"):
+        EnsembleClassifier(models=["logistic"], n_trials=4, cv=3,
+                           search=BayesianSearch("tpe", n_startup_trials="5")).fit(X, y)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("ensemble_hpo.search", fromlist=["x"]).STRATEGIES))
+def test_every_strategy_passes_its_rehearsal(name):
+    from ensemble_hpo.search import STRATEGIES, SearchRun
+    from ensemble_hpo.spaces import SearchSpace
+
+    space = SearchSpace.from_models(["logistic", "knn"], task="classification")
+    SearchRun(strategy=STRATEGIES[name](), space=space, seed=0).check_strategy()

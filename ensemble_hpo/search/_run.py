@@ -120,6 +120,30 @@ class SearchRun:
         # propose the same sequence; candidate seeds still derive from ``seed``.
         self.sampler_seed = seed
 
+    def check_strategy(self, n_proposals: int = 3) -> None:
+        """Ask the strategy for a few configurations on a throwaway in-memory study.
+
+        A strategy option of the wrong type (``n_startup_trials="5"``) otherwise fails inside
+        every candidate the sampler proposes, each recorded as a failed candidate, while the
+        warm start trains and ``fit`` returns as if nothing were wrong.
+        """
+        # The real run gives the strategy's warnings (e.g. "sampled at random") once.
+        with quiet_optuna(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sampler = self.strategy.make_sampler(self.space, seed=self.seed)
+            study = optuna.create_study(sampler=sampler, direction="maximize")
+            try:
+                for value in range(n_proposals):
+                    trial = study.ask()
+                    self.space.suggest(trial)
+                    study.tell(trial, float(value))
+            except optuna.TrialPruned:
+                pass  # a small grid ran out of points: proposing worked
+            except Exception as exc:  # noqa: BLE001 - any failure here is the strategy's
+                raise ValueError(f"The 'search' strategy {self.strategy!r} cannot propose a "
+                                 f"configuration of this space: {type(exc).__name__}: {exc}"
+                                 ) from exc
+
     def _check(self, n_trials: int | None) -> None:
         if not (self.warm_start is None or isinstance(self.warm_start, optuna.Study)
                 or (isinstance(self.warm_start, str) and self.warm_start in WARM_START_KINDS)):
@@ -348,5 +372,4 @@ def _to_memory(study: optuna.Study) -> optuna.Study:
         memory = optuna.create_study(direction=study.direction, study_name=study.study_name)
     memory.add_trials(study.get_trials(deepcopy=True))
     return memory
-
 
