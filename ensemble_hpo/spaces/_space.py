@@ -17,7 +17,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from ensemble_hpo._checks import REGRESSION
+from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
 from ensemble_hpo.spaces._builtin import (
     BUILTIN_FAMILIES,
     DEFAULT_FAMILIES,
@@ -65,6 +65,9 @@ class SearchSpace:
         (``"xgboost_log"``...) of the default families.
         """
         if isinstance(models, SearchSpace):
+            if models.task != task:
+                raise ValueError(f"The 'models' parameter must be a SearchSpace for {task}. Got "
+                                 f"one built for {models.task} instead.")
             return models
         if models is None or (isinstance(models, str) and models == "auto"):
             names = list(DEFAULT_FAMILIES)
@@ -86,6 +89,7 @@ class SearchSpace:
         for family in families:
             # Fail before any training rather than record every candidate as failed.
             family.check_available()
+            _check_family_class(family, task)
         if task == REGRESSION and y is not None:
             _check_log_target(families, y)
         names = [f.name for f in families]
@@ -325,6 +329,16 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
     )
 
 
+def _check_family_class(family: ModelFamily, task: str) -> None:
+    """:func:`_check_spec_classes` for the estimator class ``task`` uses, whatever made the
+    family (a spec with ``base``, a ``ModelFamily`` object): its parameters are checked
+    unless a ``transform`` maps them to the estimator's (MLP's ``width`` and ``depth``)."""
+    role = "classifier" if task == CLASSIFICATION else "regressor"
+    keys = [] if family.transform is not None else [
+        *family.params, *family.fixed, *(k for config in family.portfolio for k in config)]
+    _check_spec_classes(family.name, {role: getattr(family, role)}, keys)
+
+
 def _check_spec_classes(name: str, factories: Mapping[str, Any], keys: list[str]) -> None:
     """Refuse before training what would fail every candidate of a spec family: a parameter
     its estimator class does not take, a classifier without ``predict_proba`` (seen: each
@@ -337,11 +351,11 @@ def _check_spec_classes(name: str, factories: Mapping[str, Any], keys: list[str]
             unknown = sorted({k for k in keys if k not in signature})
             if unknown:
                 raise ValueError(
-                    f"The model family spec {name!r} must only set parameters its {role} "
+                    f"The model family {name!r} must only set parameters its {role} "
                     f"{factory.__name__} takes. Got {unknown} instead.")
         if role == "classifier" and not hasattr(factory, "predict_proba"):
             raise ValueError(
-                f"The model family spec {name!r} must name a classifier with predict_proba "
+                f"The model family {name!r} must name a classifier with predict_proba "
                 f"(ensembles average probabilities). Got {factory.__name__} instead.")
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from optuna.distributions import IntDistribution
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import Ridge
 
-from ensemble_hpo.spaces import family_from_spec
+from ensemble_hpo.spaces import ModelFamily, SearchSpace, family_from_spec
 
 FOREST = "sklearn.ensemble.RandomForestClassifier"
 
@@ -29,3 +32,27 @@ def test_a_valid_spec_and_a_factory_function_pass():
     family_from_spec({"name": "forest", "classifier": FOREST, "fixed": {"max_depth": 3},
                       "params": {"n_estimators": {"type": "int", "low": 10, "high": 50}}})
     family_from_spec({"name": "f", "classifier": lambda **kw: None, "fixed": {"anything": 1}})
+
+
+@pytest.mark.parametrize("models, match", [
+    # A built-in family overridden by a spec: its class's parameters are checked too.
+    ([{"base": "random_forest", "params": {"n_estimator": {"type": "int", "low": 10, "high": 50}}}],
+     r"must only set parameters its classifier RandomForestClassifier takes.*n_estimator"),
+    ([{"base": "random_forest", "fixed": {"n_job": 1}}], r"takes.*n_job"),
+    # The MLP's width/depth only map to hidden_layer_sizes through its own transform.
+    ([{"base": "mlp", "params": {"width": {"type": "int", "low": 8, "high": 64}}}], r"width"),
+    ([ModelFamily("rf", RandomForestClassifier,
+                  params={"n_estimator": IntDistribution(10, 50)})], r"n_estimator"),
+    ([ModelFamily("ridge_clf", classifier=Ridge)], "classifier with predict_proba"),
+])
+def test_every_family_is_checked_before_training_whatever_made_it(models, match):
+    """These trained, failed every candidate and were dropped silently (audit)."""
+    with pytest.raises(ValueError, match=match):
+        SearchSpace.from_models(models, task="classification")
+
+
+def test_a_search_space_of_the_other_task_is_refused():
+    space = SearchSpace.from_models(["ridge", "knn"], task="regression")
+    with pytest.raises(ValueError, match="SearchSpace for classification. Got one built for regression"):
+        SearchSpace.from_models(space, task="classification")
+    assert SearchSpace.from_models(space, task="regression") is space
