@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from optuna.distributions import (
 )
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
+from ensemble_hpo._preprocessing import PREPROCESSING_KINDS
 from ensemble_hpo.spaces._builtin import (
     BUILTIN_FAMILIES,
     DEFAULT_FAMILIES,
@@ -217,36 +219,66 @@ def _as_family(model: Any) -> ModelFamily:
     )
 
 
+_SPEC_KEYS = {"float": {"type", "low", "high", "log", "step"},
+              "int": {"type", "low", "high", "log", "step"},
+              "categorical": {"type", "choices"}}
+
+
 def distribution_from_spec(name: str, spec: Any) -> BaseDistribution:
     """Turn a YAML-style parameter spec into an Optuna distribution.
 
     ``{"type": "float", "low": 0.01, "high": 1, "log": true}``, ``{"type": "int", ...}``,
-    ``{"type": "categorical", "choices": [...]}`` or a plain list (categorical).
+    ``{"type": "categorical", "choices": [...]}`` or a plain list (categorical). Read
+    strictly: an unknown key (``lg``), a ``log`` that is not a bool, an int bound that is not
+    whole or choices that are not a list would otherwise search another space silently.
     """
     if isinstance(spec, BaseDistribution):
         return spec
     if isinstance(spec, (list, tuple)):
         return CategoricalDistribution(list(spec))
-    if not isinstance(spec, Mapping) or "type" not in spec:
+    if not isinstance(spec, Mapping) or spec.get("type") not in _SPEC_KEYS:
         raise ValueError(
             f"The spec of parameter {name!r} must be a list of choices or a mapping with a 'type' "
             f"key ('int', 'float' or 'categorical'). Got {spec!r} instead."
         )
     kind = spec["type"]
+    unknown = sorted(set(spec) - _SPEC_KEYS[kind])
+    if unknown:
+        raise ValueError(f"The spec of parameter {name!r} must only have the keys "
+                         f"{sorted(_SPEC_KEYS[kind])}. Got {unknown} instead.")
+    missing = sorted(_SPEC_KEYS[kind] - set(spec) - {"log", "step"})
+    if missing:
+        raise ValueError(f"The spec of parameter {name!r} misses the key {missing[0]!r}.")
+    if kind == "categorical":
+        if not isinstance(spec["choices"], (list, tuple)) or not spec["choices"]:
+            raise ValueError(f"The 'choices' of parameter {name!r} must be a non-empty list. "
+                             f"Got {spec['choices']!r} instead.")
+        return CategoricalDistribution(list(spec["choices"]))
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ValueError(f"The 'log' of parameter {name!r} must be true or false. Got {log!r} instead.")
+    number = _spec_int if kind == "int" else _spec_float
+    low, high = number(name, "low", spec["low"]), number(name, "high", spec["high"])
+    step = None if spec.get("step") is None else number(name, "step", spec["step"])
     try:
         if kind == "float":
-            return FloatDistribution(float(spec["low"]), float(spec["high"]),
-                                     log=bool(spec.get("log", False)), step=spec.get("step"))
-        if kind == "int":
-            return IntDistribution(int(spec["low"]), int(spec["high"]), log=bool(spec.get("log", False)),
-                                   step=int(spec.get("step", 1)))
-        if kind == "categorical":
-            return CategoricalDistribution(list(spec["choices"]))
-    except KeyError as exc:
-        raise ValueError(f"The spec of parameter {name!r} misses the key {exc.args[0]!r}.") from None
-    raise ValueError(
-        f"The 'type' of parameter {name!r} must be 'int', 'float' or 'categorical'. Got {kind!r} instead."
-    )
+            return FloatDistribution(low, high, log=log, step=step)
+        return IntDistribution(low, high, log=log, step=1 if step is None else step)
+    except ValueError as exc:
+        raise ValueError(f"The spec of parameter {name!r} is invalid: {exc}") from None
+
+
+def _spec_float(name: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"The {key!r} of parameter {name!r} must be a number. Got {value!r} instead.")
+    return float(value)
+
+
+def _spec_int(name: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or float(value) != int(value):
+        raise ValueError(f"The {key!r} of int parameter {name!r} must be a whole number. "
+                         f"Got {value!r} instead.")
+    return int(value)
 
 
 def _import_object(path: str) -> Any:
@@ -311,22 +343,50 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
         raise ValueError(f"The model family spec {name!r} has unknown keys {sorted(unknown)}.")
     factories = {k: import_estimator_class(v, k) if isinstance(v, str) else v
                  for k, v in spec.items() if k in ("classifier", "regressor")}
+    for key in ("params", "fixed", "conditions"):
+        if not isinstance(spec.get(key) or {}, Mapping):
+            raise ValueError(f"The {key!r} of model family spec {name!r} must be a mapping. "
+                             f"Got {spec[key]!r} instead.")
     params = {k: distribution_from_spec(k, v) for k, v in (spec.get("params") or {}).items()}
     _check_spec_classes(name, factories, [*params, *(spec.get("fixed") or {}),
                                           *(k for config in spec.get("portfolio", ()) for k in config)])
     defaults = base or ModelFamily(name)
+    _check_spec_parts(name, spec, params or defaults.params)
     return ModelFamily(
         name=name,
         classifier=factories.get("classifier", defaults.classifier),
         regressor=factories.get("regressor", defaults.regressor),
         params=params or defaults.params,
-        fixed=spec.get("fixed", defaults.fixed),
+        # A base family's fixed settings (n_jobs=1, early stopping...) stay unless overridden.
+        fixed={**defaults.fixed, **(spec.get("fixed") or {})},
         conditions=spec.get("conditions", defaults.conditions if not params else {}),
         preprocessing=spec.get("preprocessing", defaults.preprocessing),
         portfolio=tuple(spec.get("portfolio", defaults.portfolio if not params else ())),
         transform=defaults.transform if not params else None,
         requires=defaults.requires,
     )
+
+
+def _check_spec_parts(name: str, spec: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    """Conditions, preprocessing and portfolio entries that would silently do nothing."""
+    for child, parents in (spec.get("conditions") or {}).items():
+        named = [child, *parents] if isinstance(parents, Mapping) else [child]
+        unknown = [p for p in named if p not in params]
+        if not isinstance(parents, Mapping) or unknown:
+            raise ValueError(
+                f"The 'conditions' of model family spec {name!r} must map a tuned parameter to "
+                f"{{parent parameter: [allowed values]}} among {sorted(params)}. Got "
+                f"{child!r}: {parents!r} instead.")
+    kind = spec.get("preprocessing")
+    if kind is not None and kind not in PREPROCESSING_KINDS:
+        raise ValueError(f"The 'preprocessing' of model family spec {name!r} must be one of "
+                         f"{PREPROCESSING_KINDS}. Got {kind!r} instead.")
+    for config in spec.get("portfolio", ()):
+        untuned = sorted(set(config) - set(params))
+        if untuned:
+            raise ValueError(
+                f"The 'portfolio' of model family spec {name!r} must only set tuned parameters "
+                f"({sorted(params)}); set the others in 'fixed'. Got {untuned} instead.")
 
 
 def _check_family_class(family: ModelFamily, task: str) -> None:

@@ -56,3 +56,40 @@ def test_a_search_space_of_the_other_task_is_refused():
     with pytest.raises(ValueError, match="SearchSpace for classification. Got one built for regression"):
         SearchSpace.from_models(space, task="classification")
     assert SearchSpace.from_models(space, task="regression") is space
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({"type": "float", "low": 1e-4, "high": 1e3, "lg": True}, r"only have the keys.*\['lg'\]"),
+    ({"type": "float", "low": 1e-4, "high": 1e3, "log": "false"}, "'log' of parameter 'p' must be true"),
+    ({"type": "int", "low": 0.5, "high": 3.9}, "'low' of int parameter 'p' must be a whole number"),
+    ({"type": "categorical", "choices": "rbf"}, "'choices' of parameter 'p' must be a non-empty list"),
+    ({"type": "float", "low": 0.0, "high": 1.0, "step": "0.1"}, "'step' of parameter 'p' must be a number"),
+    ({"type": "float", "low": 2.0, "high": 1.0}, "spec of parameter 'p' is invalid"),
+    ({"type": "int", "high": 3}, "misses the key 'low'"),
+])
+def test_a_distribution_spec_is_read_strictly(spec, match):
+    """Each of these searched another space silently, or failed with a bare TypeError (audit)."""
+    from ensemble_hpo.spaces import distribution_from_spec
+
+    with pytest.raises(ValueError, match=match):
+        distribution_from_spec("p", spec)
+
+
+C = {"C": {"type": "float", "low": 0.1, "high": 10, "log": True}}
+
+
+@pytest.mark.parametrize("extra, match", [
+    ({"params": [1, 2]}, "'params' of model family spec 'lr' must be a mapping"),
+    ({"params": C, "conditions": {"C": {"kernl": ["rbf"]}}}, "'conditions' of model family spec"),
+    ({"params": C, "preprocessing": "bogus"}, "'preprocessing' of model family spec 'lr'"),
+    ({"params": C, "portfolio": [{"C": 1.0, "max_iter": 5}]}, r"only set tuned parameters.*max_iter"),
+])
+def test_spec_parts_that_would_do_nothing_are_refused(extra, match):
+    with pytest.raises(ValueError, match=match):
+        family_from_spec({"name": "lr", "classifier": "sklearn.linear_model.LogisticRegression",
+                          **extra})
+
+
+def test_a_spec_with_base_keeps_the_base_fixed_settings_it_does_not_override():
+    family = family_from_spec({"base": "xgboost", "fixed": {"max_bin": 64}})
+    assert family.fixed["max_bin"] == 64 and family.fixed["n_jobs"] == 1
