@@ -106,7 +106,7 @@ class FitPlan:
             warm_start=params["warm_start_configs"], n_jobs=params["n_jobs"],
             backend=params["backend"], trial_timeout=params["trial_timeout"], seed=seed,
             verbose=params["verbose"], objective=make_trial_value(params["objective"], selector))
-        run.check_strategy()
+        run.check(budget(params)[0])  # before the store claims the run folder
         store = folder.artifact_store(trusted=params["trusted"])
         store.bind(folder.study_owner(params["storage"]))
         return cls(

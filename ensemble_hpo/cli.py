@@ -222,7 +222,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from ensemble_hpo.config import load_config
 
-    config = load_config(args.config, _overrides(args))
+    config = _with_absolute_data_path(load_config(args.config, _overrides(args)))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
     run_dir = Path(args.output or Path(config.output_dir) / config.name)
@@ -250,6 +250,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _write_config(run_dir, config)
     with _discard_if_untrained(run_dir, created, before):
         return _execute(config, run_dir, prepared)
+
+
+def _with_absolute_data_path(config: Any) -> Any:
+    """``config`` with ``data.path`` made absolute (from the directory ``run`` was started in),
+    so that the run folder's own config finds the table from anywhere (``resume``, ``report``)."""
+    if not config.data.path:
+        return config
+    data = config.data.model_copy(update={"path": str(Path(config.data.path).resolve())})
+    return config.model_copy(update={"data": data})
 
 
 @contextlib.contextmanager
@@ -409,12 +418,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CLIError(f"{str(run_dir)!r} holds no finished run ({MODEL_FILE}, {CONFIG_FILE}).", EXIT_DATA)
     config = load_config(run_dir / CONFIG_FILE)
     model = load_model(run_dir / MODEL_FILE, trusted=args.trust)
-    X, y, task = load_data(config)
-    X_train, _, y_train, _ = _split(X, y, task, config)
     curves = not args.no_learning_curves
-    path = make_report(model, run_dir / "report", X=X_train if curves else None,
-                       y=y_train if curves else None, title=f"ensemble_hpo report: {config.name}",
-                       learning_curves=curves)
+    X_train = y_train = None
+    if curves:  # only the learning curves retrain, on the run's training rows
+        X, y, task = load_data(config)
+        X_train, _, y_train, _ = _split(X, y, task, config)
+    path = make_report(model, run_dir / "report", X=X_train, y=y_train,
+                       title=f"ensemble_hpo report: {config.name}", learning_curves=curves)
     print(f"report written to {path}")
     return EXIT_OK
 

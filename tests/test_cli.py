@@ -155,3 +155,25 @@ def test_report_command_writes_html_and_figures(tiny_config, tmp_path):
     assert html.count("data:image/png;base64,") >= 5
     assert (run_dir / "report" / "figures" / "ensemble_weights.png").exists()
     assert _cli("report", str(tmp_path / "nope"), cwd=tmp_path).returncode == 3
+
+
+def test_a_relative_data_path_is_found_from_any_directory_later(tmp_path, monkeypatch):
+    """The run folder kept 'wine.csv' as written: resume and report from elsewhere failed,
+    and report needed the table even without learning curves (audit)."""
+    from ensemble_hpo.cli import main
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    X.assign(species=y).to_csv(work / "iris.csv", index=False)
+    config = {**TINY, "data": {"path": "iris.csv", "target": "species", "test_size": 0.3}}
+    (work / "tiny.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(work)
+    assert main(["run", "tiny.yaml", "-o", str(tmp_path / "run"), "-q"]) == 0
+    stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert stored["data"]["path"] == str(work / "iris.csv")
+    monkeypatch.chdir(elsewhere)
+    assert main(["report", str(tmp_path / "run"), "--no-learning-curves"]) == 0
+    (work / "iris.csv").unlink()  # without curves the table is not read at all
+    assert main(["report", str(tmp_path / "run"), "--no-learning-curves"]) == 0

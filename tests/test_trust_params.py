@@ -280,3 +280,13 @@ def test_every_strategy_passes_its_rehearsal(name):
 
     space = SearchSpace.from_models(["logistic", "knn"], task="classification")
     SearchRun(strategy=STRATEGIES[name](), space=space, seed=0).check_strategy()
+
+
+def test_a_bad_warm_start_leaves_the_run_folder_empty(cancer, tmp_path):
+    """Its claim (artifacts/OWNER.json) was written before the check (audit)."""
+    X, y = cancer
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match="'warm_start' parameter must be"):
+        EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, run_dir=str(run_dir),
+                           warm_start_configs="bogus").fit(X, y)
+    assert not run_dir.exists() or not any(run_dir.rglob("*"))

@@ -120,6 +120,11 @@ class SearchRun:
         # propose the same sequence; candidate seeds still derive from ``seed``.
         self.sampler_seed = seed
 
+    def check(self, n_trials: int | None) -> None:
+        """Every check of the run that needs no data: call it before writing anything."""
+        self._check(n_trials)
+        self.check_strategy()
+
     def check_strategy(self, n_proposals: int = 3) -> None:
         """Ask the strategy for a few configurations on a throwaway in-memory study.
 
