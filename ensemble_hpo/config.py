@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ensemble_hpo._checks import CLASSIFICATION
 
@@ -71,7 +79,7 @@ class SearchConfig(_Strict):
     strategy: str = "tpe"
     options: dict[str, Any] = Field(default_factory=dict)
     models: str | list[str | dict[str, Any]] = "auto"
-    n_trials: int | None = Field(None, gt=0)
+    n_trials: StrictInt | None = Field(None, gt=0)
     time_budget: float | None = Field(None, gt=0)
     trial_timeout: float | None = Field(None, gt=0)
     warm_start: str | None = "portfolio"
@@ -134,12 +142,12 @@ class CVConfig(_Strict):
     """Outer folds: ``n_splits`` folds, shuffled again ``n_repeats`` times (repeated k-fold
     bagging: out-of-fold predictions averaged over the repeats)."""
 
-    n_splits: int = Field(5, ge=2)
-    n_repeats: int = Field(1, ge=1)
+    n_splits: StrictInt = Field(5, ge=2)
+    n_repeats: StrictInt = Field(1, ge=1)
 
 
 class ParallelConfig(_Strict):
-    n_jobs: int = Field(1, gt=0)
+    n_jobs: StrictInt = Field(1, gt=0)
     backend: Literal["loky", "dask"] = "loky"
     scheduler: str | None = None
 
@@ -152,15 +160,16 @@ class RunConfig(_Strict):
     task: Literal["auto", "classification", "regression"] = "auto"
     scoring: str | None = None
     search: SearchConfig = Field(default_factory=SearchConfig)
-    cv: Annotated[int, Field(ge=2)] | CVConfig = 5
+    cv: Annotated[StrictInt, Field(ge=2)] | CVConfig = 5
     selection: StageConfig = Field(default_factory=lambda: StageConfig(method="greedy"))
     fusion: StageConfig = Field(default_factory=lambda: StageConfig(method="average"))
     final_models: Literal["folds", "refit"] = "folds"
     storage: str | None = None
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
     output_dir: str = "runs"
-    random_state: int | None = 0
-    verbose: int = 1
+    # Strict: YAML's true would otherwise be read as 1 (the estimators refuse a bool).
+    random_state: StrictInt | None = 0
+    verbose: StrictInt = 1
 
     @field_validator("selection")
     @classmethod

@@ -103,3 +103,16 @@ def test_every_pruner_name_builds_its_optuna_pruner(name, tmp_path):
     assert type(built.pruner) is type(PRUNERS[name]())
     with pytest.raises(ConfigError, match="search.pruner.*must be one of"):
         _config(tmp_path, search={"pruner": "nonesuch"})
+
+
+@pytest.mark.parametrize("key, value", [("random_state", True), ("search.n_trials", True),
+                                        ("parallel.n_jobs", "2"), ("cv", 5.0)])
+def test_integer_settings_refuse_booleans_and_strings(tmp_path, key, value):
+    """YAML's true was read as 1 (random_state: true ran with seed 1; audit)."""
+    raw = {"data": {"builtin": "iris"}}
+    section, _, field = key.rpartition(".")
+    (raw.setdefault(section, {}) if section else raw)[field] = value
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=field):
+        load_config(path)
