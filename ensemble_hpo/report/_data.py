@@ -124,8 +124,9 @@ def param_importances(
         groups: dict[str, dict[str, float]] = {}
         notes = []
         if len(families) <= 1:
-            notes.append("Only one model family was searched, so the family choice has no "
-                         "importance.")
+            # Counted on finished trials: a family whose every candidate failed was searched.
+            notes.append("Only one model family has finished candidates, so the family choice "
+                         "has no importance.")
         for group, params in requests:
             result, note = _group_importances(study, group, params)
             if result:

@@ -143,7 +143,7 @@ def test_importances_single_family_and_too_few_trials(cancer_run) -> None:
     knn_only = [t for t in clf.trials_ if t.params["family"] == "knn"]
     groups, notes = param_importances(knn_only)
     assert "family choice" not in groups and "knn" in groups
-    assert any("one model family" in note for note in notes)
+    assert any("one model family has finished candidates" in note for note in notes)
 
     groups, notes = param_importances(clf.trials_[:1])
     assert groups == {} and "at least 2 completed trials" in notes[0]
