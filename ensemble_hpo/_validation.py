@@ -264,8 +264,6 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
     if isinstance(values, pd.Series):
         values = _series_to_numpy(values)
     array = np.asarray(values)
-    if array.ndim == 1:
-        _check_no_signalling_nan(array, name)
     if array.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}.")
     if array.ndim == 2 and array.shape[1] == 1:
@@ -283,6 +281,7 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
             f"{name} must be 1D (n_samples,); got an array of shape {array.shape}. "
             "Multi-output targets are not supported."
         )
+    _check_no_signalling_nan(array, name)
     return array
 
 

@@ -289,10 +289,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise CLIError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE}).", EXIT_DATA)
-    config = load_config(run_dir / CONFIG_FILE, _overrides(args))
+    config = _with_absolute_data_path(load_config(run_dir / CONFIG_FILE, _overrides(args)))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
-    recorded = load_config(run_dir / CONFIG_FILE, list(args.set)) if args.set else None
+    recorded = (_with_absolute_data_path(load_config(run_dir / CONFIG_FILE, list(args.set)))
+                if args.set else None)
     code = _execute(config, run_dir, _prepare(config, run_dir, args.trust))
     if recorded is not None:
         # Once the run accepted them: the folder's config describes the run as it now is (a

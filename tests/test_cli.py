@@ -175,5 +175,12 @@ def test_a_relative_data_path_is_found_from_any_directory_later(tmp_path, monkey
     assert stored["data"]["path"] == str(work / "iris.csv")
     monkeypatch.chdir(elsewhere)
     assert main(["report", str(tmp_path / "run"), "--no-learning-curves"]) == 0
-    (work / "iris.csv").unlink()  # without curves the table is not read at all
+    # resume --set with a relative path, from the table's directory: recorded absolute too.
+    monkeypatch.chdir(work)
+    (work / "iris.csv").rename(work / "moved.csv")
+    assert main(["resume", str(tmp_path / "run"), "--set", "data.path=moved.csv", "-q"]) == 0
+    stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert stored["data"]["path"] == str(work / "moved.csv")
+    monkeypatch.chdir(elsewhere)
+    (work / "moved.csv").unlink()  # without curves the table is not read at all
     assert main(["report", str(tmp_path / "run"), "--no-learning-curves"]) == 0

@@ -477,6 +477,10 @@ def test_signalling_decimal_nan_is_a_clear_error_at_fit_and_predict():
     target[2] = Decimal("sNaN")
     with pytest.raises(ValueError, match=r"y holds a signalling NaN.*row 2"):
         validate_fit_data(X, target, task="regression", cv_n_splits=3)
+    column = np.array(target, dtype=object).reshape(-1, 1)  # raveled with a warning, then checked
+    with pytest.raises(ValueError, match=r"y holds a signalling NaN.*row 2"), \
+            pytest.warns(DataConversionWarning):
+        validate_fit_data(X, column, task="regression", cv_n_splits=3)
     quiet = [Decimal("NaN") if v.is_snan() else v for v in target]  # a quiet NaN: missing target
     with pytest.raises(ValueError, match="1 missing"):
         validate_fit_data(X, quiet, task="regression", cv_n_splits=3)

@@ -8,7 +8,12 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import f1_score, make_scorer, recall_score
 
 from ensemble_hpo import EnsembleClassifier
-from ensemble_hpo.selection import BestSingleSelector, CrossValidatedSelector, GreedySelector
+from ensemble_hpo.selection import (
+    BestSingleSelector,
+    CrossValidatedSelector,
+    GreedySelector,
+    GuardedGreedySelector,
+)
 
 X, y01 = load_breast_cancer(return_X_y=True)
 KW = dict(models=["logistic", "knn"], search="random", n_trials=4, cv=3, random_state=0,
@@ -129,7 +134,8 @@ def test_a_stage_objects_own_label_reading_metric_reads_the_users_labels():
     lambda s: BestSingleSelector(scoring=s),
     lambda s: GreedySelector(scoring=s),
     lambda s: CrossValidatedSelector(scoring=s, random_state=0),
-], ids=["best", "greedy", "greedy_cv"])
+    lambda s: GuardedGreedySelector(scoring=s, min_gain=1.0, random_state=0),
+], ids=["best", "greedy", "greedy_cv", "guarded"])
 def test_standalone_selectors_score_the_labels_they_were_given(make):
     """'f1' on labels [1, 2] scored class 2 (the code 1) as positive; pos_label='pos' failed."""
     from sklearn.metrics import f1_score, make_scorer

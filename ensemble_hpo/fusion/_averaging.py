@@ -122,11 +122,11 @@ class HardVoting(_FixedWeightFuser):
     def __init__(self, *, weighted: bool = True) -> None:
         self.weighted = weighted
 
-    def _validate_params(self, task: str) -> None:
+    def _check_params(self, task: str) -> None:
         if task != CLASSIFICATION:
             raise ValueError(
-                "The 'predictions' parameter must be a 3-D array of class probabilities: "
-                "HardVoting supports classification only. Got a 2-D (regression) array instead."
+                "HardVoting supports classification only (3-D class probabilities). Got a "
+                f"{task} task (2-D predictions) instead."
             )
         if not isinstance(self.weighted, (bool, np.bool_)):
             raise ValueError(

@@ -153,7 +153,7 @@ class BaseFuser(BaseEstimator, ABC):
         self : BaseFuser
         """
         predictions = check_predictions(predictions, dtype=np.float64)
-        self._validate_params(task_of_predictions(predictions))
+        self._check_params(task_of_predictions(predictions))
         self.task_ = task_of_predictions(predictions)
         self.n_members_, n_samples = predictions.shape[:2]
         self.n_classes_ = predictions.shape[2] if self.task_ == CLASSIFICATION else None
@@ -197,7 +197,7 @@ class BaseFuser(BaseEstimator, ABC):
         fused = self._combine(predictions, X)
         return normalize_rows(fused) if self.task_ == CLASSIFICATION else fused
 
-    def _validate_params(self, task: str) -> None:
+    def _check_params(self, task: str) -> None:
         """Check the parameters for ``task``, without data: ``fit`` calls it first, and an
         estimator calls it before its search so that a bad option costs no training."""
 

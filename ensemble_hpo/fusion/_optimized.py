@@ -146,7 +146,7 @@ class OptimizedWeights(BaseFuser):
         self.loss = loss
         self.max_iter = max_iter
 
-    def _validate_params(self, task: str) -> None:
+    def _check_params(self, task: str) -> None:
         if not is_positive_int(self.max_iter):
             raise ValueError(
                 f"The 'max_iter' parameter must be a positive int. Got {self.max_iter!r} instead."

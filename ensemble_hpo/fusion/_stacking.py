@@ -149,7 +149,7 @@ class Stacking(BaseFuser):
     def _combine(self, predictions: np.ndarray, X: np.ndarray | None) -> np.ndarray:
         return self._predict(self.final_estimator_, self._meta_features(predictions, X))
 
-    def _validate_params(self, task: str) -> None:
+    def _check_params(self, task: str) -> None:
         if not isinstance(self.passthrough, (bool, np.bool_)):
             raise ValueError(
                 f"The 'passthrough' parameter must be a bool. Got {self.passthrough!r} instead."

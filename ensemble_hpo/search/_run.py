@@ -130,24 +130,26 @@ class SearchRun:
 
         A strategy option of the wrong type (``n_startup_trials="5"``) otherwise fails inside
         every candidate the sampler proposes, each recorded as a failed candidate, while the
-        warm start trains and ``fit`` returns as if nothing were wrong.
+        warm start trains and ``fit`` returns as if nothing were wrong. Run through
+        ``optimize``, so that samplers that stop the study (a used-up grid) or prune work.
         """
+        def propose(trial: optuna.Trial) -> float:
+            self.space.suggest(trial)
+            return 0.0
+
         # The real run gives the strategy's warnings (e.g. "sampled at random") once.
         with quiet_optuna(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sampler = self.strategy.make_sampler(self.space, seed=self.seed)
-            study = optuna.create_study(sampler=sampler, direction="maximize")
             try:
-                for value in range(n_proposals):
-                    trial = study.ask()
-                    self.space.suggest(trial)
-                    study.tell(trial, float(value))
-            except optuna.TrialPruned:
-                pass  # a small grid ran out of points: proposing worked
-            except Exception as exc:  # noqa: BLE001 - any failure here is the strategy's
-                raise ValueError(f"The 'search' strategy {self.strategy!r} cannot propose a "
-                                 f"configuration of this space: {type(exc).__name__}: {exc}"
-                                 ) from exc
+                sampler = self.strategy.make_sampler(self.space, seed=self.seed)
+                study = optuna.create_study(sampler=sampler, direction="maximize")
+                study.optimize(propose, n_trials=n_proposals)
+            except Exception as exc:  # noqa: BLE001 - any failure here is the search's setup
+                raise ValueError(
+                    "The 'search' strategy and the model space must propose a configuration "
+                    f"before training. Got {type(exc).__name__}: {exc} instead (strategy "
+                    f"{type(self.strategy).__name__}, families {list(self.space.family_names)})."
+                ) from exc
 
     def _check(self, n_trials: int | None) -> None:
         if not (self.warm_start is None or isinstance(self.warm_start, optuna.Study)

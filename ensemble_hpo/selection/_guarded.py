@@ -116,15 +116,16 @@ class GuardedGreedySelector(BaseSelector):
         greedy._validate_params()
         super()._validate_params()
 
-    def _greedy(self) -> GreedySelector:
+    def _greedy(self, fitting: bool = False) -> GreedySelector:
         if self.greedy is None:
-            return GreedySelector(scoring=self.scoring)
+            # Fitted on the codes 0..k-1: it gets the scorer on classes_ (as greedy_cv's).
+            return GreedySelector(scoring=self._label_scoring() if fitting else self.scoring)
         return clone(self.greedy)
 
     def _fit(
         self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
     ) -> np.ndarray:
-        self.greedy_ = self._greedy().fit(predictions, y, sample_weight)
+        self.greedy_ = self._greedy(fitting=True).fit(predictions, y, sample_weight)
         best = float(np.nanmax(self.greedy_.single_scores_))
         self.gain_ = (float(self.greedy_.score_) - best) / max(abs(best), 1e-12)
         # Folds are only made when the gain is small enough to be checked.
@@ -148,7 +149,8 @@ class GuardedGreedySelector(BaseSelector):
         and the fold sizes."""
         paths = []
         for train, valid in splits:
-            greedy = self._greedy().fit(predictions[:, train], y[train], rows_of(sample_weight, train))
+            greedy = self._greedy(fitting=True).fit(predictions[:, train], y[train],
+                                                    rows_of(sample_weight, train))
             metric = self._batch_metric(y[valid], rows_of(sample_weight, valid))
             counts = np.zeros(predictions.shape[0])
             path = []

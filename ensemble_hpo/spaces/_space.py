@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -269,16 +270,31 @@ def distribution_from_spec(name: str, spec: Any) -> BaseDistribution:
 
 
 def _spec_float(name: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"The {key!r} of parameter {name!r} must be a number. Got {value!r} instead.")
-    return float(value)
+    # PyYAML reads an exponent without a dot (1e-3) as a string: a number all the same.
+    number = _parsed_number(value)
+    if number is None:
+        raise ValueError(f"The {key!r} of parameter {name!r} must be a finite number. Got "
+                         f"{value!r} instead.")
+    return number
 
 
 def _spec_int(name: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or float(value) != int(value):
+    number = _parsed_number(value)
+    if number is None or not number.is_integer():
         raise ValueError(f"The {key!r} of int parameter {name!r} must be a whole number. "
                          f"Got {value!r} instead.")
-    return int(value)
+    return int(number)
+
+
+def _parsed_number(value: Any) -> float | None:
+    """A finite float from a number or a numeric string; None for anything else (bools too)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _import_object(path: str) -> Any:
@@ -372,7 +388,9 @@ def _check_spec_parts(name: str, spec: Mapping[str, Any], params: Mapping[str, A
     for child, parents in (spec.get("conditions") or {}).items():
         named = [child, *parents] if isinstance(parents, Mapping) else [child]
         unknown = [p for p in named if p not in params]
-        if not isinstance(parents, Mapping) or unknown:
+        lists = isinstance(parents, Mapping) and all(isinstance(v, list | tuple)
+                                                     for v in parents.values())
+        if not lists or unknown:
             raise ValueError(
                 f"The 'conditions' of model family spec {name!r} must map a tuned parameter to "
                 f"{{parent parameter: [allowed values]}} among {sorted(params)}. Got "

@@ -224,3 +224,33 @@ def test_regression_combine_stays_in_member_range(n_members, n_samples, fuser_in
     assert fused.shape == (n_samples,)
     # Convex weights: the blend lies between the members.
     assert np.all(fused >= P.min(axis=0) - 1e-9) and np.all(fused <= P.max(axis=0) + 1e-9)
+
+
+def test_a_fuser_written_the_scikit_learn_way_still_fits():
+    """The library's own parameter hook is _check_params(task): a subclass calling
+    scikit-learn's _validate_params() (parameter constraints) broke when the hook took its
+    name (review)."""
+    from numbers import Real
+
+    from sklearn.utils._param_validation import Interval
+
+    from ensemble_hpo.fusion import BaseFuser
+
+    class Tempered(BaseFuser):
+        _parameter_constraints = {"temperature": [Interval(Real, 0, None, closed="neither")]}
+
+        def __init__(self, temperature=1.0):
+            self.temperature = temperature
+
+        def _fit(self, predictions, y, weights, X, sample_weight):
+            self._validate_params()
+            self.weights_ = weights
+
+        def _combine(self, predictions, X):
+            return np.tensordot(self.weights_, predictions, axes=1)
+
+    rng = np.random.default_rng(0)
+    P, y = rng.dirichlet(np.ones(3), size=(2, 30)), rng.integers(0, 3, 30)
+    assert Tempered().fit(P, y).combine(P).shape == (30, 3)
+    with pytest.raises(ValueError, match="temperature"):
+        Tempered(temperature=-1.0).fit(P, y)

@@ -63,7 +63,8 @@ def test_a_search_space_of_the_other_task_is_refused():
     ({"type": "float", "low": 1e-4, "high": 1e3, "log": "false"}, "'log' of parameter 'p' must be true"),
     ({"type": "int", "low": 0.5, "high": 3.9}, "'low' of int parameter 'p' must be a whole number"),
     ({"type": "categorical", "choices": "rbf"}, "'choices' of parameter 'p' must be a non-empty list"),
-    ({"type": "float", "low": 0.0, "high": 1.0, "step": "0.1"}, "'step' of parameter 'p' must be a number"),
+    ({"type": "float", "low": 0.0, "high": 1.0, "step": "tenth"}, "'step' of parameter 'p' must be a finite"),
+    ({"type": "int", "low": float("inf"), "high": 3}, "'low' of int parameter 'p' must be a whole number"),
     ({"type": "float", "low": 2.0, "high": 1.0}, "spec of parameter 'p' is invalid"),
     ({"type": "int", "high": 3}, "misses the key 'low'"),
 ])
@@ -81,6 +82,8 @@ C = {"C": {"type": "float", "low": 0.1, "high": 10, "log": True}}
 @pytest.mark.parametrize("extra, match", [
     ({"params": [1, 2]}, "'params' of model family spec 'lr' must be a mapping"),
     ({"params": C, "conditions": {"C": {"kernl": ["rbf"]}}}, "'conditions' of model family spec"),
+    ({"params": {**C, "fit_intercept": [True, False]},
+      "conditions": {"C": {"fit_intercept": True}}}, r"\[allowed values\]"),
     ({"params": C, "preprocessing": "bogus"}, "'preprocessing' of model family spec 'lr'"),
     ({"params": C, "portfolio": [{"C": 1.0, "max_iter": 5}]}, r"only set tuned parameters.*max_iter"),
 ])
@@ -93,3 +96,15 @@ def test_spec_parts_that_would_do_nothing_are_refused(extra, match):
 def test_a_spec_with_base_keeps_the_base_fixed_settings_it_does_not_override():
     family = family_from_spec({"base": "xgboost", "fixed": {"max_bin": 64}})
     assert family.fixed["max_bin"] == 64 and family.fixed["n_jobs"] == 1
+
+
+def test_yaml_exponents_without_a_dot_are_numbers():
+    """PyYAML reads 1e-3 as a string; the strict reading refused it (review)."""
+    import yaml
+
+    from ensemble_hpo.spaces import distribution_from_spec
+
+    spec = yaml.safe_load("type: float\nlow: 1e-3\nhigh: 1e3\nlog: true")
+    assert isinstance(spec["low"], str)
+    dist = distribution_from_spec("C", spec)
+    assert (dist.low, dist.high, dist.log) == (0.001, 1000.0, True)
