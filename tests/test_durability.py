@@ -110,7 +110,9 @@ def test_concurrent_workers_share_one_study_without_loss_or_duplicates(backend, 
     url = f"journal://{tmp_path / 'study.log'}" if backend == "journal" else _postgres_url()
     if url is None:
         pytest.skip("PostgreSQL is not running on 127.0.0.1:54329 (.ci/services.sh starts it)")
-    config, run_dir, n_trials, n_workers = _worker_config(tmp_path), tmp_path / "run", 12, 3
+    # 30 trials: with 12, a worker that started first (a cold clone compiles its .pyc files
+    # while the others wait) could finish them all before the others joined (CI, 2026-12-07).
+    config, run_dir, n_trials, n_workers = _worker_config(tmp_path), tmp_path / "run", 30, 3
     workers = [
         subprocess.Popen([sys.executable, "-m", "ensemble_hpo.cli", "worker", str(config),
                           "--storage", url, "--run-dir", str(run_dir), "--n-trials", str(n_trials)],

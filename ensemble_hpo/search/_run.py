@@ -144,6 +144,8 @@ class SearchRun:
                 sampler = self.strategy.make_sampler(self.space, seed=self.seed)
                 study = optuna.create_study(sampler=sampler, direction="maximize")
                 study.optimize(propose, n_trials=n_proposals)
+            except ImportError:
+                raise  # a missing optional dependency names its own pip install
             except Exception as exc:  # noqa: BLE001 - any failure here is the search's setup
                 raise ValueError(
                     "The 'search' strategy and the model space must propose a configuration "
