@@ -131,7 +131,7 @@ class FitPlan:
         """
         population = self.run.run(
             self.evaluator, self.builder, n_trials=budget(self.params)[0],
-            deadline=self.deadline.search_end, store=self.store,
+            deadline=self.deadline.search_end, final_deadline=self.deadline.end, store=self.store,
             linear_features=lambda: self.builder.linear_features(self.X),
             seed_trials=seed_trials, identity=self.identity)
         return self._in_user_metric(population) if seed_trials else population

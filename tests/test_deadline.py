@@ -158,3 +158,70 @@ def test_a_refit_that_cannot_fit_in_the_budget_keeps_the_fold_models(monkeypatch
     model.fit(X[:200], y[:200])
     assert model.final_models_ == "refit"
     assert all(len(m.models) == 1 for m in model.ensemble_.members)
+
+
+def test_folds_may_use_the_whole_budget_while_no_candidate_has_finished():
+    """A 30 s svm fit raised 'every candidate failed' after 24.9 s: the only candidate was
+    stopped before its 5th fold at the search's deadline, with the fit's reserve unused (audit)."""
+    from types import SimpleNamespace
+
+    from ensemble_hpo.search._objective import CandidateObjective
+
+    objective = CandidateObjective(None, None, None, None, deadline=100.0, final_deadline=110.0)
+
+    def trial_with(finished):
+        study = SimpleNamespace(get_trials=lambda deepcopy, states: finished)
+        return SimpleNamespace(study=study)
+
+    assert objective._fold_deadline(trial_with([])) == 110.0
+    assert objective._fold_deadline(trial_with(["a finished candidate"])) == 100.0
+    alone = CandidateObjective(None, None, None, None, deadline=100.0)  # the search used alone
+    assert alone._fold_deadline(trial_with([])) == 100.0
+
+
+def test_fit_hands_the_search_its_own_end(monkeypatch):
+    from ensemble_hpo.search import SearchRun
+
+    seen = {}
+    original = SearchRun.run
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SearchRun, "run", spy)
+    X, y = load_breast_cancer(return_X_y=True)
+    EnsembleClassifier(models=["logistic"], time_budget=4, cv=3, random_state=0).fit(X[:200], y[:200])
+    assert seen["final_deadline"] - seen["deadline"] == pytest.approx(4 * 0.05, abs=1e-6)
+
+
+def test_one_slow_family_out_of_time_does_not_stop_the_others():
+    """random_forest out of time stopped a 30 s search at 22.4 s after two logistic
+    candidates (audit); the search now stops when no family fits, or after a run of
+    unstarted candidates."""
+    import time as clock
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+
+    from ensemble_hpo.search._objective import CandidateObjective
+
+    def done(family, fold_seconds, unstarted=False):
+        attrs = {"family": family, "fold_seconds": fold_seconds}
+        if unstarted:
+            attrs["unstarted"] = True
+        return SimpleNamespace(state=TrialState.FAIL, user_attrs=attrs)
+
+    def out_of_time(families, finished, left=5.0):
+        space = SimpleNamespace(family_names=families)
+        objective = CandidateObjective(space, None, None, None, deadline=clock.time() + left)
+        study = SimpleNamespace(get_trials=lambda deepcopy, states: finished)
+        return objective._out_of_time_for_every_family(SimpleNamespace(study=study))
+
+    slow_forest = [done("random_forest", 7.4)]
+    assert not out_of_time(["random_forest", "logistic"], slow_forest)  # logistic's pace unknown
+    assert not out_of_time(["random_forest", "logistic"], slow_forest + [done("logistic", 0.02)])
+    assert out_of_time(["random_forest"], slow_forest)
+    assert out_of_time(["random_forest", "logistic"], slow_forest + [done("logistic", 9.0)])
+    unstarted = [done("random_forest", 7.4, unstarted=True)] * 5
+    assert out_of_time(["random_forest", "logistic"], [done("logistic", 0.02)] + unstarted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,16 @@ __all__ = ["CandidateObjective"]
 
 # build(family, params, seed) -> an unfitted estimator (usually a preprocessing Pipeline).
 EstimatorBuilder = Callable[[ModelFamily, dict[str, Any], int | None], Any]
+
+#: Unstarted candidates in a row (out of time for their family) after which the search stops.
+_UNSTARTED_RUN = 5
+
+
+def _family_pace(trials: list[FrozenTrial], family: Any) -> float:
+    """Median seconds per fold of ``family``'s finished trials (0 when unknown)."""
+    paces = [pace for t in trials if t.user_attrs.get("family") == family
+             and (pace := _fold_seconds(t)) is not None]
+    return float(np.median(paces)) if paces else 0.0
 
 
 def _fold_seconds(trial: FrozenTrial) -> float | None:
@@ -67,6 +78,7 @@ class CandidateObjective:
         trial_timeout: float | None = None,
         strategy: str | None = None,
         trial_value: TrialValue | None = None,
+        final_deadline: float | None = None,
     ) -> None:
         self.space = space
         self.evaluator = evaluator
@@ -74,6 +86,7 @@ class CandidateObjective:
         self.build = build
         self.seed = seed
         self.deadline = deadline
+        self.final_deadline = final_deadline
         self.trial_timeout = trial_timeout
         self.strategy = strategy
         self.trial_value = CandidateScore() if trial_value is None else trial_value
@@ -111,9 +124,11 @@ class CandidateObjective:
             if exc.fold_seconds is not None:
                 trial.set_user_attr("fold_seconds", float(exc.fold_seconds))
             if not exc.started:
-                # Out of time for even one fold: asking for more candidates would only
-                # fill the leaderboard with empty timeouts.
-                trial.study.stop()
+                trial.set_user_attr("unstarted", True)
+                if self._out_of_time_for_every_family(trial):
+                    # Asking for more candidates would only fill the leaderboard with
+                    # empty timeouts.
+                    trial.study.stop()
             raise
         except Exception as exc:
             self._record_failure(trial, "failed", exc, start)
@@ -130,20 +145,48 @@ class CandidateObjective:
         return self.trial_value(trial, result, self.evaluator, self.store)
 
     def _evaluate(self, trial: optuna.Trial, estimator: Any) -> EvaluationResult:
-        pace = self._expected_fold_seconds(trial) if self.deadline is not None else 0.0
+        deadline = self._fold_deadline(trial)
+        pace = self._expected_fold_seconds(trial) if deadline is not None else 0.0
         if self.trial_timeout is None:
-            return self.evaluator.evaluate(estimator, report=self._reporter(trial), deadline=self.deadline,
+            return self.evaluator.evaluate(estimator, report=self._reporter(trial), deadline=deadline,
                                            expected_fold_seconds=pace)
         # Isolated in a killable process: fold scores are reported after the fact, so
         # pruning cannot stop such a candidate early.
         limit = self.trial_timeout
-        if self.deadline is not None:
-            limit = min(limit, self.deadline - time.time())
-        result = call_with_timeout(self.evaluator.evaluate, estimator, deadline=self.deadline,
+        if deadline is not None:
+            limit = min(limit, deadline - time.time())
+        result = call_with_timeout(self.evaluator.evaluate, estimator, deadline=deadline,
                                    expected_fold_seconds=pace, timeout=limit)
         for fold, score in enumerate(result.fold_scores):
             trial.report(score, fold)
         return result
+
+    def _fold_deadline(self, trial: optuna.Trial) -> float | None:
+        """When a candidate's folds must end: the search's deadline, or the fit's own end
+        (``final_deadline``) while no candidate has finished. Stopping the only candidate
+        between folds at the search's deadline left nothing to ensemble: a 30 s svm fit
+        raised after 24.9 s, 4 of 5 folds trained and the last one would have ended in time."""
+        if self.deadline is None or self.final_deadline is None:
+            return self.deadline
+        finished = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return self.deadline if finished else max(self.deadline, self.final_deadline)
+
+    def _out_of_time_for_every_family(self, trial: optuna.Trial) -> bool:
+        """Whether no family can train a fold before the deadline, at its known pace.
+
+        One slow family out of time stopped the whole search: a 30 s fit of random forests
+        and logistic regression ended at 22.4 s after two logistic candidates. A family
+        without a known pace might still fit; a run of unstarted candidates (the sampler
+        keeps proposing the slow family) ends the search all the same.
+        """
+        trials = trial.study.get_trials(deepcopy=False, states=FINISHED)
+        recent = trials[-_UNSTARTED_RUN:]
+        if len(recent) == _UNSTARTED_RUN and all(t.user_attrs.get("unstarted") for t in recent):
+            return True
+        deadline = self._fold_deadline(trial)
+        left = math.inf if deadline is None else deadline - time.time()
+        paces = [_family_pace(trials, name) for name in self.space.family_names]
+        return all(pace > 0.0 and pace >= left for pace in paces)
 
     @staticmethod
     def _expected_fold_seconds(trial: optuna.Trial) -> float:
@@ -154,11 +197,8 @@ class CandidateObjective:
         deadline could not stop (a 3 s budget on 20,000 rows ran 33 s of random-forest
         folds, none of them used).
         """
-        family = trial.user_attrs.get("family")
-        paces = [pace for t in trial.study.get_trials(deepcopy=False, states=FINISHED)
-                 if t.user_attrs.get("family") == family
-                 and (pace := _fold_seconds(t)) is not None]
-        return float(np.median(paces)) if paces else 0.0
+        return _family_pace(trial.study.get_trials(deepcopy=False, states=FINISHED),
+                            trial.user_attrs.get("family"))
 
     def _store(self, trial: optuna.Trial, result: EvaluationResult) -> None:
         self.store.save(trial.number, result.predictions, result.models)

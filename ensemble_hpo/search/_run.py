@@ -261,6 +261,7 @@ class SearchRun:
         linear_features: Callable[[], Any] | None = None,
         seed_trials: bool = True,
         identity: Mapping[str, str] | None = None,
+        final_deadline: float | None = None,
     ) -> Population:
         """Run until ``n_trials`` trials have finished (resumed ones count) or ``deadline``.
 
@@ -269,7 +270,9 @@ class SearchRun:
         it, the target and folds are compared. After the run, ``search_scoring_`` names the
         metric the study's trial values are in: the first fit's, even when ``evaluator``
         scores in another one (a resumed study keeps optimising one metric; the caller
-        rescores the stored out-of-fold predictions in its own).
+        rescores the stored out-of-fold predictions in its own). ``final_deadline`` (the
+        fit's own end, after ``deadline``) lets candidates finish their folds while none has
+        finished yet, so that a slow first candidate is not discarded with time left.
         """
         self._check(n_trials)
         parallel = self.n_jobs > 1 or self.backend is not None
@@ -303,7 +306,8 @@ class SearchRun:
             remaining = None if n_trials is None else n_trials - count_finished(study)
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
                                            deadline=deadline, trial_timeout=self.trial_timeout,
-                                           strategy=self.strategy.name, trial_value=self.objective)
+                                           strategy=self.strategy.name, trial_value=self.objective,
+                                           final_deadline=final_deadline)
             copy_back = None if work_store is store else _ArtifactCopier(study, work_store, store)
             with quiet_optuna(self.verbose):
                 if parallel:
