@@ -241,3 +241,23 @@ def test_extending_a_seeded_run_proposes_new_configurations(tmp_path, search, n_
     trials = [t for t in _study(tmp_path).get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(trials) == 8
     assert len({repr(sorted(t.params.items())) for t in trials}) == 8
+
+
+def test_a_worker_whose_fit_died_stops_after_its_trial(monkeypatch):
+    """A fit killed with SIGTERM left its loky workers training until the budget was spent,
+    racing the resumed fit's workers (audit): a re-parented worker now stops its study."""
+    from ensemble_hpo.search import _runner
+
+    stops = []
+
+    class Study:
+        def stop(self):
+            stops.append(True)
+
+    monkeypatch.setattr(_runner.os, "getppid", lambda: 4242)
+    check = _runner.StopWhenOrphaned()
+    check(Study(), None)
+    assert not stops
+    monkeypatch.setattr(_runner.os, "getppid", lambda: 1)  # the parent died: re-parented
+    check(Study(), None)
+    assert stops

@@ -141,6 +141,23 @@ class StopAtTrials:
             study.stop()
 
 
+class StopWhenOrphaned:
+    """Callback stopping a worker process whose parent (the fitting process) has died.
+
+    A fit killed with SIGTERM left its loky workers training until the budget was spent,
+    into a folder nothing read, racing the resumed fit's own workers (audit). A process
+    whose parent dies is re-parented, so its parent id changes; the check runs after each
+    trial, so at most the candidate in flight finishes.
+    """
+
+    def __init__(self) -> None:
+        self.parent = os.getppid()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if os.getppid() != self.parent:
+            study.stop()
+
+
 class WithinBudget:
     """Runs the objective only for trials within the study's budget of ``n_trials``.
 
@@ -349,11 +366,13 @@ def _work(
         trials = storage.get_all_trials(storage.get_study_id_from_name(study_name), deepcopy=False)
         worker_seed = attempt_seed(worker_seed, worker, trials)
     sampler = strategy.make_sampler(space, seed=worker_seed)
+    # A Dask worker outlives the client by design; a local worker stops with its fit.
+    orphan_check = [] if dask_worker is not None else [StopWhenOrphaned()]
     with quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler,
                                   pruner=pruner)
         optimize_shared(study, objective, total_trials=total_trials, deadline=deadline,
-                        live_dask_workers=live)
+                        callbacks=orphan_check, live_dask_workers=live)
 
 
 def attempt_seed(seed: int | None, task: int, trials: Sequence[optuna.trial.FrozenTrial]) -> int | None:
