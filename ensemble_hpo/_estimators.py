@@ -37,8 +37,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     time_budget : float, default=None
         Wall-clock seconds for the whole ``fit``; with only this set, the search
         runs until the budget is spent. A candidate stops between folds when its next
-        fold would end past the deadline, at the pace of its family's earlier folds; a
-        fold in flight is not interrupted, so the first fold of a family may run past a
+        fold would end past the deadline (the fit's own end while no candidate has
+        finished), at the pace of its family's earlier folds; a family out of time
+        leaves the others searching; a fold in flight is not interrupted, so the first fold of a family may run past a
         budget that is short for the data (at 60 s on the 60 portfolio tables the fit
         took at most 66.6 s, median 60.8 s). ``trial_timeout`` makes the limit hard.
     trial_timeout : float, default=None
