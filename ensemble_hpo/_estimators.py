@@ -41,7 +41,8 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         finished), at the pace of its family's earlier folds; a family out of time
         leaves the others searching. A fold in flight is not interrupted, so the first
         fold of a family may run past a budget that is short for the data (at 60 s on
-        the 60 portfolio tables the fit took at most 66.6 s, median 60.8 s). ``trial_timeout`` makes the limit hard.
+        the 60 portfolio tables the fit took at most 66.6 s, median 60.8 s).
+        ``trial_timeout`` makes the limit hard.
     trial_timeout : float, default=None
         Per-candidate limit in seconds. Candidates then train in a killable worker
         process; one that hangs is stopped and recorded with status ``"timeout"``.
