@@ -153,8 +153,9 @@ class BaseFuser(BaseEstimator, ABC):
         self : BaseFuser
         """
         predictions = check_predictions(predictions, dtype=np.float64)
-        self._check_params(task_of_predictions(predictions))
-        self.task_ = task_of_predictions(predictions)
+        task = task_of_predictions(predictions)
+        self._check_params(task)
+        self.task_ = task
         self.n_members_, n_samples = predictions.shape[:2]
         self.n_classes_ = predictions.shape[2] if self.task_ == CLASSIFICATION else None
         y = check_target(y, n_samples, self.n_classes_)
