@@ -28,7 +28,7 @@ from ensemble_hpo.ensemble._cost import ensemble_latency
 from ensemble_hpo.ensemble._fitted import Ensemble, _dense, members_from_weights
 from ensemble_hpo.fusion import default_fusers
 from ensemble_hpo.metrics import get_prediction_scorer
-from ensemble_hpo.population import Candidate, Population
+from ensemble_hpo.population import STATUS_SKIPPED, Candidate, Population
 
 __all__ = ["SelectionData", "SelectionResult", "comparison_fusers", "select_and_fuse",
            "select_within_budget"]
@@ -79,7 +79,7 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
     if not completed:
         reasons = sorted({f"{c.status}: {c.error}" for c in population.candidates})
         advice = ""
-        if all(c.status == "timeout" for c in population.candidates):
+        if all(c.status in ("timeout", STATUS_SKIPPED) for c in population.candidates):
             advice = (" No candidate could finish its cross-validation in the time given: "
                       "raise time_budget (or trial_timeout), or use fewer cv folds or rows.")
         raise RuntimeError(

@@ -111,7 +111,9 @@ def test_after_a_deadline_stop_the_family_starts_no_fold_it_cannot_finish(tmp_pa
     assert first.user_attrs["status"] == "timeout"
     assert first.user_attrs["fold_seconds"] == pytest.approx(1.5, abs=0.5)
     assert "its folds took" in first.user_attrs["error"]
+    assert later
     for trial in later:  # stopped before its first fold, at the pace the first one measured
+        assert trial.user_attrs["status"] == "skipped"  # nothing trained: not a timeout
         assert trial.user_attrs["fit_time"] < 0.5
         assert "during fold 0" in trial.user_attrs["error"]
 

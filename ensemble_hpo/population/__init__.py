@@ -8,11 +8,18 @@ from ensemble_hpo.population._evaluate import (
     EvaluationResult,
     fit_routing,
 )
-from ensemble_hpo.population._population import STATUS_OK, Candidate, Population, candidate_score
+from ensemble_hpo.population._population import (
+    STATUS_OK,
+    STATUS_SKIPPED,
+    Candidate,
+    Population,
+    candidate_score,
+)
 from ensemble_hpo.population._store import ArtifactStore, FileArtifactStore, MemoryArtifactStore
 
 __all__ = [
     "STATUS_OK",
+    "STATUS_SKIPPED",
     "ArtifactStore",
     "Candidate",
     "candidate_score",

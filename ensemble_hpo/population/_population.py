@@ -15,9 +15,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ensemble_hpo.population._store import ArtifactStore, prediction_dtype
 
-__all__ = ["Candidate", "Population", "STATUS_OK", "candidate_score"]
+__all__ = ["Candidate", "Population", "STATUS_OK", "STATUS_SKIPPED", "candidate_score"]
 
 STATUS_OK = "ok"
+#: A candidate the search proposed but did not start: its family could not train a fold in
+#: the time left (nothing was trained; it is listed so that no proposal goes unaccounted).
+STATUS_SKIPPED = "skipped"
 _STATE_STATUS = {
     TrialState.COMPLETE: STATUS_OK,
     TrialState.PRUNED: "pruned",

@@ -12,6 +12,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ensemble_hpo.population import (
+    STATUS_SKIPPED,
     ArtifactStore,
     CandidateEvaluator,
     CandidateTimeout,
@@ -120,7 +121,9 @@ class CandidateObjective:
         except optuna.TrialPruned:
             raise
         except CandidateTimeout as exc:
-            self._record_failure(trial, "timeout", exc, start)
+            # Not started: nothing was trained, so the leaderboard says "skipped" (it showed
+            # such candidates as timeouts that took 0.0003 s).
+            self._record_failure(trial, "timeout" if exc.started else STATUS_SKIPPED, exc, start)
             if exc.fold_seconds is not None:
                 trial.set_user_attr("fold_seconds", float(exc.fold_seconds))
             if not exc.started:
