@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -41,6 +39,7 @@ from ensemble_hpo.search._runner import (
     quiet_optuna,
     resumed_seed,
 )
+from ensemble_hpo.search._scratch import new_scratch_folders
 from ensemble_hpo.search._strategy import GridSearch, SearchContext, SearchStrategy
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import WARM_START_KINDS, SearchSpace
@@ -49,7 +48,6 @@ from ensemble_hpo.storage import make_storage, storage_kind
 __all__ = ["SearchRun"]
 
 DEFAULT_STUDY_NAME = "ensemble_hpo"
-RAM_FOLDER = Path("/dev/shm")
 
 
 class SearchRun:
@@ -280,7 +278,7 @@ class SearchRun:
         storage, work_store = self.storage, store
         if parallel and storage_kind(storage) is None and self.backend is None:
             # Worker processes need a storage and artifact folder they can all open.
-            scratch = [Path(tempfile.mkdtemp(prefix="ensemble_hpo-")), _scratch_journal_folder()]
+            scratch = list(new_scratch_folders())
             storage = f"journal://{scratch[1] / 'study.log'}"
             work_store = FileArtifactStore(scratch[0] / "artifacts")
         try:
@@ -328,17 +326,6 @@ class SearchRun:
                 self.study_ = _to_memory(self.study_) if hasattr(self, "study_") else None
                 for folder in scratch:
                     shutil.rmtree(folder, ignore_errors=True)
-
-
-def _scratch_journal_folder() -> Path:
-    """A private folder for the throw-away study of one run, in memory when possible.
-
-    Nothing in it outlives the run, so it needs no disk durability; on a RAM
-    filesystem the fsync Optuna's journal makes on each of a trial's ~13 writes
-    (2-6 ms each on a disk, measured) costs nothing.
-    """
-    ram = RAM_FOLDER if RAM_FOLDER.is_dir() and os.access(RAM_FOLDER, os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="ensemble_hpo-", dir=ram))
 
 
 def _best_params(study: optuna.Study, space: SearchSpace, k: int) -> list[dict[str, Any]]:

@@ -185,7 +185,7 @@ class WithinBudget:
         return self.objective(trial)
 
 
-def _is_dead_local_worker(worker: str | None) -> bool:
+def is_dead_local_worker(worker: str | None) -> bool:
     host, _, pid = (worker or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's trial: RDB heartbeats handle those
@@ -221,7 +221,7 @@ def fail_stale_trials(study: optuna.Study, live_dask_workers: LiveDaskWorkers | 
     if live_dask_workers is not None and any(DASK_WORKER_ATTR in t.user_attrs for t in running):
         live = live_dask_workers()
     stale = [t for t in running
-             if _is_dead_local_worker(t.user_attrs.get("worker"))
+             if is_dead_local_worker(t.user_attrs.get("worker"))
              or _is_lost_dask_worker(t.user_attrs.get(DASK_WORKER_ATTR), live)
              or ("worker" not in t.user_attrs and DASK_WORKER_ATTR not in t.user_attrs
                  and t.datetime_start is not None

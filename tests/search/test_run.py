@@ -196,7 +196,7 @@ def test_parallel_run_copies_each_finished_candidate_back_once(small_cancer, tmp
     import tempfile
 
     import ensemble_hpo.population as population_module
-    import ensemble_hpo.search._run as run_module
+    import ensemble_hpo.search._scratch as scratch_module
 
     stores: list[_CountingStore] = []
 
@@ -207,7 +207,7 @@ def test_parallel_run_copies_each_finished_candidate_back_once(small_cancer, tmp
     monkeypatch.setattr(population_module, "MemoryArtifactStore", counting_store)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     (tmp_path / "ram").mkdir()
-    monkeypatch.setattr(run_module, "RAM_FOLDER", tmp_path / "ram")
+    monkeypatch.setattr(scratch_module, "RAM_FOLDER", tmp_path / "ram")
     X, y = small_cancer
     model = EnsembleClassifier(models=["logistic", "knn"], search="random", n_trials=6, cv=3, n_jobs=2,
                                random_state=0, warm_start_configs=None).fit(X, y)
