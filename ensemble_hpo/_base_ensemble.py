@@ -26,6 +26,7 @@ from ensemble_hpo._pareto import (
     pick_point,
 )
 from ensemble_hpo._resolve import make_fuser, make_selector
+from ensemble_hpo._run_folder import RunFolder
 from ensemble_hpo._run_identity import check_identity, run_identity, scoring_key
 from ensemble_hpo._select_fuse import (
     SelectionData,
@@ -113,6 +114,13 @@ class _BaseEnsemble(BaseEstimator):
         self
         """
         params = self.get_params()
+        # A fit that fails before any candidate finished leaves the run folder as it found it
+        # (its study would refuse the corrected fit as computed on other models).
+        with RunFolder(params["run_dir"]).discard_if_untrained():
+            return self._fit(params, X, y, sample_weight, groups)
+
+    def _fit(self, params: dict[str, Any], X: Any, y: Any, sample_weight: Any,
+             groups: Any) -> _BaseEnsemble:
         deadline = Deadline.for_fit(budget(params)[1], params["final_models"])
         plan = FitPlan.build(params, self._task, X, y, sample_weight=sample_weight,
                              groups=groups, deadline=deadline)

@@ -7,6 +7,10 @@ package spells these names; the module imports nothing heavy at load time, so th
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +35,11 @@ class RunFolder:
     """
 
     root: Path | str | None
+
+    def __post_init__(self) -> None:
+        if self.root is not None and not isinstance(self.root, str | os.PathLike):
+            raise ValueError("The 'run_dir' parameter must be None, a str or a path. "
+                             f"Got {self.root!r} instead.")
 
     STUDY = "study.log"
     ARTIFACTS = "artifacts"
@@ -83,3 +92,40 @@ class RunFolder:
         if self.root is None:
             return MemoryArtifactStore()
         return FileArtifactStore(self.path / self.ARTIFACTS, trusted=trusted)
+
+    @contextlib.contextmanager
+    def discard_if_untrained(self) -> Iterator[None]:
+        """On an error inside, remove what was written in the folder while no candidate finished.
+
+        A run that fails before any candidate finished (every candidate failed, a bad
+        setting found late, Ctrl-C in the first candidate) left its study and the artifact
+        folder's claim behind, and the corrected run on the same folder was refused as
+        computed on other models. With a finished candidate's out-of-fold predictions in
+        the folder everything is kept, to resume; what was there before is never touched.
+        """
+        if self.root is None:
+            yield
+            return
+        created = not self.path.exists()
+        before = set() if created else {p.name for p in self.path.iterdir()}
+        try:
+            yield
+        except BaseException:
+            if self.path.is_dir() and not self.has_finished_candidate():
+                self._remove_all_but(before)
+                if created and not any(self.path.iterdir()):
+                    self.path.rmdir()
+            raise
+
+    def has_finished_candidate(self) -> bool:
+        """Whether the folder's artifacts hold a finished candidate's out-of-fold predictions."""
+        return any((self.path / self.ARTIFACTS).glob("*.oof.npy"))
+
+    def _remove_all_but(self, kept: set[str]) -> None:
+        for path in self.path.iterdir():
+            if path.name in kept:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()

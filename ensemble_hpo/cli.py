@@ -7,11 +7,9 @@ Exit codes: 0 success, 2 bad usage or configuration, 3 data or run-folder error,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -244,11 +242,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     prepared = _prepare(config, run_dir, args.trust)
     if args.force and holds_run:
         shutil.rmtree(run_dir)
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    before = {p.name for p in run_dir.iterdir()}
-    _write_config(run_dir, config)
-    with _discard_if_untrained(run_dir, created, before):
+    # Removes what this run wrote when it fails before any candidate finished, so that the
+    # corrected command can start again.
+    with RunFolder(run_dir).discard_if_untrained():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(run_dir, config)
         return _execute(config, run_dir, prepared)
 
 
@@ -259,28 +257,6 @@ def _with_absolute_data_path(config: Any) -> Any:
         return config
     data = config.data.model_copy(update={"path": str(Path(config.data.path).resolve())})
     return config.model_copy(update={"data": data})
-
-
-@contextlib.contextmanager
-def _discard_if_untrained(run_dir: Path, created: bool, before: set[str]) -> Iterator[None]:
-    """Remove what this run wrote when it fails before any candidate finished (its config,
-    the study journal, the artifacts folder's claim), so that the corrected command can
-    start again; a folder with a finished candidate is kept to resume, and nothing that
-    was there ``before`` is touched."""
-    try:
-        yield
-    except BaseException:
-        if not any((run_dir / RunFolder.ARTIFACTS).glob("*.oof.npy")):
-            for path in run_dir.iterdir():
-                if path.name in before:
-                    continue
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-            if created and not any(run_dir.iterdir()):
-                run_dir.rmdir()
-        raise
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

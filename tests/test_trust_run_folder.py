@@ -176,3 +176,54 @@ def test_identity_ignores_how_equal_things_are_stored():
     assert _stable(lambda v: v) == _stable(lambda v: v)
     assert _stable(LogisticRegression(C=1.0)) != _stable(LogisticRegression(C=2.0))
     assert _stable(object) == _stable(object)
+
+
+def _failing_family():
+    from _estimators_for_tests import FlakyClassifier
+    from optuna.distributions import CategoricalDistribution
+
+    from ensemble_hpo.spaces import ModelFamily
+
+    return ModelFamily("flaky", classifier=FlakyClassifier,
+                       params={"mode": CategoricalDistribution(["raise"])})
+
+
+def test_a_fit_with_no_finished_candidate_leaves_the_folder_as_it_found_it(data, tmp_path):
+    """Every candidate failed: the study stayed in run_dir and the corrected fit (another model
+    space) was refused as computed on different models; the user's own files stay."""
+    X, y = data
+    folder = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="Every one of the 2 candidates failed"):
+        EnsembleClassifier(run_dir=str(folder), **{**BASE, "models": [_failing_family()]}).fit(X, y)
+    assert not folder.exists()
+
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError, match="Every one of the 2 candidates failed"):
+        EnsembleClassifier(run_dir=str(folder), **{**BASE, "models": [_failing_family()]}).fit(X, y)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+    fixed = EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
+    assert (fixed.leaderboard_["status"] == "ok").all() and len(fixed.leaderboard_) == 2
+
+
+def test_a_failure_after_a_finished_candidate_keeps_the_folder_to_resume(data, tmp_path, monkeypatch):
+    X, y = data
+    folder = tmp_path / "run"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EnsembleClassifier, "_select", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
+    assert len(list((folder / "artifacts").glob("*.oof.npy"))) == 2
+    monkeypatch.undo()
+    resumed = EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
+    assert len(resumed.trials_) == 2  # nothing retrained
+
+
+def test_run_dir_of_a_wrong_type_is_a_clear_error(data):
+    with pytest.raises(ValueError, match="The 'run_dir' parameter must be None, a str or a path. "
+                                         "Got 5 instead."):
+        EnsembleClassifier(run_dir=5, **BASE).fit(*data)
