@@ -57,6 +57,19 @@ def _array_digest(values: Any) -> str:
     return digest.hexdigest()
 
 
+def _groups_digest(groups: Any) -> str:
+    """Groups by value: the same labels as int32 or int64, numpy or pandas nullable booleans
+    (which arrive as floats) digest alike; a resumed fit was refused as "groups changed"."""
+    if groups is None:
+        return "none"
+    array = np.asarray(groups)
+    integral_floats = (array.dtype.kind == "f" and bool(np.all(np.abs(array) < 2.0**53))
+                       and bool(np.all(array == np.round(array))))
+    if array.dtype.kind in "biu" or integral_floats:
+        array = array.astype(np.int64)
+    return _array_digest(array)
+
+
 def features_digest(X: Any) -> str:
     """Content digest of ``X``: values, column names and dtypes (DataFrame, array or sparse)."""
     digest = _digest()
@@ -141,7 +154,7 @@ def run_identity(X: Any, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.nd
         "task": task,
         "sample_weight": _array_digest(None if sample_weight is None
                                        else np.asarray(sample_weight, dtype=np.float64)),
-        "groups": _array_digest(groups),
+        "groups": _groups_digest(groups),
         "space": "none" if space is None else _space_digest(space),
     }
 

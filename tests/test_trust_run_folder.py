@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 
 from ensemble_hpo import EnsembleClassifier
-from ensemble_hpo._run_identity import RunFolderMismatch, features_digest
+from ensemble_hpo._run_identity import RunFolderMismatch, features_digest, run_identity
 from ensemble_hpo.metrics import get_prediction_scorer
 
 BASE = dict(models=["logistic"], search="random", n_trials=2, cv=3, random_state=0,
@@ -176,6 +176,27 @@ def test_identity_ignores_how_equal_things_are_stored():
     assert _stable(lambda v: v) == _stable(lambda v: v)
     assert _stable(LogisticRegression(C=1.0)) != _stable(LogisticRegression(C=2.0))
     assert _stable(object) == _stable(object)
+
+
+def test_groups_identity_is_by_value():
+    """Review: int32 against int64 groups, or numpy against pandas nullable booleans, refused a
+    resumed fit as 'groups changed'."""
+    from ensemble_hpo._validation import as_row_arrays
+
+    def digest(groups):
+        X, y = np.zeros((6, 1)), np.zeros(6)
+        identity = run_identity(X, y, [], task="regression", groups=as_row_arrays(None, groups)[1])
+        return identity["groups"]
+
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    same = [labels, labels.astype(np.int32), labels.astype(np.uint8), pd.Series(labels, dtype="Int64"),
+            labels.astype(float)]
+    assert len({digest(g) for g in same}) == 1
+    flags = labels == 0
+    assert digest(flags) == digest(pd.Series(flags, dtype="boolean")) == digest(flags.astype(int))
+    assert digest(labels) != digest(labels[::-1])
+    assert digest(labels + 0.5) != digest(labels)
+    assert digest(["a", "b", "c", "a", "b", "c"]) != digest(labels)
 
 
 def _failing_family():
