@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 import warnings
@@ -140,6 +141,11 @@ class _BaseEnsemble(BaseEstimator):
         self.search_scoring_ = plan.run.search_scoring_
         self.scoring_ = scoring_key(plan.evaluator.scorer)
         self.run_identity_ = plan.identity
+        # A refit after fit (reselect, keep_front_point) rebuilds members from these, not from
+        # parameters changed since: set_params(random_state=123) moved reselect's refit
+        # predictions by 4.6 on diabetes, set_params(models=...) raised a bare KeyError (audit).
+        self.search_space_ = plan.run.space
+        self.search_seed_ = params["random_state"]
         self.final_models_ = self.final_models
         if self.final_models == "refit":
             with deadline.stage("refit"):
@@ -179,19 +185,39 @@ class _BaseEnsemble(BaseEstimator):
         fusion = self.fusion if fusion is None else fusion
         scoring, labels = self._stage_scoring(), (self._task, getattr(self, "classes_", None))
         fuser = make_fuser(fusion, self.random_state, scoring, labels=labels)
-        data = self._check_fit_data(X, y, sample_weight, groups, fuser)
+        data = self._check_fit_data(X, y, sample_weight, groups, fuser, "reselect")
         selector = make_selector(selection, self.random_state, scoring, labels=labels)
+        every_model_kept = self._every_model_kept()
         result = self._select(self.population_, selector, fuser, data, None, available_only=True)
         if self._kept_models() == "refit":  # as fit left it: one model per member on all rows
             self._refit(result.ensemble, data.X, data)
         self._apply(result, self.population_, data)
+        self._remeasure_cost(X)
+        if not every_model_kept:
+            self._drop_cv_score("reselect")
         return self.set_params(selection=selection, fusion=fusion)
 
+    def set_params(self, **params: Any) -> _BaseEnsemble:
+        """Set parameters; ``trusted=True`` after ``fit`` or ``load_model`` also trusts the run
+        folder's artifacts from now on.
+
+        A pickled artifact store forgets its trust (its new owner decides), and the advised
+        ``set_params(trusted=True)`` on a loaded model left reselect, trim and
+        predict_candidate refusing the folder (audit).
+        """
+        super().set_params(**params)
+        store = getattr(getattr(self, "population_", None), "store", None)
+        if "trusted" in params and hasattr(store, "trusted"):
+            store.trusted = bool(params["trusted"])
+        return self
+
     def _refit(self, ensemble: Any, X: Any, data: SelectionData) -> None:
+        # Estimators pickled before fit kept the space and seed fall back to the parameters.
+        space = getattr(self, "search_space_", None) or SearchSpace.from_models(
+            self.models, task=self._task, y=data.y)
         refit_members(ensemble, X, data.y, sample_weight=data.sample_weight, groups=data.groups,
-                      space=SearchSpace.from_models(self.models, task=self._task, y=data.y),
-                      builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
-                      random_state=self.random_state)
+                      space=space, builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
+                      random_state=getattr(self, "search_seed_", self.random_state))
 
     def _kept_models(self) -> str:
         """What the members hold now: "folds" or "refit" (``final_models`` for old pickles)."""
@@ -215,7 +241,7 @@ class _BaseEnsemble(BaseEstimator):
                 "not retrained.")
 
     def _check_fit_data(self, X: Any, y: Any, sample_weight: Any, groups: Any,
-                        fuser: Any) -> SelectionData:
+                        fuser: Any, method: str) -> SelectionData:
         """Validate ``X``, ``y``, ... and check they are those of ``fit`` (the run identity)."""
         data, weights = reselection_data(X, y, task=self._task,
                                          classes=getattr(self, "classes_", None),
@@ -224,7 +250,7 @@ class _BaseEnsemble(BaseEstimator):
         current = run_identity(data.X, data.y, self.cv_splits_, task=self._task,
                                sample_weight=weights, groups=groups)
         fitted = {k: v for k, v in getattr(self, "run_identity_", {}).items() if k != "space"}
-        check_identity(fitted, current, where="this estimator's fit")
+        check_identity(fitted, current, where="this estimator's fit", method=method)
         return data
 
     def join_search(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> int:
@@ -282,7 +308,7 @@ class _BaseEnsemble(BaseEstimator):
         candidate, and every candidate of a ``run_dir`` run.
         """
         check_is_fitted(self, "ensemble_")
-        number = self.best_candidate_.number if number is None else int(number)
+        number = self.best_candidate_.number if number is None else self._finished_number(number)
         store = self.population_.store
         if not store.has_models(number):
             raise ValueError(f"The models of candidate {number} are not kept; members, the best "
@@ -291,6 +317,15 @@ class _BaseEnsemble(BaseEstimator):
                         models=store.load_models(number))
         n_classes = len(self.classes_) if hasattr(self, "classes_") else None
         return member.predict(validate_predict_data(X, self.feature_info_), self._task, n_classes)
+
+    def _finished_number(self, number: Any) -> int:
+        """``number`` checked to be a finished candidate's (2.7 and True were truncated by int)."""
+        finished = sorted(c.number for c in self.population_.completed())
+        if isinstance(number, numbers.Integral) and not isinstance(number, bool) and number in finished:
+            return int(number)
+        shown = finished if len(finished) <= 20 else [*finished[:20], "..."]
+        raise ValueError("The 'number' parameter must be the number of a finished candidate "
+                         f"(leaderboard_ rows with status 'ok': {shown}). Got {number!r} instead.")
 
     def prediction_cost(self, X: Any, *, repeats: int = 3) -> pd.DataFrame:
         """Seconds per row to predict ``X``: each member, and the whole ensemble (last row)."""
@@ -330,22 +365,37 @@ class _BaseEnsemble(BaseEstimator):
         X = None if X is None else validate_predict_data(X, self.feature_info_)
         population = self.population_
         available = population.with_available_models()
-        complete = len(available.completed()) == len(population.completed())
         data = self._stored_selection_data()
         cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
         result = select_within_budget(available, self.ensemble_.fuser,
                                       data, max_members=cap, latency_budget=latency_budget, X=X,
                                       scoring=self._stage_scoring(), random_state=self.random_state)
+        every_model_kept = self._every_model_kept()
         self._apply(result, population, data)
         self._remeasure_cost(X)
-        if not complete:
-            self.cv_score_ = float("nan")
-            warnings.warn(
-                "trim() could choose only among the fitted members and the best candidate (the "
-                "others' models are not kept without a run_dir), which were picked on all "
-                "out-of-fold rows, so no honest cv_score_ exists: it is set to NaN. Estimate "
-                "the trimmed ensemble on held-out data.", UserWarning, stacklevel=2)
+        if not every_model_kept:
+            self._drop_cv_score("trim")
         return self
+
+    def _every_model_kept(self) -> bool:
+        """Whether every finished candidate's fold models are kept (a run_dir)."""
+        population = self.population_
+        return len(population.with_available_models().completed()) == len(population.completed())
+
+    def _drop_cv_score(self, method: str) -> None:
+        """Without every candidate's models the choice was among members picked on all
+        out-of-fold rows, so the nested estimate is optimistic: ``cv_score_`` becomes NaN.
+
+        ``reselect`` without a run_dir reported -0.1208 for the fit's own settings where fit
+        had estimated -0.1262 (audit, breast cancer, 8 candidates).
+        """
+        self.cv_score_ = float("nan")
+        warnings.warn(
+            f"{method}() could choose only among the fitted members and the best candidate (the "
+            "others' models are not kept without a run_dir), which were picked on all "
+            "out-of-fold rows, so no honest cv_score_ exists: it is set to NaN, and the scores "
+            "of fusion_comparison_ are optimistic too. Estimate the new ensemble on held-out "
+            "data, or fit with a run_dir.", UserWarning, stacklevel=3)
 
     def keep_front_point(self, point: int | None = None, *, latency_budget: float | None = None,
                          final_models: str | None = None, X: Any = None, y: Any = None,
@@ -369,6 +419,9 @@ class _BaseEnsemble(BaseEstimator):
         """
         check_is_fitted(self, "pareto_front_")
         self._check_scoring_unchanged("keep_front_point")
+        if final_models not in (None, "folds", "refit"):
+            raise ValueError("The 'final_models' parameter must be None, 'folds' or 'refit'. "
+                             f"Got {final_models!r} instead.")
         folds_only = final_models is None and latency_budget is not None and (X is None or y is None)
         try:
             # A refit point needs the training rows; without them choose among the others.
@@ -385,7 +438,8 @@ class _BaseEnsemble(BaseEstimator):
                              f"a 'refit' point of the front (point {row.name}). Got None instead.")
         data_X = None
         if X is not None and y is not None:
-            data_X = self._check_fit_data(X, y, sample_weight, groups, WeightedAverage()).X
+            data_X = self._check_fit_data(X, y, sample_weight, groups, WeightedAverage(),
+                                          "keep_front_point").X
         population = self.population_
         costs = candidate_costs(population)
         data = self._stored_selection_data()
@@ -420,6 +474,12 @@ class _BaseEnsemble(BaseEstimator):
         if point not in front.index:
             raise ValueError("The 'point' parameter must be a row label of pareto_front_ "
                              f"({list(front.index)}). Got {point!r} instead.")
+        kind = front.loc[point, "final_models"]
+        if final_models is not None and final_models != kind:
+            # It was ignored: keep_front_point(0, final_models="refit") kept folds point 0.
+            raise ValueError(f"The 'final_models' parameter must be None or {kind!r} for point "
+                             f"{point}, a {kind!r} point of pareto_front_. Got {final_models!r} "
+                             "instead.")
         return point
 
     def _member_timer(self, population: Population, X: Any,

@@ -111,8 +111,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         out-of-fold predictions and the held-out fold is predicted; the held-out
         predictions of all folds are scored together, like a candidate's score.
     selection_score_ : float
-        Score of the selected weighted average on the rows it was selected on
-        (in-sample, optimistic; never below ``best_score_`` for greedy selection).
+        Score of the selected weighted average on the rows it was selected on, in
+        ``scoring`` whatever the selector scores by (in-sample, optimistic; never below
+        ``best_score_`` for greedy selection in ``scoring``).
     best_score_ : float
         Best single candidate's out-of-fold score.
     fusion_comparison_ : pandas.DataFrame
@@ -122,8 +123,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         (stacking predicting a negative count under Poisson deviance) shows NaN,
         with a warning.
     pareto_front_ : pandas.DataFrame
-        The accuracy-latency front: one row per non-dominated ensemble, cheapest
-        first, with ``cv_score`` (nested, held out, in ``scoring``; NaN for points
+        The accuracy-latency front: the non-dominated ensembles of each
+        ``final_models`` kind (the ``"folds"`` rows, then the ``"refit"`` ones, each
+        cheapest first), with ``cv_score`` (nested, held out, in ``scoring``; NaN for points
         left when ``time_budget`` ran out), ``selection_score`` (in-sample),
         ``seconds_per_row`` (prediction cost on one thread: measured for ``"folds"``
         rows; for ``"refit"`` rows estimated as that divided by the number of folds,
@@ -135,6 +137,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         Measured prediction seconds per row of every member and of the whole
         ensemble, on one thread, on the first 500 training rows (see
         :func:`ensemble_hpo.ensemble.prediction_cost`).
+    search_space_ : SearchSpace
+        The families and distributions searched; refits after ``fit`` (``reselect``,
+        ``keep_front_point``) rebuild members from it.
+    search_seed_ : int or None
+        ``random_state`` of ``fit``, from which every candidate's seed derives.
     fit_timings_ : dict of str to float
         Seconds ``fit`` spent in each stage (``"search"``, ``"selection and fusion"``,
         ``"refit"`` with ``final_models="refit"``, ``"prediction cost"``,

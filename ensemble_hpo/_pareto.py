@@ -73,7 +73,8 @@ def accuracy_latency_front(population: Population, data: SelectionData, *, scori
                            measure: MemberTimer | None = None) -> pd.DataFrame:
     """The Pareto front of ensembles by cross-validated score and prediction seconds per row.
 
-    Returns one row per non-dominated ensemble, cheapest first, with columns
+    Returns the non-dominated ensembles of each ``final_models`` kind (see :func:`_front`:
+    the "folds" rows, then the "refit" ones, each cheapest first), with columns
     :data:`FRONT_COLUMNS`. ``cv_score`` is nested (held out) in the scorer's sign; past
     ``deadline`` (a ``time.time()`` value) it is NaN and only the optimistic, in-sample
     ``selection_score`` is filled. The penalised sweep costs candidates by the search's

@@ -26,7 +26,7 @@ __all__ = ["RunFolderMismatch", "check_identity", "run_identity", "scoring_key",
 
 #: Components in the order an error lists them, with what each means to a user.
 COMPONENTS: dict[str, str] = {
-    "X": "the features X",
+    "X": "the features X (values, column names or dtypes)",
     "y": "the target y",
     "folds": "the CV folds (cv, random_state or the row order)",
     "task": "the task",
@@ -166,24 +166,31 @@ def target_and_folds_identity(y: np.ndarray,
 
 
 def check_identity(stored: Mapping[str, str] | None, current: Mapping[str, str], *,
-                   where: str) -> None:
+                   where: str, method: str | None = None) -> None:
     """Raise :class:`RunFolderMismatch` naming every component that differs.
 
     Components missing from ``stored`` (a folder written by an older version that
-    recorded fewer) are not compared.
+    recorded fewer) are not compared. ``method`` names a call on a fitted estimator
+    (``reselect``), which needs ``fit``'s own data rather than a new run folder.
     """
     if not stored:
         return
     changed = [key for key in COMPONENTS if key in stored and key in current
                and stored[key] != current[key]]
-    if changed:
-        what = ", ".join(COMPONENTS[key] for key in changed)
+    if not changed:
+        return
+    what = ", ".join(COMPONENTS[key] for key in changed)
+    if method is not None:
         raise RunFolderMismatch(
-            f"The run in {where} was computed on different data or models: {what} changed, so "
-            "its stored out-of-fold predictions cannot be reused for this fit. Use a new "
-            "'run_dir' (or study name) for the new data, or fit with the same data, cv, "
-            "random_state, sample_weight, groups and models as before."
-        )
+            f"{method}() selects again on the out-of-fold predictions of {where}, so it needs "
+            f"the X, y, sample_weight and groups given to fit, as they were given; {what} "
+            "changed. To use other data, fit again.")
+    raise RunFolderMismatch(
+        f"The run in {where} was computed on different data or models: {what} changed, so "
+        "its stored out-of-fold predictions cannot be reused for this fit. Use a new "
+        "'run_dir' (or study name) for the new data, or fit with the same data, cv, "
+        "random_state, sample_weight, groups and models as before."
+    )
 
 
 def scoring_key(scorer: Any) -> str:

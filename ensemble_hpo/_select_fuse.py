@@ -120,9 +120,22 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
     return SelectionResult(
         ensemble=ensemble, selector=selector, fusion_comparison=nested.table,
         cv_score=nested.scores[type(fuser).__name__],
-        selection_score=float(getattr(selector, "score_", np.nan)),
+        selection_score=_in_sample_score(member_predictions, members, data, scoring),
         best=best,
     )
+
+
+def _in_sample_score(member_predictions: np.ndarray, members: Sequence[Any], data: SelectionData,
+                     scoring: Any) -> float:
+    """The weighted members' score on the rows they were selected on, in the user's metric.
+
+    A selector's own ``score_`` is in its own metric: ``GreedySelector(scoring="accuracy")``
+    gave ``selection_score_`` 0.96 beside log losses of -0.12 (audit).
+    """
+    weights = np.array([m.weight for m in members], dtype=np.float64)
+    blend = np.tensordot(weights / weights.sum(), np.asarray(member_predictions, np.float64), axes=1)
+    scorer = get_prediction_scorer(scoring, data.task)
+    return float(scorer(data.y, blend, sample_weight=data.sample_weight))
 
 
 def select_within_budget(population: Population, fuser: Any, data: SelectionData, *,

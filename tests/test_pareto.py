@@ -187,7 +187,7 @@ def test_keeping_a_refit_point_retrains_one_model_per_member(model, cancer_data)
     label = front.index[front["final_models"] == "refit"][-1]
     with pytest.raises(ValueError, match="The 'X' and 'y' parameters must be the training data"):
         model.keep_front_point(label)
-    with pytest.raises(ValueError, match="computed on different data"):
+    with pytest.raises(ValueError, match="needs the X, y, sample_weight and groups given to fit"):
         model.keep_front_point(label, X=X[::-1], y=y[::-1])
     model.keep_front_point(label, X=X, y=y)
     assert sorted(m.number for m in model.ensemble_.members) == sorted(front.loc[label, "members"])

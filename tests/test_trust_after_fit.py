@@ -206,3 +206,94 @@ def test_warm_start_points_outside_the_space_are_skipped_or_fail_with_their_reas
                                warm_start_configs="defaults", search="random").fit(X, y)
     failed = model.leaderboard_[model.leaderboard_["status"] == "failed"]
     assert failed["error"].str.contains("500").any()  # a spec's own portfolio: its reason shown
+
+
+# -- second post-fit audit ---------------------------------------------------------------------
+
+def _in_memory(**kwargs):
+    params = dict(models=["logistic", "knn"], search="random", n_trials=6, cv=3, random_state=0,
+                  warm_start_configs=None)
+    return EnsembleClassifier(**{**params, **kwargs}).fit(X, y)
+
+
+def test_reselect_measures_the_new_ensembles_cost_and_refuses_an_optimistic_estimate(tmp_path):
+    from ensemble_hpo.selection import GreedySelector
+
+    model = _in_memory()
+    with pytest.warns(UserWarning, match="no honest cv_score_ exists"):
+        model.reselect(X, y, selection=GreedySelector(max_members=1))
+    assert np.isnan(model.cv_score_)
+    members = [m.number for m in model.ensemble_.members]
+    assert len(members) == 1
+    assert len(model.prediction_cost_) == 2  # the one member and the whole ensemble
+
+    kept = _fit(tmp_path / "run", n_trials=6)
+    before = kept.cv_score_
+    kept.reselect(X, y)  # every candidate's models are kept: the same honest estimate
+    assert kept.cv_score_ == pytest.approx(before)
+
+
+def test_selection_score_is_in_the_users_metric_whatever_the_selector_scores_by():
+    from sklearn.metrics import log_loss
+
+    from ensemble_hpo.selection import GreedySelector
+
+    model = _in_memory()
+    model.reselect(X, y, selection=GreedySelector(scoring="accuracy"))
+    oof = model.population_.predictions([m.number for m in model.ensemble_.members])
+    weights = np.array([m.weight for m in model.ensemble_.members])
+    blend = np.tensordot(weights / weights.sum(), oof.astype(float), axes=1)
+    blend /= blend.sum(axis=1, keepdims=True)  # float32 rows sum to 1 within 1e-7
+    assert model.selection_score_ == pytest.approx(-log_loss(y, blend))
+    assert model.selection_score_ < 0  # a log loss, not an accuracy of 0.96
+
+
+def test_a_later_refit_uses_the_space_and_seed_of_fit():
+    from sklearn.datasets import load_diabetes
+
+    from ensemble_hpo import EnsembleRegressor
+
+    Xr, yr = load_diabetes(return_X_y=True)
+    model = EnsembleRegressor(models=["extra_trees"], search="random", n_trials=3, cv=3,
+                              random_state=0, warm_start_configs=None,
+                              final_models="refit").fit(Xr, yr)
+    before = model.predict(Xr[:30])
+    model.set_params(random_state=123, models=["ridge"])
+    model.reselect(Xr, yr)  # the same members, rebuilt as fit built them
+    np.testing.assert_allclose(model.predict(Xr[:30]), before)
+
+
+def test_keep_front_point_checks_final_models_against_the_point(tmp_path):
+    model = _fit(tmp_path / "run")
+    folds = model.pareto_front_.index[model.pareto_front_["final_models"] == "folds"][0]
+    with pytest.raises(ValueError, match="must be None or 'folds' for point"):
+        model.keep_front_point(folds, final_models="refit", X=X, y=y)
+    with pytest.raises(ValueError, match="must be None, 'folds' or 'refit'. Got 'bogus'"):
+        model.keep_front_point(folds, final_models="bogus")
+
+
+@pytest.mark.parametrize("number", [2.7, True, 99, "1"])
+def test_predict_candidate_takes_only_finished_candidates_numbers(number):
+    model = _in_memory()
+    with pytest.raises(ValueError, match="must be the number of a finished candidate"):
+        model.predict_candidate(X[:5], number)
+
+
+def test_reselect_with_other_data_says_what_fit_needs():
+    model = _in_memory()
+    with pytest.raises(RunFolderMismatch, match=r"reselect\(\) selects again .* the features X"):
+        model.reselect(X + 1.0, y)
+
+
+def test_set_params_trusted_after_loading_trusts_the_run_folder(tmp_path, monkeypatch):
+    from ensemble_hpo.persistence import UntrustedArtifactError
+
+    model = _fit(tmp_path / "run", n_trials=4)
+    expected = model.predict_candidate(X[:5])
+    save_model(model, tmp_path / "model.ehpo")
+    monkeypatch.setenv("ENSEMBLE_HPO_KEY_FILE", str(tmp_path / "another_users.key"))
+    loaded = load_model(tmp_path / "model.ehpo", trusted=True)
+    with pytest.raises(UntrustedArtifactError, match=r"set_params\(trusted=True\)"):
+        loaded.predict_candidate(X[:5])
+    loaded.set_params(trusted=True)
+    np.testing.assert_allclose(loaded.predict_candidate(X[:5]), expected)

@@ -27,6 +27,7 @@ from sklearn.ensemble import (
     VotingClassifier,
     VotingRegressor,
 )
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
@@ -402,7 +403,8 @@ def to_sklearn(ensemble: Any, classes: Any = None) -> Any:
                                                   with ``cv="prefit"``
     ============================================  ==============================================
 
-    Each member is a prefit :class:`FoldAverage` of its fold models. The result
+    Each member is a prefit :class:`FoldAverage` of its fold models (frozen in a stacking
+    export). The result
     predicts what the ensemble predicts (up to floating-point rounding):
     ``predict_proba`` equals ``Ensemble.combine``. For stacking, the members
     use ``stack_method="decision_function"`` (their floored log-probabilities)
@@ -421,8 +423,10 @@ def to_sklearn(ensemble: Any, classes: Any = None) -> Any:
     -------
     model : VotingClassifier, VotingRegressor, StackingClassifier or StackingRegressor
         Fitted. Refitting a voting export (``clone(model).fit``) retrains every
-        fold model on the new data; a stacking export has ``cv="prefit"``, so its
-        ``fit`` keeps the members and refits only the final estimator.
+        fold model on the new data; a stacking export has ``cv="prefit"`` and its
+        members wrapped in ``sklearn.frozen.FrozenEstimator``, so its ``fit`` (and a
+        clone's, as in ``cross_val_score``) keeps the members and refits only the final
+        estimator.
 
     Raises
     ------
@@ -510,7 +514,10 @@ def _stacking(ensemble: Ensemble, labels: np.ndarray | None) -> Any:
             "whereas scikit-learn's stacking passthrough appends the raw X. Got a Stacking "
             "fuser with passthrough=True instead."
         )
-    estimators = _members(ensemble, fuser.members_)
+    # Frozen, so that clone(model).fit (cross_val_score, a grid search) keeps the prefit
+    # members as cv="prefit" requires: a plain FoldAverage lost its fold models when cloned
+    # and the clone's fit raised NotFittedError (audit).
+    estimators = [(name, FrozenEstimator(member)) for name, member in _members(ensemble, fuser.members_)]
     if ensemble.task != CLASSIFICATION:
         model = StackingRegressor(estimators=estimators, final_estimator=fuser.final_estimator_,
                                   cv="prefit")
@@ -523,7 +530,7 @@ def _stacking(ensemble: Ensemble, labels: np.ndarray | None) -> Any:
     return model
 
 
-def _stacking_classifier(fuser: Stacking, estimators: list[tuple[str, FoldAverage]],
+def _stacking_classifier(fuser: Stacking, estimators: list[tuple[str, Any]],
                          labels: np.ndarray) -> StackingClassifier:
     meta = fuser.final_estimator_
     k = fuser.n_classes_

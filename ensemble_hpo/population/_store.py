@@ -313,6 +313,6 @@ def _untrusted(path: Path, why: str) -> UntrustedArtifactError:
     return UntrustedArtifactError(
         f"The model artifact {str(path)!r} {why}, so unpickling it could run untrusted code; it "
         f"was not loaded. If the run folder comes from a source you trust, pass trusted=True "
-        f"(FileArtifactStore(..., trusted=True), or trusted=True to the estimator), or set "
+        f"(FileArtifactStore(..., trusted=True), or the estimator's set_params(trusted=True)), or set "
         f"{KEY_ENV} to the key file it was signed with."
     )
