@@ -20,6 +20,7 @@ from sklearn.ensemble import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import cross_val_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
@@ -146,6 +147,11 @@ def test_stacking_export_uses_log_ratio_meta_features(cancer_members):
     # Prefit members: fit only refits the final estimator, on the same meta features.
     refit = pickle.loads(pickle.dumps(model)).fit(X, y)
     assert refit.score(X, y) > 0.95
+    # A clone keeps the frozen members too (audit: its fit raised NotFittedError), so
+    # scikit-learn's model selection tools work on the export.
+    cloned = clone(model).fit(X, y)
+    np.testing.assert_allclose(cloned.transform(X), model.transform(X))
+    assert cross_val_score(model, X, y, cv=3, error_score="raise").min() > 0.9
 
 
 @pytest.mark.parametrize("fuser", [None, SoftVoting(), OptimizedWeights(),
