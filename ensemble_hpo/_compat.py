@@ -8,8 +8,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["all_trials", "mark_trial_failed", "scorer_reads_labels", "set_trial_system_attr",
-           "with_every_label"]
+__all__ = ["all_trials", "is_regression_metric", "mark_trial_failed", "scorer_reads_labels",
+           "set_trial_system_attr", "with_every_label"]
 
 
 def mark_trial_failed(study: optuna.Study, trial: FrozenTrial, *, status: str) -> None:
@@ -41,6 +41,17 @@ def all_trials(study: optuna.Study) -> list[FrozenTrial]:
     claims must be checked against every trial.
     """
     return study._storage.get_all_trials(study._study_id, deepcopy=False)  # noqa: SLF001
+
+
+def is_regression_metric(scorer: Any) -> bool:
+    """Whether a scikit-learn scorer computes one of scikit-learn's regression metrics.
+
+    ``r2`` or ``neg_mean_squared_error`` on a classification task score the predicted class
+    codes as numbers and ran without complaint (audit). The metric function is a private
+    attribute of the scorer; its module says which kind it is.
+    """
+    func = getattr(scorer, "_score_func", None)
+    return getattr(func, "__module__", "") == "sklearn.metrics._regression"
 
 
 def scorer_reads_labels(scorer: Any) -> bool:

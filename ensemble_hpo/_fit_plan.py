@@ -71,9 +71,30 @@ class FitPlan:
     deadline: Deadline
 
     @classmethod
+    def check(cls, params: Mapping[str, Any], task: str, X: Any, y: Any, *, sample_weight: Any = None,
+              groups: Any = None) -> None:
+        """Every check of :meth:`build`, without touching the run folder (its warnings are left
+        to the fit). The CLI runs it before ``--force`` replaces a run: checks that ran only
+        inside ``fit`` (a family of the other task, a metric of the other task, ``pruner``
+        with ``trial_timeout``) failed after the old run was removed (audit)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls._build(params, task, X, y, sample_weight=sample_weight, groups=groups,
+                       deadline=Deadline(None), claim_folder=False)
+
+    @classmethod
     def build(cls, params: Mapping[str, Any], task: str, X: Any, y: Any, *, sample_weight: Any,
               groups: Any, deadline: Deadline) -> FitPlan:
         """Validate everything and build the search objects; nothing expensive runs here."""
+        plan = cls._build(params, task, X, y, sample_weight=sample_weight, groups=groups,
+                          deadline=deadline, claim_folder=True)
+        assert plan is not None
+        return plan
+
+    @classmethod
+    def _build(cls, params: Mapping[str, Any], task: str, X: Any, y: Any, *, sample_weight: Any,
+               groups: Any, deadline: Deadline, claim_folder: bool) -> FitPlan | None:
+        """:meth:`build`; with ``claim_folder=False`` only the checks run and None is returned."""
         check_params(params)
         X, y, info = validate_fit_data(X, y, task=task, cv_n_splits=n_splits_of(params["cv"]),
                                        sample_weight=sample_weight, groups=groups,
@@ -107,6 +128,8 @@ class FitPlan:
             backend=params["backend"], trial_timeout=params["trial_timeout"], seed=seed,
             verbose=params["verbose"], objective=make_trial_value(params["objective"], selector))
         run.check(budget(params)[0])  # before the store claims the run folder
+        if not claim_folder:
+            return None
         store = folder.artifact_store(trusted=params["trusted"])
         store.bind(folder.study_owner(params["storage"]))
         return cls(

@@ -10,6 +10,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from ensemble_hpo._checks import ParameterConflict
 from ensemble_hpo._folds import check_cv
 
 __all__ = ["DEFAULT_N_TRIALS", "budget", "check_params"]
@@ -45,19 +46,19 @@ def _check_combinations(params: Mapping[str, Any]) -> None:
     """Parameter combinations that would fail late or silently do nothing."""
     storage, run_dir = params["storage"], params["run_dir"]
     if storage is not None and run_dir is None:
-        raise ValueError(
+        raise ParameterConflict(
             "The 'run_dir' parameter must be set when 'storage' is: the study outlives the fit "
             "in the storage, but without a run folder the candidates' out-of-fold predictions "
             "and models live in memory only, so the next fit on that storage would find "
             f"trials it cannot use. Got storage={storage!r} and run_dir=None instead.")
     pruner, trial_timeout = params["pruner"], params["trial_timeout"]
     if pruner is not None and trial_timeout is not None:
-        raise ValueError(
+        raise ParameterConflict(
             "The 'pruner' parameter has no effect with 'trial_timeout': candidates then train "
             "in a separate process and report their fold scores only when done. Drop one of "
             f"them. Got pruner={pruner!r} and trial_timeout={trial_timeout!r} instead.")
     if params["backend"] not in (None, "loky") and run_dir is None:
-        raise ValueError(
+        raise ParameterConflict(
             "The 'run_dir' parameter must be set with a Dask backend: its workers share the "
             "study (the journal in run_dir, or 'storage') and the artifact folder. Got "
             f"backend={params['backend']!r} and run_dir=None instead.")

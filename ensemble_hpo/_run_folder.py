@@ -76,12 +76,12 @@ class RunFolder:
             # object) is this object only: another one is another study.
             url = getattr(storage, "url", None)
             return url if isinstance(url, str) else f"{type(storage).__name__} object {id(storage):#x}"
-        for scheme in ("journal://", "sqlite:///"):
-            if storage.startswith(scheme) and self.root is not None:
-                path = Path(storage[len(scheme):]).resolve()
-                if scheme == "journal://" and path == (self.path / self.STUDY).resolve():
-                    return self.STUDY
-                return f"{scheme}{path}"  # one file, however its URL spells the path
+        from ensemble_hpo.storage import absolute_storage  # loads Optuna: not for the CLI's start
+
+        # One file, however its URL spells the path (a plain "runs/w/study.log" included).
+        storage = absolute_storage(storage)
+        if self.root is not None and storage == f"journal://{(self.path / self.STUDY).resolve()}":
+            return self.STUDY
         return storage
 
     def artifact_store(self, *, trusted: bool = False) -> ArtifactStore:

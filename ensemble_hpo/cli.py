@@ -7,9 +7,13 @@ Exit codes: 0 success, 2 bad usage or configuration, 3 data or run-folder error,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import random
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +41,16 @@ def _load_table(path: str) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
         raise CLIError(f"The data file {path!r} does not exist.", EXIT_DATA)
-    if p.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    return pd.read_csv(p)
+    parquet = p.suffix.lower() in (".parquet", ".pq")
+    try:
+        return pd.read_parquet(p) if parquet else pd.read_csv(p)
+    except ImportError as exc:  # pandas reads Parquet through an optional engine
+        raise CLIError(f"Reading the Parquet file {path!r} needs an engine: pip install pyarrow "
+                       f"({exc}).", EXIT_DATA) from None
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        hint = " Save it as UTF-8." if isinstance(exc, UnicodeDecodeError) else ""
+        raise CLIError(f"The data file {path!r} cannot be read as {'Parquet' if parquet else 'CSV'}: "
+                       f"{type(exc).__name__}: {exc}.{hint}", EXIT_DATA) from None
 
 
 def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
@@ -54,6 +65,7 @@ def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
         if config.data.target not in frame.columns:
             raise CLIError(f"The target column {config.data.target!r} is not in {config.data.path!r}; "
                            f"columns are {list(frame.columns)}.", EXIT_DATA)
+        frame = _rows_with_a_target(frame, config.data.target, config.data.path)
         y = frame[config.data.target]
         X = frame.drop(columns=[config.data.target])
         task = infer_task(y)[0]
@@ -64,6 +76,21 @@ def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
                        f"{list(X.columns)}.", EXIT_DATA)
     X = X.drop(columns=[c for c in config.data.drop if c in X.columns])
     return X, y, task if config.task == "auto" else config.task
+
+
+def _rows_with_a_target(frame: pd.DataFrame, target: str, path: str) -> pd.DataFrame:
+    """The rows whose target is known (a model cannot learn from the others), with a note.
+
+    A missing target reached scikit-learn's split as a bare "Input y contains NaN"
+    traceback (audit).
+    """
+    missing = frame[target].isna()
+    if missing.all():
+        raise CLIError(f"The target column {target!r} of {path!r} has no values.", EXIT_DATA)
+    if missing.any():
+        print(f"dropped {int(missing.sum())} of {len(frame)} rows whose target {target!r} is missing")
+        frame = frame.loc[~missing].reset_index(drop=True)
+    return frame
 
 
 # An integer target is read as a quantity (regression) when it has more than this many
@@ -111,6 +138,12 @@ def _task_note(config: Any, y: pd.Series, task: str) -> str:
 def _split(X: pd.DataFrame, y: pd.Series, task: str, config: Any) -> tuple:
     from sklearn.model_selection import train_test_split
 
+    if config.random_state is None:
+        # Each command would draw another split: resume refused as other data, report's
+        # learning curves trained on rows the run held out (audit).
+        raise CLIError("random_state is null, so the run's train/test split cannot be drawn "
+                       "again; set the seed the run used (`ensemble-hpo run` records the one it "
+                       f"drew in the run folder's {CONFIG_FILE}).", EXIT_USAGE)
     stratify = y if task == CLASSIFICATION else None
     if stratify is not None:
         _check_stratifiable(y, config)
@@ -171,12 +204,18 @@ def _save_outputs(run_dir: Path, model: Any, summary: dict[str, Any]) -> None:
 def _prepare(config: Any, run_dir: Path, trusted: bool = False) -> tuple[Any, str, tuple]:
     """Read the data, split it and build the estimator: every check that needs no training,
     before anything in the run folder is written or removed."""
+    from ensemble_hpo._fit_plan import FitPlan
     from ensemble_hpo.config import build_estimator
 
     X, y, task = load_data(config)
     print(_task_note(config, y, task))
     split = _split(X, y, task, config)
-    return build_estimator(config, task, str(run_dir), trusted=trusted), task, split
+    model = build_estimator(config, task, str(run_dir), trusted=trusted)
+    try:  # every check fit makes before training, on the training rows
+        FitPlan.check(model.get_params(), task, split[0], split[2])
+    except ValueError as exc:
+        raise CLIError(f"The configuration cannot be fitted on this data: {exc}", EXIT_USAGE) from None
+    return model, task, split
 
 
 def _execute(config: Any, run_dir: Path, prepared: tuple[Any, str, tuple]) -> int:
@@ -220,18 +259,20 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from ensemble_hpo.config import load_config
 
-    config = _with_absolute_data_path(load_config(args.config, _overrides(args)))
+    config = _with_seed(_with_absolute_paths(load_config(args.config, _overrides(args))))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
-    run_dir = Path(args.output or Path(config.output_dir) / config.name)
+    run_dir = Path(args.output or Path(config.output_dir) / config.name).expanduser()
     holds_run = (run_dir / CONFIG_FILE).exists()
     if holds_run and not args.force:
         raise CLIError(f"The run folder {str(run_dir)!r} already holds a run; use 'ensemble-hpo resume "
                        f"{run_dir}' or pass --force to start over.", EXIT_DATA)
-    if args.force and not holds_run and run_dir.is_dir() and any(run_dir.iterdir()):
-        raise CLIError(f"--force starts a run folder over, and {str(run_dir)!r} is not one (it holds "
-                       f"files but no {CONFIG_FILE}); nothing was removed. Choose another --output.",
-                       EXIT_DATA)
+    if not holds_run and run_dir.is_dir() and any(run_dir.iterdir()):
+        # A run written beside other files made the folder a "run folder" that a later --force
+        # removed whole, with the user's files (audit).
+        raise CLIError(f"{str(run_dir)!r} holds files but no {CONFIG_FILE}: it is not a run folder, "
+                       "and a run is not written beside other files; nothing was written or "
+                       "removed. Choose another --output (or name).", EXIT_DATA)
     if args.force and holds_run and _stored_section(run_dir, "storage") is not None:
         # Removing the folder would keep the study (and its trials' budget) but lose their files.
         raise CLIError(f"--force cannot start over a run whose study is kept in "
@@ -240,23 +281,69 @@ def cmd_run(args: argparse.Namespace) -> int:
                        "Delete the study first (optuna delete-study --storage <url> --study-name "
                        "ensemble_hpo) or use another storage.", EXIT_DATA)
     prepared = _prepare(config, run_dir, args.trust)
-    if args.force and holds_run:
-        shutil.rmtree(run_dir)
     # Removes what this run wrote when it fails before any candidate finished, so that the
-    # corrected command can start again.
-    with RunFolder(run_dir).discard_if_untrained():
+    # corrected command can start again (and puts a run replaced by --force back).
+    with _replacing(run_dir, args.force and holds_run), RunFolder(run_dir).discard_if_untrained():
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_config(run_dir, config)
         return _execute(config, run_dir, prepared)
 
 
-def _with_absolute_data_path(config: Any) -> Any:
-    """``config`` with ``data.path`` made absolute (from the directory ``run`` was started in),
-    so that the run folder's own config finds the table from anywhere (``resume``, ``report``)."""
-    if not config.data.path:
+@contextlib.contextmanager
+def _replacing(run_dir: Path, replace: bool) -> Iterator[None]:
+    """``--force``: move the old run aside, remove it once the new run has a finished candidate.
+
+    The old run was removed before the new one had trained anything, so a run that then
+    failed (every candidate failed, Ctrl-C) lost both (audit). Until the new run finishes a
+    candidate the old one waits in a hidden sibling folder and is put back on failure.
+    """
+    if not replace:
+        yield
+        return
+    aside = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
+    run_dir.rename(aside)
+    try:
+        yield
+    except BaseException:
+        if run_dir.is_dir() and RunFolder(run_dir).has_finished_candidate():
+            shutil.rmtree(aside)  # the new run can be resumed: it replaces the old one
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            aside.rename(run_dir)
+            print(f"The new run finished no candidate; the previous run in {run_dir} was put back.",
+                  file=sys.stderr)
+        raise
+    shutil.rmtree(aside)
+
+
+def _with_seed(config: Any) -> Any:
+    """``config`` with a drawn ``random_state`` in place of null, so that the run folder records it.
+
+    ``resume``, ``worker`` and ``report`` split the table again with the recorded seed; with
+    null each command drew another train/test split, and resume was refused as other data
+    (audit).
+    """
+    if config.random_state is not None:
         return config
-    data = config.data.model_copy(update={"path": str(Path(config.data.path).resolve())})
-    return config.model_copy(update={"data": data})
+    seed = random.SystemRandom().randrange(2**31 - 1)
+    print(f"random_state: null in the configuration; drew {seed}, recorded in the run folder's "
+          f"{CONFIG_FILE}")
+    return config.model_copy(update={"random_state": seed})
+
+
+def _with_absolute_paths(config: Any) -> Any:
+    """``config`` with ``data.path``, a file ``storage`` and ``output_dir`` made absolute (``~``
+    expanded, from the directory ``run`` was started in), so that the run folder's own config
+    finds the table and the study from anywhere (``resume``, ``report``, ``worker``)."""
+    from ensemble_hpo.storage import absolute_storage
+
+    update: dict[str, Any] = {"output_dir": str(Path(config.output_dir).expanduser())}
+    if config.data.path:
+        update["data"] = config.data.model_copy(
+            update={"path": str(Path(config.data.path).expanduser().resolve())})
+    if isinstance(config.storage, str):
+        update["storage"] = absolute_storage(config.storage)
+    return config.model_copy(update=update)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -265,10 +352,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise CLIError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE}).", EXIT_DATA)
-    config = _with_absolute_data_path(load_config(run_dir / CONFIG_FILE, _overrides(args)))
+    config = _with_absolute_paths(load_config(run_dir / CONFIG_FILE, _overrides(args)))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
-    recorded = (_with_absolute_data_path(load_config(run_dir / CONFIG_FILE, list(args.set)))
+    recorded = (_with_absolute_paths(load_config(run_dir / CONFIG_FILE, list(args.set)))
                 if args.set else None)
     code = _execute(config, run_dir, _prepare(config, run_dir, args.trust))
     if recorded is not None:
@@ -292,6 +379,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model_file = run_dir / MODEL_FILE
     if not model_file.exists():
         raise CLIError(f"{str(run_dir)!r} holds no fitted model ({MODEL_FILE}); run it first.", EXIT_DATA)
+    output = Path(args.output).expanduser()
+    if not output.parent.is_dir():
+        raise CLIError(f"The folder of the output file {args.output!r} does not exist.", EXIT_DATA)
     model = load_model(model_file, trusted=args.trust)
     X = _prediction_features(_load_table(args.data), run_dir)
     try:
@@ -301,7 +391,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.data!r} cannot be predicted by this run's model: {exc}", EXIT_DATA) from None
     for i, label in enumerate(model.classes_ if proba is not None else []):
         out[f"proba_{label}"] = proba[:, i]
-    out.to_csv(args.output, index=False)
+    out.to_csv(output, index=False)
     print(f"wrote {len(out)} predictions to {args.output}")
     return EXIT_OK
 
@@ -369,14 +459,16 @@ def _check_run_folder_shared(storage: Any, run_dir: Path) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from ensemble_hpo.config import build_estimator, load_config
+    from ensemble_hpo.storage import absolute_storage
 
     config = load_config(args.config, _overrides(args))
-    run_dir = Path(args.run_dir or Path(config.output_dir) / config.name)
+    run_dir = Path(args.run_dir or Path(config.output_dir) / config.name).expanduser()
     _check_run_folder_shared(_open_shared_storage(args.storage), run_dir)
     X, y, task = load_data(config)
     X_train, _, y_train, _ = _split(X, y, task, config)
-    model = build_estimator(config.model_copy(update={"storage": args.storage, "verbose": 0}), task,
-                            str(run_dir), trusted=args.trust)
+    model = build_estimator(config.model_copy(update={"storage": absolute_storage(args.storage),
+                                                      "verbose": 0}),
+                            task, str(run_dir), trusted=args.trust)
     model.set_params(n_jobs=1, backend=None)
     if args.n_trials is not None:
         model.set_params(n_trials=args.n_trials)

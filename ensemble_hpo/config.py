@@ -133,6 +133,10 @@ class SearchConfig(_Strict):
         return self
 
 
+#: The method of a selection or fusion section that names none.
+_DEFAULT_METHODS = {"selection": "greedy", "fusion": "average"}
+
+
 class StageConfig(_Strict):
     method: str
     options: dict[str, Any] = Field(default_factory=dict)
@@ -161,8 +165,8 @@ class RunConfig(_Strict):
     scoring: str | None = None
     search: SearchConfig = Field(default_factory=SearchConfig)
     cv: Annotated[StrictInt, Field(ge=2)] | CVConfig = 5
-    selection: StageConfig = Field(default_factory=lambda: StageConfig(method="greedy"))
-    fusion: StageConfig = Field(default_factory=lambda: StageConfig(method="average"))
+    selection: StageConfig = Field(default_factory=lambda: StageConfig(method=_DEFAULT_METHODS["selection"]))
+    fusion: StageConfig = Field(default_factory=lambda: StageConfig(method=_DEFAULT_METHODS["fusion"]))
     final_models: Literal["folds", "refit"] = "folds"
     storage: str | None = None
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
@@ -170,6 +174,28 @@ class RunConfig(_Strict):
     # Strict: YAML's true would otherwise be read as 1 (the estimators refuse a bool).
     random_state: StrictInt | None = 0
     verbose: StrictInt = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_stage_methods(cls, raw: Any) -> Any:
+        # A stage section with only options (YAML, or --set selection.options.max_iter=5) keeps
+        # the default method; it failed as "selection.method: Field required" (audit).
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        for stage, method in _DEFAULT_METHODS.items():
+            if isinstance(raw.get(stage), dict) and "method" not in raw[stage]:
+                raw[stage] = {"method": method, **raw[stage]}
+        return raw
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # The run folder is output_dir/name: an empty name made it output_dir itself, and
+        # --force then removed every other run there (audit).
+        if value in ("", ".", "..") or "/" in value or "\\" in value:
+            raise ValueError("must be a folder name (not empty, '.', '..', or with a path separator)")
+        return value
 
     @field_validator("selection")
     @classmethod

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
-from ensemble_hpo._compat import scorer_reads_labels, with_every_label
+from ensemble_hpo._compat import is_regression_metric, scorer_reads_labels, with_every_label
 
 __all__ = ["PredictionScorer", "check_scorer_fits", "default_scoring", "get_prediction_scorer",
            "stage_scoring"]
@@ -212,6 +212,10 @@ def check_scorer_fits(scorer: PredictionScorer, y: np.ndarray, n_classes: int | 
     """Score perfect predictions of ``y`` once, so that a scorer that cannot score this target
     (``pos_label=1`` on string labels, a classification metric on a regression target...)
     fails before any candidate is trained, not in every one of them."""
+    if n_classes is not None and is_regression_metric(scorer._scorer):
+        raise ValueError(f"The 'scoring' parameter must be a classification metric for a "
+                         f"classification target. Got {scorer.name!r} instead, a regression metric "
+                         "(it would score the predicted class codes as numbers).")
     if n_classes is None:  # inside the target's range, never at its edge (Poisson needs > 0)
         pred = 0.5 * np.asarray(y, dtype=np.float64) + 0.5 * float(np.mean(y))
     else:  # right, but not certain: no metric divides by an empty class or a zero error

@@ -12,15 +12,17 @@ import os
 import random
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-__all__ = ["make_storage", "storage_kind"]
+__all__ = ["absolute_storage", "make_storage", "storage_kind"]
 
 _JOURNAL_PREFIX = "journal://"
+_SQLITE_PREFIX = "sqlite:///"
 
 
 def _journal_path(spec: str) -> str | None:
@@ -74,6 +76,19 @@ def _rdb_storage(url: str, attempts: int = 5) -> RDBStorage:
                 raise
             time.sleep(0.5 * (attempt + 1) + random.random())
     raise AssertionError("unreachable")
+
+
+def absolute_storage(spec: str) -> str:
+    """``spec`` with a file's path made absolute (``~`` expanded): ``journal://`` URLs and plain
+    journal paths become ``journal:///abs/path``, ``sqlite:///rel.db`` ``sqlite:////abs/rel.db``;
+    other URLs are returned unchanged. A run folder's config records it so that ``resume``
+    opens the same study from any directory (a relative one was refused from another)."""
+    path = _journal_path(spec)
+    if path is not None:
+        return _JOURNAL_PREFIX + str(Path(path).expanduser().resolve())
+    if spec.startswith(_SQLITE_PREFIX) and spec != "sqlite:///:memory:":
+        return _SQLITE_PREFIX + str(Path(spec[len(_SQLITE_PREFIX):]).expanduser().resolve())
+    return spec
 
 
 def storage_kind(spec: Any) -> str | None:

@@ -30,9 +30,10 @@ def test_force_does_not_remove_a_folder_that_is_no_run(tmp_path, capsys):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "only_copy.csv").write_text("a,b\n1,2\n")
-    assert main(["run", str(_config(tmp_path)), "-o", str(folder), "--force"]) == 3
-    assert "is not one" in capsys.readouterr().err
-    assert [p.name for p in folder.iterdir()] == ["only_copy.csv"]
+    for force in (["--force"], []):  # without --force a run beside the file made it a "run"
+        assert main(["run", str(_config(tmp_path)), "-o", str(folder), *force]) == 3
+        assert "it is not a run folder" in capsys.readouterr().err
+        assert [p.name for p in folder.iterdir()] == ["only_copy.csv"]
 
 
 def test_force_removes_nothing_when_the_new_run_cannot_start(tmp_path):
@@ -77,8 +78,7 @@ def test_a_run_that_fails_before_training_leaves_no_half_written_folder(tmp_path
     # Logistic regression on a regression table is refused by fit itself, after the CLI wrote
     # its config: the config is taken back so that the corrected command can run.
     config = _config(tmp_path, data={"builtin": "diabetes"})
-    with pytest.raises(ValueError, match="support regression"):
-        main(["run", str(config), "-o", str(tmp_path / "run")])
+    assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 2
     assert not (tmp_path / "run").exists()
     fixed = _config(tmp_path, data={"builtin": "diabetes"}, search__models=["ridge"])
     assert main(["run", str(fixed), "-o", str(tmp_path / "run")]) == 0
@@ -179,3 +179,114 @@ def test_configuration_conflicts_found_at_fit_are_exit_codes_not_tracebacks(tmp_
     assert main(["resume", str(run_dir), "--set", "search.objective=ensemble"]) == 3
     assert "'objective' parameter must be the one" in capsys.readouterr().err
     assert (run_dir / "config.yaml").read_text() == before
+
+
+# -- second CLI audit ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, named", [
+    ({"search__models": ["ridge"]}, "support classification"),
+    ({"scoring": "r2"}, "must be a classification metric"),
+    ({"search__pruner": "median", "search__trial_timeout": 5}, "'pruner' parameter"),
+])
+def test_force_keeps_the_old_run_when_fits_own_checks_refuse_the_new_one(tmp_path, capsys, change,
+                                                                         named):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert main(["run", str(_config(tmp_path, **change)), "-o", str(run_dir), "--force"]) == 2
+    assert named in capsys.readouterr().err
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_force_puts_the_old_run_back_when_the_new_one_finishes_nothing(tmp_path, monkeypatch):
+    import ensemble_hpo.cli as cli
+
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["run", str(_config(tmp_path, cv=4)), "-o", str(run_dir), "--force"])
+    assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.undo()
+    assert main(["run", str(_config(tmp_path, cv=4)), "-o", str(run_dir), "--force"]) == 0
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["cv"] == 4
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_null_random_state_is_drawn_and_recorded_so_the_run_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path, random_state=None)), "-o", str(run_dir)]) == 0
+    seed = yaml.safe_load((run_dir / "config.yaml").read_text())["random_state"]
+    assert isinstance(seed, int) and f"drew {seed}" in capsys.readouterr().out
+    assert main(["resume", str(run_dir), "--no-train"]) == 0
+
+
+def test_home_relative_paths_are_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(_config(tmp_path, output_dir="~/runs"))]) == 0
+    assert (tmp_path / "home" / "runs" / "t" / "model.ehpo").exists()
+    assert not (tmp_path / "~").exists()
+
+
+def test_rows_without_a_target_are_dropped_and_unreadable_tables_are_data_errors(tmp_path, capsys):
+    data = load_breast_cancer(as_frame=True).frame.iloc[:200, [0, 1, -1]]
+    data.loc[:9, "target"] = None
+    data.to_csv(tmp_path / "gaps.csv", index=False)
+    config = _config(tmp_path, data={"path": str(tmp_path / "gaps.csv"), "target": "target"})
+    assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 0
+    assert "dropped 10 of 200 rows whose target 'target' is missing" in capsys.readouterr().out
+    data["target"] = None
+    data.to_csv(tmp_path / "gaps.csv", index=False)
+    assert main(["run", str(config), "-o", str(tmp_path / "run2")]) == 3
+    assert "has no values" in capsys.readouterr().err
+    (tmp_path / "latin.csv").write_bytes("caf\xe9,target\n1,0\n".encode("latin-1"))
+    latin = _config(tmp_path, data={"path": str(tmp_path / "latin.csv"), "target": "target"})
+    assert main(["run", str(latin), "-o", str(tmp_path / "run3")]) == 3
+    assert "Save it as UTF-8" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("")
+    empty = _config(tmp_path, data={"path": str(tmp_path / "empty.csv"), "target": "target"})
+    assert main(["run", str(empty), "-o", str(tmp_path / "run4")]) == 3
+    assert not any((tmp_path / f"run{i}").exists() for i in (2, 3, 4))
+
+
+def test_a_relative_storage_is_recorded_absolute_and_resumes_from_elsewhere(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    config = _config(tmp_path, storage="sqlite:///rel.db")
+    assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 0
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["storage"]
+    assert recorded == f"sqlite:///{tmp_path / 'a' / 'rel.db'}"
+    monkeypatch.chdir(tmp_path / "b")
+    assert main(["resume", str(tmp_path / "run"), "--no-train"]) == 0
+
+
+def test_a_stage_option_without_its_section_keeps_the_default_method(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir),
+                 "--set", "selection.options.max_iter=5"]) == 0
+    recorded = yaml.safe_load((run_dir / "config.yaml").read_text())["selection"]
+    assert recorded == {"method": "greedy", "options": {"max_iter": 5}}
+
+
+def test_an_empty_run_name_is_refused(tmp_path, capsys):
+    assert main(["run", str(_config(tmp_path, name="", output_dir=str(tmp_path / "runs")))]) == 2
+    assert "must be a folder name" in capsys.readouterr().err
+
+
+def test_predict_to_a_missing_folder_is_a_data_error(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    table = tmp_path / "x.csv"
+    from sklearn.datasets import load_iris
+
+    load_iris(as_frame=True).data.to_csv(table, index=False)
+    assert main(["predict", str(run_dir), str(table), "-o", str(tmp_path / "no" / "p.csv")]) == 3
+    assert "does not exist" in capsys.readouterr().err

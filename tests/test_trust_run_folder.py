@@ -248,3 +248,17 @@ def test_run_dir_of_a_wrong_type_is_a_clear_error(data):
     with pytest.raises(ValueError, match="The 'run_dir' parameter must be None, a str or a path. "
                                          "Got 5 instead."):
         EnsembleClassifier(run_dir=5, **BASE).fit(*data)
+
+
+def test_a_finished_candidate_whose_artifacts_were_deleted_is_named(data, tmp_path):
+    """Audit: resume dropped it silently and the leaderboard kept its score beside 'failed'."""
+    X, y = data
+    folder = tmp_path / "run"
+    model = EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 3}).fit(X, y)
+    lost = model.best_candidate_.number
+    (folder / "artifacts" / f"{lost:06d}.oof.npy").unlink()
+    with pytest.warns(UserWarning, match=rf"no artifacts in the store .*\[{lost}\]"):
+        resumed = EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 3}).fit(X, y)
+    row = resumed.leaderboard_.set_index("number").loc[lost]
+    assert row["status"] == "failed" and pd.isna(row["score"])
+    assert lost not in {m.number for m in resumed.ensemble_.members}

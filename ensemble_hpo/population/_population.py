@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,10 +113,17 @@ class Population:
         # WAITING trials are enqueued proposals that never started: not candidates yet.
         trials = study.get_trials(deepcopy=False)
         candidates = [Candidate.from_trial(t) for t in trials if _is_candidate(t)]
-        # A COMPLETE trial without artifacts (e.g. another tool wrote the study) is unusable.
-        for c in candidates:
-            if c.ok and c.number not in store:
-                c.status, c.error = "failed", "artifacts missing from the store"
+        # A COMPLETE trial without artifacts (files deleted, another tool wrote the study) is
+        # unusable; it was dropped silently, keeping its score on the leaderboard (audit).
+        lost = [c for c in candidates if c.ok and c.number not in store]
+        for c in lost:
+            c.status, c.error, c.score = "failed", "artifacts missing from the store", None
+        if lost:
+            warnings.warn(
+                f"{len(lost)} finished candidate(s) have no artifacts in the store (files deleted "
+                f"or moved?): {[c.number for c in lost][:20]}. They are left out of selection "
+                "and still count towards n_trials; raise n_trials to train others in their place.",
+                UserWarning, stacklevel=3)
         return cls(candidates, store)
 
     def rescored(self, scorer: Any, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]],
