@@ -262,3 +262,17 @@ def test_a_finished_candidate_whose_artifacts_were_deleted_is_named(data, tmp_pa
     row = resumed.leaderboard_.set_index("number").loc[lost]
     assert row["status"] == "failed" and pd.isna(row["score"])
     assert lost not in {m.number for m in resumed.ensemble_.members}
+
+
+def test_an_external_study_with_nothing_finished_is_replaced_by_the_corrected_fit(data, tmp_path):
+    X, y = data
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    failing = {**BASE, "models": [_failing_family()]}
+    with pytest.raises(RuntimeError, match="Every one of the 2 candidates failed"):
+        EnsembleClassifier(run_dir=str(tmp_path / "run"), storage=storage, **failing).fit(X, y)
+    with pytest.warns(UserWarning, match="none of its 2 trials finished"):
+        fixed = EnsembleClassifier(run_dir=str(tmp_path / "run"), storage=storage, **BASE).fit(X, y)
+    assert (fixed.leaderboard_["status"] == "ok").all() and len(fixed.leaderboard_) == 2
+    # A study with finished candidates is never replaced: other data is refused as before.
+    with pytest.raises(RunFolderMismatch):
+        EnsembleClassifier(run_dir=str(tmp_path / "run"), storage=storage, **BASE).fit(X, 1 - y)

@@ -226,6 +226,34 @@ class SearchRun:
         rebuilt = PredictionScorer(name, evaluator.task, classes=classes if on_labels else None)
         return dataclasses.replace(evaluator, scorer=rebuilt)
 
+    def _without_an_unfinished_stranger(self, study: optuna.Study, storage: Any,
+                                        evaluator: CandidateEvaluator,
+                                        identity: Mapping[str, str] | None) -> optuna.Study:
+        """``study``, or a new one in its place when it was computed on other data or models
+        and holds nothing finished or running (every trial failed, or was interrupted).
+
+        A fit whose every candidate failed left such a study in an external storage (the
+        run folder's own journal is removed, see ``RunFolder.discard_if_untrained``), and
+        the corrected fit was refused as computed on other models, with nothing to lose.
+        """
+        trials = study.get_trials(deepcopy=False)
+        active = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING,
+                  optuna.trial.TrialState.WAITING)
+        if not trials or any(t.state in active for t in trials):
+            return study
+        if identity is None:
+            identity = target_and_folds_identity(evaluator.y, evaluator.splits)
+        try:
+            check_identity(study.user_attrs.get("run_identity"), identity, where="")
+        except RunFolderMismatch:
+            warnings.warn(
+                f"The study {study.study_name!r} was computed on other data or models and none of "
+                f"its {len(trials)} trials finished (they failed or were interrupted); it was "
+                "replaced by a new study.", UserWarning, stacklevel=4)
+            optuna.delete_study(study_name=study.study_name, storage=make_storage(storage))
+            return self.create_study(storage)
+        return study
+
     def _check_same_objective(self, study: optuna.Study, where: str) -> None:
         # Studies written before the objective was a choice optimised the candidate's score.
         stored = study.user_attrs.get("objective", CandidateScore.name if study.trials else None)
@@ -282,7 +310,8 @@ class SearchRun:
             storage = f"journal://{scratch[1] / 'study.log'}"
             work_store = FileArtifactStore(scratch[0] / "artifacts")
         try:
-            study = self.create_study(storage)
+            study = self._without_an_unfinished_stranger(self.create_study(storage), storage,
+                                                         evaluator, identity)
             sampler_seed = resumed_seed(self.sampler_seed, len(study.get_trials(deepcopy=False)))
             if sampler_seed != self.sampler_seed:
                 study.sampler = self.strategy.make_sampler(self.space, seed=sampler_seed)
