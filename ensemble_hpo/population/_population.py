@@ -89,7 +89,7 @@ def candidate_score(trial: FrozenTrial) -> float | None:
 def _is_candidate(trial: FrozenTrial) -> bool:
     if trial.state == TrialState.WAITING:
         return False  # an enqueued proposal that never started
-    if trial.state == TrialState.PRUNED and not trial.params:
+    if trial.state == TrialState.PRUNED and (not trial.params or trial.user_attrs.get("unsampled")):
         return False  # a grid sampler with no point left prunes before sampling anything
     # Killed between its creation and the objective's first line: never a candidate.
     return not (trial.state == TrialState.RUNNING and "worker" not in trial.user_attrs)

@@ -35,7 +35,15 @@ def _contains(distribution: BaseDistribution, value: Any) -> bool:
         return is_choice(value, distribution.choices)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return distribution.low <= value <= distribution.high
+    if not distribution.low <= value <= distribution.high:
+        return False
+    # On the distribution's grid too: a parameter whose step changed between trials was given
+    # off-grid values (5.5012 for step=1.0; 8 for an int step of 3) from its parents (audit).
+    step = getattr(distribution, "step", None)
+    if step is None:
+        return True
+    steps = (value - distribution.low) / step
+    return abs(steps - round(steps)) <= 1e-8 * max(1.0, abs(steps))
 
 
 def _can_change(distribution: BaseDistribution) -> bool:
@@ -125,7 +133,7 @@ class GeneticSampler(RandomFallbackSampler):
         super().__init__(seed)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._check_single_objective(study)
+        self._check_single_objective(study, trial)
         self._validate_params()
         if trial.number < self.population_size or "fixed_params" in trial.system_attrs:
             return

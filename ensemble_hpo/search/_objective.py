@@ -106,6 +106,11 @@ class CandidateObjective:
     def _run(self, trial: optuna.Trial) -> float:
         try:
             family, params = self.space.suggest(trial)
+        except optuna.TrialPruned:
+            # The sampler stopped before proposing a candidate (a used-up grid): nothing was
+            # trained, so no leaderboard row (it showed as a "failed" candidate; audit).
+            trial.set_user_attr("unsampled", True)
+            raise
         except Exception as exc:
             # An enqueued (warm-start) value outside its distribution: say which, in the
             # leaderboard, rather than a failed candidate with no error.

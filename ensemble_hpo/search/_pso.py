@@ -146,7 +146,7 @@ class PSOSampler(RandomFallbackSampler):
         super().__init__(seed)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._check_single_objective(study)
+        self._check_single_objective(study, trial)
         self._validate_params()
 
     def infer_relative_search_space(

@@ -10,6 +10,8 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
+from ensemble_hpo._compat import mark_trial_failed
+
 __all__ = ["RandomFallbackSampler"]
 
 
@@ -43,8 +45,11 @@ class RandomFallbackSampler(BaseSampler):
         return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
 
     @staticmethod
-    def _check_single_objective(study: Study) -> None:
+    def _check_single_objective(study: Study, trial: FrozenTrial) -> None:
         if len(study.directions) > 1:
+            # Optuna has already created the trial: left RUNNING, it stayed in a persistent
+            # storage as a live claimant (audit).
+            mark_trial_failed(study, trial, status="failed")
             raise ValueError(
                 "This sampler does not support multi-objective optimisation: it optimises one objective. "
                 f"Got a study with {len(study.directions)} objectives instead."

@@ -180,3 +180,37 @@ def test_children_do_not_repeat_earlier_trials() -> None:
         seen.add(key)
     assert repeats <= 2
     assert study.best_value < 1.0
+
+
+def test_values_stay_on_a_distribution_whose_step_changed():
+    """Audit: after x became stepped, children inherited the parents' off-grid floats."""
+    import optuna
+
+    from ensemble_hpo.search import GeneticSampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seen = []
+
+    def objective(trial):
+        stepped = trial.number >= 10
+        x = trial.suggest_float("x", 0, 10, step=1.0 if stepped else None)
+        k = trial.suggest_int("k", 2, 30, step=3 if stepped else 2)
+        if stepped:
+            seen.append((x, k))
+        return (x - 5.3) ** 2 + k
+
+    study = optuna.create_study(sampler=GeneticSampler(population_size=5, seed=0))
+    study.optimize(objective, n_trials=40)
+    assert all(float(x).is_integer() and (k - 2) % 3 == 0 for x, k in seen)
+
+
+def test_a_multi_objective_study_is_refused_without_leaving_a_running_trial():
+    import optuna
+
+    from ensemble_hpo.search import GeneticSampler, PSOSampler
+
+    for sampler in (GeneticSampler(seed=0), PSOSampler(seed=0)):
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+        with pytest.raises(ValueError, match="multi-objective"):
+            study.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
+        assert [t.state.name for t in study.get_trials()] == ["FAIL"]

@@ -287,3 +287,17 @@ def test_bool_point_value_does_not_match_an_int_choice() -> None:
     study.optimize(objective_kind, n_trials=1)
     with pytest.raises(ValueError, match="sets 'kind' to True"):
         study.optimize(objective_kind, n_trials=1)
+
+
+def test_a_used_up_grid_adds_no_failed_candidate_to_the_leaderboard() -> None:
+    """Audit: the grid's stop showed as a 'failed' logistic candidate with no parameters."""
+    from sklearn.datasets import load_breast_cancer
+
+    from ensemble_hpo import EnsembleClassifier
+    from ensemble_hpo.search import GridSearch
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = EnsembleClassifier(models=["logistic"], search=GridSearch(resolution=3), n_trials=5,
+                               cv=3, random_state=0, warm_start_configs=None).fit(X[:150], y[:150])
+    assert len(model.leaderboard_) == 3
+    assert (model.leaderboard_["status"] == "ok").all()
