@@ -290,7 +290,15 @@ class GradientSearch(SearchStrategy):
         trials = []
         to_params = _lambda_to_params(family.name)
         for log_lambda in result.log_lambdas:
-            trials.append(context.space.to_trial_params(family.name, _clip(family, to_params(log_lambda))))
+            point = _clip(family, to_params(log_lambda))
+            if point is None:
+                warnings.warn(f"The 'gradient' strategy seeds only numeric ranges; {family.name}'s "
+                              f"{sorted(to_params(log_lambda))} is not one, so its search starts "
+                              "without hypergradient points.", UserWarning, stacklevel=3)
+                return []
+            params = context.space.to_trial_params(family.name, point)
+            if params not in trials:  # snapped points can coincide
+                trials.append(params)
         return trials
 
 
@@ -301,13 +309,27 @@ def _lambda_to_params(family: str) -> Any:
     return lambda log_lambda: sklearn_param_from_log_lambda(model, log_lambda)
 
 
-def _clip(family: Any, params: dict[str, float]) -> dict[str, float]:
-    """Keep hypergradient points inside the family's declared range (the study rejects others)."""
-    clipped = {}
+def _clip(family: Any, params: dict[str, float]) -> dict[str, Any] | None:
+    """A hypergradient point as a point of the family's declared distributions, or None.
+
+    Clipped to the range and snapped to its step (rounded for an int): off-grid values were
+    trained as they were, and an int ``C`` truncated 1.59 to 1 (audit). A parameter that is
+    not a numeric range (a categorical ``C``) cannot take the point: None.
+    """
+    snapped: dict[str, Any] = {}
     for key, value in params.items():
         dist = family.params.get(key)
-        clipped[key] = float(np.clip(value, dist.low, dist.high)) if dist is not None else value
-    return clipped
+        if dist is None:
+            snapped[key] = value
+            continue
+        if not isinstance(dist, FloatDistribution | IntDistribution):
+            return None
+        value = float(np.clip(value, dist.low, dist.high))
+        if dist.step is not None:
+            value = dist.low + round((value - dist.low) / dist.step) * dist.step
+            value = min(value, dist.high)
+        snapped[key] = int(round(value)) if isinstance(dist, IntDistribution) else value
+    return snapped
 
 
 #: The search stage's names, read by the estimators and the YAML configuration alike.

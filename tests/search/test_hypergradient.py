@@ -336,3 +336,39 @@ def test_single_step_budget_evaluates_only_the_start(cancer):
         assert res.log_lambdas == [-1.5]
         assert res.best_log_lambda == -1.5
         assert res.sklearn_param == {"C": pytest.approx(np.exp(1.5))}
+
+
+def test_hypergradient_points_are_snapped_onto_the_familys_distributions():
+    """Audit: a stepped C got off-grid values, an int C truncated 1.59 to 1 (three equal
+    candidates), a categorical C raised AttributeError."""
+    import dataclasses
+
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from ensemble_hpo.search._strategy import _clip
+    from ensemble_hpo.spaces import get_family
+
+    logistic = get_family("logistic")
+
+    def with_c(distribution):
+        return dataclasses.replace(logistic, params={**logistic.params, "C": distribution})
+
+    stepped = with_c(FloatDistribution(0.5, 50, step=0.5))
+    assert _clip(stepped, {"C": 2.718}) == {"C": 2.5}
+    assert _clip(stepped, {"C": 80.0}) == {"C": 50.0}
+    whole = with_c(IntDistribution(1, 50))
+    assert _clip(whole, {"C": 1.5916}) == {"C": 2} and isinstance(_clip(whole, {"C": 1.59})["C"], int)
+    assert _clip(with_c(CategoricalDistribution([0.1, 1.0])), {"C": 1.2}) is None
+
+
+def test_the_gradient_strategy_with_a_categorical_c_warns_and_still_searches():
+    from sklearn.datasets import load_breast_cancer
+
+    from ensemble_hpo import EnsembleClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.warns(UserWarning, match="seeds only numeric ranges"):
+        model = EnsembleClassifier(models=[{"base": "logistic", "params": {"C": [0.1, 1.0, 10.0]}}],
+                                   search="gradient", n_trials=3, cv=3, random_state=0,
+                                   warm_start_configs=None).fit(X[:200], y[:200])
+    assert (model.leaderboard_["status"] == "ok").all()
