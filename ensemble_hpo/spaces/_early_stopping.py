@@ -122,9 +122,10 @@ class _EarlyStoppingMixin:
             fit_kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
             self.estimator_ = model.fit(X, y, **fit_kwargs)
         else:
-            X_fit, X_val, y_fit, y_val, w_fit = split
+            X_fit, X_val, y_fit, y_val, w_fit, w_val = split
             model.set_params(early_stopping_rounds=self.rounds)
             fit_kwargs = {} if w_fit is None else {"sample_weight": w_fit}
+            fit_kwargs.update(_eval_weights(model, w_val))
             # XGBoost and CatBoost print per-round logs unless told not to; LightGBM's fit
             # has no such argument (its ``verbose`` constructor parameter silences it).
             if _fit_accepts(model, "verbose"):
@@ -150,8 +151,8 @@ class _EarlyStoppingMixin:
         parts = train_test_split(
             *arrays, test_size=self.validation_fraction, stratify=stratify, random_state=self.random_state
         )
-        w_fit = parts[4] if sample_weight is not None else None
-        return parts[0], parts[1], parts[2], parts[3], w_fit
+        w_fit, w_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        return parts[0], parts[1], parts[2], parts[3], w_fit, w_val
 
     def _rare_class_split(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None) -> tuple | None:
         return self._rows_split(X, y, sample_weight,
@@ -163,12 +164,28 @@ class _EarlyStoppingMixin:
         if split is None:  # too few rows to hold any out: train on all, without stopping early
             return None
         fit, val = split
-        w_fit = None if sample_weight is None else np.asarray(sample_weight)[fit]
-        return take_rows(X, fit), take_rows(X, val), y[fit], y[val], w_fit
+        weights = None if sample_weight is None else np.asarray(sample_weight)
+        w_fit, w_val = (None, None) if weights is None else (weights[fit], weights[val])
+        return take_rows(X, fit), take_rows(X, val), y[fit], y[val], w_fit, w_val
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         return self.estimator_.predict(X)
+
+
+def _eval_weights(model: Any, w_val: np.ndarray | None) -> dict[str, Any]:
+    """The validation rows' weights, under the booster's keyword for them.
+
+    Without them a weighted fit stopped on unweighted validation rows: with half the rows at
+    weight 0 (and a flipped target) XGBoost stopped at iteration 0, test RMSE 9.76 against
+    2.21 (audit). CatBoost takes them only inside a ``Pool``; it stops unweighted.
+    """
+    if w_val is None:
+        return {}
+    for keyword in ("sample_weight_eval_set", "eval_sample_weight"):  # XGBoost, LightGBM
+        if _fit_accepts(model, keyword):
+            return {keyword: [w_val]}
+    return {}
 
 
 def _fit_accepts(model: Any, keyword: str) -> bool:

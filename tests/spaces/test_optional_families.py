@@ -129,3 +129,22 @@ def test_default_space_does_not_need_the_optional_packages(monkeypatch: pytest.M
         monkeypatch.setitem(sys.modules, family, None)
     space = SearchSpace.from_models("auto", task="classification")
     assert not set(OPTIONAL) & set(space.family_names)
+
+
+def test_a_weighted_booster_stops_on_weighted_validation_rows() -> None:
+    """Audit: half the rows at weight 0 with a flipped target made XGBoost stop at iteration 0
+    (its validation rows were scored unweighted)."""
+    from xgboost import XGBRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 5))
+    y = 3 * X[:, 0] + X[:, 1] ** 2 + rng.normal(scale=0.3, size=2000)
+    noise = rng.random(2000) < 0.5
+    y_seen = np.where(noise, -y, y)
+    weights = np.where(noise, 0.0, 1.0)
+    model = EarlyStoppingRegressor(estimator=XGBRegressor(n_estimators=300, learning_rate=0.1),
+                                   random_state=0).fit(X, y_seen, sample_weight=weights)
+    clean = EarlyStoppingRegressor(estimator=XGBRegressor(n_estimators=300, learning_rate=0.1),
+                                   random_state=0).fit(X[~noise], y[~noise])
+    assert model.best_iteration_ > 50 and clean.best_iteration_ > 50
+    assert np.sqrt(np.mean((model.predict(X) - y) ** 2)) < 1.0
