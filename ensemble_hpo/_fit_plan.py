@@ -108,7 +108,7 @@ class FitPlan:
         check_scorer_fits(scorer, y_enc, None if classes is None else len(classes))
         splits = make_folds(params["cv"], y_enc, task=task, groups=groups, random_state=seed, X=X,
                             repeated=True)
-        space = SearchSpace.from_models(params["models"], task=task, y=y_enc)
+        space = SearchSpace.from_models(params["models"], task=task, y=y_enc, weighted=weights is not None)
         evaluator = CandidateEvaluator(
             X=X, y=y_enc, splits=splits, task=task, scorer=scorer,
             n_classes=None if classes is None else len(classes), sample_weight=weights,

@@ -484,3 +484,27 @@ def test_signalling_decimal_nan_is_a_clear_error_at_fit_and_predict():
     quiet = [Decimal("NaN") if v.is_snan() else v for v in target]  # a quiet NaN: missing target
     with pytest.raises(ValueError, match="1 missing"):
         validate_fit_data(X, quiet, task="regression", cv_n_splits=3)
+
+
+def test_families_that_cannot_take_weights_are_left_out_or_refused_before_training():
+    """Audit: with sample_weight every knn candidate failed, each using up a trial (14 of 20)."""
+    import warnings
+
+    from sklearn.datasets import load_diabetes
+
+    from ensemble_hpo import EnsembleRegressor
+    from ensemble_hpo.spaces import SearchSpace
+
+    X, y = load_diabetes(return_X_y=True)
+    weights = np.ones(len(y))
+    with pytest.raises(ValueError, match=r"accept sample_weight when it is given. Got \['knn'\]"):
+        EnsembleRegressor(models=["ridge", "knn"], n_trials=2, cv=3).fit(X, y, sample_weight=weights)
+    with pytest.warns(UserWarning, match=r"leaves out \['knn'\]"):
+        auto = SearchSpace.from_models("auto", task="regression", y=y, weighted=True)
+    assert "knn" not in auto.family_names
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "knn" in SearchSpace.from_models("auto", task="regression", y=y).family_names
+    model = EnsembleRegressor(models=["ridge", "knn"], n_trials=2, cv=3, random_state=0,
+                              warm_start_configs=None).fit(X[:200], y[:200])
+    assert (model.leaderboard_["status"] == "ok").all()

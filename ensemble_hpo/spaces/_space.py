@@ -6,6 +6,7 @@ import importlib
 import inspect
 import math
 import numbers
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,12 +61,14 @@ class SearchSpace:
     task: str
 
     @classmethod
-    def from_models(cls, models: Any, *, task: str, y: Any = None) -> SearchSpace:
+    def from_models(cls, models: Any, *, task: str, y: Any = None, weighted: bool = False) -> SearchSpace:
         """Build from ``"auto"``, family names, :class:`ModelFamily` objects or spec dicts.
 
         With ``"auto"``, a regression target ``y`` that is non-negative and right-skewed
         (:func:`~ensemble_hpo.spaces.log_target_suits`) adds the log-target twins
-        (``"xgboost_log"``...) of the default families.
+        (``"xgboost_log"``...) of the default families. ``weighted`` (a fit with
+        ``sample_weight``) leaves out of ``"auto"`` the families whose estimator cannot take
+        weights, with a warning, and refuses them when named.
         """
         if isinstance(models, SearchSpace):
             if models.task != task:
@@ -77,6 +80,8 @@ class SearchSpace:
             if task == REGRESSION and y is not None and log_target_suits(y):
                 names += [f"{n}{LOG_TARGET_SUFFIX}" for n in LOG_TARGET_FAMILIES if n in names]
             families = [f for f in map(get_family, names) if f.supports(task)]
+            if weighted:
+                families = _taking_weights(families, task)
         else:
             if isinstance(models, (str, ModelFamily, Mapping)):
                 models = [models]
@@ -89,6 +94,12 @@ class SearchSpace:
                 )
         if not families:
             raise ValueError("The 'models' parameter must name at least one model family. Got none.")
+        unweighted = [f.name for f in families if weighted and not _takes_weights(f, task)]
+        if unweighted:
+            # Every candidate of such a family failed, each using up a trial (audit: 14 of 20).
+            raise ValueError(
+                "The 'models' parameter must name families whose estimators accept sample_weight "
+                f"when it is given. Got {unweighted} instead; drop them or fit without weights.")
         for family in families:
             # Fail before any training rather than record every candidate as failed.
             family.check_available()
@@ -405,6 +416,21 @@ def _check_spec_parts(name: str, spec: Mapping[str, Any], params: Mapping[str, A
             raise ValueError(
                 f"The 'portfolio' of model family spec {name!r} must only set tuned parameters "
                 f"({sorted(params)}); set the others in 'fixed'. Got {untuned} instead.")
+
+
+def _takes_weights(family: ModelFamily, task: str) -> bool:
+    """Whether the family's estimator class takes ``sample_weight`` in ``fit`` (a factory
+    function cannot be told before it is called: assumed to)."""
+    factory = family.classifier if task == CLASSIFICATION else family.regressor
+    return not isinstance(factory, type) or "sample_weight" in inspect.signature(factory.fit).parameters
+
+
+def _taking_weights(families: list[ModelFamily], task: str) -> list[ModelFamily]:
+    left_out = [f.name for f in families if not _takes_weights(f, task)]
+    if left_out:
+        warnings.warn(f"models='auto' leaves out {left_out}: their estimators do not accept "
+                      "sample_weight.", UserWarning, stacklevel=4)
+    return [f for f in families if f.name not in left_out]
 
 
 def _check_family_class(family: ModelFamily, task: str) -> None:
