@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from ensemble_hpo._resolve import make_selector
 from ensemble_hpo._stage_progress import StageProgress
 from ensemble_hpo.ensemble._cost import ensemble_latency
 from ensemble_hpo.ensemble._fitted import Ensemble, _dense, members_from_weights
-from ensemble_hpo.fusion import default_fusers
+from ensemble_hpo.fusion import WeightedAverage, default_fusers
 from ensemble_hpo.metrics import get_prediction_scorer
 from ensemble_hpo.population import STATUS_SKIPPED, Candidate, Population
 
@@ -104,8 +105,8 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
                       best_single=float(max(scores.values())))
         member_predictions = predictions[[numbers_.index(m.number) for m in members]]
         fuser_X = None if data.transformer is None else _dense(data.transformer.transform(data.X))
-        fuser.fit(member_predictions, y, weights=[m.weight for m in members], X=fuser_X,
-                  sample_weight=sample_weight, **groups_kwargs(fuser, groups))
+        fuser, transformer = _fitted_or_average(fuser, member_predictions, y, members, fuser_X,
+                                                data.transformer, sample_weight, groups)
         progress.done("fusion", "fusion comparison", fuser=type(fuser).__name__)
         nested = nested_scores(
             predictions, y, data.outer_folds, selector=selector,
@@ -115,7 +116,7 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
             sample_weight=sample_weight, groups=groups, deadline=deadline)
         progress.done("fusion comparison")
     ensemble = Ensemble(members=members, fuser=fuser, task=data.task, n_classes=data.n_classes,
-                        feature_transformer=data.transformer)
+                        feature_transformer=transformer)
     best = max(completed, key=lambda c: c.score)
     return SelectionResult(
         ensemble=ensemble, selector=selector, fusion_comparison=nested.table,
@@ -123,6 +124,28 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
         selection_score=_in_sample_score(member_predictions, members, data, scoring),
         best=best,
     )
+
+
+def _fitted_or_average(fuser: Any, member_predictions: np.ndarray, y: np.ndarray,
+                       members: Sequence[Any], X: Any, transformer: Any,
+                       sample_weight: np.ndarray | None, groups: np.ndarray | None) -> tuple[Any, Any]:
+    """``fuser`` fitted on the members, or their weighted average when it fails to fit.
+
+    Stacking under a Poisson deviance failed after the whole search (its linear meta-learner
+    predicted counts <= 0), and without a run folder every candidate was lost (audit). The
+    fallback is announced, and the fusion comparison scores it under its own name.
+    """
+    weights = [m.weight for m in members]
+    try:
+        return fuser.fit(member_predictions, y, weights=weights, X=X, sample_weight=sample_weight,
+                         **groups_kwargs(fuser, groups)), transformer
+    except Exception as exc:  # noqa: BLE001 - any failure: keep the search's work
+        warnings.warn(
+            f"The fusion {type(fuser).__name__} failed on the selected members ({type(exc).__name__}: "
+            f"{exc}); the ensemble uses their weighted average (WeightedAverage) instead.",
+            UserWarning, stacklevel=4)
+        return WeightedAverage().fit(member_predictions, y, weights=weights,
+                                     sample_weight=sample_weight), None
 
 
 def _in_sample_score(member_predictions: np.ndarray, members: Sequence[Any], data: SelectionData,

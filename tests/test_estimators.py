@@ -259,3 +259,19 @@ def test_fit_measures_prediction_cost_on_one_blas_thread(iris, monkeypatch):
     EnsembleClassifier(models=["logistic"], n_trials=2, **FAST).fit(X, y)
     # Unlimited OpenMP pools in predict once took 32.6 s of a 30 s-budget fit under load.
     assert seen == [1]
+
+
+def test_a_fusion_that_fails_after_the_search_falls_back_to_the_weighted_average():
+    """Audit: stacking under Poisson deviance raised after the whole search (its meta-learner
+    predicted counts <= 0); without run_dir every candidate was lost."""
+    from ensemble_hpo.fusion import WeightedAverage
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = rng.poisson(np.exp(0.8 * X[:, 0] - 1.0)).astype(float)
+    with pytest.warns(UserWarning, match="The fusion Stacking failed on the selected members"):
+        model = EnsembleRegressor(models=["ridge", "extra_trees"], n_trials=4, cv=3, random_state=0,
+                                  scoring="neg_mean_poisson_deviance", fusion="stacking",
+                                  warm_start_configs=None).fit(X, y)
+    assert isinstance(model.ensemble_.fuser, WeightedAverage)
+    assert np.isfinite(model.cv_score_) and (model.predict(X) > 0).all()
