@@ -55,7 +55,10 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         (closer to the average of fold models members predict with), at the repeats'
         cost in time; ``cv_score_`` and the fusion comparison use the first repeat's folds.
     scoring : str or callable, default=None
-        scikit-learn scorer name or callable; None means ``"neg_log_loss"``.
+        scikit-learn scorer name, ``make_scorer`` object, or callable
+        ``(y_true, y_pred) -> float`` where greater is better (scikit-learn's loss
+        functions, such as ``mean_absolute_error``, are refused: use their ``neg_`` scorer
+        name); None means ``"neg_log_loss"``.
     selection : str or selector, default="greedy"
         Ensemble selection (``"greedy"``: Caruana's forward selection with replacement).
     fusion : str or fuser, default="average"

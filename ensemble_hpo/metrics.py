@@ -120,6 +120,7 @@ class PredictionScorer:
                     f"Got {scoring!r} instead."
                 ) from exc
         if callable(scoring):
+            _check_not_a_loss(scoring)
             return scoring
         raise ValueError(
             "The 'scoring' parameter must be a scikit-learn scorer name or a callable. "
@@ -163,6 +164,19 @@ class PredictionScorer:
 
     def __repr__(self) -> str:
         return f"PredictionScorer({self.name!r}, task={self.task!r})"
+
+
+def _check_not_a_loss(function: Callable) -> None:
+    """Refuse scikit-learn's loss functions given as plain callables: ``scoring`` is greater is
+    better, so ``mean_absolute_error`` picked the worst candidate and reported +61.2 (audit)."""
+    name = getattr(function, "__name__", "")
+    if getattr(function, "__module__", "").startswith("sklearn.metrics") and name.endswith(
+            ("_error", "_loss", "_deviance")):
+        raise ValueError(
+            "The 'scoring' parameter must be greater-is-better, and a plain callable is taken as "
+            f"such. Got scikit-learn's loss {name!r} instead: pass its scorer name "
+            f"('neg_{name}' where scikit-learn has one) or make_scorer({name}, "
+            "greater_is_better=False).")
 
 
 def _log_loss(y_true: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray | None) -> float:

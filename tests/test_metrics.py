@@ -67,3 +67,16 @@ def test_probability_scorers_score_rows_that_miss_a_class(name):
     scorer = PredictionScorer(name, "classification", classes=words)
     assert scorer(y, proba) == pytest.approx(expected(list(words), words[y]))
     assert np.isfinite(GreedySelector(scoring=name, max_iter=3).fit(np.stack([proba] * 2), y).score_)
+
+
+def test_scikit_learns_loss_functions_are_refused_as_plain_callables():
+    """Audit: scoring=mean_absolute_error was maximised (worst candidate kept, best_score_ +61)."""
+    from sklearn.metrics import log_loss, make_scorer, mean_absolute_error, r2_score
+
+    from ensemble_hpo.metrics import get_prediction_scorer
+
+    for loss in (mean_absolute_error, log_loss):
+        with pytest.raises(ValueError, match=f"loss '{loss.__name__}'"):
+            get_prediction_scorer(loss, "regression")
+    get_prediction_scorer(r2_score, "regression")  # greater is better: accepted
+    get_prediction_scorer(make_scorer(mean_absolute_error, greater_is_better=False), "regression")
