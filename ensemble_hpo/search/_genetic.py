@@ -10,7 +10,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ensemble_hpo._compat import set_trial_system_attr
-from ensemble_hpo.search._grid import is_choice
+from ensemble_hpo.search._grid import is_choice, value_fits
 from ensemble_hpo.search._pso import from_unit, to_unit
 from ensemble_hpo.search._sampler_base import RandomFallbackSampler
 
@@ -27,23 +27,6 @@ _MUTATION_SCALE = 0.1
 _CROSSOVERS = ("uniform",)
 # Breeding attempts before a child that repeats an earlier trial is accepted anyway.
 _CLONE_RETRIES = 20
-
-
-def _contains(distribution: BaseDistribution, value: Any) -> bool:
-    """Whether ``value`` can be used for ``distribution`` (a parent may have had another range)."""
-    if isinstance(distribution, CategoricalDistribution):
-        return is_choice(value, distribution.choices)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if not distribution.low <= value <= distribution.high:
-        return False
-    # On the distribution's grid too: a parameter whose step changed between trials was given
-    # off-grid values (5.5012 for step=1.0; 8 for an int step of 3) from its parents (audit).
-    step = getattr(distribution, "step", None)
-    if step is None:
-        return True
-    steps = (value - distribution.low) / step
-    return abs(steps - round(steps)) <= 1e-8 * max(1.0, abs(steps))
 
 
 def _can_change(distribution: BaseDistribution) -> bool:
@@ -173,7 +156,7 @@ class GeneticSampler(RandomFallbackSampler):
         same = set(own.params) == set(other.params)
         child: dict[str, Any] = {}
         for name, value in own.params.items():
-            if same and self._rng.uniform() < 0.5 and _contains(own.distributions[name],
+            if same and self._rng.uniform() < 0.5 and value_fits(own.distributions[name],
                                                                  other.params[name]):
                 value = other.params[name]
             if self._rng.uniform() < rate:
@@ -199,14 +182,14 @@ class GeneticSampler(RandomFallbackSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         planned = trial.system_attrs.get(CHILD_ATTR, {})
-        if param_name in planned and _contains(param_distribution, planned[param_name]):
+        if param_name in planned and value_fits(param_distribution, planned[param_name]):
             return planned[param_name]
         # A parameter off the plan (a mutated choice opened another branch): inherit it lazily.
         parents: Sequence[Mapping[str, Any]] = trial.system_attrs.get(PARENT_PARAMS_ATTR, ())
         dist = param_distribution
         # A parent of another family lacks the parameter; ``p.get`` would give None, which is a
         # valid choice of some categoricals (max_depth), so membership is checked first.
-        values = [p[param_name] for p in parents if param_name in p and _contains(dist, p[param_name])]
+        values = [p[param_name] for p in parents if param_name in p and value_fits(dist, p[param_name])]
         if not values:
             return self._random_sampler.sample_independent(
                 study, trial, param_name, param_distribution

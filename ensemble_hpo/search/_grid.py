@@ -179,12 +179,21 @@ def is_choice(value: Any, choices: Sequence[Any]) -> bool:
     return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
 
 
-def _value_fits(distribution: BaseDistribution, value: Any) -> bool:
+def value_fits(distribution: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is a point of ``distribution``: a choice, or a number in its range and
+    on its step grid (samplers that reuse values, the grid's points and a genetic child's
+    inherited ones, gave off-grid values to stepped parameters; audit)."""
     if isinstance(distribution, CategoricalDistribution):
         return is_choice(value, distribution.choices)
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or math.isnan(value):
         return False
-    return distribution.low <= value <= distribution.high and not math.isnan(value)
+    if not distribution.low <= value <= distribution.high:
+        return False
+    step = getattr(distribution, "step", None)
+    if step is None:
+        return True
+    steps = (value - distribution.low) / step
+    return abs(steps - round(steps)) <= 1e-8 * max(1.0, abs(steps))
 
 
 class GridSampler(BaseSampler):
@@ -280,8 +289,9 @@ class GridSampler(BaseSampler):
         index = trial.system_attrs.get(self._claim_key())
         if index is None:
             raise RuntimeError(
-                f"Trial {trial.number} holds no grid point; GridSampler only samples trials "
-                "it prepared in before_trial."
+                f"Trial {trial.number} holds no grid point: an enqueued trial must fix every "
+                f"parameter the objective suggests (it lacks {param_name!r}), and GridSampler "
+                "samples only the trials it prepared in before_trial."
             )
         if index == EXHAUSTED:
             raise optuna.TrialPruned("Every grid point is already evaluated or running.")
@@ -292,10 +302,10 @@ class GridSampler(BaseSampler):
                 f"{param_name!r}; every parameter the objective suggests must be in the point."
             )
         value = point[param_name]
-        if not _value_fits(param_distribution, value):
+        if not value_fits(param_distribution, value):
             raise ValueError(
                 f"The grid point #{index} {dict(point)!r} sets {param_name!r} to {value!r}, "
-                f"which is outside {param_distribution!r}."
+                f"which is not a point of {param_distribution!r} (outside it or off its step)."
             )
         return value.item() if isinstance(value, np.generic) else value
 

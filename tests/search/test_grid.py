@@ -257,7 +257,7 @@ def test_missing_param_error_names_param_and_point() -> None:
 
 def test_value_outside_distribution_raises() -> None:
     study = optuna.create_study(sampler=GridSampler([{"kind": "a", "x": 99}]))
-    with pytest.raises(ValueError, match="sets 'x' to 99, which is outside"):
+    with pytest.raises(ValueError, match="sets 'x' to 99, which is not a point of"):
         study.optimize(objective, n_trials=1)
 
 
@@ -301,3 +301,16 @@ def test_a_used_up_grid_adds_no_failed_candidate_to_the_leaderboard() -> None:
                                cv=3, random_state=0, warm_start_configs=None).fit(X[:150], y[:150])
     assert len(model.leaderboard_) == 3
     assert (model.leaderboard_["status"] == "ok").all()
+
+
+def test_grid_points_off_a_step_and_partial_enqueues_get_clear_errors() -> None:
+    """Audit: an off-step point reached the objective; a partial enqueue blamed the sampler."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=GridSampler([{"x": 0.25}]))
+    with pytest.raises(ValueError, match="off its step"):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1, step=0.1), n_trials=1)
+    study = optuna.create_study(sampler=GridSampler([{"x": 1.0, "k": "a"}, {"x": 2.0, "k": "b"}]))
+    study.enqueue_trial({"x": 1.0})
+    with pytest.raises(RuntimeError, match="must fix every parameter .* lacks 'k'"):
+        study.optimize(lambda t: t.suggest_float("x", 0, 5) + (t.suggest_categorical("k", ["a", "b"]) == "a"),
+                       n_trials=1)
