@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
 import os
 import time
@@ -144,7 +145,9 @@ class _BaseEnsemble(BaseEstimator):
         # A refit after fit (reselect, keep_front_point) rebuilds members from these, not from
         # parameters changed since: set_params(random_state=123) moved reselect's refit
         # predictions by 4.6 on diabetes, set_params(models=...) raised a bare KeyError (audit).
-        self.search_space_ = plan.run.space
+        # The models parameter, not the SearchSpace: built-in families hold local factories
+        # that plain pickle (save_model) cannot store.
+        self.search_models_ = copy.deepcopy(params["models"])
         self.search_seed_ = params["random_state"]
         self.final_models_ = self.final_models
         if self.final_models == "refit":
@@ -212,9 +215,9 @@ class _BaseEnsemble(BaseEstimator):
         return self
 
     def _refit(self, ensemble: Any, X: Any, data: SelectionData) -> None:
-        # Estimators pickled before fit kept the space and seed fall back to the parameters.
-        space = getattr(self, "search_space_", None) or SearchSpace.from_models(
-            self.models, task=self._task, y=data.y)
+        # Estimators pickled before fit kept its models and seed fall back to the parameters.
+        space = SearchSpace.from_models(getattr(self, "search_models_", self.models),
+                                        task=self._task, y=data.y)
         refit_members(ensemble, X, data.y, sample_weight=data.sample_weight, groups=data.groups,
                       space=space, builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
                       random_state=getattr(self, "search_seed_", self.random_state))

@@ -140,9 +140,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         Measured prediction seconds per row of every member and of the whole
         ensemble, on one thread, on the first 500 training rows (see
         :func:`ensemble_hpo.ensemble.prediction_cost`).
-    search_space_ : SearchSpace
-        The families and distributions searched; refits after ``fit`` (``reselect``,
-        ``keep_front_point``) rebuild members from it.
+    search_models_ : str, list or SearchSpace
+        A copy of ``models`` as ``fit`` used it; refits after ``fit`` (``reselect``,
+        ``keep_front_point``) rebuild members from it, whatever ``models`` is now.
     search_seed_ : int or None
         ``random_state`` of ``fit``, from which every candidate's seed derives.
     fit_timings_ : dict of str to float
