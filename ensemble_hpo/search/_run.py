@@ -187,10 +187,8 @@ class SearchRun:
         return trials + self.strategy.initial_trials(context)
 
     def _check_resumable(self, study: optuna.Study, evaluator: CandidateEvaluator,
-                         identity: Mapping[str, str] | None) -> CandidateEvaluator:
+                         identity: Mapping[str, str]) -> CandidateEvaluator:
         """Refuse a study computed on other data; keep scoring new trials in the study's metric."""
-        if identity is None:
-            identity = target_and_folds_identity(evaluator.y, evaluator.splits)
         where = f"the study {study.study_name!r}"
         if "run_identity" not in study.user_attrs and "data_fingerprint" in study.user_attrs:
             raise RunFolderMismatch(
@@ -227,8 +225,7 @@ class SearchRun:
         return dataclasses.replace(evaluator, scorer=rebuilt)
 
     def _without_an_unfinished_stranger(self, study: optuna.Study, storage: Any,
-                                        evaluator: CandidateEvaluator,
-                                        identity: Mapping[str, str] | None) -> optuna.Study:
+                                        identity: Mapping[str, str]) -> optuna.Study:
         """``study``, or a new one in its place when it was computed on other data or models
         and holds nothing finished or running (every trial failed, or was interrupted).
 
@@ -241,8 +238,6 @@ class SearchRun:
                   optuna.trial.TrialState.WAITING)
         if not trials or any(t.state in active for t in trials):
             return study
-        if identity is None:
-            identity = target_and_folds_identity(evaluator.y, evaluator.splits)
         try:
             check_identity(study.user_attrs.get("run_identity"), identity, where="")
         except RunFolderMismatch:
@@ -301,6 +296,8 @@ class SearchRun:
         finished yet, so that a slow first candidate is not discarded with time left.
         """
         self._check(n_trials)
+        if identity is None:
+            identity = target_and_folds_identity(evaluator.y, evaluator.splits)
         parallel = self.n_jobs > 1 or self.backend is not None
         scratch: list[Path] = []
         storage, work_store = self.storage, store
@@ -310,8 +307,7 @@ class SearchRun:
             storage = f"journal://{scratch[1] / 'study.log'}"
             work_store = FileArtifactStore(scratch[0] / "artifacts")
         try:
-            study = self._without_an_unfinished_stranger(self.create_study(storage), storage,
-                                                         evaluator, identity)
+            study = self._without_an_unfinished_stranger(self.create_study(storage), storage, identity)
             sampler_seed = resumed_seed(self.sampler_seed, len(study.get_trials(deepcopy=False)))
             if sampler_seed != self.sampler_seed:
                 study.sampler = self.strategy.make_sampler(self.space, seed=sampler_seed)

@@ -30,6 +30,7 @@ from ensemble_hpo.spaces._builtin import (
     get_family,
     log_target_suits,
 )
+from ensemble_hpo.spaces._early_stopping import _fit_accepts
 from ensemble_hpo.spaces._family import PARAM_SEPARATOR, ModelFamily
 from ensemble_hpo.spaces._portfolio import (
     DEFAULT_KIND,
@@ -422,7 +423,7 @@ def _takes_weights(family: ModelFamily, task: str) -> bool:
     """Whether the family's estimator class takes ``sample_weight`` in ``fit`` (a factory
     function cannot be told before it is called: assumed to)."""
     factory = family.classifier if task == CLASSIFICATION else family.regressor
-    return not isinstance(factory, type) or "sample_weight" in inspect.signature(factory.fit).parameters
+    return not isinstance(factory, type) or _fit_accepts(factory, "sample_weight")
 
 
 def _taking_weights(families: list[ModelFamily], task: str) -> list[ModelFamily]:
