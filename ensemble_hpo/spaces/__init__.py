@@ -4,7 +4,6 @@ from ensemble_hpo.spaces._builtin import (
     BUILTIN_FAMILIES,
     DEFAULT_FAMILIES,
     LOG_TARGET_FAMILIES,
-    LogTargetRegressor,
     get_family,
     log_target_suits,
 )
@@ -12,6 +11,7 @@ from ensemble_hpo.spaces._early_stopping import EarlyStoppingClassifier, EarlySt
 from ensemble_hpo.spaces._family import ModelFamily
 from ensemble_hpo.spaces._portfolio import WARM_START_KINDS
 from ensemble_hpo.spaces._space import SearchSpace, distribution_from_spec, family_from_spec
+from ensemble_hpo.spaces._target import LogTargetRegressor, StandardizedTargetRegressor
 
 __all__ = [
     "BUILTIN_FAMILIES",
@@ -22,6 +22,7 @@ __all__ = [
     "LogTargetRegressor",
     "ModelFamily",
     "SearchSpace",
+    "StandardizedTargetRegressor",
     "WARM_START_KINDS",
     "distribution_from_spec",
     "family_from_spec",

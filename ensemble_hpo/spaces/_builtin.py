@@ -18,7 +18,6 @@ from optuna.distributions import CategoricalDistribution as Cat
 from optuna.distributions import FloatDistribution as Float
 from optuna.distributions import IntDistribution as Int
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -41,9 +40,10 @@ from ensemble_hpo.spaces._early_stopping import (
     RareClassHistGradientBoostingClassifier,
 )
 from ensemble_hpo.spaces._family import ModelFamily, missing_package_error
+from ensemble_hpo.spaces._target import LogTargetRegressor, StandardizedTargetRegressor
 
-__all__ = ["BUILTIN_FAMILIES", "DEFAULT_FAMILIES", "LOG_TARGET_FAMILIES", "LogTargetRegressor",
-           "get_family", "log_target_suits"]
+__all__ = ["BUILTIN_FAMILIES", "DEFAULT_FAMILIES", "LOG_TARGET_FAMILIES", "get_family",
+           "log_target_suits"]
 
 
 # Optional dependencies with an extra of the same name in pyproject.toml.
@@ -162,68 +162,13 @@ class GroupAwareMLPRegressor(_GroupsStopOnTrainingLoss, MLPRegressor):
     """MLPRegressor that keeps ``groups`` out of its early-stopping split (see the mixin)."""
 
 
-class LogTargetRegressor(TransformedTargetRegressor):
-    """A regressor fitted on ``log1p(y)`` whose predictions are mapped back with ``expm1``.
-
-    scikit-learn's ``TransformedTargetRegressor`` with the transform fixed, so that the
-    candidate is one family of the search and its out-of-fold predictions (hence selection
-    and every score) are on the user's scale. ``expm1`` of a mean of logs estimates the
-    conditional median, below the mean on a right-skewed target; the weighted ensemble
-    with raw-target candidates corrects that level on out-of-fold rows. ``fit`` forwards
-    ``groups`` to a regressor that takes them (early stopping that keeps groups whole).
-
-    Predictions are clipped to the range of the training targets (in log space, before
-    ``expm1``). Without it a linear model extrapolates exponentially: on forbes market
-    value (seed 1, 60 s) two ridge candidates on the log scale predicted up to 7,500 for
-    a target whose training maximum is 329, greedy selection gave them 6 % of the weight
-    on out-of-fold rows where the extremes were milder, and the ensemble's test RMSE was
-    22 % worse than its best single candidate.
-
-    Parameters
-    ----------
-    regressor : regressor
-        Fitted on ``log1p(y)``; needs ``y > -1``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LinearRegression
-    >>> X = np.arange(1, 6, dtype=float).reshape(-1, 1)
-    >>> model = LogTargetRegressor(regressor=LinearRegression()).fit(X, np.expm1(X.ravel()))
-    >>> model.predict([[4.5]]).round(1)
-    array([89.])
-    >>> model.predict([[9.0]]).round(1)  # clipped to the largest training target
-    array([147.4])
-    """
-
-    def __init__(self, *, regressor: Any = None) -> None:
-        super().__init__(regressor=regressor, func=np.log1p, inverse_func=np.expm1,
-                         check_inverse=False)
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> LogTargetRegressor:
-        y = np.asarray(y, dtype=np.float64)
-        if y.size and y.min() <= -1:
-            raise ValueError("The target of a log-target regressor must be greater than -1. "
-                             f"Got a minimum of {y.min():g} instead.")
-        kwargs: dict[str, Any] = {}
-        if sample_weight is not None:
-            kwargs["sample_weight"] = sample_weight
-        # Named explicitly, as the candidate evaluator decides whether to pass groups at all.
-        if groups is not None and "groups" in inspect.signature(self.regressor.fit).parameters:
-            kwargs["groups"] = groups
-        super().fit(X, y, **kwargs)
-        self.log_target_range_ = (float(np.log1p(y.min())), float(np.log1p(y.max())))
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "log_target_range_")
-        low, high = self.log_target_range_
-        return np.expm1(np.clip(self.regressor_.predict(X), low, high))
-
-
-def _log_target(regressor: Callable[..., Any]) -> Callable[..., Any]:
+def _log_target(regressor: Callable[..., Any], *, scale_target: bool) -> Callable[..., Any]:
     def factory(**kwargs: Any) -> LogTargetRegressor:
-        return LogTargetRegressor(regressor=regressor(**kwargs))
+        inner = regressor(**kwargs)
+        # Standardised on the log scale: the twin's outer transform must see y itself.
+        if scale_target:
+            inner = StandardizedTargetRegressor(regressor=inner)
+        return LogTargetRegressor(regressor=inner)
 
     factory.__name__ = f"LogTarget{getattr(regressor, '__name__', 'Regressor')}"
     # ModelFamily.build passes random_state only to factories that take it.
@@ -234,7 +179,9 @@ def _log_target(regressor: Callable[..., Any]) -> Callable[..., Any]:
 def log_target_twin(family: ModelFamily) -> ModelFamily:
     """``family`` fitted on ``log1p(y)`` (regression only), named ``"<family>_log"``."""
     return dataclasses.replace(family, name=f"{family.name}{LOG_TARGET_SUFFIX}", classifier=None,
-                               regressor=_log_target(family.regressor))
+                               regressor=_log_target(family.regressor,
+                                                     scale_target=family.scale_target),
+                               scale_target=False)
 
 
 def _mlp_layers(params: dict[str, Any]) -> dict[str, Any]:
@@ -270,6 +217,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "xgboost",
             classifier=_boosted(EarlyStoppingClassifier, "xgboost", "xgboost", "XGBClassifier"),
             regressor=_boosted(EarlyStoppingRegressor, "xgboost", "xgboost", "XGBRegressor"),
+            scale_target=True,
             params=_XGB_PARAMS,
             fixed={"n_estimators": 500, "tree_method": "hist", "n_jobs": 1, "verbosity": 0},
             preprocessing="tree_native",
@@ -284,6 +232,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "random_forest",
             classifier=RandomForestClassifier,
             regressor=RandomForestRegressor,
+            scale_target=True,
             params=_FOREST_PARAMS,
             fixed={"n_jobs": 1},
             preprocessing="tree",
@@ -294,6 +243,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "extra_trees",
             classifier=ExtraTreesClassifier,
             regressor=ExtraTreesRegressor,
+            scale_target=True,
             params=_FOREST_PARAMS,
             fixed={"n_jobs": 1},
             preprocessing="tree",
@@ -304,6 +254,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "hist_gradient_boosting",
             classifier=RareClassHistGradientBoostingClassifier,
             regressor=GroupAwareHistGradientBoostingRegressor,
+            scale_target=True,
             params={
                 "learning_rate": Float(0.01, 0.3, log=True),
                 "max_leaf_nodes": Int(8, 128, log=True),
@@ -328,6 +279,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
         ModelFamily(
             "ridge",
             regressor=Ridge,
+            scale_target=True,
             params={"alpha": Float(1e-3, 1e4, log=True)},
             preprocessing="linear",
             portfolio=({"alpha": 1.0},),
@@ -337,6 +289,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "knn",
             classifier=KNeighborsClassifier,
             regressor=KNeighborsRegressor,
+            scale_target=True,
             params={"n_neighbors": Int(1, 64, log=True), "weights": Cat(["uniform", "distance"]),
                     "p": Int(1, 2)},
             preprocessing="linear",
@@ -347,6 +300,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "svm",
             classifier=_calibrated_svc,
             regressor=SVR,
+            scale_target=True,
             params={"C": Float(1e-3, 1e3, log=True), "kernel": Cat(["rbf", "linear"]),
                     "gamma": Float(1e-4, 1.0, log=True)},
             conditions={"gamma": {"kernel": ["rbf"]}},
@@ -358,6 +312,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "mlp",
             classifier=GroupAwareMLPClassifier,
             regressor=GroupAwareMLPRegressor,
+            scale_target=True,
             params={"width": Int(16, 256, log=True), "depth": Int(1, 3),
                     "alpha": Float(1e-6, 1e-1, log=True),
                     "learning_rate_init": Float(1e-4, 1e-2, log=True)},
@@ -371,6 +326,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "lightgbm",
             classifier=_boosted(EarlyStoppingClassifier, "lightgbm", "lightgbm", "LGBMClassifier"),
             regressor=_boosted(EarlyStoppingRegressor, "lightgbm", "lightgbm", "LGBMRegressor"),
+            scale_target=True,
             params={"learning_rate": Float(0.01, 0.3, log=True), "num_leaves": Int(8, 256, log=True),
                     "min_child_samples": Int(5, 100, log=True), "subsample": Float(0.5, 1.0),
                     "colsample_bytree": Float(0.4, 1.0), "reg_lambda": Float(1e-3, 10.0, log=True)},
@@ -385,6 +341,7 @@ BUILTIN_FAMILIES: dict[str, ModelFamily] = {
             "catboost",
             classifier=_boosted(EarlyStoppingClassifier, "catboost", "catboost", "CatBoostClassifier"),
             regressor=_boosted(EarlyStoppingRegressor, "catboost", "catboost", "CatBoostRegressor"),
+            scale_target=True,
             params={"learning_rate": Float(0.01, 0.3, log=True), "depth": Int(3, 10),
                     "l2_leaf_reg": Float(1.0, 30.0, log=True)},
             fixed={"iterations": 500, "thread_count": 1, "verbose": False,

@@ -17,6 +17,7 @@ from optuna.distributions import (
 )
 
 from ensemble_hpo._checks import CLASSIFICATION
+from ensemble_hpo.spaces._target import StandardizedTargetRegressor
 
 __all__ = ["ModelFamily", "suggest"]
 
@@ -74,6 +75,13 @@ class ModelFamily:
     requires : mapping of str to str
         Optional packages the family imports, as ``{module: pip install command}``;
         :meth:`check_available` names the command when one is missing.
+    scale_target : bool, default=False
+        For regression, fit the estimator on the target standardised with each training
+        fold's mean and standard deviation, and map its predictions back
+        (:class:`~ensemble_hpo.spaces.StandardizedTargetRegressor`). The built-in families
+        set it: their hyperparameters then mean the same on every table, whatever the
+        target's units and offset. Leave it off for an objective that needs the raw target
+        (Poisson, Tweedie or gamma losses need non-negative or positive values).
 
     Examples
     --------
@@ -96,6 +104,7 @@ class ModelFamily:
     transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     relative_cost: float = 1.0
     requires: Mapping[str, str] = field(default_factory=dict)
+    scale_target: bool = False
 
     def supports(self, task: str) -> bool:
         return (self.classifier if task == CLASSIFICATION else self.regressor) is not None
@@ -138,7 +147,10 @@ class ModelFamily:
             kwargs = self.transform(kwargs)
         if random_state is not None and _accepts(factory, "random_state"):
             kwargs.setdefault("random_state", random_state)
-        return factory(**kwargs)
+        estimator = factory(**kwargs)
+        if self.scale_target and task != CLASSIFICATION:
+            return StandardizedTargetRegressor(regressor=estimator)
+        return estimator
 
 
 def missing_package_error(family: str, module: str, command: str) -> ImportError:

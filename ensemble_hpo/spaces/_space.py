@@ -358,7 +358,8 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
     Keys: ``name``; either ``base`` (a built-in family to override) or ``classifier`` /
     ``regressor`` (import paths of estimator classes, or classes or factories given in
     Python); ``params`` (name → distribution spec);
-    optional ``fixed``, ``conditions``, ``preprocessing``, ``portfolio``.
+    optional ``fixed``, ``conditions``, ``preprocessing``, ``portfolio`` and ``scale_target``
+    (regression on the standardised target; a ``base`` family's setting by default, else off).
     """
     spec = dict(spec)
     base = get_family(spec.pop("base")) if "base" in spec else None
@@ -366,7 +367,7 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
     if not name:
         raise ValueError("A model family spec must have a 'name' (or a 'base' built-in family).")
     unknown = set(spec) - {"classifier", "regressor", "params", "fixed", "conditions", "preprocessing",
-                           "portfolio"}
+                           "portfolio", "scale_target"}
     if unknown:
         raise ValueError(f"The model family spec {name!r} has unknown keys {sorted(unknown)}.")
     factories = {k: import_estimator_class(v, k) if isinstance(v, str) else v
@@ -391,8 +392,18 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
         preprocessing=spec.get("preprocessing", defaults.preprocessing),
         portfolio=tuple(spec.get("portfolio", defaults.portfolio if not params else ())),
         transform=defaults.transform if not params else None,
+        relative_cost=defaults.relative_cost,
         requires=defaults.requires,
+        scale_target=_spec_flag(name, spec, "scale_target", defaults.scale_target),
     )
+
+
+def _spec_flag(name: str, spec: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"The {key!r} of model family spec {name!r} must be true or false. "
+                         f"Got {value!r} instead.")
+    return value
 
 
 def _check_spec_parts(name: str, spec: Mapping[str, Any], params: Mapping[str, Any]) -> None:
