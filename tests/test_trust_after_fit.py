@@ -48,6 +48,13 @@ def test_a_model_whose_run_folder_was_started_over_refuses_the_new_files(tmp_pat
             use(loaded)
 
 
+def test_a_model_whose_run_folder_moved_says_so(tmp_path):
+    model = _fit(tmp_path / "first")
+    shutil.move(tmp_path / "first", tmp_path / "moved")
+    with pytest.raises(RunFolderMismatch, match="is gone: the run folder was moved or removed"):
+        model.predict_candidate(X[:5])
+
+
 def test_a_moved_run_folder_resumes_and_its_own_journal_url_is_the_same_study(tmp_path):
     _fit(tmp_path / "first")
     shutil.move(tmp_path / "first", tmp_path / "moved")

@@ -99,7 +99,7 @@ def test_a_flipped_byte_is_refused(store_with_one, where):
     data = bytearray(_models_file(store).read_bytes())
     data[len(data) // 2 if where == "payload" else 60] ^= 0x01
     _models_file(store).write_bytes(bytes(data))
-    with pytest.raises(UntrustedArtifactError, match="altered after it was written"):
+    with pytest.raises(UntrustedArtifactError, match="altered, or copied from another run folder, after"):
         store.load_models(0)
 
 
@@ -201,3 +201,45 @@ def test_a_store_pickled_before_trusted_existed_reads_as_untrusted(store_with_on
     _models_file(store).write_bytes(pickle.dumps([1]))
     with pytest.raises(UntrustedArtifactError, match="not signed"):
         old.load_models(0)
+
+
+def test_a_signed_file_copied_from_another_run_folder_is_refused(data, tmp_path):
+    # Audit: a models file of another run (same user, same key) predicted for this one.
+    X, y = data
+    runs = {}
+    for name, labels in (("mine", y), ("other", 1 - y)):
+        model = LogisticRegression(max_iter=500).fit(X, labels)
+        store = FileArtifactStore(tmp_path / name)
+        store.bind(f"study of {name}")
+        store.save(0, model.predict_proba(X), [model])
+        runs[name] = store
+    _models_file(runs["mine"]).write_bytes(_models_file(runs["other"]).read_bytes())
+    with pytest.raises(UntrustedArtifactError, match="copied from another run folder"):
+        runs["mine"].load_models(0)
+
+
+def test_files_signed_before_the_folder_id_was_signed_still_load(store_with_one, data):
+    from ensemble_hpo.population import _store
+
+    store, model = store_with_one
+    X, _ = data
+    payload = pickle.dumps([model], protocol=5)
+    header = _store._HEADER.pack(_store._MAGIC_V1, _signing.key_fingerprint(),
+                                 _store.hashlib.sha256(payload).digest(),
+                                 _signing.sign(_store._context(3, None, _store._MAGIC_V1), payload))
+    _models_file(store, 3).write_bytes(header + payload)
+    np.testing.assert_array_equal(store.load_models(3)[0].predict(X), model.predict(X))
+
+
+def test_a_relative_folder_is_kept_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = FileArtifactStore("runs/artifacts")
+    assert store.path == tmp_path / "runs" / "artifacts"
+
+
+def test_a_deleted_models_file_leaves_the_candidate_out_with_a_clear_error(store_with_one):
+    store, _ = store_with_one
+    _models_file(store).unlink()
+    assert 0 not in store and not store.has_models(0)
+    with pytest.raises(FileNotFoundError, match="fold models of candidate 0 .* are missing"):
+        store.load_models(0)

@@ -141,7 +141,9 @@ class FileArtifactStore(ArtifactStore):
     OWNER = "OWNER.json"
 
     def __init__(self, path: str | os.PathLike[str], *, trusted: bool = False) -> None:
-        self.path = Path(path)
+        # Absolute: a saved model loaded from another working directory (or a chdir) must
+        # find the same folder (audit: reported as "removed or started over").
+        self.path = Path(path).absolute()
         self.trusted = bool(trusted)
         self.path.mkdir(parents=True, exist_ok=True)
 
@@ -218,11 +220,17 @@ class FileArtifactStore(ArtifactStore):
                 current = self.folder_id
         except FileNotFoundError:
             current = None
+        if current is None:
+            raise RunFolderMismatch(
+                f"The artifacts folder {str(self.path)!r} of this model is gone: the run folder "
+                "was moved or removed since the fit. A moved run folder resumes where it is now "
+                "(fit with run_dir=<new place>, or ensemble-hpo resume <new place>), which "
+                "gives a model that can use its files again.")
         if current != self.folder_id:
             raise RunFolderMismatch(
                 f"The artifacts folder {str(self.path)!r} is not the one this model was fitted "
-                "with: the run folder was removed or started over since, so its files belong "
-                "to another run. Refit, or use a model saved from that other run.")
+                "with: the run folder was started over since, so its files belong to another "
+                "run. Refit, or use a model saved from that other run.")
 
     def _file(self, key: int, kind: str) -> Path:
         self._check_folder()
@@ -241,7 +249,7 @@ class FileArtifactStore(ArtifactStore):
     def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
         array = np.asarray(predictions, dtype=prediction_dtype(predictions))
         payload = pickle.dumps(list(models), protocol=5)
-        header = _signed_header(key, payload)
+        header = _signed_header(key, payload, self.folder_id)
         # Models first: the predictions file is the marker that the candidate is complete.
         self._atomic_write(self._file(key, "models.pkl"), lambda p: _write_parts(p, header, payload))
         self._atomic_write(self._file(key, "oof.npy"), lambda p: np.save(p, array, allow_pickle=False))
@@ -254,32 +262,46 @@ class FileArtifactStore(ArtifactStore):
         if not path.exists():
             return self._load_legacy_joblib(key)
         data = path.read_bytes()
-        payload = _verified_payload(key, data, path, trusted=self.trusted)
+        payload = _verified_payload(key, data, path, self.folder_id, trusted=self.trusted)
         return pickle.loads(payload)  # noqa: S301 - verified above (or trusted by the caller)
 
     def _load_legacy_joblib(self, key: int) -> list[Any]:
         path = self._file(key, "models.joblib")
+        if not path.exists():
+            raise FileNotFoundError(
+                f"The fold models of candidate {key} ({str(self._file(key, 'models.pkl'))!r}) are "
+                "missing: the file was deleted or moved after the candidate finished.")
         if not self.trusted:
             raise _untrusted(path, "is an unsigned file from a version before run folders were signed")
         return joblib.load(path)
 
     def __contains__(self, key: int) -> bool:
-        return self._file(key, "oof.npy").exists()
+        # Both files: a candidate whose models file was deleted cannot become a member
+        # (audit: it failed at loading with a misleading "unsigned legacy file" error).
+        return self._file(key, "oof.npy").exists() and any(
+            self._file(key, kind).exists() for kind in ("models.pkl", "models.joblib"))
 
 
 # magic (8) | key fingerprint (8) | SHA-256 of the payload (32) | HMAC-SHA256 (32) | pickle
-_MAGIC = b"EHPOSIG\x01"
+_MAGIC = b"EHPOSIG\x02"
+#: Files written before the folder's id was signed: their context names the candidate only.
+_MAGIC_V1 = b"EHPOSIG\x01"
 _HEADER = struct.Struct("8s8s32s32s")
 
 
-def _context(key: int) -> bytes:
-    # Signed with the payload, so a signed file cannot pose as another candidate's.
-    return b"ensemble_hpo models %d\0" % int(key)
+def _context(key: int, folder_id: str | None, magic: bytes = _MAGIC) -> bytes:
+    # Signed with the payload, so a signed file cannot pose as another candidate's, nor
+    # (since version 2) as a file of another run folder: a models file copied in from
+    # another run predicted for this one without a warning (audit: accuracy 0.955 -> 0.05).
+    context = b"ensemble_hpo models %d\0" % int(key)
+    if magic == _MAGIC_V1:
+        return context
+    return context + (folder_id or "").encode() + b"\0"
 
 
-def _signed_header(key: int, payload: bytes) -> bytes:
+def _signed_header(key: int, payload: bytes, folder_id: str | None) -> bytes:
     return _HEADER.pack(_MAGIC, key_fingerprint(), hashlib.sha256(payload).digest(),
-                        sign(_context(key), payload))
+                        sign(_context(key, folder_id), payload))
 
 
 def _write_parts(path: str, *parts: bytes) -> None:
@@ -288,25 +310,27 @@ def _write_parts(path: str, *parts: bytes) -> None:
             file.write(part)
 
 
-def _verified_payload(key: int, data: bytes, path: Path, *, trusted: bool) -> memoryview:
+def _verified_payload(key: int, data: bytes, path: Path, folder_id: str | None, *,
+                      trusted: bool) -> memoryview:
     """The pickle inside ``data`` once it is known to be this user's (or trusted); else raise."""
     view = memoryview(data)
-    if len(data) < _HEADER.size or not data.startswith(_MAGIC):
+    if len(data) < _HEADER.size or not data.startswith((_MAGIC, _MAGIC_V1)):
         if trusted:  # a header-less pickle, as written before signing
             return view
         raise _untrusted(path, "is not signed")
-    _, fingerprint, checksum, signature = _HEADER.unpack_from(data)
+    magic, fingerprint, checksum, signature = _HEADER.unpack_from(data)
     payload = view[_HEADER.size:]
     if trusted:
         if not hmac.compare_digest(hashlib.sha256(payload).digest(), checksum):
             raise UntrustedArtifactError(f"The model artifact {str(path)!r} is corrupted (checksum "
                                          "mismatch); refusing to load it even though trusted=True.")
         return payload
-    if verify(signature, _context(key), payload):
+    if verify(signature, _context(key, folder_id, magic), payload):
         return payload
     if fingerprint != key_fingerprint():
         raise _untrusted(path, "was signed with another key (another user or machine)")
-    raise _untrusted(path, "was altered after it was written (its signature does not match)")
+    raise _untrusted(path, "was altered, or copied from another run folder, after it was written "
+                           "(its signature does not match)")
 
 
 def _untrusted(path: Path, why: str) -> UntrustedArtifactError:
