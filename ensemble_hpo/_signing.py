@@ -27,7 +27,8 @@ _MIN_KEY_BYTES = 16
 
 def key_path() -> Path:
     """Where this user's signing key lives."""
-    return Path(os.environ.get(KEY_ENV, Path.home() / ".ensemble_hpo" / "signing.key"))
+    # An empty value (``export ENSEMBLE_HPO_KEY_FILE=``) is unset, not the current folder.
+    return Path(os.environ.get(KEY_ENV) or Path.home() / ".ensemble_hpo" / "signing.key")
 
 
 def signing_key() -> bytes:

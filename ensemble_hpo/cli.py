@@ -557,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     from ensemble_hpo._checks import ParameterConflict
     from ensemble_hpo._run_identity import RunFolderMismatch
     from ensemble_hpo.config import ConfigError
-    from ensemble_hpo.persistence import UntrustedModelError
+    from ensemble_hpo.persistence import ModelFileError, UntrustedModelError
 
     args = build_parser().parse_args(argv)
     try:
@@ -569,7 +569,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except UntrustedModelError as exc:
-        print(f"error: {exc}\nOn the command line, pass --trust to load it.", file=sys.stderr)
+        hint = exc.trust_helps and not getattr(args, "trust", False)
+        print(f"error: {exc}" + ("\nOn the command line, pass --trust to load it." if hint else ""),
+              file=sys.stderr)
+        return EXIT_DATA
+    except ModelFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
     except RunFolderMismatch as exc:
         print(f"error: {exc}", file=sys.stderr)

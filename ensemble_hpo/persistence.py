@@ -37,7 +37,8 @@ import joblib
 
 from ensemble_hpo._signing import sign
 
-__all__ = ["FORMAT_VERSION", "UntrustedArtifactError", "UntrustedModelError", "load_model", "save_model"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "UntrustedArtifactError", "UntrustedModelError",
+           "load_model", "save_model"]
 
 FORMAT_NAME = "ensemble_hpo-model"
 FORMAT_VERSION = 1
@@ -52,7 +53,19 @@ _MOVED_MODULES = {
 
 
 class UntrustedModelError(ValueError):
-    """A pickled file's signature does not match this user's key; it is not unpickled."""
+    """A pickled file's signature does not match this user's key; it is not unpickled.
+
+    ``trust_helps`` says whether loading it with ``trusted=True`` would work: not for a
+    file whose checksum does not match (corrupted, or altered after it was written).
+    """
+
+    def __init__(self, message: str, *, trust_helps: bool = True) -> None:
+        super().__init__(message)
+        self.trust_helps = trust_helps
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable ensemble_hpo model file (or of another format version)."""
 
 
 class UntrustedArtifactError(UntrustedModelError):
@@ -95,13 +108,13 @@ def _read(path: Path) -> tuple[dict[str, Any], bytes]:
         with zipfile.ZipFile(path) as archive:
             manifest = json.loads(archive.read(_MANIFEST))
             payload = archive.read(_PAYLOAD)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{str(path)!r} is not an ensemble_hpo model file: {exc}") from None
-    if manifest.get("format") != FORMAT_NAME:
-        raise ValueError(f"{str(path)!r} is not an ensemble_hpo model file.")
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise ModelFileError(f"{str(path)!r} is not an ensemble_hpo model file: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{str(path)!r} is not an ensemble_hpo model file.")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
-        raise ValueError(
+        raise ModelFileError(
             f"The model file {str(path)!r} has format version {version!r}, but this ensemble_hpo "
             f"reads version {FORMAT_VERSION}. Load it with the ensemble_hpo version that wrote it "
             f"({manifest.get('library_version')!r}) and refit or re-save."
@@ -123,7 +136,7 @@ def load_model(path: str | os.PathLike[str], *, trusted: bool = False) -> Any:
     manifest, payload = _read(path)
     if hashlib.sha256(payload).hexdigest() != manifest.get("sha256"):
         raise UntrustedModelError(f"The model file {str(path)!r} is corrupted or was tampered with "
-                                  "(checksum mismatch); refusing to load it.")
+                                  "(checksum mismatch); refusing to load it.", trust_helps=False)
     if not trusted and not hmac.compare_digest(_signature(payload), str(manifest.get("signature"))):
         raise UntrustedModelError(
             f"The model file {str(path)!r} was not signed with your key, so loading it could run "

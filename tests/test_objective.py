@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import optuna
 import pytest
+from optuna.distributions import FloatDistribution
 from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
 
 from ensemble_hpo import EnsembleClassifier
 from ensemble_hpo._resolve import make_selector
 from ensemble_hpo.config import RunConfig
 from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.spaces import ModelFamily
 
 QUICK = dict(models=["logistic", "knn"], search="random", n_trials=5, cv=3, random_state=0,
              warm_start_configs=None)
@@ -112,3 +115,24 @@ def test_ensemble_gains_of_a_regression_do_not_depend_on_the_targets_offset():
                                   objective="ensemble").fit(X[:200], y[:200] + offset)
         gains.append([t.value for t in model.trials_])
     np.testing.assert_allclose(gains[1], gains[0], rtol=1e-6, atol=1e-6)
+
+
+class _KeepsALambda(LogisticRegression):
+    """Fits, but its fitted state cannot be pickled into a run folder's artifacts."""
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight=sample_weight)
+        self.hook_ = lambda z: z
+        return self
+
+
+def test_a_candidate_that_cannot_be_stored_says_why(cancer, tmp_path):
+    # Audit: with a file store every such candidate was "failed" with no error.
+    X, y = cancer
+    family = ModelFamily("keeps_lambda", classifier=_KeepsALambda,
+                         params={"C": FloatDistribution(0.1, 10, log=True)})
+    model = EnsembleClassifier(models=[family], n_trials=2, cv=3, random_state=0,
+                               warm_start_configs=None, run_dir=tmp_path / "run")
+    with pytest.raises(RuntimeError, match="Every one of the 2 candidates failed") as info:
+        model.fit(X, y)
+    assert "pickle" in str(info.value).lower()

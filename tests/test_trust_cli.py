@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -182,3 +184,42 @@ def load_iris_frame() -> pd.DataFrame:
     from sklearn.datasets import load_iris
 
     return load_iris(as_frame=True).data
+
+
+def test_an_unreadable_or_corrupted_model_file_is_a_clear_error(tmp_path, capsys):
+    # Audit: a truncated model.ehpo gave a traceback (exit 1), and a corrupted one advised
+    # --trust even when it was given (trust does not load a corrupted file).
+    config = _write_config(tmp_path, models=["logistic"])
+    run_dir = tmp_path / "run"
+    assert main(["run", str(config), "-o", str(run_dir), "--quiet"]) == 0
+    rows = tmp_path / "rows.csv"
+    load_iris_frame().iloc[:5].to_csv(rows, index=False)
+    model_file = run_dir / "model.ehpo"
+    intact = model_file.read_bytes()
+    predict = ["predict", str(run_dir), str(rows), "-o", str(tmp_path / "p.csv")]
+    model_file.write_bytes(intact[: len(intact) // 2])
+    assert main(predict) == 3
+    assert "is not an ensemble_hpo model file" in capsys.readouterr().err
+    with zipfile.ZipFile(model_file, "w") as archive:  # valid JSON, not an object
+        archive.writestr("manifest.json", "[]")
+        archive.writestr("model.joblib", b"")
+    assert main(predict) == 3
+    assert "is not an ensemble_hpo model file" in capsys.readouterr().err
+    with zipfile.ZipFile(model_file.with_suffix(".tmp"), "w") as archive:
+        with zipfile.ZipFile(io.BytesIO(intact)) as original:
+            archive.writestr("manifest.json", original.read("manifest.json"))
+            payload = bytearray(original.read("model.joblib"))
+            payload[len(payload) // 2] ^= 1
+            archive.writestr("model.joblib", bytes(payload))
+    model_file.with_suffix(".tmp").replace(model_file)
+    assert main([*predict, "--trust"]) == 3
+    err = capsys.readouterr().err
+    assert "checksum mismatch" in err and "pass --trust" not in err
+
+
+def test_an_empty_key_file_variable_means_the_default_key(monkeypatch, tmp_path):
+    from ensemble_hpo import _signing
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(_signing.KEY_ENV, "")
+    assert _signing.key_path() == tmp_path / ".ensemble_hpo" / "signing.key"

@@ -323,7 +323,8 @@ def _verified_payload(key: int, data: bytes, path: Path, folder_id: str | None, 
     if trusted:
         if not hmac.compare_digest(hashlib.sha256(payload).digest(), checksum):
             raise UntrustedArtifactError(f"The model artifact {str(path)!r} is corrupted (checksum "
-                                         "mismatch); refusing to load it even though trusted=True.")
+                                         "mismatch); refusing to load it even though trusted=True.",
+                                         trust_helps=False)
         return payload
     if verify(signature, _context(key, folder_id, magic), payload):
         return payload

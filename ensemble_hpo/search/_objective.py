@@ -147,10 +147,17 @@ class CandidateObjective:
         if "stopped_at_fold" in result.extra:
             trial.set_user_attr("status", "pruned")
             raise optuna.TrialPruned(f"pruned after fold {result.extra['stopped_at_fold']}")
-        self._store(trial, result)
+        try:
+            self._store(trial, result)
+            value = self.trial_value(trial, result, self.evaluator, self.store)
+        except Exception as exc:
+            # E.g. models that cannot be pickled into a file store (n_jobs > 1, run_dir, Dask):
+            # every candidate showed as "failed" with no error (audit).
+            self._record_failure(trial, "failed", exc, start)
+            raise
         # The candidate's own score is kept apart from the value the strategy optimises.
         trial.set_user_attr("score", float(result.score))
-        return self.trial_value(trial, result, self.evaluator, self.store)
+        return value
 
     def _evaluate(self, trial: optuna.Trial, estimator: Any) -> EvaluationResult:
         deadline = self._fold_deadline(trial)
