@@ -12,7 +12,9 @@ import json
 import os
 import random
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -263,6 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})
     run_dir = Path(args.output or Path(config.output_dir) / config.name).expanduser()
+    _recover_replaced(run_dir)
     holds_run = (run_dir / CONFIG_FILE).exists()
     if holds_run and not args.force:
         raise CLIError(f"The run folder {str(run_dir)!r} already holds a run; use 'ensemble-hpo resume "
@@ -300,7 +303,7 @@ def _replacing(run_dir: Path, replace: bool) -> Iterator[None]:
     if not replace:
         yield
         return
-    aside = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
+    aside = _aside_name(run_dir, os.getpid())
     run_dir.rename(aside)
     try:
         yield
@@ -314,6 +317,40 @@ def _replacing(run_dir: Path, replace: bool) -> Iterator[None]:
                   file=sys.stderr)
         raise
     shutil.rmtree(aside)
+
+
+def _aside_name(run_dir: Path, pid: int) -> Path:
+    return run_dir.with_name(f".{run_dir.name}.replaced-{pid}")
+
+
+def _recover_replaced(run_dir: Path) -> None:
+    """Finish what a ``--force`` run killed by SIGKILL (or a crash) could not: its previous run
+    still waits in the hidden folder of :func:`_replacing`, and no command named it (audit).
+
+    Put back when the new run finished no candidate, removed (as ``--force`` asked) when it did.
+    """
+    for aside in sorted(run_dir.parent.glob(f".{run_dir.name}.replaced-*")):
+        pid = aside.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        if run_dir.is_dir() and RunFolder(run_dir).has_finished_candidate():
+            shutil.rmtree(aside)
+            continue
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        aside.rename(run_dir)
+        print(f"A 'run --force' (process {pid}) was stopped before its new run finished a "
+              f"candidate; the previous run in {run_dir} was put back.", file=sys.stderr)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _with_seed(config: Any) -> Any:
@@ -350,6 +387,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from ensemble_hpo.config import load_config
 
     run_dir = Path(args.run_dir)
+    _recover_replaced(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise CLIError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE}).", EXIT_DATA)
     config = _with_absolute_paths(load_config(run_dir / CONFIG_FILE, _overrides(args)))
@@ -376,6 +414,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ensemble_hpo.persistence import load_model
 
     run_dir = Path(args.run_dir)
+    _recover_replaced(run_dir)
     model_file = run_dir / MODEL_FILE
     if not model_file.exists():
         raise CLIError(f"{str(run_dir)!r} holds no fitted model ({MODEL_FILE}); run it first.", EXIT_DATA)
@@ -463,6 +502,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, _overrides(args))
     run_dir = Path(args.run_dir or Path(config.output_dir) / config.name).expanduser()
+    _recover_replaced(run_dir)
     _check_run_folder_shared(_open_shared_storage(args.storage), run_dir)
     X, y, task = load_data(config)
     X_train, _, y_train, _ = _split(X, y, task, config)
@@ -483,6 +523,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ensemble_hpo.report import make_report
 
     run_dir = Path(args.run_dir)
+    _recover_replaced(run_dir)
     if not (run_dir / MODEL_FILE).exists() or not (run_dir / CONFIG_FILE).exists():
         raise CLIError(f"{str(run_dir)!r} holds no finished run ({MODEL_FILE}, {CONFIG_FILE}).", EXIT_DATA)
     config = load_config(run_dir / CONFIG_FILE)
@@ -553,6 +594,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's time limit) ends the command as Ctrl-C would: through
+    its cleanups, e.g. ``--force`` putting the previous run back (it stayed hidden; audit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     from ensemble_hpo._checks import ParameterConflict
     from ensemble_hpo._run_identity import RunFolderMismatch
@@ -561,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _exit_on_sigterm():
+            return args.func(args)
     except (ConfigError, ParameterConflict) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -290,3 +290,60 @@ def test_predict_to_a_missing_folder_is_a_data_error(tmp_path, capsys):
     load_iris(as_frame=True).data.to_csv(table, index=False)
     assert main(["predict", str(run_dir), str(table), "-o", str(tmp_path / "no" / "p.csv")]) == 3
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_force_puts_the_old_run_back_when_terminated(tmp_path, monkeypatch):
+    # Audit: SIGTERM skipped the put-back and left the old run in a hidden folder.
+    import os
+    import signal
+    import time
+
+    import ensemble_hpo.cli as cli
+
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+    def terminated(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    monkeypatch.setattr(cli, "_execute", terminated)
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(_config(tmp_path, cv=4)), "-o", str(run_dir), "--force"])
+    assert info.value.code == 128 + signal.SIGTERM
+    assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    assert signal.getsignal(signal.SIGTERM) is not None  # the handler is restored
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize("new_run_finished", [False, True])
+def test_a_killed_force_run_is_settled_by_the_next_command(tmp_path, capsys, new_run_finished):
+    # SIGKILL leaves the previous run aside: the next command puts it back (the new run
+    # finished nothing) or removes it (the new run replaced it, as --force asked).
+    run_dir, new_dir = tmp_path / "run", tmp_path / "new"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    artifacts = {p.name: p.read_bytes() for p in (run_dir / "artifacts").iterdir()}
+    assert main(["run", str(_config(tmp_path, cv=4)), "-o", str(new_dir)]) == 0
+    aside = tmp_path / f".run.replaced-{_dead_pid()}"
+    run_dir.rename(aside)
+    if new_run_finished:
+        new_dir.rename(run_dir)
+    else:  # killed before its first candidate finished
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text((new_dir / "config.yaml").read_text())
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--no-train"]) == 0
+    assert not aside.exists()
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["cv"] == (4 if new_run_finished else 3)
+    assert ("the previous run in" in capsys.readouterr().err) is not new_run_finished
+    if not new_run_finished:
+        assert {p.name: p.read_bytes() for p in (run_dir / "artifacts").iterdir()} == artifacts
