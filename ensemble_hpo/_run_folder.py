@@ -8,12 +8,15 @@ package spells these names; the module imports nothing heavy at load time, so th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ensemble_hpo._process import process_tag
 
 if TYPE_CHECKING:
     from ensemble_hpo.population import ArtifactStore
@@ -111,11 +114,25 @@ class RunFolder:
         try:
             yield
         except BaseException:
-            if self.path.is_dir() and not self.has_finished_candidate():
+            if self.path.is_dir() and not self.has_finished_candidate() and not self._claimed_by_other():
                 self._remove_all_but(before)
                 if created and not any(self.path.iterdir()):
                     self.path.rmdir()
             raise
+
+    def _claimed_by_other(self) -> bool:
+        """Whether another process claimed the artifacts (a fit started beside this one).
+
+        A fit refused on a folder that another fit created meanwhile removed that fit's
+        study and files under it, and the other fit crashed (audit).
+        """
+        from ensemble_hpo.population import FileArtifactStore
+
+        try:
+            owner = json.loads((self.path / self.ARTIFACTS / FileArtifactStore.OWNER).read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(owner, dict) and owner.get("process", process_tag()) != process_tag()
 
     def has_finished_candidate(self) -> bool:
         """Whether the folder's artifacts hold a finished candidate's out-of-fold predictions."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import shutil
 import signal
@@ -24,6 +23,7 @@ import pandas as pd
 import yaml
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
+from ensemble_hpo._process import is_dead_local_process, process_tag
 from ensemble_hpo._run_folder import RunFolder
 
 __all__ = ["main"]
@@ -303,7 +303,7 @@ def _replacing(run_dir: Path, replace: bool) -> Iterator[None]:
     if not replace:
         yield
         return
-    aside = _aside_name(run_dir, os.getpid())
+    aside = _aside_name(run_dir)
     run_dir.rename(aside)
     try:
         yield
@@ -319,8 +319,8 @@ def _replacing(run_dir: Path, replace: bool) -> Iterator[None]:
     shutil.rmtree(aside)
 
 
-def _aside_name(run_dir: Path, pid: int) -> Path:
-    return run_dir.with_name(f".{run_dir.name}.replaced-{pid}")
+def _aside_name(run_dir: Path) -> Path:
+    return run_dir.with_name(f".{run_dir.name}.replaced-{process_tag()}")
 
 
 def _recover_replaced(run_dir: Path) -> None:
@@ -330,8 +330,8 @@ def _recover_replaced(run_dir: Path) -> None:
     Put back when the new run finished no candidate, removed (as ``--force`` asked) when it did.
     """
     for aside in sorted(run_dir.parent.glob(f".{run_dir.name}.replaced-*")):
-        pid = aside.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or _process_alive(int(pid)):
+        owner = aside.name.rpartition(".replaced-")[2]
+        if not is_dead_local_process(owner):
             continue
         if run_dir.is_dir() and RunFolder(run_dir).has_finished_candidate():
             shutil.rmtree(aside)
@@ -339,18 +339,8 @@ def _recover_replaced(run_dir: Path) -> None:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         aside.rename(run_dir)
-        print(f"A 'run --force' (process {pid}) was stopped before its new run finished a "
-              f"candidate; the previous run in {run_dir} was put back.", file=sys.stderr)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
+        print(f"A 'run --force' ({owner}) was stopped before its new run finished a candidate; "
+              f"the previous run in {run_dir} was put back.", file=sys.stderr)
 
 
 def _with_seed(config: Any) -> Any:

@@ -316,13 +316,14 @@ def test_force_puts_the_old_run_back_when_terminated(tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGTERM) is not None  # the handler is restored
 
 
-def _dead_pid() -> int:
+def _dead_process_tag() -> str:
+    import socket
     import subprocess
     import sys
 
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
-    return process.pid
+    return f"{socket.gethostname()}:{process.pid}"
 
 
 @pytest.mark.parametrize("new_run_finished", [False, True])
@@ -333,7 +334,7 @@ def test_a_killed_force_run_is_settled_by_the_next_command(tmp_path, capsys, new
     assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
     artifacts = {p.name: p.read_bytes() for p in (run_dir / "artifacts").iterdir()}
     assert main(["run", str(_config(tmp_path, cv=4)), "-o", str(new_dir)]) == 0
-    aside = tmp_path / f".run.replaced-{_dead_pid()}"
+    aside = tmp_path / f".run.replaced-{_dead_process_tag()}"
     run_dir.rename(aside)
     if new_run_finished:
         new_dir.rename(run_dir)

@@ -228,6 +228,30 @@ def test_a_fit_with_no_finished_candidate_leaves_the_folder_as_it_found_it(data,
     assert (fixed.leaderboard_["status"] == "ok").all() and len(fixed.leaderboard_) == 2
 
 
+def test_a_failed_fit_keeps_a_folder_another_process_claimed_meanwhile(data, tmp_path, monkeypatch):
+    """Audit: a fit refused on a folder that a second fit created while it started removed
+    that fit's study and artifacts under it, and the second fit crashed."""
+    import json
+    import socket
+
+    from ensemble_hpo.population import FileArtifactStore
+
+    X, y = data
+    folder = tmp_path / "run"
+    claim = FileArtifactStore._claim
+
+    def claimed_by_a_live_neighbour(store, study):
+        owner = {"id": "theirs", "study": study, "process": f"{socket.gethostname()}:1"}
+        (store.path / FileArtifactStore.OWNER).write_text(json.dumps(owner))
+        return claim(store, study)
+
+    monkeypatch.setattr(FileArtifactStore, "_claim", claimed_by_a_live_neighbour)
+    with pytest.raises(RuntimeError, match="Every one of the 2 candidates failed"):
+        EnsembleClassifier(run_dir=str(folder), **{**BASE, "models": [_failing_family()]}).fit(X, y)
+    assert json.loads((folder / "artifacts" / "OWNER.json").read_text())["id"] == "theirs"
+    assert (folder / "study.log").exists()
+
+
 def test_a_failure_after_a_finished_candidate_keeps_the_folder_to_resume(data, tmp_path, monkeypatch):
     X, y = data
     folder = tmp_path / "run"

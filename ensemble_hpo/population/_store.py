@@ -25,6 +25,7 @@ from typing import Any
 import joblib
 import numpy as np
 
+from ensemble_hpo._process import process_tag
 from ensemble_hpo._run_identity import RunFolderMismatch
 from ensemble_hpo._signing import KEY_ENV, key_fingerprint, sign, verify
 from ensemble_hpo.persistence import UntrustedArtifactError
@@ -175,7 +176,8 @@ class FileArtifactStore(ArtifactStore):
 
     def _claim(self, study: str) -> dict[str, str]:
         path = self.path / self.OWNER
-        mine = {"id": uuid.uuid4().hex, "study": study}
+        # "process": who claimed it, so that a failed fit removes only a folder it made itself.
+        mine = {"id": uuid.uuid4().hex, "study": study, "process": process_tag()}
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w") as file:
             json.dump(mine, file)

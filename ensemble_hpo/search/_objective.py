@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ensemble_hpo._process import process_tag
 from ensemble_hpo.population import (
     STATUS_SKIPPED,
     ArtifactStore,
@@ -19,7 +20,7 @@ from ensemble_hpo.population import (
     EvaluationResult,
 )
 from ensemble_hpo.population._isolation import call_with_timeout
-from ensemble_hpo.search._runner import FINISHED, worker_tag
+from ensemble_hpo.search._runner import FINISHED
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
@@ -94,7 +95,7 @@ class CandidateObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         # First thing: lets a resumed run tell a dead worker's trial from a live one.
-        trial.set_user_attr("worker", worker_tag())
+        trial.set_user_attr("worker", process_tag())
         try:
             return self._run(trial)
         except KeyboardInterrupt:

@@ -6,7 +6,6 @@ import contextlib
 import datetime
 import os
 import secrets
-import socket
 import sys
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -19,6 +18,7 @@ from joblib import Parallel, delayed
 from optuna.trial import TrialState
 
 from ensemble_hpo._compat import mark_trial_failed
+from ensemble_hpo._process import is_dead_local_process, process_tag
 from ensemble_hpo.search._strategy import SearchStrategy
 from ensemble_hpo.spaces import SearchSpace
 from ensemble_hpo.storage import make_storage, storage_kind
@@ -26,7 +26,7 @@ from ensemble_hpo.storage import make_storage, storage_kind
 __all__ = ["DASK_WORKER_ATTR", "FINISHED", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials",
            "WithinBudget", "attempt_seed", "check_cluster", "count_finished", "enqueue_new",
            "fail_stale_trials", "live_dask_workers", "new_params", "optimize", "quiet_optuna",
-           "resumed_seed", "worker_facts", "worker_tag"]
+           "resumed_seed", "worker_facts", "process_tag"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A live worker tags its trial within microseconds of creating it; an untagged
@@ -92,11 +92,6 @@ def _uses_budget(trial: optuna.trial.FrozenTrial) -> bool:
 def count_started(study: optuna.Study) -> int:
     """Trials finished or in progress, across every worker sharing the study."""
     return sum(map(_uses_budget, study.get_trials(deepcopy=False)))
-
-
-def worker_tag() -> str:
-    """``host:pid`` of this process, the tag that tells a live worker's trial from a dead one's."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _settled_trials(study: optuna.Study, number: int) -> list[optuna.trial.FrozenTrial]:
@@ -176,26 +171,13 @@ class WithinBudget:
     def __call__(self, trial: optuna.Trial) -> Any:
         # Tagged before counting, so that workers racing with this one wait for it only
         # for the moment between Optuna creating the trial and this line.
-        trial.set_user_attr("worker", worker_tag())
+        trial.set_user_attr("worker", process_tag())
         before = sum(map(_uses_budget, _settled_trials(trial.study, trial.number)))
         if before >= self.n_trials:
             trial.set_user_attr("status", "surplus")
             trial.study.stop()
             raise optuna.TrialPruned(f"the study already has its {self.n_trials} trials")
         return self.objective(trial)
-
-
-def is_dead_local_worker(worker: str | None) -> bool:
-    host, _, pid = (worker or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's trial: RDB heartbeats handle those
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 # () -> (scheduler id, tags of its live workers), or None when the scheduler cannot tell.
@@ -221,7 +203,7 @@ def fail_stale_trials(study: optuna.Study, live_dask_workers: LiveDaskWorkers | 
     if live_dask_workers is not None and any(DASK_WORKER_ATTR in t.user_attrs for t in running):
         live = live_dask_workers()
     stale = [t for t in running
-             if is_dead_local_worker(t.user_attrs.get("worker"))
+             if is_dead_local_process(t.user_attrs.get("worker"))
              or _is_lost_dask_worker(t.user_attrs.get(DASK_WORKER_ATTR), live)
              or ("worker" not in t.user_attrs and DASK_WORKER_ATTR not in t.user_attrs
                  and t.datetime_start is not None

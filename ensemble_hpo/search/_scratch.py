@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ensemble_hpo.search._runner import is_dead_local_worker, worker_tag
+from ensemble_hpo._process import is_dead_local_process, process_tag
 
 __all__ = ["RAM_FOLDER", "new_scratch_folders", "remove_orphaned_scratch"]
 
@@ -51,7 +51,7 @@ def remove_orphaned_scratch() -> list[Path]:
                 owner = (folder / OWNER_FILE).read_text()
             except OSError:
                 continue
-            if is_dead_local_worker(owner):
+            if is_dead_local_process(owner):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed
@@ -59,7 +59,7 @@ def remove_orphaned_scratch() -> list[Path]:
 
 def _new_folder(parent: Path | None) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
-    (folder / OWNER_FILE).write_text(worker_tag())
+    (folder / OWNER_FILE).write_text(process_tag())
     return folder
 
 
