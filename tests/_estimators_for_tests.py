@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 
 import numpy as np
@@ -10,7 +12,8 @@ from sklearn.linear_model import LogisticRegression
 
 
 class FlakyClassifier(ClassifierMixin, BaseEstimator):
-    """Logistic regression that raises or predicts NaN depending on ``mode``."""
+    """Logistic regression that raises, predicts NaN or (in a worker process) ends its process,
+    as a segfault in native code would, depending on ``mode``."""
 
     def __init__(self, *, mode: str = "ok") -> None:
         self.mode = mode
@@ -18,6 +21,10 @@ class FlakyClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         if self.mode == "raise":
             raise RuntimeError("boom: this configuration cannot be trained")
+        if self.mode == "crash":
+            if multiprocessing.parent_process() is None:  # never the test process itself
+                raise RuntimeError("crash mode is for worker processes")
+            os._exit(139)
         self.model_ = LogisticRegression(max_iter=500).fit(X, y)
         self.classes_ = self.model_.classes_
         return self

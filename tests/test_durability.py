@@ -261,3 +261,28 @@ def test_a_worker_whose_fit_died_stops_after_its_trial(monkeypatch):
     monkeypatch.setattr(_runner.os, "getppid", lambda: 1)  # the parent died: re-parented
     check(Study(), None)
     assert stops
+
+
+def test_a_candidate_that_crashes_its_worker_process_does_not_end_the_fit():
+    # Audit: with n_jobs=2 one candidate ending its process (as a segfault does) broke
+    # loky's pool, and the fit failed and lost every finished candidate.
+    from _estimators_for_tests import FlakyClassifier
+    from optuna.distributions import CategoricalDistribution
+    from sklearn.datasets import load_breast_cancer
+
+    from ensemble_hpo.spaces import ModelFamily
+
+    X, y = load_breast_cancer(return_X_y=True)
+    crashy = ModelFamily("crashy", classifier=FlakyClassifier,
+                         params={"mode": CategoricalDistribution(["crash"])})
+    model = EnsembleClassifier(models=[crashy, "knn", "logistic"], search="random", n_trials=8, cv=3, n_jobs=2,
+                               random_state=0, warm_start_configs=None)
+    with pytest.warns(RuntimeWarning, match="worker process died while training a candidate"):
+        model.fit(X[:200], y[:200])
+    board = model.leaderboard_
+    assert (board["status"] == "interrupted").any()
+    finished = board[board["status"] == "ok"]
+    assert len(finished) >= 2
+    # The new workers draw new parameters (with the first ones' seeds they proposed them again).
+    assert finished["params"].map(repr).is_unique
+    assert model.predict(X[:5]).shape == (5,)

@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 import time
+import warnings
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -420,8 +421,10 @@ def optimize_in_processes(
 ) -> None:
     """Run the study in ``n_jobs`` loky worker processes sharing one storage.
 
-    Separate processes isolate crashes (a segfaulting candidate kills a worker,
-    not the run) and sidestep the GIL for pure-Python model code. With
+    Separate processes isolate crashes (a segfaulting candidate kills a worker, not the
+    run: the workers are started again, at most :data:`MAX_WORKER_RESTARTS` times, and the
+    dead worker's trial is recorded as interrupted) and sidestep the GIL for pure-Python
+    model code. With
     ``backend="dask"`` (or a ``dask.distributed.Client``) the workers are Dask tasks.
     ``on_worker_done`` is called in this process each time a worker stops, while
     the others may still run their last trial.
@@ -599,6 +602,11 @@ def _cluster_problems(facts: dict[str, Any], local: dict[str, Any], folder: Path
     return problems
 
 
+#: Times the local worker processes are started again after one died (a candidate that
+#: crashed its process); after that the search stops and the finished candidates are used.
+MAX_WORKER_RESTARTS = 3
+
+
 def _run_workers(storage: Any, study_name: str, strategy: SearchStrategy, space: SearchSpace,
                  objective: Any, *, pruner: Any, n_jobs: int, seed: int | None,
                  total_trials: int | None, deadline: float | None,
@@ -606,22 +614,52 @@ def _run_workers(storage: Any, study_name: str, strategy: SearchStrategy, space:
     # The active joblib backend decides where workers run: loky processes by default,
     # Dask tasks inside ``_joblib_backend("dask")``. Unordered results let this process
     # use the core a finished worker frees while the last trials still run.
-    finished = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_work)(i, storage, study_name, strategy, space, pruner, seed, objective, total_trials,
-                       deadline)
-        for i in range(n_jobs)
-    )
-    try:
-        for _ in finished:
-            if on_worker_done is not None:
-                on_worker_done()
-    except Exception as exc:
-        if type(exc).__name__ != "KilledWorker":
-            raise
-        # Dask re-runs a lost worker's task elsewhere, but only 'allowed-failures' times.
-        raise ClusterError(
-            f"Dask lost the workers running one search task too often and gave up ({exc}). "
-            "The study keeps every finished trial and the run folder their artifacts: run "
-            "again on the same run folder and storage ('ensemble-hpo resume RUN_DIR') to "
-            "continue, or raise the scheduler's 'distributed.scheduler.allowed-failures'."
-        ) from exc
+    for restart in range(MAX_WORKER_RESTARTS + 1):
+        # Restarted workers with the first ones' seeds proposed their parameters again.
+        attempt = seed if restart == 0 else resumed_seed(seed, len(_load(storage, study_name).trials))
+        finished = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(_work)(i, storage, study_name, strategy, space, pruner, attempt, objective,
+                           total_trials, deadline)
+            for i in range(n_jobs)
+        )
+        try:
+            for _ in finished:
+                if on_worker_done is not None:
+                    on_worker_done()
+            return
+        except Exception as exc:
+            if type(exc).__name__ == "KilledWorker":
+                raise _dask_gave_up(exc) from exc
+            if type(exc).__name__ != "TerminatedWorkerError":
+                raise
+            # A candidate crashed its process (a segfault in native code, os._exit): loky
+            # broke the whole pool, and the fit failed with every finished candidate (audit).
+            # New workers fail the dead one's trial (their stale-trial sweep) and go on.
+            out_of_time = deadline is not None and time.time() >= deadline
+            warnings.warn(
+                f"A worker process died while training a candidate ({str(exc).splitlines()[0]}); "
+                "its candidate is recorded as failed. " + (
+                    "The search stops here." if out_of_time or restart == MAX_WORKER_RESTARTS
+                    else "The search goes on in new worker processes."),
+                RuntimeWarning, stacklevel=2)
+            if out_of_time:
+                break
+    _fail_trials_of_dead_workers(storage, study_name)
+
+
+def _load(storage: Any, study_name: str) -> optuna.Study:
+    with quiet_optuna():
+        return optuna.load_study(study_name=study_name, storage=make_storage(storage))
+
+
+def _fail_trials_of_dead_workers(storage: Any, study_name: str) -> None:
+    fail_stale_trials(_load(storage, study_name), None)
+
+
+def _dask_gave_up(exc: BaseException) -> ClusterError:
+    # Dask re-runs a lost worker's task elsewhere, but only 'allowed-failures' times.
+    return ClusterError(
+        f"Dask lost the workers running one search task too often and gave up ({exc}). "
+        "The study keeps every finished trial and the run folder their artifacts: run "
+        "again on the same run folder and storage ('ensemble-hpo resume RUN_DIR') to "
+        "continue, or raise the scheduler's 'distributed.scheduler.allowed-failures'.")
