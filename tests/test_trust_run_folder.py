@@ -300,3 +300,22 @@ def test_an_external_study_with_nothing_finished_is_replaced_by_the_corrected_fi
     # A study with finished candidates is never replaced: other data is refused as before.
     with pytest.raises(RunFolderMismatch):
         EnsembleClassifier(run_dir=str(tmp_path / "run"), storage=storage, **BASE).fit(X, 1 - y)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "fewer rows"])
+def test_a_damaged_prediction_file_is_named_and_left_out_on_resume(data, tmp_path, damage):
+    """Audit: the resume failed with a bare numpy error naming no file."""
+    X, y = data
+    folder = tmp_path / "run"
+    model = EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 3}).fit(X, y)
+    hit = model.best_candidate_.number
+    path = folder / "artifacts" / f"{hit:06d}.oof.npy"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-40])
+    else:
+        np.save(path, np.load(path)[:-5])
+    with pytest.warns(UserWarning, match=rf"truncated or of another shape .*\[{hit}\]"):
+        resumed = EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 3}).fit(X, y)
+    row = resumed.leaderboard_.set_index("number").loc[hit]
+    assert row["status"] == "failed" and row["error"] == "out-of-fold predictions unreadable"
+    assert hit not in {m.number for m in resumed.ensemble_.members}

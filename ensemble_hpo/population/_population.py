@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,18 @@ class Population:
                 f"or moved?): {[c.number for c in lost][:20]}. They are left out of selection "
                 "and still count towards n_trials; raise n_trials to train others in their place.",
                 UserWarning, stacklevel=3)
+        damaged = _damaged_predictions([c for c in candidates if c.ok], store)
+        for c in damaged:
+            c.status, c.error, c.score = "failed", "out-of-fold predictions unreadable", None
+        if damaged:
+            # A truncated or edited file failed the whole resume with a bare numpy error
+            # ("mmap length is greater than file size", "all input arrays must have the same
+            # shape") that named no file (audit).
+            warnings.warn(
+                f"{len(damaged)} finished candidate(s) have out-of-fold prediction files that are "
+                f"truncated or of another shape than the others' (altered?): "
+                f"{[c.number for c in damaged][:20]}. They are left out of selection.",
+                UserWarning, stacklevel=3)
         return cls(candidates, store)
 
     def rescored(self, scorer: Any, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -212,3 +225,17 @@ class Population:
         frame = frame.sort_values(["_ok", "score", "number"], ascending=[False, False, True],
                                   na_position="last", kind="stable")
         return frame.drop(columns="_ok").reset_index(drop=True)
+
+
+def _damaged_predictions(finished: Sequence[Candidate], store: ArtifactStore) -> list[Candidate]:
+    """The finished candidates whose stored predictions cannot be read, or whose shape is not
+    the one most candidates share (read memory-mapped: headers only)."""
+    shapes: dict[int, tuple[int, ...] | None] = {}
+    for c in finished:
+        try:
+            shapes[c.number] = tuple(store.load_predictions(c.number).shape)
+        except (ValueError, OSError, EOFError):
+            shapes[c.number] = None
+    readable = [shape for shape in shapes.values() if shape is not None]
+    usual = Counter(readable).most_common(1)[0][0] if readable else None
+    return [c for c in finished if shapes[c.number] != usual]
