@@ -132,6 +132,7 @@ class FitPlan:
             return None
         store = folder.artifact_store(trusted=params["trusted"])
         store.bind(folder.study_owner(params["storage"]))
+        store.check_signer()
         return cls(
             params=params, task=task, X=X, info=info, classes=classes, groups=groups,
             evaluator=evaluator, run=run, store=store,

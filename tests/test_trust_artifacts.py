@@ -243,3 +243,19 @@ def test_a_deleted_models_file_leaves_the_candidate_out_with_a_clear_error(store
     assert 0 not in store and not store.has_models(0)
     with pytest.raises(FileNotFoundError, match="fold models of candidate 0 .* are missing"):
         store.load_models(0)
+
+
+def test_resuming_a_folder_signed_with_another_key_fails_before_training(data, tmp_path, monkeypatch):
+    # Audit: the resumed fit trained its whole budget, then failed loading the models.
+    X, y = data
+    folder = tmp_path / "run"
+    settings = dict(models=["logistic"], search="random", cv=3, random_state=0,
+                    warm_start_configs=None, run_dir=str(folder))
+    EnsembleClassifier(n_trials=2, **settings).fit(X, y)
+    files = sorted(p.name for p in (folder / "artifacts").iterdir())
+    monkeypatch.setenv(_signing.KEY_ENV, str(tmp_path / "teammate.key"))
+    with pytest.raises(UntrustedArtifactError, match="signed with another key"):
+        EnsembleClassifier(n_trials=4, **settings).fit(X, y)
+    assert sorted(p.name for p in (folder / "artifacts").iterdir()) == files
+    resumed = EnsembleClassifier(n_trials=4, trusted=True, **settings).fit(X, y)
+    assert len(resumed.leaderboard_) == 4

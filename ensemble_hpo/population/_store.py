@@ -70,6 +70,9 @@ class ArtifactStore(ABC):
     def drop_models(self, keep: set[int]) -> None:  # noqa: B027 - optional hook
         """Free the fold models of every candidate not in ``keep`` (no-op by default)."""
 
+    def check_signer(self) -> None:  # noqa: B027 - optional hook
+        """Raise before any training if the stored models could not be loaded (no-op by default)."""
+
 
 class MemoryArtifactStore(ArtifactStore):
     """Keeps artifacts in this process (quick estimator fits, sequential search)."""
@@ -276,6 +279,22 @@ class FileArtifactStore(ArtifactStore):
         if not self.trusted:
             raise _untrusted(path, "is an unsigned file from a version before run folders were signed")
         return joblib.load(path)
+
+    def check_signer(self) -> None:
+        """Refuse a folder whose models are signed with another key unless trusted.
+
+        A resumed fit on a teammate's folder searched its whole budget first and failed
+        when selection loaded the models (audit). One file's header tells.
+        """
+        if self.trusted:
+            return
+        for path in self.path.glob("*.models.pkl"):
+            with open(path, "rb") as file:
+                head = file.read(_HEADER.size)
+            if len(head) == _HEADER.size and head.startswith((_MAGIC, _MAGIC_V1)):
+                if _HEADER.unpack(head)[1] != key_fingerprint():
+                    raise _untrusted(path, "was signed with another key (another user or machine)")
+            return
 
     def __contains__(self, key: int) -> bool:
         # Both files: a candidate whose models file was deleted cannot become a member
