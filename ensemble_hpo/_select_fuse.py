@@ -67,13 +67,17 @@ class SelectionResult:
     best: Candidate
 
 
+class NothingToEnsembleError(RuntimeError):
+    """No candidate finished: the search stopped first, or every candidate failed."""
+
+
 def select_and_fuse(population: Population, selector: Any, fuser: Any, data: SelectionData, *,
                     scoring: Any, random_state: int | None, deadline: float | None = None,
                     verbose: int = 0) -> SelectionResult:
     """Select, fuse and estimate; raise when no candidate finished."""
     completed = population.completed()
     if not population.candidates:
-        raise RuntimeError(
+        raise NothingToEnsembleError(
             "The search stopped before any candidate finished, so there is nothing to ensemble. "
             "Give it more time (time_budget) or more trials (n_trials)."
         )
@@ -83,7 +87,7 @@ def select_and_fuse(population: Population, selector: Any, fuser: Any, data: Sel
         if all(c.status in ("timeout", STATUS_SKIPPED) for c in population.candidates):
             advice = (" No candidate could finish its cross-validation in the time given: "
                       "raise time_budget (or trial_timeout), or use fewer cv folds or rows.")
-        raise RuntimeError(
+        raise NothingToEnsembleError(
             f"Every one of the {len(population.candidates)} candidates failed, so there is "
             "nothing to ensemble." + advice + " Failure reasons: " + "; ".join(reasons[:10])
         )

@@ -626,6 +626,14 @@ def main(argv: list[str] | None = None) -> int:
     except ModelFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
+    except RuntimeError as exc:
+        # Looked up like ClusterError below; "nothing finished" is an outcome of the run,
+        # not a bug: no traceback.
+        select_fuse = sys.modules.get("ensemble_hpo._select_fuse")
+        if select_fuse is None or not isinstance(exc, select_fuse.NothingToEnsembleError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except RunFolderMismatch as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA

@@ -348,3 +348,12 @@ def test_a_killed_force_run_is_settled_by_the_next_command(tmp_path, capsys, new
     assert ("the previous run in" in capsys.readouterr().err) is not new_run_finished
     if not new_run_finished:
         assert {p.name: p.read_bytes() for p in (run_dir / "artifacts").iterdir()} == artifacts
+
+
+def test_a_run_whose_every_candidate_fails_is_an_error_message_not_a_traceback(tmp_path, capsys):
+    bad = {"name": "bad", "classifier": "sklearn.linear_model.LogisticRegression",
+           "params": {"C": [0.1, 1.0]}, "fixed": {"max_iter": -5}}
+    config = _config(tmp_path, search__models=[bad])
+    assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Every one of the 2 candidates failed") and "Traceback" not in err
