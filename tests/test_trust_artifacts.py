@@ -259,3 +259,13 @@ def test_resuming_a_folder_signed_with_another_key_fails_before_training(data, t
     assert sorted(p.name for p in (folder / "artifacts").iterdir()) == files
     resumed = EnsembleClassifier(n_trials=4, trusted=True, **settings).fit(X, y)
     assert len(resumed.leaderboard_) == 4
+
+
+def test_a_store_opened_on_a_run_folder_without_binding_reads_its_models(data, tmp_path):
+    X, y = data
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    bound = FileArtifactStore(tmp_path / "run")
+    bound.bind("study")
+    bound.save(0, model.predict_proba(X), [model])
+    reader = FileArtifactStore(tmp_path / "run")  # as a user reading a run's artifacts
+    np.testing.assert_array_equal(reader.load_models(0)[0].predict(X), model.predict(X))

@@ -237,6 +237,16 @@ class FileArtifactStore(ArtifactStore):
                 "with: the run folder was started over since, so its files belong to another "
                 "run. Refit, or use a model saved from that other run.")
 
+    def _signing_id(self) -> str | None:
+        """The id of the folder's claim, signed into its models files: the bound one, or for a
+        store opened on a folder without binding (reading a run's artifacts) the folder's own."""
+        if self.folder_id is not None:
+            return self.folder_id
+        try:
+            return json.loads((self.path / self.OWNER).read_text())["id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _file(self, key: int, kind: str) -> Path:
         self._check_folder()
         return self.path / f"{int(key):06d}.{kind}"
@@ -254,7 +264,7 @@ class FileArtifactStore(ArtifactStore):
     def save(self, key: int, predictions: np.ndarray, models: list[Any]) -> None:
         array = np.asarray(predictions, dtype=prediction_dtype(predictions))
         payload = pickle.dumps(list(models), protocol=5)
-        header = _signed_header(key, payload, self.folder_id)
+        header = _signed_header(key, payload, self._signing_id())
         # Models first: the predictions file is the marker that the candidate is complete.
         self._atomic_write(self._file(key, "models.pkl"), lambda p: _write_parts(p, header, payload))
         self._atomic_write(self._file(key, "oof.npy"), lambda p: np.save(p, array, allow_pickle=False))
@@ -267,7 +277,7 @@ class FileArtifactStore(ArtifactStore):
         if not path.exists():
             return self._load_legacy_joblib(key)
         data = path.read_bytes()
-        payload = _verified_payload(key, data, path, self.folder_id, trusted=self.trusted)
+        payload = _verified_payload(key, data, path, self._signing_id(), trusted=self.trusted)
         return pickle.loads(payload)  # noqa: S301 - verified above (or trusted by the caller)
 
     def _load_legacy_joblib(self, key: int) -> list[Any]:
