@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -142,16 +144,22 @@ class _GroupsStopOnTrainingLoss:
     scikit-learn's MLP draws its validation rows itself and cannot be told about
     ``groups``; given groups, it stops on the training loss instead (as with
     ``early_stopping=False``), so no group is on both sides of a split it makes.
+
+    Its ``ConvergenceWarning`` is not shown: ``max_iter`` is the search's budget for one
+    candidate, and a candidate that used it up is scored on held-out rows like any other
+    (the warning came once per such fold, from every worker process).
     """
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> Any:
-        if groups is None or not self.early_stopping:
-            return super().fit(X, y, sample_weight=sample_weight)
-        self.early_stopping = False
-        try:
-            return super().fit(X, y, sample_weight=sample_weight)
-        finally:
-            self.early_stopping = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if groups is None or not self.early_stopping:
+                return super().fit(X, y, sample_weight=sample_weight)
+            self.early_stopping = False
+            try:
+                return super().fit(X, y, sample_weight=sample_weight)
+            finally:
+                self.early_stopping = True
 
 
 class GroupAwareMLPClassifier(_GroupsStopOnTrainingLoss, MLPClassifier):

@@ -112,3 +112,22 @@ def test_specs_inherit_scale_target_from_their_base_and_may_turn_it_off():
 def test_specs_keep_their_base_familys_relative_cost():
     assert family_from_spec({"base": "svm", "name": "svm2"}).relative_cost == \
         get_family("svm").relative_cost
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_an_mlp_candidate_that_uses_up_max_iter_does_not_warn(task):
+    import warnings
+
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_breast_cancer(return_X_y=True) if task == "classification" else _diabetes()
+    family = get_family("mlp")
+    params = {**family.portfolio[0]}
+    estimator = family.build(task, params, random_state=0)
+    inner = estimator.regressor if task == "regression" else estimator
+    inner.set_params(max_iter=2, early_stopping=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X[:200], y[:200])
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
