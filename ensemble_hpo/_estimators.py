@@ -114,9 +114,10 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         out-of-fold predictions and the held-out fold is predicted; the held-out
         predictions of all folds are scored together, like a candidate's score.
     selection_score_ : float
-        Score of the selected weighted average on the rows it was selected on, in
-        ``scoring`` whatever the selector scores by (in-sample, optimistic; never below
-        ``best_score_`` for greedy selection in ``scoring``).
+        Score of the fitted ensemble (its fusion of the members' out-of-fold
+        predictions) on the rows it was selected and fused on, in ``scoring`` whatever
+        the selector scores by: in-sample, optimistic (with greedy selection in
+        ``scoring`` and averaging fusion never below ``best_score_``).
     best_score_ : float
         Best single candidate's out-of-fold score.
     fusion_comparison_ : pandas.DataFrame

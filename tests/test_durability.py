@@ -275,8 +275,8 @@ def test_a_candidate_that_crashes_its_worker_process_does_not_end_the_fit():
     X, y = load_breast_cancer(return_X_y=True)
     crashy = ModelFamily("crashy", classifier=FlakyClassifier,
                          params={"mode": CategoricalDistribution(["crash"])})
-    model = EnsembleClassifier(models=[crashy, "knn", "logistic"], search="random", n_trials=8, cv=3, n_jobs=2,
-                               random_state=0, warm_start_configs=None)
+    model = EnsembleClassifier(models=[crashy, "knn", "logistic"], search="random", n_trials=8,
+                               cv=3, n_jobs=2, random_state=0, warm_start_configs=None)
     with pytest.warns(RuntimeWarning, match="worker process died while training a candidate"):
         model.fit(X[:200], y[:200])
     board = model.leaderboard_
