@@ -178,7 +178,7 @@ def plot_trajectory(trajectory: np.ndarray, best_iteration: Any, best_single: fl
     ax = axes[0, 0]
     steps = np.arange(1, runs.shape[1] + 1)
     for i, (run, best) in enumerate(zip(runs, bests, strict=True)):
-        label = "ensemble score" if len(runs) == 1 else f"bag {i + 1}"
+        label = "ensemble (in-sample)" if len(runs) == 1 else f"bag {i + 1} (in-sample)"
         line, = ax.plot(steps, run, linewidth=1.5, label=label)
         ax.scatter([best + 1], [run[best]], s=70, marker="*", color=line.get_color(),
                    edgecolor="black", zorder=4,

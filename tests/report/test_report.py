@@ -225,6 +225,20 @@ def test_failing_section_becomes_a_note_and_stale_figures_go(cancer_run, tmp_pat
     assert (figures / "ensemble_weights.png").is_file()
 
 
+def test_trajectory_of_a_selector_in_another_metric_is_drawn_in_its_own(tmp_path: Path) -> None:
+    # Audit: accuracies were drawn under "neg_log_loss" beside the best single candidate's
+    # log loss, a gain of 1.05 that was not there; and the in-sample path read as held-out.
+    from ensemble_hpo.selection import GreedySelector
+
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, cv=3, random_state=0,
+                             selection=GreedySelector(scoring="accuracy")).fit(X[:200], y[:200])
+    text = make_report(clf, tmp_path).read_text(encoding="utf-8")
+    assert "The selector scores by accuracy, not by neg_log_loss" in text
+    held_out = f"{clf.cv_score_ - clf.best_score_:+.5g} in neg_log_loss"
+    assert held_out in text and "in-sample, so optimistic" in text
+
+
 # -- a real browser ----------------------------------------------------------------------------
 _needs_chromium = pytest.mark.skipif(
     _CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
