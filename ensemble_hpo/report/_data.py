@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -103,15 +104,21 @@ def _quiet_optuna():
 
 
 def param_importances(
-    trials: Sequence[FrozenTrial],
+    trials: Sequence[FrozenTrial], scores: Mapping[int, float] | None = None,
 ) -> tuple[dict[str, dict[str, float]], list[str]]:
     """fANOVA importances: of the family choice, then of each family's own hyperparameters.
 
     Parameters are conditional on the family, so Optuna's intersection search
     space would hold only ``family``; each family is therefore assessed on its
-    own trials. Returns ``{group: {param: importance}}`` and notes on the
-    groups that could not be assessed.
+    own trials. ``scores`` (trial number to the candidate's score in the fit's
+    metric) replaces the trials' values, which hold what the search optimised:
+    ensemble gains with ``objective="ensemble"``, the search's metric after a
+    resume that changed ``scoring`` (audit). Returns ``{group: {param:
+    importance}}`` and notes on the groups that could not be assessed.
     """
+    if scores is not None:
+        trials = [_with_value(t, scores[t.number]) for t in trials
+                  if t.state == TrialState.COMPLETE and t.number in scores]
     complete = [t for t in trials if t.state == TrialState.COMPLETE and np.isfinite(t.value)]
     if len(complete) < 2:
         return {}, [f"Importances need at least 2 completed trials; this run has {len(complete)}."]
@@ -134,6 +141,12 @@ def param_importances(
             if note:
                 notes.append(note)
     return groups, notes
+
+
+def _with_value(trial: FrozenTrial, value: float) -> FrozenTrial:
+    trial = copy.copy(trial)
+    trial.values = [float(value)]
+    return trial
 
 
 def _shared_params(trials: Sequence[FrozenTrial], family: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import warnings
 from collections.abc import Callable
@@ -69,15 +70,38 @@ def _importances(ctx: _Context, section: Section) -> None:
         section.notes.append("Skipped: importances need the Optuna trials (the estimator has no "
                              "'trials_' attribute).")
         return
-    groups, notes = _data.param_importances(trials)
+    scores = {c.number: c.score for c in ctx.estimator.population_.completed()}
+    groups, notes = _data.param_importances(trials, scores)
     section.notes.extend(notes)
     if groups:
         section.png = png_bytes(_figures.plot_importances(groups))
 
 
 def _weights(ctx: _Context, section: Section) -> None:
-    members = ctx.estimator.ensemble_.members
+    members, note = _combining_weights(ctx.estimator.ensemble_)
+    if note:
+        section.notes.append(note)
     section.png = png_bytes(_figures.plot_weights(members, ctx.colors))
+
+
+def _combining_weights(ensemble: Any) -> tuple[list[Any], str | None]:
+    """The members with the weights the fuser combines them by, and a note when those are not
+    the selection weights (shown as "shares of the combined prediction" whatever the fusion:
+    soft voting combines by 0.25 each where the bars said 0.468 / 0.34 / 0.17; audit)."""
+    members = list(ensemble.members)
+    fuser = ensemble.fuser
+    fused = getattr(fuser, "weights_", None)
+    name = type(fuser).__name__
+    if fused is None:
+        return members, (f"{name} combines the members by its own model; the weights shown are "
+                         "the selection weights, not shares of its prediction.")
+    fused = np.asarray(fused, dtype=float)
+    selected = np.array([m.weight for m in members], dtype=float)
+    if len(fused) != len(members) or np.allclose(fused, selected / selected.sum()):
+        return members, None
+    return ([dataclasses.replace(m, weight=float(w)) for m, w in zip(members, fused, strict=True)],
+            f"Weights as {name} combines the members; the selection weights were "
+            + ", ".join(f"#{m.number} {m.weight:.3f}" for m in members) + ".")
 
 
 def _trajectory(ctx: _Context, section: Section) -> None:
@@ -190,7 +214,7 @@ _SPECS = (
           _importances),
     _Spec("ensemble_weights", "Ensemble weights",
           "Each bar is one ensemble member (trial number and family) and its share of the "
-          "combined prediction; the weights sum to 1.", _weights),
+          "combined prediction as the fusion weighs it; the weights sum to 1.", _weights),
     _Spec("selection_trajectory", "Selection trajectory",
           "Greedy selection adds one model per step; the line is the ensemble's score after each "
           "step on the out-of-fold rows it was selected on (in-sample, so optimistic), the star "
@@ -368,8 +392,8 @@ def _summary(estimator: Any, score_label: str) -> list[tuple[str, str]]:
          _fmt(estimator.cv_score_)),
         ("Ensemble on the rows it was selected on (in-sample, optimistic)",
          _fmt(getattr(estimator, "selection_score_", float("nan")))),
-        ("Members",
-         ", ".join(f"#{m.number} {m.family} ({m.weight:.2f})" for m in ensemble.members)),
+        ("Members (weight)",
+         ", ".join(f"#{m.number} {m.family} ({m.weight:.2f})" for m in _combining_weights(ensemble)[0])),
         ("Selection", type(estimator.selector_).__name__),
         ("Fusion", type(ensemble.fuser).__name__),
     ]

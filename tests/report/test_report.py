@@ -239,6 +239,23 @@ def test_trajectory_of_a_selector_in_another_metric_is_drawn_in_its_own(tmp_path
     assert held_out in text and "in-sample, so optimistic" in text
 
 
+@pytest.mark.parametrize("fusion", ["soft_voting", "stacking"])
+def test_weights_are_those_the_fusion_combines_by(tmp_path: Path, fusion: str) -> None:
+    # Audit: selection weights were shown as each member's share of the combined prediction
+    # whatever the fusion (soft voting weighs each member equally).
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = EnsembleClassifier(models=["logistic", "knn", "random_forest"], n_trials=8, cv=3,
+                             random_state=0, fusion=fusion).fit(X[:200], y[:200])
+    text = make_report(clf, tmp_path).read_text(encoding="utf-8")
+    members = clf.ensemble_.members
+    if fusion == "stacking":
+        assert "combines the members by its own model" in text
+    elif len(members) > 1 and len({round(m.weight, 6) for m in members}) > 1:
+        share = 1.0 / len(members)
+        assert "Weights as SoftVoting combines the members" in text
+        assert f"({share:.2f})" in text
+
+
 # -- a real browser ----------------------------------------------------------------------------
 _needs_chromium = pytest.mark.skipif(
     _CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
@@ -386,3 +403,15 @@ def test_learning_folds_keep_every_class_share(grouped: bool) -> None:
     # A class with fewer rows than folds: plain (group) K-fold, no error.
     y_rare = np.r_[np.zeros(298, dtype=int), np.ones(2, dtype=int)]
     assert len(_learning_folds(np.zeros((300, 1)), y_rare, groups, 0, stratify=True)) == 3
+
+
+def test_importances_explain_the_candidates_scores_not_the_trial_values(cancer_run) -> None:
+    # Audit: with objective="ensemble" the trial values are ensemble gains.
+    clf, _, _ = cancer_run
+    trials = [t for t in clf.trials_ if t.state.name == "COMPLETE"]
+    scores = {t.number: float(t.value) for t in trials}
+    gains = [copy.copy(t) for t in trials]
+    for t, value in zip(gains, np.linspace(0.0, 1.0, len(gains)), strict=True):
+        t.values = [float(value)]  # as objective="ensemble" stores them
+    assert param_importances(gains, scores) == param_importances(trials)
+    assert param_importances(gains) != param_importances(trials)
