@@ -21,6 +21,8 @@ from ensemble_hpo.report._mpl import family_colors, png_bytes, require_matplotli
 __all__ = ["FIGURE_KEYS", "make_report"]
 
 _LEADERBOARD_ROWS = 30
+#: Candidates that did not finish (failed, timeouts...) shown after the completed ones.
+_OTHER_ROWS = 10
 
 
 @dataclass
@@ -46,12 +48,19 @@ class _Spec:
 
 def _leaderboard(ctx: _Context, section: Section) -> None:
     board = ctx.estimator.leaderboard_
-    section.table = leaderboard_table(board, _LEADERBOARD_ROWS)
+    section.table = leaderboard_table(board, _LEADERBOARD_ROWS, _OTHER_ROWS)
     n_ok = int((board["status"] == "ok").sum())
     if n_ok > _LEADERBOARD_ROWS:
         section.notes.append(
             f"Showing the best {_LEADERBOARD_ROWS} of {n_ok} completed candidates."
         )
+    n_other = len(board) - n_ok
+    if n_other > _OTHER_ROWS:  # they were left out without a word (audit)
+        counts = board.loc[board["status"] != "ok", "status"].value_counts()
+        section.notes.append(
+            f"Showing {_OTHER_ROWS} of {n_other} candidates that did not finish ("
+            + ", ".join(f"{n} {status}" for status, n in counts.items())
+            + "); leaderboard.csv and leaderboard_ list them all.")
     if n_ok:
         section.png = png_bytes(_figures.plot_family_scores(board, ctx.colors, ctx.score_label))
 

@@ -119,6 +119,17 @@ def test_leaderboard_table_keeps_top_rows_and_failed_ones() -> None:
     assert html.count("<tr class=") == 31 and "too slow" in html
 
 
+def test_report_says_how_many_unfinished_candidates_it_leaves_out(cancer_run, tmp_path: Path) -> None:
+    clf, _, _ = cancer_run
+    crowded = copy.copy(clf)
+    board = clf.leaderboard_
+    failed = pd.DataFrame([{**board.iloc[0].to_dict(), "number": 100 + i, "status": "failed",
+                            "score": np.nan, "weight": 0.0, "error": "boom"} for i in range(15)])
+    crowded.leaderboard_ = pd.concat([board, failed], ignore_index=True)
+    text = make_report(crowded, tmp_path).read_text(encoding="utf-8")
+    assert "Showing 10 of 15 candidates that did not finish (15 failed)" in text
+
+
 def test_report_without_trials_falls_back_to_leaderboard(diabetes_run, tmp_path: Path) -> None:
     reg, _, _ = diabetes_run
     bare = copy.copy(reg)
