@@ -207,12 +207,18 @@ def test_svm_calibration_and_mlp_early_stopping_keep_groups_whole(cancer):
     for train, valid in fitted.cv:
         assert not set(groups[train]) & set(groups[valid])
     for task, target in (("classification", y), ("regression", y + 0.1 * X[:, 0])):
-        mlp = get_family("mlp").build(task, {"width": 8, "depth": 1, "alpha": 1e-4,
-                                             "learning_rate_init": 1e-3}, random_state=0)
-        assert _fit_accepts(mlp, "groups") and mlp.early_stopping
-        assert mlp.fit(X, target, groups=groups).validation_scores_ is None  # no leaky split
+        built = get_family("mlp").build(task, {"width": 8, "depth": 1, "alpha": 1e-4,
+                                               "learning_rate_init": 1e-3}, random_state=0)
+        # Regression candidates fit the standardised target around the MLP (scale_target).
+        mlp = built if task == "classification" else built.regressor
+
+        def inner(model, task=task):
+            return model if task == "classification" else model.regressor_
+
+        assert _fit_accepts(built, "groups") and mlp.early_stopping
+        assert inner(built.fit(X, target, groups=groups)).validation_scores_ is None  # no leak
         assert mlp.early_stopping  # the parameter is left as the user set it
-        assert mlp.fit(X, target).validation_scores_ is not None  # without groups: unchanged
+        assert inner(built.fit(X, target)).validation_scores_ is not None  # no groups: unchanged
 
 
 def test_dask_workers_with_another_signing_key_fail_before_training(cancer, tmp_path, monkeypatch):
