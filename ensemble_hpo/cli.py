@@ -603,48 +603,50 @@ def _exit_on_sigterm() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ensemble_hpo._checks import ParameterConflict
-    from ensemble_hpo._run_identity import RunFolderMismatch
-    from ensemble_hpo.config import ConfigError
-    from ensemble_hpo.persistence import ModelFileError, UntrustedModelError
+    from ensemble_hpo.persistence import UntrustedModelError
 
     args = build_parser().parse_args(argv)
     try:
         with _exit_on_sigterm():
             return args.func(args)
-    except (ConfigError, ParameterConflict) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except CLIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
-    except UntrustedModelError as exc:
-        hint = exc.trust_helps and not getattr(args, "trust", False)
+    except Exception as exc:
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        hint = (isinstance(exc, UntrustedModelError) and exc.trust_helps
+                and not getattr(args, "trust", False))
         print(f"error: {exc}" + ("\nOn the command line, pass --trust to load it." if hint else ""),
               file=sys.stderr)
-        return EXIT_DATA
-    except ModelFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_DATA
-    except RuntimeError as exc:
-        # Looked up like ClusterError below; "nothing finished" is an outcome of the run,
-        # not a bug: no traceback.
-        select_fuse = sys.modules.get("ensemble_hpo._select_fuse")
-        if select_fuse is None or not isinstance(exc, select_fuse.NothingToEnsembleError):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except RunFolderMismatch as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_DATA
-    except ValueError as exc:
-        # ClusterError is looked up, not imported: importing the search loads Optuna, which
-        # commands that never search should not pay for. It is loaded when it was raised.
-        runner = sys.modules.get("ensemble_hpo.search._runner")
-        if runner is None or not isinstance(exc, runner.ClusterError):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
+        return code
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    """The exit code of an error the command line reports in one line; None for anything else
+    (a bug: its traceback is shown)."""
+    from ensemble_hpo._checks import ParameterConflict
+    from ensemble_hpo._run_identity import RunFolderMismatch
+    from ensemble_hpo.config import ConfigError
+    from ensemble_hpo.persistence import ModelFileError, UntrustedModelError
+
+    if isinstance(exc, CLIError):
+        return exc.code
+    if isinstance(exc, (ConfigError, ParameterConflict)) or _raised_as(
+            exc, "ensemble_hpo.search._runner", "ClusterError"):
         return EXIT_USAGE
+    if isinstance(exc, (UntrustedModelError, ModelFileError, RunFolderMismatch)):
+        return EXIT_DATA
+    # "Nothing finished" is an outcome of the run, not a bug.
+    if _raised_as(exc, "ensemble_hpo._select_fuse", "NothingToEnsembleError"):
+        return EXIT_ERROR
+    return None
+
+
+def _raised_as(exc: BaseException, module: str, name: str) -> bool:
+    """Whether ``exc`` is ``module.name``, looked up rather than imported: importing the search
+    loads Optuna, which commands that never search should not pay for. The module is loaded
+    whenever it raised."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -116,27 +116,16 @@ class Population:
         candidates = [Candidate.from_trial(t) for t in trials if _is_candidate(t)]
         # A COMPLETE trial without artifacts (files deleted, another tool wrote the study) is
         # unusable; it was dropped silently, keeping its score on the leaderboard (audit).
-        lost = [c for c in candidates if c.ok and c.number not in store]
-        for c in lost:
-            c.status, c.error, c.score = "failed", "artifacts missing from the store", None
-        if lost:
-            warnings.warn(
-                f"{len(lost)} finished candidate(s) have no artifacts in the store (files deleted "
-                f"or moved?): {[c.number for c in lost][:20]}. They are left out of selection "
-                "and still count towards n_trials; raise n_trials to train others in their place.",
-                UserWarning, stacklevel=3)
-        damaged = _damaged_predictions([c for c in candidates if c.ok], store)
-        for c in damaged:
-            c.status, c.error, c.score = "failed", "out-of-fold predictions unreadable", None
-        if damaged:
-            # A truncated or edited file failed the whole resume with a bare numpy error
-            # ("mmap length is greater than file size", "all input arrays must have the same
-            # shape") that named no file (audit).
-            warnings.warn(
-                f"{len(damaged)} finished candidate(s) have out-of-fold prediction files that are "
-                f"truncated or of another shape than the others' (altered?): "
-                f"{[c.number for c in damaged][:20]}. They are left out of selection.",
-                UserWarning, stacklevel=3)
+        _leave_out([c for c in candidates if c.ok and c.number not in store],
+                   "artifacts missing from the store",
+                   "have no artifacts in the store (files deleted or moved?)",
+                   "; they still count towards n_trials: raise n_trials to train others in their place")
+        # A truncated or edited file failed the whole resume with a bare numpy error ("mmap
+        # length is greater than file size") that named no file (audit).
+        _leave_out(_damaged_predictions([c for c in candidates if c.ok], store),
+                   "out-of-fold predictions unreadable",
+                   "have out-of-fold prediction files that are truncated or of another shape "
+                   "than the others' (altered?)", "")
         return cls(candidates, store)
 
     def rescored(self, scorer: Any, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -239,3 +228,13 @@ def _damaged_predictions(finished: Sequence[Candidate], store: ArtifactStore) ->
     readable = [shape for shape in shapes.values() if shape is not None]
     usual = Counter(readable).most_common(1)[0][0] if readable else None
     return [c for c in finished if shapes[c.number] != usual]
+
+
+def _leave_out(candidates: Sequence[Candidate], error: str, problem: str, advice: str) -> None:
+    """Mark finished ``candidates`` failed with ``error`` and warn, naming them."""
+    for c in candidates:
+        c.status, c.error, c.score = "failed", error, None
+    if candidates:
+        warnings.warn(f"{len(candidates)} finished candidate(s) {problem}: "
+                      f"{[c.number for c in candidates][:20]}. They are left out of selection"
+                      f"{advice}.", UserWarning, stacklevel=4)
