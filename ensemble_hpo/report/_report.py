@@ -190,6 +190,10 @@ def _fusion(ctx: _Context, section: Section) -> None:
         section.notes.append("Skipped: no fusion comparison was recorded.")
         return
     chosen = type(ctx.estimator.ensemble_.fuser).__name__
+    if len(comparison) == 1:
+        # After trim() or keep_front_point(), or a fit out of time: one bar, unexplained (audit).
+        section.notes.append(f"Only {chosen}, the fusion in use, was estimated: the others were "
+                             "skipped (trim, keep_front_point, or no time left in the fit).")
     section.png = png_bytes(_figures.plot_fusion(comparison, chosen, ctx.score_label))
 
 

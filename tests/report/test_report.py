@@ -130,6 +130,16 @@ def test_report_says_how_many_unfinished_candidates_it_leaves_out(cancer_run, tm
     assert "Showing 10 of 15 candidates that did not finish (15 failed)" in text
 
 
+def test_report_says_when_only_the_fusion_in_use_was_estimated(cancer_run, tmp_path: Path) -> None:
+    clf, _, _ = cancer_run
+    trimmed = copy.copy(clf)
+    chosen = type(clf.ensemble_.fuser).__name__
+    table = clf.fusion_comparison_
+    trimmed.fusion_comparison_ = table[table["fusion"] == chosen].reset_index(drop=True)
+    text = make_report(trimmed, tmp_path).read_text(encoding="utf-8")
+    assert f"Only {chosen}, the fusion in use, was estimated" in text
+
+
 def test_report_without_trials_falls_back_to_leaderboard(diabetes_run, tmp_path: Path) -> None:
     reg, _, _ = diabetes_run
     bare = copy.copy(reg)
