@@ -181,7 +181,15 @@ def _learning(ctx: _Context, section: Section) -> None:
         return
     curves = _data.learning_curves(ctx.estimator, ctx.X, ctx.y, ctx.max_learning_members,
                                    sample_weight=ctx.sample_weight, groups=ctx.groups)
-    section.png = png_bytes(_figures.plot_learning_curves(curves, ctx.score_label))
+    for curve in curves:  # a size left out of a curve was not mentioned (audit)
+        missing = [int(n) for n, row in zip(curve.train_sizes, curve.valid_scores, strict=True)
+                   if np.isnan(row).all()]
+        if missing:
+            section.notes.append(f"{curve.label}: no score at {missing} training rows (the "
+                                 "model cannot be fitted on so few rows).")
+    with warnings.catch_warnings():  # the mean of a size with no score: noted above
+        warnings.simplefilter("ignore", RuntimeWarning)
+        section.png = png_bytes(_figures.plot_learning_curves(curves, ctx.score_label))
 
 
 def _fusion(ctx: _Context, section: Section) -> None:

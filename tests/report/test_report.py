@@ -140,6 +140,18 @@ def test_report_says_when_only_the_fusion_in_use_was_estimated(cancer_run, tmp_p
     assert f"Only {chosen}, the fusion in use, was estimated" in text
 
 
+def test_report_names_learning_curve_sizes_a_member_cannot_fit(tmp_path: Path) -> None:
+    # Audit: kNN with 40 neighbours cannot fit 30 rows; that size vanished without a word.
+    X, y = load_breast_cancer(return_X_y=True)
+    family = {"name": "knn40", "base": "knn", "params": {"n_neighbors": [40]}}
+    clf = EnsembleClassifier(models=[family], n_trials=1, cv=3, random_state=0,
+                             warm_start_configs=None).fit(X[:150], y[:150])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no bare numpy warning either
+        text = make_report(clf, tmp_path, X=X[:150], y=y[:150]).read_text(encoding="utf-8")
+    assert "no score at [" in text and "cannot be fitted on so few rows" in text
+
+
 def test_report_without_trials_falls_back_to_leaderboard(diabetes_run, tmp_path: Path) -> None:
     reg, _, _ = diabetes_run
     bare = copy.copy(reg)
