@@ -24,8 +24,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     ----------
     models : "auto", list of str / ModelFamily / dict, or SearchSpace, default="auto"
         Model families to search. ``"auto"`` uses
-        :data:`ensemble_hpo.spaces.DEFAULT_FAMILIES`; for a regression target that is
-        non-negative and right-skewed (prices, incomes, counts;
+        :data:`ensemble_hpo.spaces.DEFAULT_FAMILIES` (for regression also
+        :data:`ensemble_hpo.spaces.REGRESSION_DEFAULT_FAMILIES`, the MLP); for a
+        regression target that is non-negative and right-skewed (prices, incomes, counts;
         :func:`ensemble_hpo.spaces.log_target_suits`) it adds their log-target twins
         (``"xgboost_log"``...: fitted on ``log1p(y)``, predicting on the original scale),
         and selection decides which to keep.

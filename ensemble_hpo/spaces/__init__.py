@@ -4,6 +4,7 @@ from ensemble_hpo.spaces._builtin import (
     BUILTIN_FAMILIES,
     DEFAULT_FAMILIES,
     LOG_TARGET_FAMILIES,
+    REGRESSION_DEFAULT_FAMILIES,
     get_family,
     log_target_suits,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "LOG_TARGET_FAMILIES",
     "LogTargetRegressor",
     "ModelFamily",
+    "REGRESSION_DEFAULT_FAMILIES",
     "SearchSpace",
     "StandardizedTargetRegressor",
     "WARM_START_KINDS",

@@ -27,6 +27,7 @@ from ensemble_hpo.spaces._builtin import (
     DEFAULT_FAMILIES,
     LOG_TARGET_FAMILIES,
     LOG_TARGET_SUFFIX,
+    REGRESSION_DEFAULT_FAMILIES,
     get_family,
     log_target_suits,
 )
@@ -78,6 +79,8 @@ class SearchSpace:
             return models
         if models is None or (isinstance(models, str) and models == "auto"):
             names = list(DEFAULT_FAMILIES)
+            if task == REGRESSION:
+                names += REGRESSION_DEFAULT_FAMILIES
             if task == REGRESSION and y is not None and log_target_suits(y):
                 names += [f"{n}{LOG_TARGET_SUFFIX}" for n in LOG_TARGET_FAMILIES if n in names]
             families = [f for f in map(get_family, names) if f.supports(task)]

@@ -18,6 +18,7 @@ from ensemble_hpo.spaces import (
     BUILTIN_FAMILIES,
     DEFAULT_FAMILIES,
     LOG_TARGET_FAMILIES,
+    REGRESSION_DEFAULT_FAMILIES,
     LogTargetRegressor,
     SearchSpace,
     log_target_suits,
@@ -104,6 +105,7 @@ def test_auto_adds_the_twins_only_for_a_skewed_non_negative_regression_target():
     X, y = _skewed()
     names = SearchSpace.from_models("auto", task="regression", y=y).family_names
     defaults = [f for f in DEFAULT_FAMILIES if BUILTIN_FAMILIES[f].supports("regression")]
+    defaults += REGRESSION_DEFAULT_FAMILIES
     assert list(names) == defaults + TWINS
     for other in (np.log(y), None):
         assert list(SearchSpace.from_models("auto", task="regression", y=other).family_names) == defaults
