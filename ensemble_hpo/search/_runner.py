@@ -27,7 +27,7 @@ from ensemble_hpo.storage import make_storage, storage_kind
 __all__ = ["DASK_WORKER_ATTR", "FINISHED", "SEARCH_TASK_ATTR", "ClusterError", "FailStaleTrials",
            "WithinBudget", "attempt_seed", "check_cluster", "count_finished", "enqueue_new",
            "fail_stale_trials", "live_dask_workers", "new_params", "optimize", "quiet_optuna",
-           "resumed_seed", "worker_facts", "process_tag"]
+           "resumed_seed", "worker_facts"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # A live worker tags its trial within microseconds of creating it; an untagged

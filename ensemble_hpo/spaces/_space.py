@@ -163,8 +163,9 @@ class SearchSpace:
 
         ``kind="mined"``: the mined portfolio shipped in
         ``ensemble_hpo/spaces/portfolio.json`` for this task, in its order, restricted to this
-        space's families; for ``models="auto"`` exactly the list the leave-one-table-out
-        simulation evaluated (on the other tables of the task). Only built-in
+        space's families; for ``models="auto"`` the list the leave-one-table-out simulation
+        evaluated (on the other tables of the task), with regression's MLP, which was not
+        mined, interleaved as below. Only built-in
         families used unchanged take part (a family built from a spec, even with ``base=``,
         may not accept the mined values, and its author's ``portfolio`` says what to try
         first). Families the file was not mined over (``svm``, ``mlp``, ``lightgbm``,
