@@ -8,7 +8,6 @@ package spells these names; the module imports nothing heavy at load time, so th
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -128,11 +127,8 @@ class RunFolder:
         """
         from ensemble_hpo.population import FileArtifactStore
 
-        try:
-            owner = json.loads((self.path / self.ARTIFACTS / FileArtifactStore.OWNER).read_text())
-        except (OSError, ValueError):
-            return False
-        return isinstance(owner, dict) and owner.get("process", process_tag()) != process_tag()
+        claim = FileArtifactStore.read_claim(self.path / self.ARTIFACTS)
+        return claim is not None and claim.get("process", process_tag()) != process_tag()
 
     def has_finished_candidate(self) -> bool:
         """Whether the folder's artifacts hold a finished candidate's out-of-fold predictions."""

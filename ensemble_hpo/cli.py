@@ -303,44 +303,39 @@ def _replacing(run_dir: Path, replace: bool) -> Iterator[None]:
     if not replace:
         yield
         return
-    aside = _aside_name(run_dir)
+    aside = run_dir.with_name(f".{run_dir.name}{_ASIDE}{process_tag()}")
     run_dir.rename(aside)
     try:
         yield
     except BaseException:
-        if run_dir.is_dir() and RunFolder(run_dir).has_finished_candidate():
-            shutil.rmtree(aside)  # the new run can be resumed: it replaces the old one
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            aside.rename(run_dir)
-            print(f"The new run finished no candidate; the previous run in {run_dir} was put back.",
-                  file=sys.stderr)
+        _settle(run_dir, aside, "The new run finished no candidate")
         raise
     shutil.rmtree(aside)
 
 
-def _aside_name(run_dir: Path) -> Path:
-    return run_dir.with_name(f".{run_dir.name}.replaced-{process_tag()}")
+#: Infix of the hidden sibling folder a ``--force`` run keeps the old run in, before its tag.
+_ASIDE = ".replaced-"
+
+
+def _settle(run_dir: Path, aside: Path, why: str) -> None:
+    """Remove the old run set ``aside`` when the new run in ``run_dir`` finished a candidate
+    (it can be resumed: it replaces the old one), else put the old run back, saying ``why``."""
+    if run_dir.is_dir() and RunFolder(run_dir).has_finished_candidate():
+        shutil.rmtree(aside)
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    aside.rename(run_dir)
+    print(f"{why}; the previous run in {run_dir} was put back.", file=sys.stderr)
 
 
 def _recover_replaced(run_dir: Path) -> None:
     """Finish what a ``--force`` run killed by SIGKILL (or a crash) could not: its previous run
-    still waits in the hidden folder of :func:`_replacing`, and no command named it (audit).
-
-    Put back when the new run finished no candidate, removed (as ``--force`` asked) when it did.
-    """
-    for aside in sorted(run_dir.parent.glob(f".{run_dir.name}.replaced-*")):
-        owner = aside.name.rpartition(".replaced-")[2]
-        if not is_dead_local_process(owner):
-            continue
-        if run_dir.is_dir() and RunFolder(run_dir).has_finished_candidate():
-            shutil.rmtree(aside)
-            continue
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        aside.rename(run_dir)
-        print(f"A 'run --force' ({owner}) was stopped before its new run finished a candidate; "
-              f"the previous run in {run_dir} was put back.", file=sys.stderr)
+    still waits in the hidden folder of :func:`_replacing`, and no command named it (audit)."""
+    for aside in sorted(run_dir.parent.glob(f".{run_dir.name}{_ASIDE}*")):
+        owner = aside.name.rpartition(_ASIDE)[2]
+        if is_dead_local_process(owner):
+            _settle(run_dir, aside, f"A 'run --force' ({owner}) was stopped before its new run "
+                                    "finished a candidate")
 
 
 def _with_seed(config: Any) -> Any:

@@ -237,18 +237,29 @@ class FileArtifactStore(ArtifactStore):
                 "with: the run folder was started over since, so its files belong to another "
                 "run. Refit, or use a model saved from that other run.")
 
+    @classmethod
+    def read_claim(cls, folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+        """The claim :meth:`bind` wrote in ``folder`` (id, study, process), or None when it
+        has no readable one."""
+        try:
+            claim = json.loads((Path(folder) / cls.OWNER).read_text())
+        except (OSError, ValueError):
+            return None
+        return claim if isinstance(claim, dict) else None
+
     def _signing_id(self) -> str | None:
         """The id of the folder's claim, signed into its models files: the bound one, or for a
         store opened on a folder without binding (reading a run's artifacts) the folder's own."""
         if self.folder_id is not None:
             return self.folder_id
-        try:
-            return json.loads((self.path / self.OWNER).read_text())["id"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        claim = self.read_claim(self.path)
+        return None if claim is None else claim.get("id")
 
     def _file(self, key: int, kind: str) -> Path:
         self._check_folder()
+        return self._path(key, kind)
+
+    def _path(self, key: int, kind: str) -> Path:
         return self.path / f"{int(key):06d}.{kind}"
 
     def _atomic_write(self, target: Path, write: Any) -> None:
@@ -309,8 +320,9 @@ class FileArtifactStore(ArtifactStore):
     def __contains__(self, key: int) -> bool:
         # Both files: a candidate whose models file was deleted cannot become a member
         # (audit: it failed at loading with a misleading "unsigned legacy file" error).
-        return self._file(key, "oof.npy").exists() and any(
-            self._file(key, kind).exists() for kind in ("models.pkl", "models.joblib"))
+        oof = self._file(key, "oof.npy")  # checks the folder's claim once
+        return oof.exists() and any(self._path(key, kind).exists()
+                                    for kind in ("models.pkl", "models.joblib"))
 
 
 # magic (8) | key fingerprint (8) | SHA-256 of the payload (32) | HMAC-SHA256 (32) | pickle
