@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["RunFolderMismatch", "check_identity", "run_identity", "scoring_key",
-           "target_and_folds_identity"]
+__all__ = ["RunFolderMismatch", "changed_components", "check_identity", "run_identity",
+           "scoring_key", "target_and_folds_identity"]
 
 #: Components in the order an error lists them, with what each means to a user.
 COMPONENTS: dict[str, str] = {
@@ -165,18 +165,26 @@ def target_and_folds_identity(y: np.ndarray,
     return {"y": _array_digest(y), "folds": _folds_digest(splits)}
 
 
-def check_identity(stored: Mapping[str, str] | None, current: Mapping[str, str], *,
-                   where: str, method: str | None = None) -> None:
-    """Raise :class:`RunFolderMismatch` naming every component that differs.
+def changed_components(stored: Mapping[str, str] | None,
+                       current: Mapping[str, str]) -> list[str]:
+    """The components of :data:`COMPONENTS` recorded in both identities that differ.
 
-    Components missing from ``stored`` (a folder written by an older version that
-    recorded fewer) are not compared. ``method`` names a call on a fitted estimator
-    (``reselect``), which needs ``fit``'s own data rather than a new run folder.
+    Components missing from one of them (a folder written by an older version that
+    recorded fewer, a bare search run that knows only the target and folds) are not compared.
     """
     if not stored:
-        return
-    changed = [key for key in COMPONENTS if key in stored and key in current
-               and stored[key] != current[key]]
+        return []
+    return [key for key in COMPONENTS if key in stored and key in current
+            and stored[key] != current[key]]
+
+
+def check_identity(stored: Mapping[str, str] | None, current: Mapping[str, str], *,
+                   where: str, method: str | None = None) -> None:
+    """Raise :class:`RunFolderMismatch` naming every component that differs
+    (:func:`changed_components`). ``method`` names a call on a fitted estimator
+    (``reselect``), which needs ``fit``'s own data rather than a new run folder.
+    """
+    changed = changed_components(stored, current)
     if not changed:
         return
     what = ", ".join(COMPONENTS[key] for key in changed)

@@ -6,6 +6,7 @@ import shutil
 import warnings
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +16,7 @@ from sklearn.datasets import load_breast_cancer
 from ensemble_hpo import EnsembleClassifier
 from ensemble_hpo._run_identity import RunFolderMismatch, features_digest, run_identity
 from ensemble_hpo.metrics import get_prediction_scorer
+from ensemble_hpo.storage import make_storage
 
 BASE = dict(models=["logistic"], search="random", n_trials=2, cv=3, random_state=0,
             warm_start_configs=None)
@@ -319,3 +321,30 @@ def test_a_damaged_prediction_file_is_named_and_left_out_on_resume(data, tmp_pat
     row = resumed.leaderboard_.set_index("number").loc[hit]
     assert row["status"] == "failed" and row["error"] == "out-of-fold predictions unreadable"
     assert hit not in {m.number for m in resumed.ensemble_.members}
+
+
+def _journal_study(folder):
+    storage = make_storage(f"journal://{folder / 'study.log'}")
+    (name,) = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_candidates_of_a_fit_on_other_data_are_never_mixed_in(data, tmp_path):
+    """Audit (identity race): two fits started at once on one fresh study with other targets
+    could both pass the study's read-then-write identity check. Each trial carries its fit's
+    identity, so the fit that lost the race leaves the other's candidates out, by name."""
+    X, y = data
+    other_y = 1 - y
+    a, b = tmp_path / "a", tmp_path / "b"
+    _fit(str(a), X, y)
+    _fit(str(b), X, other_y)
+    study_a, study_b = _journal_study(a), _journal_study(b)
+    assert all(t.user_attrs["run_identity"] == study_a.user_attrs["run_identity"]
+               for t in study_a.trials)
+    # The race's outcome: the second fit wrote its identity over the first one's.
+    study_a.set_user_attr("run_identity", study_b.user_attrs["run_identity"])
+    first = [t.number for t in study_a.trials]
+    with pytest.warns(UserWarning, match=rf"run by another fit on other data .*{first}"):
+        model = _fit(str(a), X, other_y, n_trials=BASE["n_trials"] * 2)
+    assert set(model.leaderboard_["number"]).isdisjoint(first)
+    assert len(model.leaderboard_) == BASE["n_trials"]

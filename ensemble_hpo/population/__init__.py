@@ -9,6 +9,7 @@ from ensemble_hpo.population._evaluate import (
     fit_routing,
 )
 from ensemble_hpo.population._population import (
+    IDENTITY_ATTR,
     STATUS_OK,
     STATUS_SKIPPED,
     Candidate,
@@ -19,6 +20,7 @@ from ensemble_hpo.population._store import ArtifactStore, FileArtifactStore, Mem
 
 __all__ = [
     "STATUS_OK",
+    "IDENTITY_ATTR",
     "STATUS_SKIPPED",
     "ArtifactStore",
     "Candidate",

@@ -15,9 +15,18 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from ensemble_hpo._run_identity import changed_components
 from ensemble_hpo.population._store import ArtifactStore, prediction_dtype
 
-__all__ = ["Candidate", "Population", "STATUS_OK", "STATUS_SKIPPED", "candidate_score"]
+__all__ = ["IDENTITY_ATTR", "Candidate", "Population", "STATUS_OK", "STATUS_SKIPPED",
+           "candidate_score"]
+
+#: Trial user attribute: the identity of the data and models the trial's candidate was
+#: computed on (``ensemble_hpo._run_identity.run_identity``). The study records it once,
+#: read-then-written: two fits started at the same instant on one fresh study with other data
+#: could both pass the check (seen with a 1 s delay injected between the read and the write;
+#: audit), so each trial carries its own and candidates of another identity are never mixed in.
+IDENTITY_ATTR = "run_identity"
 
 STATUS_OK = "ok"
 #: A candidate the search proposed but did not start: its family could not train a fold in
@@ -110,10 +119,24 @@ class Population:
         self.store = store
 
     @classmethod
-    def from_study(cls, study: optuna.Study, store: ArtifactStore) -> Population:
+    def from_study(cls, study: optuna.Study, store: ArtifactStore, *,
+                   identity: Mapping[str, str] | None = None) -> Population:
+        """The study's candidates; with ``identity`` (``_run_identity.run_identity``), only
+        those of trials run on it (:data:`IDENTITY_ATTR`; trials of versions before it was
+        recorded are kept)."""
         # WAITING trials are enqueued proposals that never started: not candidates yet.
-        trials = study.get_trials(deepcopy=False)
-        candidates = [Candidate.from_trial(t) for t in trials if _is_candidate(t)]
+        trials = [t for t in study.get_trials(deepcopy=False) if _is_candidate(t)]
+        foreign = [t for t in trials if identity is not None
+                   and changed_components(t.user_attrs.get(IDENTITY_ATTR), identity)]
+        if foreign:
+            warnings.warn(
+                f"{len(foreign)} trial(s) of the study {study.study_name!r} were run by another "
+                f"fit on other data or models: {[t.number for t in foreign][:20]}. They are left "
+                "out; use one run folder (or study name) per data set and model space.",
+                UserWarning, stacklevel=3)
+            left_out = {t.number for t in foreign}
+            trials = [t for t in trials if t.number not in left_out]
+        candidates = [Candidate.from_trial(t) for t in trials]
         # A COMPLETE trial without artifacts (files deleted, another tool wrote the study) is
         # unusable; it was dropped silently, keeping its score on the leaderboard (audit).
         _leave_out([c for c in candidates if c.ok and c.number not in store],

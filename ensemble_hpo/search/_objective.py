@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ensemble_hpo._process import process_tag
 from ensemble_hpo.population import (
+    IDENTITY_ATTR,
     STATUS_SKIPPED,
     ArtifactStore,
     CandidateEvaluator,
@@ -65,7 +66,9 @@ class CandidateObjective:
     Failures are recorded on the trial (``status`` and ``error`` user attributes)
     and re-raised, so ``study.optimize(catch=(Exception,))`` marks them FAIL and
     the run goes on. A finished candidate's artifacts are written before its
-    score is returned, so a COMPLETE trial always has them.
+    score is returned, so a COMPLETE trial always has them. ``identity`` (the fit's
+    ``run_identity``) is recorded on every trial, so that candidates of two fits on other
+    data are never mixed (:data:`ensemble_hpo.population.IDENTITY_ATTR`).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class CandidateObjective:
         strategy: str | None = None,
         trial_value: TrialValue | None = None,
         final_deadline: float | None = None,
+        identity: dict[str, str] | None = None,
     ) -> None:
         self.space = space
         self.evaluator = evaluator
@@ -92,10 +96,13 @@ class CandidateObjective:
         self.trial_timeout = trial_timeout
         self.strategy = strategy
         self.trial_value = CandidateScore() if trial_value is None else trial_value
+        self.identity = identity
 
     def __call__(self, trial: optuna.Trial) -> float:
         # First thing: lets a resumed run tell a dead worker's trial from a live one.
         trial.set_user_attr("worker", process_tag())
+        if self.identity is not None:
+            trial.set_user_attr(IDENTITY_ATTR, self.identity)
         try:
             return self._run(trial)
         except KeyboardInterrupt:

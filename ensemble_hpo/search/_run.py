@@ -330,7 +330,8 @@ class SearchRun:
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
                                            deadline=deadline, trial_timeout=self.trial_timeout,
                                            strategy=self.strategy.name, trial_value=self.objective,
-                                           final_deadline=final_deadline)
+                                           final_deadline=final_deadline,
+                                           identity=dict(identity))
             copy_back = None if work_store is store else _ArtifactCopier(study, work_store, store)
             with quiet_optuna(self.verbose):
                 if parallel:
@@ -345,7 +346,7 @@ class SearchRun:
                                     callbacks=callbacks)
             if copy_back is not None:
                 copy_back()
-            return Population.from_study(study, store)
+            return Population.from_study(study, store, identity=identity)
         finally:
             if scratch:
                 self.study_ = _to_memory(self.study_) if hasattr(self, "study_") else None
