@@ -30,6 +30,7 @@ __all__ = [
     "check_groups",
     "check_stage_folds",
     "first_partition",
+    "k_fold_splitter",
     "groups_kwargs",
     "make_folds",
     "n_splits_of",
@@ -113,7 +114,7 @@ def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
     check_cv(cv)
     n_rows = len(y)
     if isinstance(cv, numbers.Integral):
-        splitter: Any = _k_fold(int(cv), y, task, groups, random_state)
+        splitter: Any = k_fold_splitter(int(cv), y, task, groups, random_state)
     elif hasattr(cv, "split"):
         splitter = cv
     else:
@@ -172,7 +173,9 @@ def _mixed_groups(source: Any, what: str) -> None:
         "StratifiedGroupKFold, LeaveOneGroupOut) or an int cv, or pass no groups.")
 
 
-def _k_fold(k: int, y: np.ndarray, task: str, groups: Any, random_state: int | None) -> Any:
+def k_fold_splitter(k: int, y: np.ndarray, task: str, groups: Any, random_state: int | None) -> Any:
+    """The splitter an int ``cv`` means: shuffled K folds, stratified for classification,
+    by group when ``groups`` are given."""
     classification = task == CLASSIFICATION
     if groups is None:
         kind = StratifiedKFold if classification else KFold
