@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
-from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer
+from ensemble_hpo.metrics import PredictionScorer, check_scorer_fits, get_prediction_scorer
 
 
 @settings(max_examples=50, deadline=None)
@@ -80,3 +80,25 @@ def test_scikit_learns_loss_functions_are_refused_as_plain_callables():
             get_prediction_scorer(loss, "regression")
     get_prediction_scorer(r2_score, "regression")  # greater is better: accepted
     get_prediction_scorer(make_scorer(mean_absolute_error, greater_is_better=False), "regression")
+
+
+def _needs_every_class(y_true, proba):
+    if len(np.unique(y_true)) < proba.shape[1]:
+        raise ValueError("a class is missing")
+    return 1.0
+
+
+def test_a_long_target_is_checked_on_rows_that_hold_every_class():
+    """The check scores about 1,000 of a long target's rows (selectors run on memory-mapped
+    libraries); a class seen in one row only must be among them, or a metric that needs
+    every class would be refused."""
+    from sklearn.metrics import make_scorer
+
+    scorer = get_prediction_scorer(make_scorer(_needs_every_class, response_method="predict_proba"),
+                                   "classification")
+    y = np.zeros(50_000, dtype=np.intp)
+    y[1::2] = 1
+    y[1] = 2  # the only row of class 2, off the evenly spread rows
+    check_scorer_fits(scorer, y, 3)
+    with pytest.raises(ValueError, match="must be able to score this target"):
+        check_scorer_fits(scorer, y[2:], 3)

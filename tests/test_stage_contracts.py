@@ -77,3 +77,28 @@ def test_fuser_contract(name):
         ones = make_fuser(name, 0).fit(predictions, y, sample_weight=np.ones(len(y)))
         np.testing.assert_allclose(ones.combine(predictions[:, :40]), fused, rtol=1e-6,
                                    atol=1e-9)
+
+
+@pytest.mark.parametrize("task, scoring", [("classification", "r2"),
+                                           ("regression", "accuracy")])
+@pytest.mark.parametrize("name", sorted(SELECTORS))
+def test_a_selector_refuses_a_metric_of_the_other_task(name, task, scoring):
+    """Audit: r2 on class probabilities scored the class codes as numbers and chose weights
+    (score_ 0.89); accuracy on regression values failed deep in scikit-learn."""
+    predictions, y = population(task)
+    selector = make_selector(name, 0)
+    params = selector.get_params()
+    key = "scoring" if "scoring" in params else next(k for k in params if k.endswith("__scoring"))
+    with pytest.raises(ValueError, match="The 'scoring' parameter must"):
+        selector.set_params(**{key: scoring}).fit(predictions, y)
+
+
+@pytest.mark.parametrize("fuser, name", [("stacking", "scoring"), ("optimized", "loss")])
+def test_a_fuser_refuses_a_regression_metric_for_class_probabilities(fuser, name):
+    predictions, y = population("classification")
+    with pytest.raises(ValueError, match=f"The '{name}' parameter must be a classification"):
+        make_fuser(fuser, 0).set_params(**{name: "r2"}).fit(predictions, y)
+    if fuser == "stacking":  # a metric that cannot score the target, before any meta-learner
+        regression, values = population("regression")
+        with pytest.raises(ValueError, match="The 'scoring' parameter must be able to score"):
+            make_fuser(fuser, 0).set_params(scoring="accuracy").fit(regression, values)

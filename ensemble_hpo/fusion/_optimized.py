@@ -10,7 +10,7 @@ from scipy.optimize import minimize
 from scipy.special import softmax
 
 from .._checks import CLASSIFICATION, REGRESSION
-from ..metrics import PredictionScorer, get_prediction_scorer
+from ..metrics import PredictionScorer, check_scorer_task, get_prediction_scorer
 from ._averaging import weighted_mean
 from ._base import BaseFuser, is_positive_int, normalize_rows
 
@@ -158,7 +158,7 @@ class OptimizedWeights(BaseFuser):
                     f"The 'loss' parameter must suit a {task} task. Got {loss!r} instead."
                 )
         elif loss is not None:
-            self._loss_scorer(loss, task)
+            check_scorer_task(self._loss_scorer(loss, task), task, "loss")
 
     def _fit(self, predictions, y, weights, X, sample_weight) -> None:
         objective, analytic = self._objective(predictions, y, sample_weight)

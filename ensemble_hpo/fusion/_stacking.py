@@ -16,7 +16,12 @@ from sklearn.utils.validation import has_fit_parameter
 from .._checks import CLASSIFICATION
 from .._folds import make_folds
 from .._outputs import model_output
-from ..metrics import PredictionScorer, get_prediction_scorer
+from ..metrics import (
+    PredictionScorer,
+    check_scorer_fits,
+    check_scorer_task,
+    get_prediction_scorer,
+)
 from ._base import BaseFuser
 
 __all__ = ["Stacking"]
@@ -142,6 +147,7 @@ class Stacking(BaseFuser):
         features = self._meta_features(predictions, X)
         self.n_meta_features_ = features.shape[1]
         self.scorer_ = get_prediction_scorer(self.scoring, self.task_)
+        check_scorer_fits(self.scorer_, y, self.n_classes_)  # before fitting any meta-learner
         self.cv_predictions_ = self._cross_predict(estimator, features, y, sample_weight)
         self.cv_score_ = self.scorer_(y, self.cv_predictions_, sample_weight=sample_weight)
         self.final_estimator_ = fit_final(clone(estimator), features, y, sample_weight)
@@ -158,7 +164,7 @@ class Stacking(BaseFuser):
             raise ValueError(
                 f"The 'cv' parameter must be an int >= 2 or a splitter. Got {self.cv!r} instead."
             )
-        get_prediction_scorer(self.scoring, task)
+        check_scorer_task(get_prediction_scorer(self.scoring, task), task)
         needed = "predict_proba" if task == CLASSIFICATION else "predict"
         estimator = self.final_estimator
         if estimator is not None and not (hasattr(estimator, "fit") and hasattr(estimator, needed)):

@@ -11,7 +11,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ensemble_hpo._checks import CLASSIFICATION
 from ensemble_hpo._folds import Folds, check_groups, make_folds
-from ensemble_hpo.metrics import PredictionScorer, get_prediction_scorer, stage_scoring
+from ensemble_hpo.metrics import (
+    PredictionScorer,
+    check_scorer_fits,
+    get_prediction_scorer,
+    stage_scoring,
+)
 
 from ._library import CandidateLibrary, blend, ensemble_score
 from ._metrics import BatchMetric, make_batch_metric
@@ -73,6 +78,10 @@ class BaseSelector(BaseEstimator, ABC):
         self.task_ = data.task
         self.classes_ = data.classes
         self.n_models_ = data.n_models
+        # Standalone use too (audit: r2 on class probabilities scored the class codes and
+        # chose weights; roc_auc on three classes failed deep in scikit-learn).
+        check_scorer_fits(get_prediction_scorer(self._label_scoring(), data.task), data.y,
+                          None if data.classes is None else len(data.classes))
         # Transient, not a parameter or fitted attribute: only _fit's inner folds read it.
         self._fit_groups = check_groups(groups, data.y.shape[0])
         try:
