@@ -21,6 +21,7 @@ __all__ = [
     "ParameterConflict",
     "TASKS",
     "check_predictions",
+    "check_same_layout",
     "check_sample_weight",
     "check_task",
     "file_rows",
@@ -196,6 +197,16 @@ def check_predictions(predictions: Any, *, dtype: Any = None) -> np.ndarray:
     if low < 0.0 or high > 1.0:
         arr = np.clip(arr, 0.0, 1.0)
     return arr
+
+
+def check_same_layout(predictions: np.ndarray, n_models: int, n_classes: int | None) -> None:
+    """Refuse checked ``predictions`` whose models or classes differ from those seen at fit."""
+    expected = (n_models,) + (() if n_classes is None else (n_classes,))
+    got = predictions.shape[:1] + predictions.shape[2:]
+    if got != expected:
+        raise ValueError(
+            "The 'predictions' parameter must have the (n_members[, n_classes]) layout seen "
+            f"at fit time, {expected}. Got shape {predictions.shape} instead.")
 
 
 def _checked_range(arr: np.ndarray) -> tuple[float, float]:

@@ -102,3 +102,20 @@ def test_a_fuser_refuses_a_regression_metric_for_class_probabilities(fuser, name
         regression, values = population("regression")
         with pytest.raises(ValueError, match="The 'scoring' parameter must be able to score"):
             make_fuser(fuser, 0).set_params(scoring="accuracy").fit(regression, values)
+
+
+@pytest.mark.parametrize("name", sorted(SELECTORS))
+def test_a_selector_predicts_only_from_predictions_laid_out_as_at_fit(name):
+    """Audit: predict_ensemble checked only the number of models: one class column, a 2-D
+    array for a classification fit, NaN or rows summing to 5 came back as "probabilities"."""
+    predictions, y = population("classification")
+    selector = make_selector(name, 0).fit(predictions, y)
+    np.testing.assert_allclose(selector.predict_ensemble(predictions).sum(axis=1), 1.0, rtol=1e-6)
+    with_nan = predictions.copy()
+    with_nan[0, 3] = np.nan
+    bad = {"one class column": predictions[..., :1], "2-D": predictions[..., 1],
+           "NaN": with_nan, "rows summing to 5": predictions * 5}
+    for what, wrong in bad.items():
+        with pytest.raises(ValueError, match="The 'predictions' parameter must"):
+            selector.predict_ensemble(wrong)
+            pytest.fail(what)

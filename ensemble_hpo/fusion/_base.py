@@ -20,7 +20,13 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .._checks import CLASSIFICATION, check_predictions, check_sample_weight, task_of_predictions
+from .._checks import (
+    CLASSIFICATION,
+    check_predictions,
+    check_same_layout,
+    check_sample_weight,
+    task_of_predictions,
+)
 from .._folds import check_groups
 
 __all__ = ["BaseFuser"]
@@ -187,13 +193,7 @@ class BaseFuser(BaseEstimator, ABC):
         """
         check_is_fitted(self, "task_")
         predictions = check_predictions(predictions, dtype=np.float64)
-        expected = (self.n_members_,) + (() if self.n_classes_ is None else (self.n_classes_,))
-        got = predictions.shape[:1] + predictions.shape[2:]
-        if got != expected:
-            raise ValueError(
-                "The 'predictions' parameter must have the (n_members[, n_classes]) layout seen "
-                f"at fit time, {expected}. Got shape {predictions.shape} instead."
-            )
+        check_same_layout(predictions, self.n_members_, self.n_classes_)
         X = check_features(X, predictions.shape[1])
         fused = self._combine(predictions, X)
         return normalize_rows(fused) if self.task_ == CLASSIFICATION else fused

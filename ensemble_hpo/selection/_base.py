@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ensemble_hpo._checks import CLASSIFICATION
+from ensemble_hpo._checks import CLASSIFICATION, check_predictions, check_same_layout
 from ensemble_hpo._folds import Folds, check_groups, make_folds
 from ensemble_hpo.metrics import (
     PredictionScorer,
@@ -94,14 +94,13 @@ class BaseSelector(BaseEstimator, ABC):
         return self
 
     def predict_ensemble(self, predictions: np.ndarray) -> np.ndarray:
-        """Weighted average of ``predictions`` (same layout as in ``fit``), float64."""
+        """Weighted average of ``predictions`` (same layout as in ``fit``), float64.
+
+        Checked as ``fit`` checks them (audit: a 2-D array for a classification fit, NaN, or
+        rows summing to 5 were averaged into "probabilities" such as [1.13, 3.87])."""
         check_is_fitted(self, "weights_")
-        preds = np.asarray(predictions)
-        if preds.shape[0] != self.n_models_:
-            raise ValueError(
-                f"The 'predictions' parameter must have n_models={self.n_models_} rows. "
-                f"Got shape {preds.shape} instead."
-            )
+        preds = check_predictions(predictions)
+        check_same_layout(preds, self.n_models_, None if self.classes_ is None else len(self.classes_))
         return blend(preds, self.weights_)
 
     def _validate_params(self) -> None:
