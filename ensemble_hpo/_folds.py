@@ -64,8 +64,10 @@ def groups_kwargs(stage: Any, groups: np.ndarray | None) -> dict[str, Any]:
 
 def check_cv(cv: Any) -> None:
     """Reject a bad ``cv`` before any data is looked at."""
-    valid = (isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2) or hasattr(
-        cv, "split") or (isinstance(cv, Iterable) and not isinstance(cv, (str, bytes)))
+    # A str has a split method too: cv="a" failed in split() (audit).
+    valid = not isinstance(cv, (str, bytes)) and (
+        (isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2)
+        or hasattr(cv, "split") or isinstance(cv, Iterable))
     if not valid:
         raise ValueError(
             f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead.")

@@ -124,6 +124,7 @@ def test_non_numeric_regression_target_is_rejected():
         ({"n_trials": 0}, "The 'n_trials' parameter must be a positive int"),
         ({"time_budget": -1}, "The 'time_budget' parameter must be a positive number"),
         ({"cv": 1}, "The 'cv' parameter must be an int >= 2"),
+        ({"cv": "5"}, "The 'cv' parameter must be an int >= 2"),  # a str has split() too
         ({"search": "annealing"}, "The 'search' parameter must be one of"),
         ({"selection": "magic"}, "The 'selection' parameter must be one of"),
         ({"fusion": "median"}, "The 'fusion' parameter must be one of"),

@@ -119,3 +119,18 @@ def test_a_selector_predicts_only_from_predictions_laid_out_as_at_fit(name):
         with pytest.raises(ValueError, match="The 'predictions' parameter must"):
             selector.predict_ensemble(wrong)
             pytest.fail(what)
+
+
+def _every_stage():
+    from ensemble_hpo.selection import CostAwareSelector  # not a registry name: needs costs
+
+    return ([make_selector(name, 0) for name in sorted(SELECTORS)]
+            + [make_fuser(name, 0) for name in sorted(FUSERS)] + [CostAwareSelector(costs=[1.0])])
+
+
+@pytest.mark.parametrize("stage", _every_stage(), ids=lambda stage: type(stage).__name__)
+def test_init_stores_only_its_parameters(stage):
+    """scikit-learn's rule, stricter than its own check (which lets parents' parameters
+    through): CostAwareSelector set six GreedySelector options it does not offer (audit)."""
+    fresh = type(stage)(**stage.get_params(deep=False))
+    assert set(vars(fresh)) == set(fresh.get_params(deep=False))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import has_fit_parameter
 
 from .._checks import CLASSIFICATION
-from .._folds import make_folds
+from .._folds import check_cv, make_folds
 from .._outputs import model_output
 from ..metrics import (
     PredictionScorer,
@@ -160,10 +159,7 @@ class Stacking(BaseFuser):
             raise ValueError(
                 f"The 'passthrough' parameter must be a bool. Got {self.passthrough!r} instead."
             )
-        if isinstance(self.cv, numbers.Integral) and (isinstance(self.cv, bool) or self.cv < 2):
-            raise ValueError(
-                f"The 'cv' parameter must be an int >= 2 or a splitter. Got {self.cv!r} instead."
-            )
+        check_cv(self.cv)  # the estimator's rule (cv='a' failed in split(); audit)
         check_scorer_task(get_prediction_scorer(self.scoring, task), task)
         needed = "predict_proba" if task == CLASSIFICATION else "predict"
         estimator = self.final_estimator

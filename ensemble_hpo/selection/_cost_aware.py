@@ -81,10 +81,22 @@ class CostAwareSelector(GreedySelector):
         init_size: int = 0,
         max_members: int | None = None,
     ) -> None:
-        super().__init__(max_iter=max_iter, scoring=scoring, init_size=init_size,
-                         max_members=max_members)
         self.costs = costs
         self.penalty = penalty
+        self.max_iter = max_iter
+        self.scoring = scoring
+        self.init_size = init_size
+        self.max_members = max_members
+
+    # GreedySelector's options this selector does not offer, fixed at the class: __init__
+    # stores only its parameters (it set these too, which scikit-learn's estimator checks
+    # refuse; audit).
+    prune = None
+    n_bags = 1
+    bag_fraction = 1.0
+    diversity = 0.0
+    fast_metrics = True
+    random_state = None
 
     def _validate_params(self) -> None:
         check_float(self.penalty, "penalty", 0.0, math.inf, low_open=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -299,6 +300,12 @@ def _first_best(objective: np.ndarray) -> int:
     return int(np.argmax(objective >= best - _TIE_RTOL * max(1.0, abs(best))))
 
 
+def _is_fraction(prune: object) -> bool:
+    """A ``prune`` given as a share of the library: any real that is not an integer (numpy's
+    float32 0.5 was refused as 'an integer >= 1'; audit)."""
+    return isinstance(prune, numbers.Real) and not isinstance(prune, (numbers.Integral, bool))
+
+
 class GreedySelector(BaseSelector):
     """Greedy ensemble selection with replacement (Caruana et al., 2004, 2006).
 
@@ -422,7 +429,7 @@ class GreedySelector(BaseSelector):
         check_int(self.max_members, "max_members", 1, allow_none=True)
         check_float(self.bag_fraction, "bag_fraction", 0.0, 1.0, low_open=True)
         check_float(self.diversity, "diversity", 0.0, math.inf, low_open=False)
-        if isinstance(self.prune, float):
+        if _is_fraction(self.prune):
             check_float(self.prune, "prune", 0.0, 1.0, low_open=True)
         else:
             check_int(self.prune, "prune", 1, allow_none=True)
@@ -436,7 +443,7 @@ class GreedySelector(BaseSelector):
         n_models = len(singles)
         if self.prune is None:
             return np.arange(n_models)
-        keep = math.ceil(self.prune * n_models) if isinstance(self.prune, float) else self.prune
+        keep = math.ceil(self.prune * n_models) if _is_fraction(self.prune) else self.prune
         return np.sort(top_models(singles, min(keep, n_models)))
 
     def _bags(self, pool: np.ndarray) -> list[np.ndarray]:

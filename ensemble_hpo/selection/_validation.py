@@ -52,7 +52,12 @@ def encode_target(
         return y_arr.astype(np.float64, copy=False), None  # no copy: a table-length vector
     if np.issubdtype(y_arr.dtype, np.integer) and y_arr.min() >= 0 and y_arr.max() < n_classes:
         return y_arr.astype(np.intp, copy=False), np.arange(n_classes)
-    classes, codes = np.unique(y_arr, return_inverse=True)
+    try:
+        classes, codes = np.unique(y_arr, return_inverse=True)
+    except TypeError as exc:  # None beside strings: "'<' not supported" (audit)
+        raise ValueError(
+            "The 'y' parameter must hold labels that can be sorted, of one type and without "
+            f"missing values. Got {exc} instead.") from exc
     if len(classes) != n_classes:
         raise ValueError(
             f"The 'y' parameter must hold integers in 0..{n_classes - 1} or exactly "

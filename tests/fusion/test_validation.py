@@ -161,6 +161,7 @@ def test_bad_fuser_params(iris_members):
         (OptimizedWeights(loss="squared_error"), "The 'loss' parameter must suit a classif"),
         (OptimizedWeights(loss="not_a_scorer"), "The 'loss' parameter must be None"),
         (Stacking(cv=1), r"The 'cv' parameter must be an int >= 2"),
+        (Stacking(cv="a"), r"The 'cv' parameter must be an int >= 2"),  # failed in split()
         (Stacking(passthrough="yes"), "The 'passthrough' parameter must be a bool"),
         (Stacking(final_estimator=Ridge()), "The 'final_estimator' parameter must be an est"),
         (Stacking(passthrough=True), "The 'X' parameter must be given when passthrough"),

@@ -29,6 +29,8 @@ Y_CLF = np.arange(10) % 3
         (REG, Y_REG[:5], r"'y' parameter must be a 1-D array of length n_samples=10"),
         (CLF, np.array(list("abcdabcdab")), "exactly 3 distinct labels"),
         (REG, np.full(10, np.inf), "'y' parameter must hold finite numbers"),
+        (CLF, np.array(["a", "b", None, "a", "b", "c", "a", "b", "c", "a"], dtype=object),
+         "'y' parameter must hold labels that can be sorted"),
     ],
 )
 def test_bad_data_raises(preds: np.ndarray, y: np.ndarray, match: str) -> None:
@@ -55,6 +57,16 @@ def test_bad_data_raises(preds: np.ndarray, y: np.ndarray, match: str) -> None:
 def test_bad_params_raise_before_work(params: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         GreedySelector(**params).fit(REG, Y_REG)
+
+
+def test_a_numpy_float_prune_is_a_share_of_the_library() -> None:
+    """Audit: np.float32(0.5) was refused as 'an integer >= 1'."""
+    preds = RNG.dirichlet(np.ones(3), size=(8, 30))
+    y = np.arange(30) % 3
+    kept = GreedySelector(max_iter=5, prune=np.float32(0.25)).fit(preds, y)
+    same = GreedySelector(max_iter=5, prune=0.25).fit(preds, y)
+    np.testing.assert_array_equal(kept.weights_, same.weights_)
+    assert np.count_nonzero(kept.weights_) <= 2  # ceil(0.25 * 8) models kept
 
 
 def test_bad_sample_weight_and_k() -> None:
