@@ -20,6 +20,7 @@ Conventions
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -75,8 +76,10 @@ class PredictionScorer:
     ----------
     scoring : str or callable
         A scikit-learn scorer name (``"neg_log_loss"``, ``"roc_auc"``, ...), a
-        scorer made with :func:`sklearn.metrics.make_scorer`, or a plain callable
-        ``f(y_true, y_pred) -> float`` where greater is better.
+        scorer made with :func:`sklearn.metrics.make_scorer`, a scorer callable as
+        scikit-learn takes them, ``f(estimator, X, y) -> float`` (three required
+        parameters; ``estimator`` replays the stored predictions), or a plain callable
+        ``f(y_true, y_pred) -> float``; greater is better.
     task : {"classification", "regression"}
         What kind of predictions will be scored.
     classes : array-like, default=None
@@ -129,8 +132,11 @@ class PredictionScorer:
 
     @property
     def _is_sklearn_scorer(self) -> bool:
-        # make_scorer objects and get_scorer results take (estimator, X, y).
-        return hasattr(self._scorer, "_score_func") or isinstance(self.scoring, str)
+        # make_scorer objects and get_scorer results take (estimator, X, y), as do a user's
+        # scorer functions written for scikit-learn (they were called as f(y_true, y_pred)
+        # and failed: "missing 1 required positional argument: 'y'").
+        return (hasattr(self._scorer, "_score_func") or isinstance(self.scoring, str)
+                or _takes_estimator(self._scorer))
 
     def __call__(
         self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
@@ -164,6 +170,17 @@ class PredictionScorer:
 
     def __repr__(self) -> str:
         return f"PredictionScorer({self.name!r}, task={self.task!r})"
+
+
+def _takes_estimator(function: Callable) -> bool:
+    """Whether ``function`` has three required positional parameters, (estimator, X, y)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: plain metric functions
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in parameters if p.kind in positional and p.default is p.empty]
+    return len(required) >= 3
 
 
 def _check_not_a_loss(function: Callable) -> None:
@@ -218,7 +235,9 @@ def stage_scoring(scoring: str | Callable | PredictionScorer | None, task: str, 
     scorer = get_prediction_scorer(scoring, task, classes=classes)
     # Decoding costs: scikit-learn sorts object labels on every call (f1_macro 4.7 ms vs 32.6
     # ms per call on 20,000 string labels), so only scorers whose value depends on it do.
-    reads = scorer._is_sklearn_scorer and scorer_reads_labels(scorer._scorer)
+    reads = scorer._is_sklearn_scorer and (
+        scorer_reads_labels(scorer._scorer) if hasattr(scorer._scorer, "_score_func")
+        else not isinstance(scorer.scoring, str))  # a user's (estimator, X, y) may read any label
     return scorer if reads else scoring
 
 

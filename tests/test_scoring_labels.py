@@ -151,3 +151,28 @@ def test_standalone_selectors_score_the_labels_they_were_given(make):
     scorer = make_scorer(f1_score, pos_label="pos")
     assert make(scorer).fit(P, text).score_ == pytest.approx(
         f1_score(text, np.where(p1 > 0.5, "pos", "neg"), pos_label="pos"))
+
+
+def _accuracy_for_sklearn(estimator, X, y):
+    return float(np.mean(estimator.predict(X) == y))
+
+
+def _recall_of_malignant(estimator, X, y):
+    return recall_score(y, estimator.predict(X), pos_label="malignant")
+
+
+def test_a_scorer_function_written_for_scikit_learn_scores_like_its_scorer_name():
+    """Audit: scoring=f(estimator, X, y), as scikit-learn takes it, was called as
+    f(y_true, y_pred) and refused ("missing 1 required positional argument: 'y'"). The
+    estimator replays the stored predictions; the labels are the user's."""
+    X, y = load_breast_cancer(return_X_y=True)
+    labels = np.array(["malignant", "benign"])[y]
+    params = {"models": ["logistic"], "n_trials": 2, "cv": 3, "random_state": 0}
+    by_function = EnsembleClassifier(scoring=_accuracy_for_sklearn, **params).fit(X, labels)
+    by_name = EnsembleClassifier(scoring="accuracy", **params).fit(X, labels)
+    np.testing.assert_allclose(by_function.leaderboard_["score"], by_name.leaderboard_["score"])
+    assert by_function.cv_score_ == pytest.approx(by_name.cv_score_)
+    reads_labels = EnsembleClassifier(scoring=_recall_of_malignant, **params).fit(X, labels)
+    expected = make_scorer(recall_score, pos_label="malignant")
+    by_scorer = EnsembleClassifier(scoring=expected, **params).fit(X, labels)
+    assert reads_labels.cv_score_ == pytest.approx(by_scorer.cv_score_)
