@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +21,7 @@ import yaml
 from ensemble_hpo import EnsembleClassifier
 from ensemble_hpo.persistence import UntrustedArtifactError
 from ensemble_hpo.population import FileArtifactStore
-from ensemble_hpo.storage import make_storage
+from ensemble_hpo.storage import OwnedJournalLock, make_storage
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:54329/postgres"
 
@@ -286,3 +288,34 @@ def test_a_candidate_that_crashes_its_worker_process_does_not_end_the_fit():
     # The new workers draw new parameters (with the first ones' seeds they proposed them again).
     assert finished["params"].map(repr).is_unique
     assert model.predict(X[:5]).shape == (5,)
+
+
+def _ended_process_tag() -> str:
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return f"{socket.gethostname()}:{ended.pid}"
+
+
+def test_a_journal_lock_left_by_an_ended_process_is_broken_at_once(tmp_path):
+    """Audit: a fit killed while writing its journal left the lock, and every later fit on
+    the folder waited Optuna's 30 s grace period. A live owner's lock is kept."""
+    journal = tmp_path / "study.log"
+    lock = Path(str(journal) + ".lock")
+    lock.write_text(_ended_process_tag())
+    start = time.monotonic()
+    study = optuna.create_study(storage=make_storage(f"journal://{journal}"))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    assert time.monotonic() - start < 10 and not lock.exists()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(f"{socket.gethostname()}:{live.pid}")
+        waiting = OwnedJournalLock(str(journal))
+        done = threading.Thread(target=waiting.acquire, daemon=True)
+        done.start()
+        done.join(2.0)
+        assert done.is_alive()  # still waiting for the live owner
+        lock.unlink()  # the owner releases it
+        done.join(5.0)
+        assert not done.is_alive() and lock.read_text() == f"{socket.gethostname()}:{os.getpid()}"
+    finally:
+        live.kill()
