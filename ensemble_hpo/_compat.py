@@ -54,6 +54,14 @@ def is_regression_metric(scorer: Any) -> bool:
     return getattr(func, "__module__", "") == "sklearn.metrics._regression"
 
 
+def is_classification_metric(scorer: Any) -> bool:
+    """Whether a scikit-learn scorer computes one of its classification or ranking metrics
+    (accuracy, f1, ROC AUC...), which cannot score regression values."""
+    func = getattr(scorer, "_score_func", None)
+    return getattr(func, "__module__", "") in ("sklearn.metrics._classification",
+                                               "sklearn.metrics._ranking")
+
+
 def scorer_reads_labels(scorer: Any) -> bool:
     """Whether a scikit-learn scorer's value depends on which label is which.
 

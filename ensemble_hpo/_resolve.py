@@ -122,6 +122,6 @@ def check_stage_params(selector: Any, fuser: Any, task: str) -> None:
     from ensemble_hpo.selection import BaseSelector
 
     if isinstance(selector, BaseSelector):
-        selector._validate_params()  # noqa: SLF001 - the selectors' own check, run early
+        selector._validate_params(task)  # noqa: SLF001 - the selectors' own check, run early
     if isinstance(fuser, BaseFuser):
         fuser._check_params(task)  # noqa: SLF001 - the fusers' own check, run early

@@ -30,7 +30,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
-from ensemble_hpo._compat import is_regression_metric, scorer_reads_labels, with_every_label
+from ensemble_hpo._compat import (
+    is_classification_metric,
+    is_regression_metric,
+    scorer_reads_labels,
+    with_every_label,
+)
 
 __all__ = ["PredictionScorer", "check_scorer_fits", "check_scorer_task", "default_scoring",
            "get_prediction_scorer", "stage_scoring"]
@@ -242,12 +247,16 @@ def stage_scoring(scoring: str | Callable | PredictionScorer | None, task: str, 
 
 
 def check_scorer_task(scorer: PredictionScorer, task: str, name: str = "scoring") -> None:
-    """Refuse a regression metric for class probabilities (without data: it would score the
-    predicted class codes as numbers, e.g. r2 0.89 for selection weights of any quality)."""
+    """Refuse, without data, a scikit-learn metric of the other task: a regression metric for
+    class probabilities would score the predicted class codes as numbers (r2 0.89 for selection
+    weights of any quality), a classification metric fails on regression values."""
     if task == CLASSIFICATION and is_regression_metric(scorer._scorer):
         raise ValueError(f"The '{name}' parameter must be a classification metric for a "
                          f"classification target. Got {scorer.name!r} instead, a regression metric "
                          "(it would score the predicted class codes as numbers).")
+    if task == REGRESSION and is_classification_metric(scorer._scorer):
+        raise ValueError(f"The '{name}' parameter must be a regression metric for a regression "
+                         f"target. Got {scorer.name!r} instead, a classification metric.")
 
 
 def _some_rows(y: np.ndarray, n_classes: int | None, n_rows: int = 1000) -> np.ndarray:

@@ -100,8 +100,11 @@ def test_a_fuser_refuses_a_regression_metric_for_class_probabilities(fuser, name
         make_fuser(fuser, 0).set_params(**{name: "r2"}).fit(predictions, y)
     if fuser == "stacking":  # a metric that cannot score the target, before any meta-learner
         regression, values = population("regression")
-        with pytest.raises(ValueError, match="The 'scoring' parameter must be able to score"):
+        with pytest.raises(ValueError, match="The 'scoring' parameter must be a regression"):
             make_fuser(fuser, 0).set_params(scoring="accuracy").fit(regression, values)
+        with pytest.raises(ValueError, match="The 'scoring' parameter must be able to score"):
+            make_fuser(fuser, 0).set_params(scoring="neg_mean_poisson_deviance").fit(
+                regression - 200, values - 200)
 
 
 @pytest.mark.parametrize("name", sorted(SELECTORS))

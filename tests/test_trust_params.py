@@ -12,7 +12,7 @@ import ensemble_hpo.selection._base as selection_cv  # where selectors make thei
 from ensemble_hpo import EnsembleClassifier, EnsembleRegressor
 from ensemble_hpo.fusion import FUSERS
 from ensemble_hpo.persistence import UntrustedModelError
-from ensemble_hpo.selection import GreedySelector
+from ensemble_hpo.selection import CrossValidatedSelector, GreedySelector, GuardedGreedySelector
 
 QUICK = dict(models=["logistic"], n_trials=2, cv=3, random_state=0, warm_start_configs=None)
 
@@ -234,10 +234,28 @@ def test_dask_workers_with_another_signing_key_fail_before_training(cancer, tmp_
     assert not list((tmp_path / "run" / "artifacts").glob("*.oof.npy"))
 
 
+def test_a_selection_metric_for_classification_fails_before_a_regression_search(monkeypatch):
+    from sklearn.datasets import load_diabetes
+
+    from ensemble_hpo._fit_plan import FitPlan
+
+    monkeypatch.setattr(FitPlan, "search", lambda self, **_: pytest.fail("searched first"))
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match="'scoring' parameter must be a regression metric"):
+        EnsembleRegressor(models=["ridge"], n_trials=2,
+                          selection=GreedySelector(scoring="accuracy")).fit(X, y)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"selection": GreedySelector(max_iter=0)}, "'max_iter' parameter must be an integer >= 1"),
     ({"selection": GreedySelector(prune=1.5)}, "'prune' parameter must be a float"),
     ({"selection": GreedySelector(scoring="neg_log_los")}, "'scoring' parameter must be"),
+    # A metric of the other task (audit: it failed in selection after the whole search).
+    ({"selection": GreedySelector(scoring="r2")}, "'scoring' parameter must be a classification"),
+    ({"selection": GuardedGreedySelector(greedy=GreedySelector(scoring="r2"))},
+     "'scoring' parameter must be a classification"),
+    ({"selection": CrossValidatedSelector(selectors=[GreedySelector(scoring="neg_max_error")])},
+     "'scoring' parameter must be a classification"),
     ({"fusion": FUSERS["stacking"](cv=1)}, "'cv' parameter must be an int >= 2"),
     ({"fusion": FUSERS["optimized"](max_iter=-5)}, "'max_iter' parameter must be a positive int"),
     ({"fusion": FUSERS["optimized"](loss="squared_error")}, "'loss' parameter must suit"),

@@ -14,6 +14,7 @@ from ensemble_hpo._folds import Folds, check_groups, make_folds
 from ensemble_hpo.metrics import (
     PredictionScorer,
     check_scorer_fits,
+    check_scorer_task,
     get_prediction_scorer,
     stage_scoring,
 )
@@ -103,8 +104,13 @@ class BaseSelector(BaseEstimator, ABC):
         check_same_layout(preds, self.n_models_, None if self.classes_ is None else len(self.classes_))
         return blend(preds, self.weights_)
 
-    def _validate_params(self) -> None:
-        get_prediction_scorer(self.scoring, "regression")  # names are task independent
+    def _validate_params(self, task: str | None = None) -> None:
+        """Check the options without data; with ``task`` (before a search), also that the
+        scorer suits it: a selector scoring r2 on class probabilities passed the estimator's
+        checks, and its fit failed after the whole search (audit)."""
+        scorer = get_prediction_scorer(self.scoring, task or "regression")  # names: any task
+        if task is not None:
+            check_scorer_task(scorer, task)
 
     def _label_scoring(self) -> Scoring:
         """``scoring`` on the labels of ``y`` as given: a scikit-learn scorer that reads labels
@@ -206,9 +212,9 @@ class UniformTopKSelector(BaseSelector):
         self.k = k
         self.scoring = scoring
 
-    def _validate_params(self) -> None:
+    def _validate_params(self, task: str | None = None) -> None:
         check_int(self.k, "k", 1)
-        super()._validate_params()
+        super()._validate_params(task)
 
     def _fit(
         self, predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None

@@ -98,9 +98,9 @@ class CostAwareSelector(GreedySelector):
     fast_metrics = True
     random_state = None
 
-    def _validate_params(self) -> None:
+    def _validate_params(self, task: str | None = None) -> None:
         check_float(self.penalty, "penalty", 0.0, math.inf, low_open=False)
-        super()._validate_params()
+        super()._validate_params(task)
 
     def _check_costs(self, n_models: int) -> np.ndarray:
         costs = None if self.costs is None else np.asarray(self.costs, dtype=np.float64)

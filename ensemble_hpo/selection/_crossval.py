@@ -88,7 +88,7 @@ class CrossValidatedSelector(BaseSelector):
         self.scoring = scoring
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
+    def _validate_params(self, task: str | None = None) -> None:
         check_int(self.cv, "cv", 2)
         for candidate in self._candidates():
             if not isinstance(candidate, BaseSelector):
@@ -96,8 +96,8 @@ class CrossValidatedSelector(BaseSelector):
                     "The 'selectors' parameter must hold selector objects (BaseSelector "
                     f"subclasses). Got {candidate!r} instead."
                 )
-            candidate._validate_params()
-        super()._validate_params()
+            candidate._validate_params(task)
+        super()._validate_params(task)
 
     def _candidates(self, fitting: bool = False) -> list[BaseSelector]:
         if self.selectors is None:

@@ -422,7 +422,7 @@ class GreedySelector(BaseSelector):
         self.fast_metrics = fast_metrics
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
+    def _validate_params(self, task: str | None = None) -> None:
         check_int(self.max_iter, "max_iter", 1)
         check_int(self.init_size, "init_size", 0)
         check_int(self.n_bags, "n_bags", 1)
@@ -437,7 +437,7 @@ class GreedySelector(BaseSelector):
             raise ValueError(
                 f"The 'fast_metrics' parameter must be a bool. Got {self.fast_metrics!r} instead."
             )
-        super()._validate_params()
+        super()._validate_params(task)
 
     def _pool(self, singles: np.ndarray) -> np.ndarray:
         n_models = len(singles)

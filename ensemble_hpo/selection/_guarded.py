@@ -103,7 +103,7 @@ class GuardedGreedySelector(BaseSelector):
         self.scoring = scoring
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
+    def _validate_params(self, task: str | None = None) -> None:
         check_int(self.cv, "cv", 2)
         if isinstance(self.min_gain, bool) or not isinstance(self.min_gain, (int, float)) \
                 or not self.min_gain >= 0:
@@ -113,8 +113,8 @@ class GuardedGreedySelector(BaseSelector):
         if not isinstance(greedy, GreedySelector) or greedy.n_bags != 1:
             raise ValueError("The 'greedy' parameter must be None or a GreedySelector with "
                              f"n_bags=1. Got {self.greedy!r} instead.")
-        greedy._validate_params()
-        super()._validate_params()
+        greedy._validate_params(task)
+        super()._validate_params(task)
 
     def _greedy(self, fitting: bool = False) -> GreedySelector:
         if self.greedy is None:
