@@ -6,6 +6,7 @@ data is looked at, so a bad value fails in milliseconds rather than after the se
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,8 @@ from ensemble_hpo._folds import check_cv
 __all__ = ["DEFAULT_N_TRIALS", "budget", "check_params"]
 
 DEFAULT_N_TRIALS = 30
+#: The largest seed numpy's generators take.
+MAX_SEED = 2**32 - 1
 
 
 def check_params(params: Mapping[str, Any]) -> None:
@@ -30,9 +33,11 @@ def check_params(params: Mapping[str, Any]) -> None:
     _check_positive("n_jobs", params["n_jobs"], integral=True)
     _check_combinations(params)
     seed = params["random_state"]
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise ValueError(
-            f"The 'random_state' parameter must be an int or None. Got {seed!r} instead.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed <= MAX_SEED):
+        # Out of range, numpy failed with "Seed must be between 0 and 2**32 - 1" (audit).
+        raise ValueError(f"The 'random_state' parameter must be an int in [0, 2**32 - 1] or "
+                         f"None. Got {seed!r} instead.")
 
 
 def budget(params: Mapping[str, Any]) -> tuple[int | None, float | None]:
@@ -68,6 +73,7 @@ def _check_positive(name: str, value: Any, *, integral: bool) -> None:
     if value is None:
         return
     kind = numbers.Integral if integral else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        expected = "a positive int" if integral else "a positive number of seconds"
+    if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value < math.inf:
+        # An infinite time_budget without n_trials never stopped (audit).
+        expected = "a positive int" if integral else "a positive, finite number of seconds"
         raise ValueError(f"The '{name}' parameter must be {expected} or None. Got {value!r} instead.")

@@ -6,13 +6,14 @@ This is the one place that maps YAML names to classes; the core only sees object
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -22,6 +23,7 @@ from pydantic import (
 )
 
 from ensemble_hpo._checks import CLASSIFICATION
+from ensemble_hpo._params import MAX_SEED
 
 __all__ = ["ConfigError", "RunConfig", "apply_overrides", "load_config"]
 
@@ -50,11 +52,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _not_bool_or_text(value: Any) -> Any:
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"Input should be a number, not {type(value).__name__}")
+    return value
+
+
+#: A float field that takes ints and floats only: YAML's ``yes`` was read as 1.0 (a one-second
+#: time_budget ran) and ``'10'`` as 10, where the estimators refuse both (audit).
+Number = Annotated[float, BeforeValidator(_not_bool_or_text)]
+
+
 class DataConfig(_Strict):
     builtin: str | None = None
     path: str | None = None
     target: str | None = None
-    test_size: float = Field(0.25, gt=0.0, lt=1.0)
+    test_size: Number = Field(0.25, gt=0.0, lt=1.0)
     drop: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -80,8 +93,8 @@ class SearchConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     models: str | list[str | dict[str, Any]] = "auto"
     n_trials: StrictInt | None = Field(None, gt=0)
-    time_budget: float | None = Field(None, gt=0)
-    trial_timeout: float | None = Field(None, gt=0)
+    time_budget: Number | None = Field(None, gt=0, allow_inf_nan=False)
+    trial_timeout: Number | None = Field(None, gt=0, allow_inf_nan=False)
     warm_start: str | None = "portfolio"
     pruner: str | None = None
     objective: str = "candidate"
@@ -172,7 +185,7 @@ class RunConfig(_Strict):
     parallel: ParallelConfig = Field(default_factory=ParallelConfig)
     output_dir: str = "runs"
     # Strict: YAML's true would otherwise be read as 1 (the estimators refuse a bool).
-    random_state: StrictInt | None = 0
+    random_state: StrictInt | None = Field(0, ge=0, le=MAX_SEED)
     verbose: StrictInt = 1
 
     @model_validator(mode="before")
@@ -283,11 +296,34 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, refusing a key written twice in one mapping.
+
+    PyYAML keeps the last one silently: a second ``search:`` section dropped the first's
+    ``n_trials`` (audit). Keys brought in by a merge (``<<: *anchor``) may still be overridden.
+    """
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in getattr(node, "value", []):
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found the key {key!r} a second time", key_node.start_mark)
+            if isinstance(key, Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML file with ``yaml.safe_load``, apply overrides and validate."""
+    """Read a YAML file (safe loading, each key once per mapping), apply overrides and
+    validate."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise ConfigError(f"The configuration file {str(path)!r} does not exist.") from None
     except yaml.YAMLError as exc:

@@ -122,7 +122,10 @@ def test_non_numeric_regression_target_is_rejected():
     ("params", "message"),
     [
         ({"n_trials": 0}, "The 'n_trials' parameter must be a positive int"),
-        ({"time_budget": -1}, "The 'time_budget' parameter must be a positive number"),
+        ({"time_budget": -1}, "The 'time_budget' parameter must be a positive"),
+        ({"time_budget": float("inf")}, "The 'time_budget' parameter must be a positive, finite"),
+        ({"random_state": 2**32}, r"The 'random_state' parameter must be an int in \[0, 2\*\*32 - 1\]"),
+        ({"random_state": -1}, "The 'random_state' parameter must be an int in"),
         ({"cv": 1}, "The 'cv' parameter must be an int >= 2"),
         ({"cv": "5"}, "The 'cv' parameter must be an int >= 2"),  # a str has split() too
         ({"search": "annealing"}, "The 'search' parameter must be one of"),

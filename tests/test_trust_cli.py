@@ -223,3 +223,35 @@ def test_an_empty_key_file_variable_means_the_default_key(monkeypatch, tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv(_signing.KEY_ENV, "")
     assert _signing.key_path() == tmp_path / ".ensemble_hpo" / "signing.key"
+
+
+def test_a_key_written_twice_in_a_config_is_refused(tmp_path):
+    """Audit: PyYAML kept the last one silently (a second 'search:' section dropped the
+    first's n_trials). Keys brought in by a merge may still be overridden."""
+    config = tmp_path / "twice.yaml"
+    config.write_text("task: classification\ndata: {builtin: iris}\n"
+                      "search: {n_trials: 3}\nsearch: {time_budget: 30}\n")
+    with pytest.raises(ConfigError, match="found the key 'search' a second time"):
+        load_config(config)
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("task: classification\ndata: {builtin: iris}\n"
+                      "search:\n  <<: {n_trials: 3, time_budget: 30}\n  n_trials: 5\n")
+    search = load_config(merged).search
+    assert (search.n_trials, search.time_budget) == (5, 30)
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("search: {time_budget: yes}", "search.time_budget"),  # was a one-second budget
+    ("search: {time_budget: '10'}", "search.time_budget"),
+    ("search: {time_budget: .inf}", "search.time_budget"),  # never stopped without n_trials
+    ("search: {trial_timeout: true}", "search.trial_timeout"),
+    ("random_state: -1", "random_state"),  # failed in the test split with a traceback
+    ("random_state: 4294967296", "random_state"),
+])
+def test_config_numbers_are_read_as_the_python_api_reads_them(tmp_path, setting, named):
+    """Audit: lax float fields read YAML booleans and strings as numbers, which the
+    estimators refuse; out-of-range seeds failed late."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"task: classification\ndata: {{builtin: iris}}\n{setting}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"- {named}:")):
+        load_config(config)
