@@ -39,13 +39,14 @@ class CLIError(Exception):
         self.code = code
 
 
-def _load_table(path: str) -> pd.DataFrame:
+def _load_table(path: str, sep: str = ",", na_values: list[str] | None = None) -> pd.DataFrame:
+    """A CSV (read with ``sep``, ``na_values`` as extra missing-value markers) or Parquet file."""
     p = Path(path)
     if not p.exists():
         raise CLIError(f"The data file {path!r} does not exist.", EXIT_DATA)
     parquet = p.suffix.lower() in (".parquet", ".pq")
     try:
-        return pd.read_parquet(p) if parquet else pd.read_csv(p)
+        return pd.read_parquet(p) if parquet else pd.read_csv(p, sep=sep, na_values=na_values or None)
     except ImportError as exc:  # pandas reads Parquet through an optional engine
         raise CLIError(f"Reading the Parquet file {path!r} needs an engine: pip install pyarrow "
                        f"({exc}).", EXIT_DATA) from None
@@ -53,6 +54,18 @@ def _load_table(path: str) -> pd.DataFrame:
         hint = " Save it as UTF-8." if isinstance(exc, UnicodeDecodeError) else ""
         raise CLIError(f"The data file {path!r} cannot be read as {'Parquet' if parquet else 'CSV'}: "
                        f"{type(exc).__name__}: {exc}.{hint}", EXIT_DATA) from None
+
+
+def _separator_hint(frame: pd.DataFrame) -> str:
+    """Advice when a CSV was read as one column whose name holds another separator (a
+    semicolon file showed one column 'id;x1;x2;...' and no word about why; audit)."""
+    if frame.shape[1] != 1:
+        return ""
+    name = str(frame.columns[0])
+    for sep in (";", "\t", "|"):
+        if sep in name:
+            return f" The file looks {sep!r}-separated: set 'data.sep: {sep!r}' in the config."
+    return ""
 
 
 def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
@@ -63,10 +76,10 @@ def load_data(config: Any) -> tuple[pd.DataFrame, pd.Series, str]:
         dataset = load_builtin(config.data.builtin)
         X, y, task = dataset.X, dataset.y, dataset.task
     else:
-        frame = _load_table(config.data.path)
+        frame = _load_table(config.data.path, config.data.sep, config.data.na_values)
         if config.data.target not in frame.columns:
             raise CLIError(f"The target column {config.data.target!r} is not in {config.data.path!r}; "
-                           f"columns are {list(frame.columns)}.", EXIT_DATA)
+                           f"columns are {list(frame.columns)}.{_separator_hint(frame)}", EXIT_DATA)
         frame = _rows_with_a_target(frame, config.data.target, config.data.path)
         y = frame[config.data.target]
         X = frame.drop(columns=[config.data.target])
@@ -407,7 +420,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not output.parent.is_dir():
         raise CLIError(f"The folder of the output file {args.output!r} does not exist.", EXIT_DATA)
     model = load_model(model_file, trusted=args.trust)
-    X = _prediction_features(_load_table(args.data), run_dir)
+    data = _stored_section(run_dir, "data") or {}
+    table = _load_table(args.data, data.get("sep", ","), data.get("na_values"))
+    X = _prediction_features(table, run_dir)
     try:
         out = pd.DataFrame({"prediction": model.predict(X)})
         proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None

@@ -69,6 +69,9 @@ class DataConfig(_Strict):
     target: str | None = None
     test_size: Number = Field(0.25, gt=0.0, lt=1.0)
     drop: list[str] = Field(default_factory=list)
+    # How a CSV is read (pandas.read_csv's sep and na_values), at run and at predict.
+    sep: str = Field(",", min_length=1)
+    na_values: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,28 @@ def test_a_relative_data_path_is_found_from_any_directory_later(tmp_path, monkey
     monkeypatch.chdir(elsewhere)
     (work / "moved.csv").unlink()  # without curves the table is not read at all
     assert main(["report", str(tmp_path / "run"), "--no-learning-curves"]) == 0
+
+
+def test_a_semicolon_csv_with_question_marks_runs_with_sep_and_na_values(tmp_path, capsys):
+    """Audit: a ';'-separated file showed one column 'sepal length (cm);...' and no word
+    why; '?' for missing made a number column a category. data.sep and data.na_values read
+    it, at run and at predict."""
+    from ensemble_hpo.cli import main
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    table = X.assign(species=y).astype({"petal width (cm)": object})
+    table.loc[::15, "petal width (cm)"] = "?"
+    table.to_csv(tmp_path / "iris.csv", sep=";", index=False)
+    config = {**TINY, "data": {"path": str(tmp_path / "iris.csv"), "target": "species"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["run", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "a"), "-q"]) == 3
+    assert "looks ';'-separated: set 'data.sep: ';''" in capsys.readouterr().err
+    config["data"].update(sep=";", na_values=["?"])
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["run", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "b"), "-q"]) == 0
+    assert not [w for w in caught if "read as categorical" in str(w.message)]
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(tmp_path / "b"), str(tmp_path / "iris.csv"), "-o", str(out)]) == 0
+    assert len(pd.read_csv(out)) == len(table)
