@@ -189,7 +189,7 @@ class RunConfig(_Strict):
     output_dir: str = "runs"
     # Strict: YAML's true would otherwise be read as 1 (the estimators refuse a bool).
     random_state: StrictInt | None = Field(0, ge=0, le=MAX_SEED)
-    verbose: StrictInt = 1
+    verbose: StrictInt = Field(1, ge=0)
 
     @model_validator(mode="before")
     @classmethod

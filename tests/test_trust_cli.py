@@ -247,6 +247,7 @@ def test_a_key_written_twice_in_a_config_is_refused(tmp_path):
     ("search: {trial_timeout: true}", "search.trial_timeout"),
     ("random_state: -1", "random_state"),  # failed in the test split with a traceback
     ("random_state: 4294967296", "random_state"),
+    ("verbose: -5", "verbose"),
 ])
 def test_config_numbers_are_read_as_the_python_api_reads_them(tmp_path, setting, named):
     """Audit: lax float fields read YAML booleans and strings as numbers, which the

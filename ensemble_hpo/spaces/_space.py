@@ -374,6 +374,10 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
                            "portfolio", "scale_target"}
     if unknown:
         raise ValueError(f"The model family spec {name!r} has unknown keys {sorted(unknown)}.")
+    if base is None and not ({"classifier", "regressor"} & set(spec)):
+        # It was reported as a family that does not support the task (audit).
+        raise ValueError(f"The model family spec {name!r} must give a 'base' built-in family or "
+                         "a 'classifier' and/or 'regressor' estimator class. Got neither.")
     factories = {k: import_estimator_class(v, k) if isinstance(v, str) else v
                  for k, v in spec.items() if k in ("classifier", "regressor")}
     for key in ("params", "fixed", "conditions"):

@@ -108,3 +108,9 @@ def test_yaml_exponents_without_a_dot_are_numbers():
     assert isinstance(spec["low"], str)
     dist = distribution_from_spec("C", spec)
     assert (dist.low, dist.high, dist.log) == (0.001, 1000.0, True)
+
+
+def test_a_spec_without_base_or_estimator_says_so():
+    """Audit: {name: foo} was reported as a family that does not support the task."""
+    with pytest.raises(ValueError, match="must give a 'base' built-in family or a 'classifier'"):
+        family_from_spec({"name": "foo", "params": {}})
