@@ -225,6 +225,24 @@ def _warn_numbers_read_as_categories(X: Any, kinds: ColumnKinds) -> None:
                 "the models use their order.", UserWarning, stacklevel=4)
 
 
+def _warn_row_counters(X: Any, kinds: ColumnKinds) -> None:
+    """Warn about numeric DataFrame columns that count the rows (n, n+1, n+2, ...): an
+    identifier a CSV kept (audit: an 'id' column was trained on without a word), on which
+    trees split by row order, which leaks where the rows are sorted by time or target."""
+    if not isinstance(X, pd.DataFrame) or len(X) < 10:
+        return
+    for key in kinds.numeric:
+        column = X[key] if isinstance(key, str) else X.iloc[:, key]
+        if not (isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu"):
+            continue
+        steps = np.diff(column.to_numpy())
+        if (steps == 1).all():
+            warnings.warn(
+                f"Column {key!r} counts the rows ({column.iloc[0]}, {column.iloc[1]}, "
+                f"{column.iloc[2]}, ...): if it is an identifier, drop it (YAML: data.drop), or "
+                "the models learn the row order.", UserWarning, stacklevel=4)
+
+
 def _mostly_dates(values: pd.Series) -> bool:
     parsed = pd.to_datetime(values.iloc[:200], errors="coerce", format="ISO8601")
     return bool(parsed.notna().mean() >= 0.9)
@@ -624,6 +642,7 @@ def validate_fit_data(
     kinds = infer_column_kinds(X)
     _check_finite_features(X, kinds)
     _warn_numbers_read_as_categories(X, kinds)
+    _warn_row_counters(X, kinds)
     info = InputInfo(
         n_features_in_=X.shape[1],
         feature_names_in_=np.asarray(list(X.columns), dtype=object) if _by_name(kinds) else None,

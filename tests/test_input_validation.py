@@ -510,7 +510,7 @@ def test_families_that_cannot_take_weights_are_left_out_or_refused_before_traini
     assert (model.leaderboard_["status"] == "ok").all()
 
 
-def test_a_number_column_with_a_stray_text_cell_or_text_dates_is_named():
+def test_stray_text_cells_text_dates_and_row_counters_are_named():
     """Audit: one '?' in a CSV column of numbers made it a 300-level category without a
     word (held-out log loss 0.26 -> 0.81 on a table whose target depends on that column)."""
     rng = np.random.default_rng(0)
@@ -528,7 +528,10 @@ def test_a_number_column_with_a_stray_text_cell_or_text_dates_is_named():
     assert any("Column 'd' holds dates as text" in m for m in messages)
     assert not any("'city'" in m for m in messages)
     X["x"] = X["x"].astype("category")  # categorical on purpose: no warning
-    X = X.drop(columns="d")
+    X = X.drop(columns="d").assign(id=np.arange(1, 301))
+    with pytest.warns(UserWarning, match=r"Column 'id' counts the rows \(1, 2, 3, ...\)"):
+        validate_fit_data(X, y, task="classification", cv_n_splits=5)
+    X["id"] = rng.permutation(300)  # shuffled: a number like any other
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_fit_data(X, y, task="classification", cv_n_splits=5)
