@@ -191,6 +191,8 @@ def _by_name(kinds: ColumnKinds) -> bool:
 
 #: Values of a text column looked at to tell a number column with a few stray cells.
 _SNIFFED_VALUES = 2000
+#: Distinct values of an all-number text column up to which it passes for a set of codes.
+_FEW_LEVELS = 20
 
 
 def _warn_numbers_read_as_categories(X: Any, kinds: ColumnKinds) -> None:
@@ -218,11 +220,35 @@ def _warn_numbers_read_as_categories(X: Any, kinds: ColumnKinds) -> None:
                 f"{len(values)} values are not numbers ({_listing(sorted(set(strays))[:5])}); "
                 "the others are. If they mean 'missing', make them NaN (e.g. pandas.read_csv("
                 "na_values=...)) so that the column is numeric.", UserWarning, stacklevel=4)
+        elif len(strays) == 0 and values.nunique() > _FEW_LEVELS:
+            # All numbers, as text (read_csv(dtype=str), JSON): one level per value (audit:
+            # log loss 0.23 -> 0.67 for an age column).
+            warnings.warn(
+                f"Column {key!r} holds numbers as text ({values.nunique()} distinct values "
+                "among its first values); it is read as categorical, one level per value. If "
+                "they are quantities, make the column numeric (e.g. X[col].astype(float)).",
+                UserWarning, stacklevel=4)
         elif len(strays) == len(values) and _mostly_dates(values):
             warnings.warn(
                 f"Column {key!r} holds dates as text; it is read as categorical (one level per "
                 "date). Encode them as numbers (e.g. days since a start date, the month) to let "
                 "the models use their order.", UserWarning, stacklevel=4)
+
+
+def _warn_unaligned_indexes(X: Any, rows: dict[str, Any]) -> None:
+    """Warn when ``X`` and a pandas ``y``, ``sample_weight`` or ``groups`` have different
+    indexes: rows are matched by position, as in scikit-learn (audit: ``y.sample(frac=1)``
+    kept every index-label pair yet trained on scrambled labels, without a word)."""
+    if not isinstance(X, (pd.DataFrame, pd.Series)):
+        return
+    unaligned = [name for name, values in rows.items()
+                 if isinstance(values, (pd.Series, pd.DataFrame)) and len(values) == len(X)
+                 and not values.index.equals(X.index)]
+    if unaligned:
+        warnings.warn(
+            f"{_listing(unaligned, quote=False)} and X have different pandas indexes; rows are "
+            "matched by position, not by index (as in scikit-learn). Align them first (e.g. "
+            "y.loc[X.index]) if their orders differ.", UserWarning, stacklevel=4)
 
 
 def _warn_row_counters(X: Any, kinds: ColumnKinds) -> None:
@@ -252,21 +278,29 @@ def _check_finite_features(X: Any, kinds: ColumnKinds) -> None:
     if not kinds.numeric:
         return
     block = _numeric_block(X, kinds)
+    for test, problem, advice in (
+            (np.isinf, "infinite values", "Replace them (e.g. with NaN, which is allowed)."),
+            # The tree families compute in float32: such values became inf there and every
+            # forest and XGBoost candidate failed; linear scaling overflowed (audit).
+            (_beyond_float32, "finite values beyond float32's range (|x| > 3.4e38)",
+             "Rescale those columns.")):
+        bad = [f"{_column_label(kinds.numeric[j])} ({int(count)} value(s))"
+               for j, count in enumerate(_per_column(block, test)) if count]
+        if bad:
+            raise ValueError(f"X contains {problem} in numeric column(s) "
+                             f"{_listing(bad, quote=False)}. {advice}")
+
+
+def _beyond_float32(values: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
+
+
+def _per_column(block: Any, test: Any) -> np.ndarray:
     if sp.issparse(block):
         coo = block.tocoo()
-        per_column = np.bincount(coo.col[np.isinf(coo.data)], minlength=block.shape[1])
-    else:
-        per_column = np.isinf(block).sum(axis=0)
-    bad = [
-        f"{_column_label(kinds.numeric[j])} ({int(count)} value(s))"
-        for j, count in enumerate(per_column)
-        if count
-    ]
-    if bad:
-        raise ValueError(
-            f"X contains infinite values in numeric column(s) {_listing(bad, quote=False)}. "
-            "Replace them (e.g. with NaN, which is allowed)."
-        )
+        return np.bincount(coo.col[test(coo.data)], minlength=block.shape[1])
+    return test(block).sum(axis=0)
 
 
 def _dtypes_of(X: Any) -> tuple[str, ...]:
@@ -628,6 +662,7 @@ def validate_fit_data(
     _check_params(task, cv_n_splits, rare_classes)
     if y is None:
         raise ValueError("This estimator requires y to be passed, but the target y is None.")
+    _warn_unaligned_indexes(X, {"y": y, "sample_weight": sample_weight, "groups": groups})
     X = _validated_x(X)
     n_samples = X.shape[0]
     y = _as_1d(y, "y")
@@ -734,14 +769,23 @@ def _check_width(X: Any, info: InputInfo) -> None:
 
 def _same_representation(X: Any, info: InputInfo) -> Any:
     if info.input_type == "sparse" and not sp.issparse(X):
+        _warn_names_unseen(X)
         return sp.csr_matrix(_as_float(X))
     if info.input_type != "sparse" and sp.issparse(X):
         return X.toarray()
     if info.input_type == "array" and isinstance(X, pd.DataFrame):
-        # The preprocessors were fitted on positions; a DataFrame would make
-        # scikit-learn warn about feature names it never saw.
+        # The preprocessors were fitted on positions; a DataFrame would make scikit-learn
+        # warn about feature names it never saw, so say it here: reordered named columns
+        # were predicted from without a word (audit: probabilities off by up to 0.9998).
+        _warn_names_unseen(X)
         return X.to_numpy()
     return X
+
+
+def _warn_names_unseen(X: Any) -> None:
+    if isinstance(X, pd.DataFrame) and any(isinstance(c, str) for c in X.columns):
+        warnings.warn("X has feature names, but the model was fitted on an array without "
+                      "them: its columns are taken by position.", UserWarning, stacklevel=5)
 
 
 def _numeric_positions(kinds: ColumnKinds, columns: Sequence[Any] | None) -> set[int]:
@@ -775,6 +819,19 @@ def _check_kinds_unchanged(X: Any, info: InputInfo) -> None:
             f"Column(s) {_listing(labels, quote=False)} of X were numeric at fit but now "
             "contain non-numeric values."
         )
+    # The other way: text at fit (one '?' in a training CSV), numbers now. A number matches
+    # a fit category only where the text was written the same way ('5' and 5, not '5.0'):
+    # every row became an unseen category without a word (audit: log loss 0.22 -> 0.78).
+    became = sorted(j for j in _numeric_positions(now, columns)
+                    - _numeric_positions(info.column_kinds, fit_columns)
+                    if not _column_at(X, j).isna().all())
+    if became:
+        labels = [_column_label(columns[j] if _by_name(now) else j) for j in became]
+        warnings.warn(
+            f"Column(s) {_listing(labels, quote=False)} of X were text (categorical) at fit and "
+            "are numbers now: a number matches a category of the fit only where its text was "
+            "written the same way ('5' and 5 match, '5.0' and 5 do not). Give them as at fit, "
+            "or fit again with them numeric.", UserWarning, stacklevel=4)
 
 
 def validate_predict_data(X: Any, info: InputInfo) -> Any:

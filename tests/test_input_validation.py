@@ -535,3 +535,38 @@ def test_stray_text_cells_text_dates_and_row_counters_are_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_fit_data(X, y, task="classification", cv_n_splits=5)
+
+
+def _fit_info(X, y=None):
+    y = np.arange(len(X)) % 2 if y is None else y
+    return validate_fit_data(X, y, task="classification", cv_n_splits=3)[2]
+
+
+def test_data_traps_of_the_predict_path_are_named():
+    """Audit of the data path: each of these gave silently wrong predictions."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    y = pd.Series(np.arange(60) % 2)
+    # y matched by position whatever its index (shuffled: scrambled labels).
+    with pytest.warns(UserWarning, match="y and X have different pandas indexes"):
+        _fit_info(X, y.sample(frac=1, random_state=0))
+    # Values float32 cannot hold broke every tree candidate.
+    with pytest.raises(ValueError, match=r"beyond float32's range .* 'b' \(1 value"):
+        _fit_info(X.assign(b=np.where(np.arange(60) == 3, 1e39, X["b"])))
+    # Named, reordered columns for a model fitted on an array.
+    with pytest.warns(UserWarning, match="X has feature names, but the model was fitted on an"):
+        validate_predict_data(X[["b", "a"]], _fit_info(X.to_numpy()))
+    # Text at fit, numbers at predict: '5.0' at fit is not 5.0 now.
+    text = X.assign(r=np.where(np.arange(60) % 2, "5.0", "4.0"))
+    text.loc[0, "r"] = "?"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = _fit_info(text)
+    with pytest.warns(UserWarning, match="'r' of X were text \\(categorical\\) at fit and are num"):
+        validate_predict_data(text.assign(r=np.where(np.arange(60) % 2, 5.0, 4.0)), info)
+    # Numbers stored as text, many of them: one level per value.
+    with pytest.warns(UserWarning, match="Column 'a' holds numbers as text"):
+        _fit_info(X.assign(a=X["a"].round(3).astype(str)))
+    with warnings.catch_warnings():  # a handful of codes written as numbers is fine
+        warnings.simplefilter("error")
+        _fit_info(X.assign(a=(np.arange(60) % 5).astype(str)))
