@@ -567,6 +567,8 @@ def test_data_traps_of_the_predict_path_are_named():
     # Numbers stored as text, many of them: one level per value.
     with pytest.warns(UserWarning, match="Column 'a' holds numbers as text"):
         _fit_info(X.assign(a=X["a"].round(3).astype(str)))
+    with pytest.warns(UserWarning, match="Column 0 holds numbers as text"):  # np.array(rows)
+        _fit_info(np.array([[str(v), "x"] for v in X["a"].round(3)]))
     with warnings.catch_warnings():  # a handful of codes written as numbers is fine
         warnings.simplefilter("error")
         _fit_info(X.assign(a=(np.arange(60) % 5).astype(str)))
