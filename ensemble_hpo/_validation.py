@@ -817,9 +817,12 @@ def _check_kinds_unchanged(X: Any, info: InputInfo) -> None:
     )
     if changed:
         labels = [_column_label(columns[j] if _by_name(now) else j) for j in changed]
+        # A category dtype of numbers is not numeric either (it read "non-numeric values"
+        # for a column of numbers; audit).
         raise ValueError(
             f"Column(s) {_listing(labels, quote=False)} of X were numeric at fit but now "
-            "contain non-numeric values."
+            "contain non-numeric values or have a non-numeric dtype (text, category). Give "
+            "them as numbers, as at fit."
         )
     # The other way: text at fit (one '?' in a training CSV), numbers now. A number matches
     # a fit category only where the text was written the same way ('5' and 5, not '5.0'):

@@ -564,6 +564,9 @@ def test_data_traps_of_the_predict_path_are_named():
         info = _fit_info(text)
     with pytest.warns(UserWarning, match="'r' of X were text \\(categorical\\) at fit and are num"):
         validate_predict_data(text.assign(r=np.where(np.arange(60) % 2, 5.0, 4.0)), info)
+    # A numeric column given as category dtype names the dtype (it read "non-numeric values").
+    with pytest.raises(ValueError, match=r"'a' of X were numeric at fit .* non-numeric dtype"):
+        validate_predict_data(X.assign(a=X["a"].astype("category")), _fit_info(X))
     # Numbers stored as text, many of them: one level per value.
     with pytest.warns(UserWarning, match="Column 'a' holds numbers as text"):
         _fit_info(X.assign(a=X["a"].round(3).astype(str)))
