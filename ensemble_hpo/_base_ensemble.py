@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,8 +119,25 @@ class _BaseEnsemble(BaseEstimator):
         params = self.get_params()
         # A fit that fails before any candidate finished leaves the run folder as it found it
         # (its study would refuse the corrected fit as computed on other models).
-        with RunFolder(params["run_dir"]).discard_if_untrained():
+        with self._all_or_nothing(), RunFolder(params["run_dir"]).discard_if_untrained():
             return self._fit(params, X, y, sample_weight, groups)
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """Put every attribute back as it was when the block fails or is interrupted.
+
+        Fitted attributes are set stage by stage: Ctrl-C in a notebook during the refit or
+        the cost measurement left an estimator that passed check_is_fitted but failed to
+        predict, or after an earlier fit mixed the two (the new ensemble on the old columns:
+        accuracy 0.988 -> 0.953, without a word; audit). Finished candidates stay in run_dir.
+        """
+        before = dict(vars(self))
+        try:
+            yield
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
 
     def _fit(self, params: dict[str, Any], X: Any, y: Any, sample_weight: Any,
              groups: Any) -> _BaseEnsemble:
@@ -194,8 +212,9 @@ class _BaseEnsemble(BaseEstimator):
         result = self._select(self.population_, selector, fuser, data, None, available_only=True)
         if self._kept_models() == "refit":  # as fit left it: one model per member on all rows
             self._refit(result.ensemble, data.X, data)
-        self._apply(result, self.population_, data)
-        self._remeasure_cost(X)
+        with self._all_or_nothing():
+            self._apply(result, self.population_, data)
+            self._remeasure_cost(X)
         if not every_model_kept:
             self._drop_cv_score("reselect")
         return self.set_params(selection=selection, fusion=fusion)

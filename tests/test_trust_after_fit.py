@@ -304,3 +304,37 @@ def test_set_params_trusted_after_loading_trusts_the_run_folder(tmp_path, monkey
         loaded.predict_candidate(X[:5])
     loaded.set_params(trusted=True)
     np.testing.assert_allclose(loaded.predict_candidate(X[:5]), expected)
+
+
+@pytest.mark.parametrize("stage", ["prediction_cost", "accuracy_latency_front"])
+def test_an_interrupted_fit_leaves_the_estimator_as_it_was(stage, monkeypatch):
+    """Audit: Ctrl-C late in fit left an estimator that passed check_is_fitted but could not
+    predict (no feature_info_), or after an earlier fit predicted with the new ensemble on the
+    old columns (accuracy 0.988 -> 0.953, without a word)."""
+    import ensemble_hpo._base_ensemble as base
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.exceptions import NotFittedError
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    quick = {"models": ["logistic"], "n_trials": 2, "cv": 3, "random_state": 0,
+             "warm_start_configs": None}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    fresh = EnsembleClassifier(**quick)
+    with monkeypatch.context() as patch:
+        patch.setattr(base, stage, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            fresh.fit(X, y)
+    assert not [name for name in vars(fresh) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+    fitted = EnsembleClassifier(**quick).fit(X, y)
+    before = fitted.predict_proba(X)
+    with monkeypatch.context() as patch:
+        patch.setattr(base, stage, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            fitted.fit(X.iloc[:, :10], y)
+    assert fitted.n_features_in_ == 30
+    np.testing.assert_array_equal(fitted.predict_proba(X), before)
