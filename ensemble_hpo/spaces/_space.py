@@ -7,7 +7,7 @@ import inspect
 import math
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -389,21 +389,52 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
                                           *(k for config in spec.get("portfolio", ()) for k in config)])
     defaults = base or ModelFamily(name)
     _check_spec_parts(name, spec, params or defaults.params)
+    own_fixed = dict(spec.get("fixed") or {})
+    both = sorted(set(own_fixed) & set(params))
+    if both:
+        raise ValueError(f"The model family spec {name!r} both fixes and searches {both}: give "
+                         "each in 'fixed' or in 'params', not in both.")
+    searched, conditions, portfolio = _pinned(
+        own_fixed, params or defaults.params,
+        spec.get("conditions", defaults.conditions if not params else {}),
+        spec.get("portfolio", defaults.portfolio if not params else ()))
     return ModelFamily(
         name=name,
         classifier=factories.get("classifier", defaults.classifier),
         regressor=factories.get("regressor", defaults.regressor),
-        params=params or defaults.params,
+        params=searched,
         # A base family's fixed settings (n_jobs=1, early stopping...) stay unless overridden.
-        fixed={**defaults.fixed, **(spec.get("fixed") or {})},
-        conditions=spec.get("conditions", defaults.conditions if not params else {}),
+        fixed={**defaults.fixed, **own_fixed},
+        conditions=conditions,
         preprocessing=spec.get("preprocessing", defaults.preprocessing),
-        portfolio=tuple(spec.get("portfolio", defaults.portfolio if not params else ())),
+        portfolio=portfolio,
         transform=defaults.transform if not params else None,
         relative_cost=defaults.relative_cost,
         requires=defaults.requires,
         scale_target=_spec_flag(name, spec, "scale_target", defaults.scale_target),
     )
+
+
+def _pinned(fixed: Mapping[str, Any], params: Mapping[str, Any],
+            conditions: Mapping[str, Mapping[str, Sequence[Any]]],
+            portfolio: Sequence[Mapping[str, Any]]) -> tuple[dict, dict, tuple]:
+    """A base family's search with the spec's ``fixed`` values taking its parameters out.
+
+    Sampled values override fixed ones when both are given, so ``base: random_forest`` with
+    ``fixed: {max_depth: 2}`` searched depths None to 16 without a word (audit). A child
+    conditioned on a fixed parent is tuned whenever the fixed value allows it, else never.
+    """
+    pinned = set(fixed) & set(params)
+    never = {child for child, parents in conditions.items()
+             if any(p in pinned and fixed[p] not in allowed for p, allowed in parents.items())}
+    gone = pinned | never
+    kept_conditions = {}
+    for child, parents in conditions.items():
+        left = {p: allowed for p, allowed in parents.items() if p not in pinned}
+        if child not in gone and left:
+            kept_conditions[child] = left
+    configs = tuple({k: v for k, v in config.items() if k not in gone} for config in portfolio)
+    return {k: v for k, v in params.items() if k not in gone}, kept_conditions, configs
 
 
 def _spec_flag(name: str, spec: Mapping[str, Any], key: str, default: bool) -> bool:

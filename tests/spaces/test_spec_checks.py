@@ -114,3 +114,30 @@ def test_a_spec_without_base_or_estimator_says_so():
     """Audit: {name: foo} was reported as a family that does not support the task."""
     with pytest.raises(ValueError, match="must give a 'base' built-in family or a 'classifier'"):
         family_from_spec({"name": "foo", "params": {}})
+
+
+def test_a_fixed_value_takes_its_parameter_out_of_the_base_familys_search():
+    """Audit: base random_forest with fixed max_depth 2 searched depths None to 16 (sampled
+    values override fixed ones) without a word; fixed max_depth -5 was never even used."""
+    from sklearn.datasets import load_iris
+
+    from ensemble_hpo import EnsembleClassifier
+
+    shallow = family_from_spec({"name": "rf_shallow", "base": "random_forest",
+                                "fixed": {"max_depth": 2}})
+    assert "max_depth" not in shallow.params and shallow.fixed["max_depth"] == 2
+    assert all("max_depth" not in config for config in shallow.portfolio)
+    X, y = load_iris(return_X_y=True)
+    model = EnsembleClassifier(models=[{"name": "rf_shallow", "base": "random_forest",
+                                        "fixed": {"max_depth": 2}}], n_trials=3, cv=3,
+                               random_state=0).fit(X, y)
+    forests = [m.models[0] for m in model.ensemble_.members]
+    assert {f[-1].max_depth for f in forests} == {2}
+    # A child conditioned on a fixed parent: tuned when the fixed value allows it, else never.
+    assert "gamma" not in family_from_spec({"name": "lin", "base": "svm",
+                                            "fixed": {"kernel": "linear"}}).params
+    rbf = family_from_spec({"name": "rbf", "base": "svm", "fixed": {"kernel": "rbf"}})
+    assert "gamma" in rbf.params and "gamma" not in rbf.conditions
+    with pytest.raises(ValueError, match=r"both fixes and searches \['max_depth'\]"):
+        family_from_spec({"name": "f", "classifier": FOREST, "fixed": {"max_depth": 3},
+                          "params": {"max_depth": {"type": "int", "low": 2, "high": 8}}})
