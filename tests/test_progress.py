@@ -50,3 +50,30 @@ def test_stage_progress_reports_each_step(capfd) -> None:
         progress.done("b")
     err = capfd.readouterr().err
     assert "steps" in err and "2/2" in err and "score=0.1235" in err and "b…" in err
+
+
+def test_the_search_bar_is_closed_when_the_search_ends_or_is_interrupted(monkeypatch):
+    """Audit: left open, the search bar was redrawn inside the ensemble bar, and beside a
+    re-run notebook cell's after an interrupt."""
+    from ensemble_hpo.search import _progress, _run
+
+    bars = []
+    real = _progress.ProgressCallback
+
+    class Recorded(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self._bar)
+
+    monkeypatch.setattr(_run, "ProgressCallback", Recorded)
+    X, y = load_breast_cancer(return_X_y=True)
+    EnsembleClassifier(models=["logistic"], time_budget=3, cv=3, verbose=1,
+                       warm_start_configs=None).fit(X, y)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_run, "optimize_shared", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, verbose=1).fit(X, y)
+    assert len(bars) == 2 and all(bar.disable for bar in bars)  # tqdm disables a closed bar

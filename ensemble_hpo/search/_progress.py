@@ -30,3 +30,8 @@ class ProgressCallback:
         if self.deadline is not None:
             postfix["left"] = f"{max(0.0, self.deadline - time.time()):.0f}s"
         self._bar.set_postfix(postfix)
+
+    def close(self) -> None:
+        """End the bar (left open, it was redrawn inside the next bar, or beside a re-run
+        cell's after an interrupt; audit)."""
+        self._bar.close()

@@ -342,8 +342,12 @@ class SearchRun:
                                           on_worker_done=copy_back)
                 else:
                     callbacks = [ProgressCallback(remaining, deadline)] if self.verbose else []
-                    optimize_shared(study, objective, total_trials=n_trials, deadline=deadline,
-                                    callbacks=callbacks)
+                    try:
+                        optimize_shared(study, objective, total_trials=n_trials, deadline=deadline,
+                                        callbacks=callbacks)
+                    finally:
+                        for bar in callbacks:
+                            bar.close()
             if copy_back is not None:
                 copy_back()
             return Population.from_study(study, store, identity=identity)
