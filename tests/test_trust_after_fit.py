@@ -311,9 +311,10 @@ def test_an_interrupted_fit_leaves_the_estimator_as_it_was(stage, monkeypatch):
     """Audit: Ctrl-C late in fit left an estimator that passed check_is_fitted but could not
     predict (no feature_info_), or after an earlier fit predicted with the new ensemble on the
     old columns (accuracy 0.988 -> 0.953, without a word)."""
-    import ensemble_hpo._base_ensemble as base
     from sklearn.datasets import load_breast_cancer
     from sklearn.exceptions import NotFittedError
+
+    import ensemble_hpo._base_ensemble as base
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     quick = {"models": ["logistic"], "n_trials": 2, "cv": 3, "random_state": 0,
