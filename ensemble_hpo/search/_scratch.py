@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from ensemble_hpo._process import is_dead_local_process, process_tag
@@ -52,9 +53,19 @@ def remove_orphaned_scratch() -> list[Path]:
             except OSError:
                 continue
             if is_dead_local_process(owner):
-                shutil.rmtree(folder, ignore_errors=True)
+                _remove(folder)
                 removed.append(folder)
     return removed
+
+
+def _remove(folder: Path, attempts: int = 5) -> None:
+    """Remove ``folder``; again while a worker the dead fit left behind still writes in it
+    (it finishes its trial: a file it wrote mid-removal kept the folder; CI, once)."""
+    for _ in range(attempts):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return
+        time.sleep(0.2)
 
 
 def _new_folder(parent: Path | None) -> Path:
