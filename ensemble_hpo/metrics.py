@@ -102,6 +102,9 @@ class PredictionScorer:
 
     # Scorers pickled before labels were decoded (inside saved models) read as encoded.
     classes: np.ndarray | None = None
+    # A user's scorer function taking (estimator, X, y); decided once, not per call (it is
+    # called for every fold of every candidate). Scorers pickled before it existed: False.
+    _estimator_style: bool = False
 
     def __init__(self, scoring: str | Callable, task: str, classes: Any = None) -> None:
         if task not in (CLASSIFICATION, REGRESSION):
@@ -115,6 +118,8 @@ class PredictionScorer:
             scoring, "__name__", type(scoring).__name__
         )
         self._scorer = self._resolve(scoring)
+        self._estimator_style = (not isinstance(scoring, str) and not hasattr(scoring, "_score_func")
+                                 and _takes_estimator(scoring))
 
     def _resolve(self, scoring: str | Callable) -> Callable | None:
         if isinstance(scoring, str):
@@ -141,7 +146,7 @@ class PredictionScorer:
         # scorer functions written for scikit-learn (they were called as f(y_true, y_pred)
         # and failed: "missing 1 required positional argument: 'y'").
         return (hasattr(self._scorer, "_score_func") or isinstance(self.scoring, str)
-                or _takes_estimator(self._scorer))
+                or self._estimator_style)
 
     def __call__(
         self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
@@ -240,9 +245,9 @@ def stage_scoring(scoring: str | Callable | PredictionScorer | None, task: str, 
     scorer = get_prediction_scorer(scoring, task, classes=classes)
     # Decoding costs: scikit-learn sorts object labels on every call (f1_macro 4.7 ms vs 32.6
     # ms per call on 20,000 string labels), so only scorers whose value depends on it do.
-    reads = scorer._is_sklearn_scorer and (
-        scorer_reads_labels(scorer._scorer) if hasattr(scorer._scorer, "_score_func")
-        else not isinstance(scorer.scoring, str))  # a user's (estimator, X, y) may read any label
+    # A user's (estimator, X, y) function may compare with any label: always decoded.
+    reads = scorer._is_sklearn_scorer and (scorer._estimator_style
+                                           or scorer_reads_labels(scorer._scorer))
     return scorer if reads else scoring
 
 
