@@ -807,14 +807,14 @@ def _check_kinds_unchanged(X: Any, info: InputInfo) -> None:
     now = infer_column_kinds(X)
     columns = list(X.columns) if isinstance(X, pd.DataFrame) else None
     fit_columns = None if info.feature_names_in_ is None else list(info.feature_names_in_)
-    changed = sorted(
-        j
-        for j in _numeric_positions(info.column_kinds, fit_columns)
-        - _numeric_positions(now, columns)
-        # An all-missing object column (e.g. all None) is categorical by inference but
-        # is fine as numeric input: it is just NaN.
-        if not _column_at(X, j).isna().all()
-    )
+    numeric_at_fit = _numeric_positions(info.column_kinds, fit_columns)
+    numeric_now = _numeric_positions(now, columns)
+
+    def _filled(positions: set[int]) -> list[int]:
+        # An all-missing column (e.g. all None) changes its inferred kind, not its meaning.
+        return sorted(j for j in positions if not _column_at(X, j).isna().all())
+
+    changed = _filled(numeric_at_fit - numeric_now)
     if changed:
         labels = [_column_label(columns[j] if _by_name(now) else j) for j in changed]
         # A category dtype of numbers is not numeric either (it read "non-numeric values"
@@ -827,9 +827,7 @@ def _check_kinds_unchanged(X: Any, info: InputInfo) -> None:
     # The other way: text at fit (one '?' in a training CSV), numbers now. A number matches
     # a fit category only where the text was written the same way ('5' and 5, not '5.0'):
     # every row became an unseen category without a word (audit: log loss 0.22 -> 0.78).
-    became = sorted(j for j in _numeric_positions(now, columns)
-                    - _numeric_positions(info.column_kinds, fit_columns)
-                    if not _column_at(X, j).isna().all())
+    became = _filled(numeric_now - numeric_at_fit)
     if became:
         labels = [_column_label(columns[j] if _by_name(now) else j) for j in became]
         warnings.warn(
