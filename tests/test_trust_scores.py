@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -107,9 +109,17 @@ def test_a_custom_fuser_is_compared_beside_the_defaults(cancer):
         "WeightedAverage", "SoftVoting", "HardVoting", "OptimizedWeights", "Stacking"}
 
 
-def test_out_of_time_fit_still_scores_its_own_fuser_and_skips_the_rest(cancer):
+def test_out_of_time_fit_still_scores_its_own_fuser_and_skips_the_rest(cancer, monkeypatch):
+    # The budget runs out before selection. Simulated (a 0.5 s budget was flaky under load:
+    # sometimes no candidate finished at all).
     X, y = cancer
-    model = EnsembleClassifier(models=["logistic"], time_budget=0.5, cv=3, random_state=0,
+    select = EnsembleClassifier._select
+
+    def select_after_the_deadline(self, population, selector, fuser, data, deadline, **kwargs):
+        return select(self, population, selector, fuser, data, time.time() - 1.0, **kwargs)
+
+    monkeypatch.setattr(EnsembleClassifier, "_select", select_after_the_deadline)
+    model = EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, random_state=0,
                                fusion="stacking").fit(X, y)
     assert np.isfinite(model.cv_score_)
     assert "Stacking" in set(model.fusion_comparison_["fusion"])
