@@ -119,7 +119,8 @@ class _BaseEnsemble(BaseEstimator):
         params = self.get_params()
         # A fit that fails before any candidate finished leaves the run folder as it found it
         # (its study would refuse the corrected fit as computed on other models).
-        with self._all_or_nothing(), RunFolder(params["run_dir"]).discard_if_untrained():
+        folder = RunFolder(params["run_dir"])
+        with self._all_or_nothing(), folder.noting_kept_work(), folder.discard_if_untrained():
             return self._fit(params, X, y, sample_weight, groups)
 
     @contextlib.contextmanager

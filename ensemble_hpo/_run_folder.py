@@ -119,6 +119,30 @@ class RunFolder:
                     self.path.rmdir()
             raise
 
+    @contextlib.contextmanager
+    def noting_kept_work(self) -> Iterator[None]:
+        """On Ctrl-C, add a note to the KeyboardInterrupt saying what the fit keeps.
+
+        A bare KeyboardInterrupt left a notebook user guessing whether an hour of candidates
+        was lost (audit). Python prints the note under the traceback (PEP 678).
+        """
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            exc.add_note(self.kept_work())
+            raise
+
+    def kept_work(self) -> str:
+        """One sentence on what an interrupted fit leaves in this folder."""
+        if self.root is None:
+            return ("ensemble_hpo: nothing is kept: without a run_dir the finished candidates "
+                    "lived in memory only. Set run_dir to keep them across an interrupt.")
+        n_finished = self.n_finished_candidates()
+        if n_finished == 0:
+            return f"ensemble_hpo: no candidate had finished; {str(self.path)!r} is as it was."
+        return (f"ensemble_hpo: {n_finished} finished candidates are kept in {str(self.path)!r}; "
+                "fitting again with the same run_dir and data resumes without retraining them.")
+
     def _claimed_by_other(self) -> bool:
         """Whether another process claimed the artifacts (a fit started beside this one).
 
@@ -132,7 +156,14 @@ class RunFolder:
 
     def has_finished_candidate(self) -> bool:
         """Whether the folder's artifacts hold a finished candidate's out-of-fold predictions."""
-        return any((self.path / self.ARTIFACTS).glob("*.oof.npy"))
+        return any(self._oof_files())
+
+    def n_finished_candidates(self) -> int:
+        """Candidates whose out-of-fold predictions the folder's artifacts hold."""
+        return sum(1 for _ in self._oof_files())
+
+    def _oof_files(self) -> Iterator[Path]:
+        return (self.path / self.ARTIFACTS).glob("*.oof.npy")
 
     def _remove_all_but(self, kept: set[str]) -> None:
         for path in self.path.iterdir():

@@ -29,6 +29,7 @@ from ensemble_hpo._run_folder import RunFolder
 __all__ = ["main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 CONFIG_FILE, SUMMARY_FILE, LEADERBOARD_FILE, MODEL_FILE = (
     RunFolder.CONFIG, RunFolder.SUMMARY, RunFolder.LEADERBOARD, RunFolder.MODEL)
 
@@ -235,7 +236,12 @@ def _prepare(config: Any, run_dir: Path, trusted: bool = False) -> tuple[Any, st
 
 def _execute(config: Any, run_dir: Path, prepared: tuple[Any, str, tuple]) -> int:
     model, task, (X_train, X_test, y_train, y_test) = prepared
-    model.fit(X_train, y_train)
+    try:
+        model.fit(X_train, y_train)
+    except KeyboardInterrupt as exc:
+        if RunFolder(run_dir).has_finished_candidate():
+            exc.add_note(f"Continue with: ensemble-hpo resume {run_dir}")
+        raise
     scores = _holdout_scores(model, X_test, y_test, task)
     summary = {
         "name": config.name, "task": task, "n_train": len(X_train), "n_test": len(X_test),
@@ -619,6 +625,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _exit_on_sigterm():
             return args.func(args)
+    except KeyboardInterrupt as exc:
+        # What the fit keeps and how to go on, without a traceback (exit 130 as a shell does).
+        print("\n".join(["interrupted", *getattr(exc, "__notes__", [])]), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         code = _exit_code(exc)
         if code is None:

@@ -209,8 +209,7 @@ def test_force_puts_the_old_run_back_when_the_new_one_finishes_nothing(tmp_path,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_execute", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        main(["run", str(_config(tmp_path, cv=4)), "-o", str(run_dir), "--force"])
+    assert main(["run", str(_config(tmp_path, cv=4)), "-o", str(run_dir), "--force"]) == 130
     assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     monkeypatch.undo()
@@ -357,3 +356,23 @@ def test_a_run_whose_every_candidate_fails_is_an_error_message_not_a_traceback(t
     assert main(["run", str(config), "-o", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: Every one of the 2 candidates failed") and "Traceback" not in err
+
+
+def test_ctrl_c_after_finished_candidates_says_what_is_kept_and_how_to_resume(
+        tmp_path, capsys, monkeypatch):
+    from ensemble_hpo import EnsembleClassifier
+
+    run_dir = tmp_path / "run"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EnsembleClassifier, "_select", interrupted)  # after the search
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 130
+    err = capsys.readouterr().err
+    kept = len(list((run_dir / "artifacts").glob("*.oof.npy")))
+    assert kept > 0 and "Traceback" not in err
+    assert f"{kept} finished candidates are kept in {str(run_dir)!r}" in err
+    assert f"Continue with: ensemble-hpo resume {run_dir}" in err
+    monkeypatch.undo()
+    assert main(["resume", str(run_dir), "--no-train"]) == 0

@@ -262,12 +262,41 @@ def test_a_failure_after_a_finished_candidate_keeps_the_folder_to_resume(data, t
         raise KeyboardInterrupt
 
     monkeypatch.setattr(EnsembleClassifier, "_select", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as interrupt:
         EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
     assert len(list((folder / "artifacts").glob("*.oof.npy"))) == 2
+    # The interrupt says so (a bare KeyboardInterrupt left the user guessing).
+    assert interrupt.value.__notes__ == [
+        f"ensemble_hpo: 2 finished candidates are kept in {str(folder)!r}; fitting again with "
+        "the same run_dir and data resumes without retraining them."]
     monkeypatch.undo()
     resumed = EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
     assert len(resumed.trials_) == 2  # nothing retrained
+
+
+@pytest.mark.parametrize("where", ["search", "selection"])
+def test_an_interrupt_without_a_run_dir_says_nothing_is_kept(data, monkeypatch, where):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    target = "_fit" if where == "search" else "_select"
+    monkeypatch.setattr(EnsembleClassifier, target, interrupted)
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+        EnsembleClassifier(**BASE).fit(*data)
+    assert "nothing is kept: without a run_dir" in interrupt.value.__notes__[0]
+
+
+def test_an_interrupt_before_any_candidate_finished_says_the_folder_is_as_it_was(
+        data, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EnsembleClassifier, "_fit", interrupted)
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+        EnsembleClassifier(run_dir=str(folder), **BASE).fit(*data)
+    assert interrupt.value.__notes__ == [
+        f"ensemble_hpo: no candidate had finished; {str(folder)!r} is as it was."]
 
 
 def test_run_dir_of_a_wrong_type_is_a_clear_error(data):
