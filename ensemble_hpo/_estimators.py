@@ -100,9 +100,10 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         trust; a file whose checksum does not match is refused even then.
     random_state : int, default=None
     verbose : int, default=0
-        0: silent. 1: progress bars (the search's trials and best score in a sequential
-        run, then the ensemble stages). 2: also Optuna's log line per trial and the
-        tracebacks of failed candidates. With ``n_jobs > 1`` the search shows no bar.
+        0: silent. 1: progress bars (the search's trials, best score and time left, then
+        the ensemble stages; with ``n_jobs > 1`` the search bar is read from the study's
+        storage once a second). 2: also Optuna's log line per trial and the tracebacks of
+        failed candidates.
 
     Attributes
     ----------

@@ -31,6 +31,14 @@ def test_verbose_fit_shows_search_and_selection_progress(data, capfd) -> None:
     assert "fuser=WeightedAverage" in err
 
 
+def test_a_search_in_worker_processes_shows_its_progress_too(data, capfd, tmp_path) -> None:
+    """Jupyter audit: with n_jobs > 1 the search showed no bar at all."""
+    _fit(data, verbose=1, n_jobs=2, run_dir=str(tmp_path / "run"))
+    err = capfd.readouterr().err
+    assert "search" in err and "4/4" in err and "best=-0." in err
+    assert "ensemble" in err and "3/3" in err
+
+
 def test_quiet_fit_prints_nothing(data, capfd) -> None:
     _fit(data, verbose=0)
     captured = capfd.readouterr()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import warnings
@@ -27,7 +28,7 @@ from ensemble_hpo.population import (
     candidate_score,
 )
 from ensemble_hpo.search._objective import CandidateObjective, EstimatorBuilder
-from ensemble_hpo.search._progress import ProgressCallback
+from ensemble_hpo.search._progress import ProgressCallback, StudyPoller
 from ensemble_hpo.search._runner import (
     FINISHED,
     count_finished,
@@ -335,11 +336,12 @@ class SearchRun:
             copy_back = None if work_store is store else _ArtifactCopier(study, work_store, store)
             with quiet_optuna(self.verbose):
                 if parallel:
-                    optimize_in_processes(storage, self.study_name, self.strategy, self.space, objective,
-                                          pruner=self.pruner or optuna.pruners.NopPruner(),
-                                          n_jobs=self.n_jobs, backend=self.backend, seed=sampler_seed,
-                                          total_trials=n_trials, deadline=deadline,
-                                          on_worker_done=copy_back)
+                    with _search_bar(study, remaining, deadline, self.verbose):
+                        optimize_in_processes(storage, self.study_name, self.strategy, self.space, objective,
+                                              pruner=self.pruner or optuna.pruners.NopPruner(),
+                                              n_jobs=self.n_jobs, backend=self.backend,
+                                              seed=sampler_seed, total_trials=n_trials,
+                                              deadline=deadline, on_worker_done=copy_back)
                 else:
                     callbacks = [ProgressCallback(remaining, deadline)] if self.verbose else []
                     try:
@@ -356,6 +358,14 @@ class SearchRun:
                 self.study_ = _to_memory(self.study_) if hasattr(self, "study_") else None
                 for folder in scratch:
                     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _search_bar(study: optuna.Study, n_trials: int | None, deadline: float | None,
+                verbose: int) -> contextlib.AbstractContextManager[Any]:
+    """The search bar of a search run by worker processes (read from the shared storage)."""
+    if not verbose:
+        return contextlib.nullcontext()
+    return StudyPoller(ProgressCallback(n_trials, deadline), study)
 
 
 def _best_params(study: optuna.Study, space: SearchSpace, k: int) -> list[dict[str, Any]]:
