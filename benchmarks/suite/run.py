@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks._merge import upsert
 from benchmarks.suite._data import SUITE_DATASETS, load_split, short_name
 from benchmarks.suite._metrics import score_predictions
 from benchmarks.suite._report import write_report
@@ -115,16 +116,18 @@ def run_suite(budget: float, seeds: list[int], datasets: list[str], systems: lis
 
 
 def merge_runs(out_dir: Path, tag: str, others: list[str]) -> None:
-    """Append other runs' results and leaderboards to ``tag``'s (later rows win on overlap)."""
-    for suffix, keys in (("", ["seed", "dataset", "system"]), ("_leaderboards", None)):
+    """Append other runs' results and leaderboards to ``tag``'s (later runs win on overlap,
+    except a failed row over an ok one; a leaderboard is taken whole from one run: merged by
+    candidate number, two runs' candidates were mixed in one leaderboard; audit)."""
+    for suffix, key in (("", ["seed", "dataset", "system"]), ("_leaderboards", ["seed", "dataset"])):
         frames = [pd.read_csv(p) for t in [tag, *others]
                   if (p := out_dir / f"{t}{suffix}.csv").exists()]
         if not frames:
             continue
-        merged = pd.concat(frames, ignore_index=True)
-        subset = keys or ["seed", "dataset", "number"]
-        merged.drop_duplicates(subset=subset, keep="last").to_csv(
-            out_dir / f"{tag}{suffix}.csv", index=False)
+        merged = frames[0]
+        for frame in frames[1:]:
+            merged = upsert(merged, frame, key)
+        merged.to_csv(out_dir / f"{tag}{suffix}.csv", index=False)
 
 
 def _metric_text(row: dict) -> str:

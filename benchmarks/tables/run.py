@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks._merge import upsert
 from benchmarks._provenance import code_commit
 from benchmarks.bench_oof_vs_test import family_gaps
 from benchmarks.suite import _systems
@@ -58,17 +59,6 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     frame.to_csv(tmp, index=False)
     os.replace(tmp, path)
-
-
-def upsert(old: pd.DataFrame, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """``old`` without the rows whose ``key`` is in ``new``, then ``new``."""
-    if old.empty:
-        return new.reset_index(drop=True)
-    if new.empty:
-        return old
-    keys = set(map(tuple, new[key].astype(str).to_numpy()))
-    keep = [tuple(r) not in keys for r in old[key].astype(str).to_numpy()]
-    return pd.concat([old[keep], new], ignore_index=True)
 
 
 def run_one(table: str, seed: int, budget: float, runs_dir: Path) -> tuple[dict, pd.DataFrame]:

@@ -1,0 +1,53 @@
+"""Merging benchmark result CSVs (benchmarks/_merge.py): the published counts rest on it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmarks._merge import upsert
+from benchmarks.suite.run import merge_runs
+
+KEY = ["table", "seed"]
+
+
+def _row(table, seed, status="ok", loss=1.0):
+    return {"table": table, "seed": seed, "status": status, "loss": loss}
+
+
+def test_rows_of_the_newer_frame_win():
+    old = pd.DataFrame([_row("a", 0, loss=1.0), _row("b", 0)])
+    new = pd.DataFrame([_row("a", 0, loss=0.5)])
+    merged = upsert(old, new, KEY).set_index("table")
+    assert len(merged) == 2 and merged.loc["a", "loss"] == 0.5
+
+
+def test_a_failed_row_does_not_replace_a_finished_one():
+    """Audit: merging a run whose retry failed dropped the table from the report."""
+    old = pd.DataFrame([_row("a", 0, loss=0.9)])
+    new = pd.DataFrame([_row("a", 0, status="failed: RuntimeError"), _row("b", 0, status="failed")])
+    merged = upsert(old, new, KEY).set_index("table")
+    assert merged.loc["a", "status"] == "ok" and merged.loc["a", "loss"] == 0.9
+    assert merged.loc["b", "status"] == "failed"
+    # ... and a finished row replaces a failed one.
+    again = upsert(new, old, KEY).set_index("table")
+    assert again.loc["a", "status"] == "ok"
+
+
+def test_seeds_read_back_as_floats_are_the_same_seeds():
+    old = pd.DataFrame([_row("a", 0)])
+    new = pd.DataFrame([_row("a", 0.0, loss=0.5)])
+    assert len(upsert(old, new, KEY)) == 1
+
+
+def test_suite_merge_takes_each_leaderboard_whole_from_one_run(tmp_path):
+    """Audit: merged by candidate number, one leaderboard held two runs' candidates."""
+    for tag, n in (("A", 5), ("B", 3)):
+        pd.DataFrame([{"seed": 0, "dataset": "wine", "system": "ensemble_hpo", "status": "ok",
+                       "n_trials": n}]).to_csv(tmp_path / f"{tag}.csv", index=False)
+        pd.DataFrame({"seed": 0, "dataset": "wine", "number": range(n), "run": tag}).to_csv(
+            tmp_path / f"{tag}_leaderboards.csv", index=False)
+    merge_runs(tmp_path, "A", ["B"])
+    results = pd.read_csv(tmp_path / "A.csv")
+    boards = pd.read_csv(tmp_path / "A_leaderboards.csv")
+    assert results["n_trials"].tolist() == [3]
+    assert boards["run"].tolist() == ["B"] * 3
