@@ -8,8 +8,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["all_trials", "is_regression_metric", "mark_trial_failed", "scorer_reads_labels",
-           "set_trial_system_attr", "with_every_label"]
+__all__ = ["all_trials", "distribution_contains", "is_regression_metric", "mark_trial_failed",
+           "scorer_reads_labels", "set_trial_system_attr", "with_every_label"]
 
 
 def mark_trial_failed(study: optuna.Study, trial: FrozenTrial, *, status: str) -> None:
@@ -41,6 +41,18 @@ def all_trials(study: optuna.Study) -> list[FrozenTrial]:
     claims must be checked against every trial.
     """
     return study._storage.get_all_trials(study._study_id, deepcopy=False)  # noqa: SLF001
+
+
+def distribution_contains(distribution: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is a point of ``distribution`` (in range, on its step, a choice).
+
+    Optuna answers it only through the private ``_contains`` on the internal representation;
+    a value of the wrong type is not a point.
+    """
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))  # noqa: SLF001
+    except (ValueError, TypeError):
+        return False
 
 
 def is_regression_metric(scorer: Any) -> bool:

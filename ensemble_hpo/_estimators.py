@@ -72,10 +72,12 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     pruner : optuna.pruners.BasePruner, default=None
         Stops hopeless candidates after their first folds.
     warm_start_configs : "portfolio", "defaults", "mined", None or an Optuna study, default="portfolio"
-        Configurations tried before the strategy's own proposals: ``"defaults"``, one
-        library-default configuration per family (what ``"portfolio"`` means today);
+        Configurations tried before the strategy's own proposals: ``"defaults"``, each
+        family's hand-set starting configurations, at or near the library defaults (XGBoost
+        has two; what ``"portfolio"`` means today);
         ``"mined"``, the portfolio mined on 60 tables (``ensemble_hpo/spaces/portfolio.json``,
         opt-in until the evidence supports it); or the best trials of an earlier study.
+        ``search="grid"`` runs its own points only: the named lists are not used there.
     storage : str or optuna storage, default=None
         Where the study lives (in memory when None, or a journal file in ``run_dir``).
     final_models : {"folds", "refit"}, default="folds"

@@ -32,6 +32,9 @@ def check_params(params: Mapping[str, Any]) -> None:
     _check_positive("trial_timeout", params["trial_timeout"], integral=False)
     _check_positive("n_jobs", params["n_jobs"], integral=True)
     _check_combinations(params)
+    from ensemble_hpo.search._run import check_warm_start  # heavy: not at the CLI's start
+
+    check_warm_start(params["warm_start_configs"], "warm_start_configs")
     seed = params["random_state"]
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
                              or not 0 <= seed <= MAX_SEED):

@@ -310,7 +310,7 @@ def test_a_bad_warm_start_leaves_the_run_folder_empty(cancer, tmp_path):
     """Its claim (artifacts/OWNER.json) was written before the check (audit)."""
     X, y = cancer
     run_dir = tmp_path / "run"
-    with pytest.raises(ValueError, match="'warm_start' parameter must be"):
+    with pytest.raises(ValueError, match="The 'warm_start_configs' parameter must be"):
         EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, run_dir=str(run_dir),
                            warm_start_configs="bogus").fit(X, y)
     assert not run_dir.exists() or not any(run_dir.rglob("*"))

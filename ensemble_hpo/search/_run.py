@@ -65,8 +65,9 @@ class SearchRun:
     pruner : optuna pruner or None
     warm_start : "portfolio", "defaults", "mined", None or an ``optuna.Study``
         A study's best trials are replayed first. ``"portfolio"``: the recommended warm
-        start (today ``"defaults"``); ``"defaults"``: one library-default configuration per
-        family, cheapest first; ``"mined"``: the portfolio mined from 60 tables and shipped
+        start (today ``"defaults"``); ``"defaults"``: each family's hand-set starting
+        configurations (at or near the library defaults; XGBoost has two), cheapest families
+        first; ``"mined"``: the portfolio mined from 60 tables and shipped
         with the package (see :meth:`SearchSpace.portfolio`).
     trial_timeout : float or None
         Per-candidate wall-clock limit in seconds; candidates then run in a
@@ -153,14 +154,7 @@ class SearchRun:
                 ) from exc
 
     def _check(self, n_trials: int | None) -> None:
-        if not (self.warm_start is None or isinstance(self.warm_start, optuna.Study)
-                or (isinstance(self.warm_start, str) and self.warm_start in WARM_START_KINDS)):
-            raise ValueError(
-                "The 'warm_start' parameter must be 'portfolio' (the recommended warm start), "
-                "'defaults' (one library-default configuration per family), 'mined' (the "
-                "portfolio mined from 60 tables), None or an optuna.Study. "
-                f"Got {self.warm_start!r} instead."
-            )
+        check_warm_start(self.warm_start, "warm_start")
 
     def _check_grid_room(self, study: optuna.Study, n_trials: int | None, *, queued: int) -> None:
         """The grid check of a resumed study or one with warm starts (see GridSearch.check_budget).
@@ -358,6 +352,17 @@ class SearchRun:
                 self.study_ = _to_memory(self.study_) if hasattr(self, "study_") else None
                 for folder in scratch:
                     shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_warm_start(value: Any, parameter: str) -> None:
+    """Refuse a warm start that is not a known list name, None or a study; ``parameter`` is
+    the name the caller knows it by (the estimators' ``warm_start_configs``)."""
+    if not (value is None or isinstance(value, optuna.Study)
+            or (isinstance(value, str) and value in WARM_START_KINDS)):
+        raise ValueError(
+            f"The {parameter!r} parameter must be 'portfolio' (the recommended warm start), "
+            "'defaults' (each family's hand-set starting configurations), 'mined' (the "
+            f"portfolio mined from 60 tables), None or an optuna.Study. Got {value!r} instead.")
 
 
 def _search_bar(study: optuna.Study, n_trials: int | None, deadline: float | None,

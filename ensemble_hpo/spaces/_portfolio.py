@@ -27,14 +27,15 @@ __all__ = ["DEFAULT_KIND", "FORMAT_VERSION", "WARM_START_KINDS", "load_portfolio
 FORMAT_VERSION = 1
 #: Names ``SearchSpace.portfolio`` and ``warm_start_configs`` accept.
 WARM_START_KINDS = ("portfolio", "defaults", "mined")
-#: What ``"portfolio"``, the default warm start, means: ``"defaults"`` (one library-default
-#: configuration per family, cheapest first) until the leave-one-table-out simulation shows the
-#: mined list clearly ahead at 30 s and 60 s. Measured on the repository it was mined from (36
-#: candidates per task, ranks 0-5; ``benchmarks/results/portfolio_loto.md``): the mined list
-#: has the lower mean normalised test loss (0.066 against 0.095 at 30 and 60 s) but wins on
-#: 38 of 60 tables only (63 %, sign test p = 0.052; the issue asks for 75 %), and from 20 s on
-#: the simulated candidate set is exhausted, so the comparison measures the portfolio's length
-#: more than its order. The mined list is opt-in as ``"mined"``.
+#: What ``"portfolio"``, the default warm start, means: ``"defaults"`` (each family's hand-set
+#: starting configurations, at or near the library defaults, cheapest families first) until the
+#: leave-one-table-out simulation shows the mined list clearly ahead at 30 s and 60 s. Measured
+#: on the repository it was mined from (36 candidates per task, ranks 0-5;
+#: ``benchmarks/results/portfolio_loto.md``): the mined list has the lower mean normalised test
+#: loss (0.066 against 0.095 at 30 and 60 s) but wins on 38 of 60 tables only (63 %, sign test
+#: p = 0.052; the issue asks for 75 %), and from 20 s on the simulated candidate set is
+#: exhausted, so the comparison measures the portfolio's length more than its order. The mined
+#: list is opt-in as ``"mined"``.
 DEFAULT_KIND = "defaults"
 
 

@@ -21,6 +21,7 @@ from optuna.distributions import (
 )
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
+from ensemble_hpo._compat import distribution_contains
 from ensemble_hpo._preprocessing import PREPROCESSING_KINDS
 from ensemble_hpo.spaces._builtin import (
     BUILTIN_FAMILIES,
@@ -214,12 +215,8 @@ def _fits(family: ModelFamily, params: Mapping[str, Any]) -> bool:
         active = family.is_active(name, params)
         if (name in params) != active:
             return False
-        if active:
-            try:
-                if not distribution._contains(distribution.to_internal_repr(params[name])):
-                    return False
-            except (ValueError, TypeError):
-                return False
+        if active and not distribution_contains(distribution, params[name]):
+            return False
     return True
 
 
@@ -397,7 +394,7 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
     searched, conditions, portfolio = _pinned(
         own_fixed, params or defaults.params,
         spec.get("conditions", defaults.conditions if not params else {}),
-        spec.get("portfolio", defaults.portfolio if not params else ()))
+        spec["portfolio"] if "portfolio" in spec else _points_of(defaults.portfolio, params))
     return ModelFamily(
         name=name,
         classifier=factories.get("classifier", defaults.classifier),
@@ -413,6 +410,22 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
         requires=defaults.requires,
         scale_target=_spec_flag(name, spec, "scale_target", defaults.scale_target),
     )
+
+
+def _points_of(portfolio: Sequence[Mapping[str, Any]],
+               params: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """A base family's portfolio in a spec's own ``params``: each entry's values for the
+    searched parameters, where all of them are in the new ranges (a spec with ``params`` had
+    no warm start at all; audit). Without ``params`` the portfolio is the base's."""
+    if not params:
+        return tuple(dict(config) for config in portfolio)
+    points: list[dict[str, Any]] = []
+    for config in portfolio:
+        point = {k: v for k, v in config.items() if k in params}
+        if point and point not in points and all(
+                distribution_contains(params[k], v) for k, v in point.items()):
+            points.append(point)
+    return tuple(points)
 
 
 def _pinned(fixed: Mapping[str, Any], params: Mapping[str, Any],
@@ -467,6 +480,14 @@ def _check_spec_parts(name: str, spec: Mapping[str, Any], params: Mapping[str, A
             raise ValueError(
                 f"The 'portfolio' of model family spec {name!r} must only set tuned parameters "
                 f"({sorted(params)}); set the others in 'fixed'. Got {untuned} instead.")
+        # Enqueued as they are, a value outside its range trained a candidate outside the
+        # space (C=1000 for C in [0.01, 0.1]) or failed one that counted against n_trials.
+        outside = {k: v for k, v in config.items() if not distribution_contains(params[k], v)}
+        if outside:
+            raise ValueError(
+                f"The 'portfolio' of model family spec {name!r} must give values inside the "
+                f"searched distributions ({ {k: params[k] for k in outside} }). Got {outside} "
+                "instead.")
 
 
 def _takes_weights(family: ModelFamily, task: str) -> bool:

@@ -141,3 +141,41 @@ def test_a_fixed_value_takes_its_parameter_out_of_the_base_familys_search():
     with pytest.raises(ValueError, match=r"both fixes and searches \['max_depth'\]"):
         family_from_spec({"name": "f", "classifier": FOREST, "fixed": {"max_depth": 3},
                           "params": {"max_depth": {"type": "int", "low": 2, "high": 8}}})
+
+
+@pytest.mark.parametrize("params, portfolio, outside", [
+    ({"C": {"type": "float", "low": 0.01, "high": 0.1}}, {"C": 1000.0}, "C"),
+    ({"weights": ["uniform"]}, {"weights": "distance"}, "weights"),
+    (None, {"n_neighbors": "five"}, "n_neighbors"),
+])
+def test_a_portfolio_value_outside_its_distribution_is_refused_before_training(
+        params, portfolio, outside):
+    """Audit: C=1000 trained a candidate outside C in [0.01, 0.1]; 'distance' outside the
+    choices and 'five' failed a candidate that counted against n_trials."""
+    from sklearn.datasets import load_iris
+
+    from ensemble_hpo import EnsembleClassifier
+
+    base = "logistic" if outside == "C" else "knn"
+    spec = {"base": base, "portfolio": [portfolio], **({"params": params} if params else {})}
+    with pytest.raises(ValueError, match=rf"must give values inside the searched distributions.*"
+                                         rf"Got \{{'{outside}'"):
+        EnsembleClassifier(models=[spec], n_trials=2, cv=3).fit(*load_iris(return_X_y=True))
+
+
+def test_a_spec_with_its_own_ranges_keeps_the_base_portfolio_points_inside_them():
+    """Audit: a spec with 'params' had no warm start at all."""
+    forest = family_from_spec({"base": "random_forest",
+                               "params": {"n_estimators": {"type": "int", "low": 50, "high": 300}}})
+    assert forest.portfolio == ({"n_estimators": 100},)
+    booster = family_from_spec({"base": "xgboost", "params": {
+        "max_depth": {"type": "int", "low": 2, "high": 5},
+        "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True}}})
+    assert booster.portfolio == ({"learning_rate": 0.05, "max_depth": 4},)  # depth 6 is outside
+    narrowed = family_from_spec({"base": "knn", "params": {"n_neighbors": {"type": "int", "low": 10,
+                                                                           "high": 30}}})
+    assert narrowed.portfolio == ()
+    space = SearchSpace.from_models([{"base": "random_forest", "params": {
+        "n_estimators": {"type": "int", "low": 50, "high": 300}}}], task="classification")
+    assert space.portfolio("defaults") == [{"family": "random_forest",
+                                            "random_forest__n_estimators": 100}]
