@@ -121,6 +121,7 @@ class _BaseEnsemble(BaseEstimator):
         # (its study would refuse the corrected fit as computed on other models).
         folder = RunFolder(params["run_dir"])
         with self._all_or_nothing(), folder.noting_kept_work(), folder.discard_if_untrained():
+            params["random_state"] = folder.seed_for(params["random_state"])
             return self._fit(params, X, y, sample_weight, groups)
 
     @contextlib.contextmanager
@@ -287,9 +288,11 @@ class _BaseEnsemble(BaseEstimator):
             raise ValueError("The 'run_dir' parameter must be set to join a search, so that "
                              "workers share the artifact folder. Got None instead.")
         params = self.get_params()
+        # The folder's seed when random_state is None: the folds of the fit it joins.
+        params["random_state"] = RunFolder(self.run_dir).seed_for(params["random_state"])
         plan = FitPlan.build(params, self._task, X, y, sample_weight=sample_weight,
                              groups=groups, deadline=Deadline(budget(params)[1]))
-        plan.run.sampler_seed = (self.random_state or 0) + os.getpid()
+        plan.run.sampler_seed = params["random_state"] + os.getpid()
         return len(plan.search(seed_trials=False).candidates)
 
     def _select(self, population: Population, selector: Any, fuser: Any, data: SelectionData,

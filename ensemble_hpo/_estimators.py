@@ -89,7 +89,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     run_dir : str, default=None
         Folder for a durable run: the study and every candidate's out-of-fold
         predictions and fold models. Fitting again with the same folder resumes:
-        finished candidates are reused, never retrained.
+        finished candidates are reused, never retrained. With ``random_state=None`` the
+        folder's first fit draws a seed and keeps it there (``random_state.json``), so later
+        fits make the same folds (``search_seed_`` says which).
     n_jobs : int, default=1
         Candidates trained concurrently in separate processes.
     backend : None, "loky", "dask" or a dask.distributed.Client, default=None

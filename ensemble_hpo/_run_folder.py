@@ -8,7 +8,9 @@ package spells these names; the module imports nothing heavy at load time, so th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ class RunFolder:
     FUSION_COMPARISON = "fusion_comparison.csv"
     PREDICTION_COST = "prediction_cost.csv"
     MODEL = "model.ehpo"
+    SEED = "random_state.json"
 
     @property
     def path(self) -> Path:
@@ -118,6 +121,25 @@ class RunFolder:
                 if created and not any(self.path.iterdir()):
                     self.path.rmdir()
             raise
+
+    def seed_for(self, random_state: int | None) -> int | None:
+        """The fit's seed: ``random_state``, or for None in a folder, one drawn by the folder's
+        first fit and kept in it (:attr:`SEED`), so that fitting again resumes.
+
+        Drawn anew by every fit, ``random_state=None`` (the default) made other CV folds each
+        time, and the folder could never be resumed: "the CV folds changed" (audit).
+        """
+        if random_state is not None or self.root is None:
+            return random_state
+        path = self.path / self.SEED
+        if not path.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            drawn = self.path / f".{self.SEED}.{process_tag()}"
+            drawn.write_text(json.dumps({"random_state": secrets.randbelow(2**32)}))
+            with contextlib.suppress(FileExistsError):  # a fit beside this one drew first
+                os.link(drawn, path)
+            drawn.unlink()
+        return int(json.loads(path.read_text())["random_state"])
 
     @contextlib.contextmanager
     def noting_kept_work(self) -> Iterator[None]:

@@ -394,6 +394,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     _recover_replaced(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise CLIError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE}).", EXIT_DATA)
+    if args.no_train and not RunFolder(run_dir).has_finished_candidate():
+        # Its one-trial budget assumes a spent trial: with none finished it trained one (audit).
+        raise CLIError(f"{str(run_dir)!r} holds no finished candidate to select from; resume "
+                       "it without --no-train to train some.", EXIT_DATA)
     config = _with_absolute_paths(load_config(run_dir / CONFIG_FILE, _overrides(args)))
     if args.quiet:
         config = config.model_copy(update={"verbose": 0})

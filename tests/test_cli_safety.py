@@ -376,3 +376,15 @@ def test_ctrl_c_after_finished_candidates_says_what_is_kept_and_how_to_resume(
     assert f"Continue with: ensemble-hpo resume {run_dir}" in err
     monkeypatch.undo()
     assert main(["resume", str(run_dir), "--no-train"]) == 0
+
+
+def test_resume_no_train_refuses_a_folder_without_a_finished_candidate(tmp_path, capsys):
+    """Audit: its one-trial budget trained a candidate when none had finished."""
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    for oof in (run_dir / "artifacts").glob("*.oof.npy"):
+        oof.unlink()
+    before = sorted(p.name for p in (run_dir / "artifacts").iterdir())
+    assert main(["resume", str(run_dir), "--no-train"]) == 3
+    assert "holds no finished candidate" in capsys.readouterr().err
+    assert sorted(p.name for p in (run_dir / "artifacts").iterdir()) == before

@@ -319,3 +319,50 @@ def test_a_journal_lock_left_by_an_ended_process_is_broken_at_once(tmp_path):
         assert not done.is_alive() and lock.read_text() == f"{socket.gethostname()}:{os.getpid()}"
     finally:
         live.kill()
+
+
+KILLED_IN_FIRST_CANDIDATE = textwrap.dedent(
+    """
+    import sys, time
+    from optuna.distributions import FloatDistribution
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from ensemble_hpo import EnsembleClassifier
+    from ensemble_hpo.spaces import ModelFamily
+
+    class Sleepy(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            time.sleep(120)
+            return super().fit(X, y)
+
+    X, y = load_breast_cancer(return_X_y=True)
+    # Two warm starts: one RUNNING when killed, one left WAITING.
+    family = ModelFamily("sleepy", classifier=Sleepy, params={"C": FloatDistribution(0.1, 1.0)},
+                         portfolio=({"C": 0.5}, {"C": 0.7}))
+    EnsembleClassifier(models=[family], n_trials=3, cv=3, random_state=0,
+                       run_dir=sys.argv[1]).fit(X[:150], y[:150])
+    """
+)
+
+
+def test_a_fit_killed_in_its_first_candidate_does_not_block_the_corrected_fit(tmp_path):
+    """Audit: the dead process's RUNNING trial (and its enqueued warm starts) made the study
+    look active, and the corrected fit was refused though nothing had finished."""
+    run_dir = tmp_path / "run"
+    script = tmp_path / "fit.py"
+    script.write_text(KILLED_IN_FIRST_CANDIDATE)
+    proc = subprocess.Popen([sys.executable, str(script), str(run_dir)])
+    deadline = time.time() + 120
+    running = []
+    while time.time() < deadline and not running and proc.poll() is None:
+        time.sleep(0.3)
+        if (run_dir / "study.log").exists():
+            running = [t for t in _study(run_dir).trials if "worker" in t.user_attrs]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert running, "the fit never started a candidate"
+    X, y = __import__("sklearn.datasets", fromlist=["x"]).load_breast_cancer(return_X_y=True)
+    with pytest.warns(UserWarning, match="none of its .* trials finished .* replaced by a new study"):
+        model = EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, random_state=0,
+                                   run_dir=str(run_dir)).fit(X[:200], y[:200])
+    assert (model.leaderboard_["status"] == "ok").sum() == 2

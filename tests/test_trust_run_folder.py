@@ -377,3 +377,26 @@ def test_candidates_of_a_fit_on_other_data_are_never_mixed_in(data, tmp_path):
         model = _fit(str(a), X, other_y, n_trials=BASE["n_trials"] * 2)
     assert set(model.leaderboard_["number"]).isdisjoint(first)
     assert len(model.leaderboard_) == BASE["n_trials"]
+
+
+def test_a_run_without_random_state_resumes_on_the_folds_its_folder_keeps(data, tmp_path):
+    """Audit: random_state=None (the default) drew other folds on every fit, so a run folder
+    could never be resumed ("the CV folds changed")."""
+    X, y = data
+    folder = tmp_path / "run"
+    unseeded = {**BASE, "random_state": None}
+    first = EnsembleClassifier(run_dir=str(folder), **unseeded).fit(X, y)
+    resumed = EnsembleClassifier(run_dir=str(folder), **{**unseeded, "n_trials": 4}).fit(X, y)
+    assert isinstance(first.search_seed_, int) and resumed.search_seed_ == first.search_seed_
+    assert len(resumed.trials_) == 4  # two kept, two new
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first.cv_splits_, resumed.cv_splits_,
+                                                            strict=True))
+    assert EnsembleClassifier(**unseeded).fit(X, y).search_seed_ is None  # no folder: random
+
+
+def test_a_failed_unseeded_fit_leaves_no_drawn_seed_behind(data, tmp_path):
+    folder = tmp_path / "run"
+    with pytest.raises(ValueError, match="n_trials"):
+        EnsembleClassifier(run_dir=str(folder), **{**BASE, "random_state": None,
+                                                   "n_trials": -1}).fit(*data)
+    assert not folder.exists()

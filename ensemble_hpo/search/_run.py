@@ -229,8 +229,8 @@ class SearchRun:
         the corrected fit was refused as computed on other models, with nothing to lose.
         """
         trials = study.get_trials(deepcopy=False)
-        active = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING,
-                  optuna.trial.TrialState.WAITING)
+        # WAITING trials are the dead fit's enqueued warm starts: nothing was computed.
+        active = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
         if not trials or any(t.state in active for t in trials):
             return study
         try:
@@ -302,7 +302,11 @@ class SearchRun:
             storage = f"journal://{scratch[1] / 'study.log'}"
             work_store = FileArtifactStore(scratch[0] / "artifacts")
         try:
-            study = self._without_an_unfinished_stranger(self.create_study(storage), storage, identity)
+            study = self.create_study(storage)
+            # First: a dead process's RUNNING trial made a stranger study look active, and a fit
+            # killed in its first candidate (nothing finished) blocked the corrected fit (audit).
+            fail_stale_trials(study)
+            study = self._without_an_unfinished_stranger(study, storage, identity)
             sampler_seed = resumed_seed(self.sampler_seed, len(study.get_trials(deepcopy=False)))
             if sampler_seed != self.sampler_seed:
                 study.sampler = self.strategy.make_sampler(self.space, seed=sampler_seed)
@@ -317,7 +321,6 @@ class SearchRun:
                 initial = new_params(study, self._initial_trials(context)) if seed_trials else []
                 self._check_grid_room(study, n_trials, queued=len(initial))
             evaluator = self._check_resumable(study, evaluator, identity)
-            fail_stale_trials(study)
             if initial is None:
                 initial = new_params(study, self._initial_trials(context)) if seed_trials else []
             enqueue_new(study, initial)
