@@ -13,6 +13,7 @@ table: 0.03 s for the whole identity, 0.05 % of a 60 s fit (``results/run_identi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -109,6 +110,11 @@ def _space_digest(space: Any) -> str:
 def _qualname(obj: Any) -> str:
     if obj is None:
         return "none"
+    if isinstance(obj, functools.partial):
+        # Its repr holds the function's memory address: a partial scorer or factory made
+        # every new process's fit "changed" and load_model's reselect refused (audit).
+        keywords = sorted((k, _stable(v)) for k, v in obj.keywords.items())
+        return f"functools.partial({_qualname(obj.func)}, {[_stable(a) for a in obj.args]}, {keywords})"
     return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', obj)}"
 
 

@@ -400,3 +400,37 @@ def test_a_failed_unseeded_fit_leaves_no_drawn_seed_behind(data, tmp_path):
         EnsembleClassifier(run_dir=str(folder), **{**BASE, "random_state": None,
                                                    "n_trials": -1}).fit(*data)
     assert not folder.exists()
+
+
+def _new_scorer_function():
+    """The same function as a new object, as another process would have it."""
+    def neg_clipped_log_loss(y_true, y_pred, eps):
+        # numpy only: scikit-learn's log_loss validates for ~5 ms per call, thousands of calls
+        p = np.clip(np.asarray(y_pred)[np.arange(len(y_true)), np.asarray(y_true)], eps, 1.0)
+        return float(np.mean(np.log(p)))
+
+    return neg_clipped_log_loss
+
+
+def test_a_partial_scorer_and_factory_resume_in_another_process(data, tmp_path):
+    """Audit: their repr holds a memory address, so every new process's fit was refused as
+    changed (and load_model's reselect refused the scoring)."""
+    import functools
+
+    from optuna.distributions import FloatDistribution
+    from sklearn.linear_model import LogisticRegression
+
+    from ensemble_hpo.spaces import ModelFamily
+
+    def settings():
+        family = ModelFamily("lr", classifier=functools.partial(LogisticRegression, max_iter=300),
+                             params={"C": FloatDistribution(0.1, 1.0)})
+        return {**BASE, "models": [family],
+                "scoring": functools.partial(_new_scorer_function(), eps=1e-6)}
+
+    folder = tmp_path / "run"
+    EnsembleClassifier(run_dir=str(folder), **settings()).fit(*data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even "rescored in another metric"
+        resumed = EnsembleClassifier(run_dir=str(folder), **{**settings(), "n_trials": 3}).fit(*data)
+    assert len(resumed.trials_) == 3
