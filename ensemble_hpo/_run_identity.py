@@ -137,10 +137,20 @@ def _stable(value: Any) -> str:
 
 
 def _family_description(family: Any) -> tuple:
-    return (family.name, _qualname(family.classifier), _qualname(family.regressor),
-            family.preprocessing, sorted((k, _stable(v)) for k, v in family.fixed.items()),
-            sorted((k, repr(v)) for k, v in family.params.items()),
-            sorted((k, repr(v)) for k, v in family.conditions.items()), _qualname(family.transform))
+    described = (family.name, _qualname(family.classifier), _qualname(family.regressor),
+                 family.preprocessing, sorted((k, _stable(v)) for k, v in family.fixed.items()),
+                 sorted((k, repr(v)) for k, v in family.params.items()),
+                 sorted((k, repr(v)) for k, v in family.conditions.items()),
+                 _qualname(family.transform))
+    # Left out, a resume with scale_target switched mixed standardised-target and plain
+    # models under one family name (audit). Named only where it differs from the built-in
+    # family of that name (or from off), so that folders of earlier versions still resume.
+    from ensemble_hpo.spaces import BUILTIN_FAMILIES
+
+    builtin = BUILTIN_FAMILIES.get(family.name)
+    if bool(family.scale_target) != (builtin is not None and builtin.scale_target):
+        described += (("scale_target", bool(family.scale_target)),)
+    return described
 
 
 def _digest_text(text: str) -> str:

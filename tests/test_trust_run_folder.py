@@ -434,3 +434,21 @@ def test_a_partial_scorer_and_factory_resume_in_another_process(data, tmp_path):
         warnings.simplefilter("error")  # not even "rescored in another metric"
         resumed = EnsembleClassifier(run_dir=str(folder), **{**settings(), "n_trials": 3}).fit(*data)
     assert len(resumed.trials_) == 3
+
+
+def test_a_resume_that_switches_a_familys_scale_target_is_refused(tmp_path):
+    """Audit: it was accepted, and standardised-target and plain ridges shared one family."""
+    from sklearn.datasets import load_diabetes
+
+    from ensemble_hpo import EnsembleRegressor
+    from ensemble_hpo._run_identity import RunFolderMismatch, _family_description
+    from ensemble_hpo.spaces import BUILTIN_FAMILIES
+
+    X, y = load_diabetes(return_X_y=True)
+    settings = dict(search="random", n_trials=2, cv=3, random_state=0, run_dir=str(tmp_path / "run"))
+    EnsembleRegressor(models=[{"name": "r2", "base": "ridge"}], **settings).fit(X[:150], y[:150])
+    with pytest.raises(RunFolderMismatch, match="model"):
+        EnsembleRegressor(models=[{"name": "r2", "base": "ridge", "scale_target": False}],
+                          **{**settings, "n_trials": 3}).fit(X[:150], y[:150])
+    # The built-in families are described as before, so earlier folders still resume.
+    assert all(len(_family_description(f)) == 8 for f in BUILTIN_FAMILIES.values())
