@@ -49,10 +49,15 @@ def make_storage(spec: Any) -> BaseStorage:
             "The 'storage' parameter must be None, an Optuna storage, an RDB URL or a journal "
             f"file path. Got {type(spec).__name__} instead."
         )
+    # '~' as the run folder's claim reads it (absolute_storage): unexpanded, a journal
+    # "~/s.log" was a new study in each working directory under one claim (audit).
     path = _journal_path(spec)
     if path is not None:
+        path = os.path.expanduser(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return JournalStorage(JournalFileBackend(path, lock_obj=OwnedJournalLock(path)))
+    if spec.startswith(_SQLITE_PREFIX + "~"):
+        spec = _SQLITE_PREFIX + os.path.expanduser(spec[len(_SQLITE_PREFIX):])
     if "://" in spec:
         return _rdb_storage(spec)
     raise ValueError(

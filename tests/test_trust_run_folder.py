@@ -452,3 +452,47 @@ def test_a_resume_that_switches_a_familys_scale_target_is_refused(tmp_path):
                           **{**settings, "n_trials": 3}).fit(X[:150], y[:150])
     # The built-in families are described as before, so earlier folders still resume.
     assert all(len(_family_description(f)) == 8 for f in BUILTIN_FAMILIES.values())
+
+
+def test_a_folder_whose_claim_was_removed_is_refused_before_training(data, tmp_path):
+    """Audit: resume trained new candidates, then refused the old ones as tampered, and every
+    later resume failed the same way."""
+    folder = tmp_path / "run"
+    EnsembleClassifier(run_dir=str(folder), **BASE).fit(*data)
+    (folder / "artifacts" / "OWNER.json").unlink()
+    before = sorted(p.name for p in (folder / "artifacts").iterdir())
+    with pytest.raises(RunFolderMismatch, match="not the claim .*OWNER.json"):
+        EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 4}).fit(*data)
+    assert sorted(p.name for p in (folder / "artifacts").iterdir()) == before
+
+
+def test_a_folder_whose_study_was_removed_is_not_written_over(data, tmp_path):
+    """Audit: a fit on other data numbered its candidates from 0 again and overwrote the files
+    an earlier model read (predict_candidate used the new knn)."""
+    X, y = data
+    folder = tmp_path / "run"
+    first = EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
+    (folder / "study.log").unlink()
+    before = {p.name: p.read_bytes() for p in (folder / "artifacts").iterdir()}
+    with pytest.raises(RunFolderMismatch, match="holds no trial, but the run folder's artifacts"):
+        EnsembleClassifier(run_dir=str(folder), **{**BASE, "models": ["knn"]}).fit(X[:120], y[:120])
+    assert {p.name: p.read_bytes() for p in (folder / "artifacts").iterdir()} == before
+    first.predict_candidate(X, 0)
+
+
+def test_home_relative_run_dir_and_journal_are_one_place_from_any_directory(
+        data, tmp_path, monkeypatch):
+    """Audit: '~' was not expanded: a journal '~/s.log' was a new study in each working
+    directory under one claim, and a fit on other data overwrote the first one's files."""
+    X, y = data
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    settings = {**BASE, "run_dir": "~/run", "storage": "~/s.log"}
+    for cwd in ("a", "b"):
+        (tmp_path / cwd).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    EnsembleClassifier(**settings).fit(X, y)
+    assert (tmp_path / "home" / "s.log").exists() and (tmp_path / "home" / "run" / "artifacts").is_dir()
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(RunFolderMismatch):
+        EnsembleClassifier(**{**settings, "models": ["knn"]}).fit(X[:120], y[:120])
+    assert not (tmp_path / "a" / "~").exists() and not (tmp_path / "b" / "~").exists()

@@ -169,6 +169,14 @@ class FileArtifactStore(ArtifactStore):
         started over (``ensemble-hpo run --force``) refuses the new folder's files instead
         of predicting with them.
         """
+        if (not self.trusted and not (self.path / self.OWNER).exists()
+                and any(self.path.glob("*.models.pkl"))):
+            # Claimed anew, its models (signed with the lost claim's id) were refused as
+            # tampered only after new candidates had trained, on every later resume too (audit).
+            raise RunFolderMismatch(
+                f"The artifacts folder {str(self.path)!r} holds candidates but not the claim "
+                f"({self.OWNER}) their models were signed with, so they cannot be verified. "
+                f"Restore {self.OWNER}, or use a new 'run_dir'.")
         owner = self._claim(study)
         if owner["study"] != study:
             raise RunFolderMismatch(

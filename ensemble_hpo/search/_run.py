@@ -307,6 +307,7 @@ class SearchRun:
             # killed in its first candidate (nothing finished) blocked the corrected fit (audit).
             fail_stale_trials(study)
             study = self._without_an_unfinished_stranger(study, storage, identity)
+            _check_no_orphaned_candidates(study, store)
             sampler_seed = resumed_seed(self.sampler_seed, len(study.get_trials(deepcopy=False)))
             if sampler_seed != self.sampler_seed:
                 study.sampler = self.strategy.make_sampler(self.space, seed=sampler_seed)
@@ -355,6 +356,17 @@ class SearchRun:
                 self.study_ = _to_memory(self.study_) if hasattr(self, "study_") else None
                 for folder in scratch:
                     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_no_orphaned_candidates(study: optuna.Study, store: ArtifactStore) -> None:
+    """Refuse a study that knows no trial while the store holds candidate 0: its new trials,
+    numbered from 0, would overwrite files an earlier model still reads (a run folder whose
+    journal was removed, or whose database was reset, was silently written over; audit)."""
+    if not study.trials and 0 in store:
+        raise RunFolderMismatch(
+            f"The study {study.study_name!r} holds no trial, but the run folder's artifacts hold "
+            "finished candidates (was its journal removed, or its database reset?): new "
+            "candidates would overwrite them. Use a new 'run_dir', or restore the study.")
 
 
 def check_warm_start(value: Any, parameter: str) -> None:
