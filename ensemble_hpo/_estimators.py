@@ -34,7 +34,11 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         ``"random"``, ``"sobol"``, ``"halton"``, ``"tpe"``, ``"gp"``, ``"grid"``,
         ``"genetic"``, ``"cmaes"``, ``"pso"``, ``"gradient"``, or an object.
     n_trials : int, default=None
-        Number of candidates. With neither ``n_trials`` nor ``time_budget``, 30.
+        Number of candidates. With neither ``n_trials`` nor ``time_budget``, 30. It counts
+        the whole study: fitting again into a ``run_dir`` that holds 20 finished candidates
+        with ``n_trials=30`` trains 10 more (none with ``n_trials <= 20``); candidates
+        interrupted by a crash or never started for lack of time do not count.
+        ``time_budget``, by contrast, is this fit's own.
     time_budget : float, default=None
         Wall-clock seconds for the whole ``fit``; with only this set, the search
         runs until the budget is spent. A candidate stops between folds when its next

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from ensemble_hpo._compat import mark_trial_failed
 from ensemble_hpo._process import is_dead_local_process, process_tag
+from ensemble_hpo.population import STATUS_SKIPPED
 from ensemble_hpo.search._strategy import SearchStrategy
 from ensemble_hpo.spaces import SearchSpace
 from ensemble_hpo.storage import make_storage, storage_kind
@@ -62,8 +63,10 @@ def quiet_optuna(verbose: int = 0) -> Iterator[None]:
         optuna.logging.set_verbosity(previous)
 
 
-# Finished trials that used no budget: a killed worker's, and one started past the budget.
-_NOT_COUNTED = ("interrupted", "surplus")
+# Finished trials that used no budget: a killed worker's, one started past the budget, and
+# one never started because its family was out of time (it counted, and a resume with
+# n_trials=4 after 1 ok, 1 timeout and 1 skipped trained only one more; audit).
+_NOT_COUNTED = ("interrupted", "surplus", STATUS_SKIPPED)
 # How long the budget guard waits for an earlier trial's worker to tag it, polling.
 _TAG_GRACE_SECONDS = 1.0
 _TAG_POLL_SECONDS = 0.05

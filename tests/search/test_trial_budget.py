@@ -123,3 +123,16 @@ def test_a_trial_killed_before_its_worker_tagged_it_leaves_room_in_the_budget():
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6
     assert count_finished(study) == 6
     assert not [t for t in study.trials if t.user_attrs.get("status") == "surplus"]
+
+
+def test_candidates_that_trained_nothing_do_not_count_towards_n_trials():
+    """Audit: a resume with n_trials=4 after 1 ok, 1 timeout and 1 skipped trial trained one
+    more candidate only."""
+    from optuna.trial import create_trial
+
+    study = optuna.create_study()
+    for state, status in [(TrialState.COMPLETE, "ok"), (TrialState.FAIL, "timeout"),
+                          (TrialState.FAIL, "skipped"), (TrialState.FAIL, "interrupted")]:
+        study.add_trial(create_trial(state=state, value=0.0 if status == "ok" else None,
+                                     user_attrs={"status": status}))
+    assert count_finished(study) == 2  # the ok one and the timeout (it trained folds)
