@@ -378,7 +378,7 @@ def _with_absolute_paths(config: Any) -> Any:
     finds the table and the study from anywhere (``resume``, ``report``, ``worker``)."""
     from ensemble_hpo.storage import absolute_storage
 
-    update: dict[str, Any] = {"output_dir": str(Path(config.output_dir).expanduser())}
+    update: dict[str, Any] = {"output_dir": str(Path(config.output_dir).expanduser().resolve())}
     if config.data.path:
         update["data"] = config.data.model_copy(
             update={"path": str(Path(config.data.path).expanduser().resolve())})

@@ -388,3 +388,11 @@ def test_resume_no_train_refuses_a_folder_without_a_finished_candidate(tmp_path,
     assert main(["resume", str(run_dir), "--no-train"]) == 3
     assert "holds no finished candidate" in capsys.readouterr().err
     assert sorted(p.name for p in (run_dir / "artifacts").iterdir()) == before
+
+
+def test_a_relative_output_dir_is_recorded_absolute(tmp_path, monkeypatch):
+    """Audit: recorded as 'runs', a worker started elsewhere looked for the run there."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(_config(tmp_path, output_dir="runs"))]) == 0
+    recorded = yaml.safe_load((tmp_path / "runs" / "t" / "config.yaml").read_text())
+    assert recorded["output_dir"] == str(tmp_path / "runs")
