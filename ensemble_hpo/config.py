@@ -191,6 +191,16 @@ class RunConfig(_Strict):
     random_state: StrictInt | None = Field(0, ge=0, le=MAX_SEED)
     verbose: StrictInt = Field(1, ge=0)
 
+    @field_validator("cv", mode="before")
+    @classmethod
+    def _one_cv_message(cls, value: Any) -> Any:
+        # Neither an int nor a mapping: pydantic listed why each union branch refused it.
+        if isinstance(value, bool) or not isinstance(value, int | dict) or (
+                isinstance(value, int) and value < 2):
+            raise ValueError("must be an integer of at least 2, or a mapping with n_splits and "
+                             "n_repeats")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _default_stage_methods(cls, raw: Any) -> Any:

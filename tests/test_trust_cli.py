@@ -256,3 +256,14 @@ def test_config_numbers_are_read_as_the_python_api_reads_them(tmp_path, setting,
     config.write_text(f"task: classification\ndata: {{builtin: iris}}\n{setting}\n")
     with pytest.raises(ConfigError, match=re.escape(f"- {named}:")):
         load_config(config)
+
+
+@pytest.mark.parametrize("cv", [1, "five", True, 1.5])
+def test_a_bad_cv_gets_one_message(tmp_path, cv):
+    """Audit: pydantic explained why each branch of the int-or-mapping union refused it."""
+    path = _write_config(tmp_path, models=["logistic"], cv=cv)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert "must be an integer of at least 2, or a mapping with n_splits and n_repeats" in message
+    assert message.count("\n  - ") == 1 and "CVConfig" not in message
