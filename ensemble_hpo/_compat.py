@@ -9,7 +9,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["all_trials", "distribution_contains", "is_regression_metric", "mark_trial_failed",
-           "scorer_reads_labels", "set_trial_system_attr", "with_every_label"]
+           "scorer_reads_labels", "scores_predicted_labels", "set_trial_system_attr",
+           "with_every_label"]
 
 
 def mark_trial_failed(study: optuna.Study, trial: FrozenTrial, *, status: str) -> None:
@@ -72,6 +73,13 @@ def is_classification_metric(scorer: Any) -> bool:
     func = getattr(scorer, "_score_func", None)
     return getattr(func, "__module__", "") in ("sklearn.metrics._classification",
                                                "sklearn.metrics._ranking")
+
+
+def scores_predicted_labels(scorer: Any) -> bool:
+    """Whether a scikit-learn scorer scores the predicted labels only (``predict``: f1,
+    precision, accuracy, ...), not probabilities or decision values. scikit-learn keeps the
+    response method in a private attribute only."""
+    return getattr(scorer, "_response_method", None) == "predict"
 
 
 def scorer_reads_labels(scorer: Any) -> bool:

@@ -34,6 +34,7 @@ from ensemble_hpo._compat import (
     is_classification_metric,
     is_regression_metric,
     scorer_reads_labels,
+    scores_predicted_labels,
     with_every_label,
 )
 
@@ -170,6 +171,13 @@ class PredictionScorer:
         else:
             stand_in = _PrecomputedRegressor(y_pred)
         return float(scorer(stand_in, y_pred, y_true, **kwargs))
+
+    @property
+    def scores_labels_only(self) -> bool:
+        """Whether the score depends on the predicted classes (the probabilities' argmax) only:
+        a scikit-learn scorer on ``predict`` (f1, precision, recall, ...), for classification."""
+        return (self.task == CLASSIFICATION and self._scorer is not None
+                and hasattr(self._scorer, "_score_func") and scores_predicted_labels(self._scorer))
 
     def _for_classes_in(self, y_true: np.ndarray, n_classes: int) -> Callable:
         """The scorer, told every class when ``y_true`` (a held-out fold) misses one."""

@@ -238,6 +238,11 @@ def test_past_the_deadline_points_carry_only_the_in_sample_score(fitted):
                                    deadline=time.time() - 1)
     assert len(front) > 0 and front["cv_score"].isna().all()
     assert front["selection_score"].notna().all()
+    # ... and only the unpenalised ensemble is selected (with a metric scored call by call,
+    # the sweep took 75 s of a 20 s fit).
+    assert front["penalty"].eq(0.0).all() and len(front) <= 2  # it and its refit twin
+    full = accuracy_latency_front(fitted.population_, data, scoring=None)
+    assert full["penalty"].gt(0).any()
 
 
 def test_a_regressor_front_is_in_the_users_metric():

@@ -14,6 +14,7 @@ the ensemble; the running sum then lives in the reduced space.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 
@@ -58,17 +59,32 @@ class BatchMetric(ABC):
 
 
 class GenericMetric(BatchMetric):
-    """Fallback that calls a :class:`PredictionScorer` once per candidate."""
+    """Fallback that calls a :class:`PredictionScorer` once per candidate.
+
+    A scorer of predicted labels only (f1, precision, recall, ...) is called once per distinct
+    label vector: most candidates of a greedy step change no row's argmax, and each call costs
+    milliseconds of scikit-learn's input checks. Measured before: ``scoring="f1"`` made a
+    20 s fit on breast_cancer take 120 s (selection, nested estimate and latency front).
+    """
 
     def __init__(
         self, y: np.ndarray, sample_weight: np.ndarray | None, scorer: PredictionScorer
     ) -> None:
         super().__init__(y, sample_weight)
         self.scorer = scorer
+        self._by_labels: dict[bytes, float] | None = {} if scorer.scores_labels_only else None
 
     def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
         sums /= divisor
-        return np.array([self.scorer(self.y, row, self.sample_weight) for row in sums])
+        if self._by_labels is None or sums.ndim != 3:
+            return np.array([self.scorer(self.y, row, self.sample_weight) for row in sums])
+        scores = np.empty(len(sums))
+        for i, (row, labels) in enumerate(zip(sums, sums.argmax(axis=2), strict=True)):
+            key = hashlib.blake2b(labels.tobytes(), digest_size=16).digest()
+            if key not in self._by_labels:
+                self._by_labels[key] = self.scorer(self.y, row, self.sample_weight)
+            scores[i] = self._by_labels[key]
+        return scores
 
 
 # Samples per block wherever table-length float64 temporaries are avoided (the log-loss
@@ -263,6 +279,51 @@ def batch_binary_auc(scores: np.ndarray, positive: np.ndarray, weight: np.ndarra
     return pairs / (weight[positive].sum() * weight[~positive].sum())
 
 
+def batch_binary_average_precision(scores: np.ndarray, positive: np.ndarray,
+                                   weight: np.ndarray) -> np.ndarray:
+    """Weighted average precision of every row of ``scores``, as scikit-learn computes it:
+    the precision at each distinct score (ties taken together, highest first) times the
+    recall it adds."""
+    n_rows, n = scores.shape
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1)
+    w_pos = np.where(positive, weight, 0.0)[order]
+    w_neg = np.where(positive, 0.0, weight)[order]
+    tps, fps = np.cumsum(w_pos, axis=1), np.cumsum(w_neg, axis=1)
+    ends = np.ones((n_rows, n), dtype=bool)
+    ends[:, :-1] = ranked[:, 1:] != ranked[:, :-1]
+    starts = np.ones((n_rows, n), dtype=bool)
+    starts[:, 1:] = ends[:, :-1]
+    # Groups of equal scores get ids unique across rows, so one bincount handles all rows.
+    group = np.cumsum(starts.ravel()) - 1
+    pos_in_group = np.bincount(group, w_pos.ravel())
+    predicted = (tps + fps)[ends]
+    precision = np.divide(tps[ends], predicted, out=np.zeros_like(predicted), where=predicted > 0)
+    row_of_group = np.repeat(np.arange(n_rows), ends.sum(axis=1))
+    return np.bincount(row_of_group, pos_in_group * precision, minlength=n_rows) / tps[:, -1]
+
+
+class AveragePrecision(BatchMetric):
+    """Binary average precision of the positive class's probability."""
+
+    def __init__(self, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        super().__init__(y, sample_weight)
+        self.w = np.ones(len(y)) if sample_weight is None else sample_weight
+
+    def reduce(self, chunk: np.ndarray, rows: slice = _ALL_ROWS) -> np.ndarray:
+        return chunk[..., 1]
+
+    def score_sums(self, sums: np.ndarray, divisor: float) -> np.ndarray:
+        return batch_binary_average_precision(sums, self.y == 1, self.w)
+
+
+def _average_precision(y: np.ndarray, w: np.ndarray | None, n_classes: int) -> BatchMetric | None:
+    positives = (y == 1) if w is None else (y == 1) & (w > 0)
+    if n_classes != 2 or not positives.any():
+        return None  # multiclass or undefined: let the generic path decide
+    return AveragePrecision(y, w)
+
+
 class RocAuc(BatchMetric):
     """Binary ROC AUC, or one-vs-rest macro/prevalence-weighted AUC for multiclass."""
 
@@ -335,6 +396,7 @@ FAST_METRICS: dict[str, dict[str, _Factory]] = {
         "roc_auc": _auc_factory(weighted=False, multiclass_ok=False),
         "roc_auc_ovr": _auc_factory(weighted=False, multiclass_ok=True),
         "roc_auc_ovr_weighted": _auc_factory(weighted=True, multiclass_ok=True),
+        "average_precision": _average_precision,
     },
     REGRESSION: {
         "neg_root_mean_squared_error": lambda y, w, k: RegressionError(y, w, "rmse"),
