@@ -115,3 +115,21 @@ def test_svm_with_groups_calibrates_when_a_fold_misses_a_class():
     clf = EnsembleClassifier(models=["svm"], n_trials=3, cv=3, random_state=7,
                              warm_start_configs="portfolio").fit(X, y, groups=groups)
     assert (clf.leaderboard_["status"] == "ok").all()
+
+
+def test_the_ensemble_objectives_selection_keeps_groups_apart(monkeypatch):
+    """Audit: objective="ensemble" fitted greedy_cv's held-out folds without the groups."""
+    from ensemble_hpo.selection import CrossValidatedSelector
+
+    seen = []
+    fit = CrossValidatedSelector.fit
+
+    def recording(self, predictions, y, sample_weight=None, groups=None):
+        seen.append(groups is not None and len(groups) == len(y))
+        return fit(self, predictions, y, sample_weight=sample_weight, groups=groups)
+
+    monkeypatch.setattr(CrossValidatedSelector, "fit", recording)
+    EnsembleClassifier(models=["logistic", "knn"], n_trials=4, cv=3, random_state=0, search="random",
+                       selection="greedy_cv", objective="ensemble").fit(X[:200], Y[:200],
+                                                                         groups=GROUPS[:200])
+    assert len(seen) > 4 and all(seen)

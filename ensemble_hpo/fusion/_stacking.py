@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import has_fit_parameter
@@ -28,11 +29,32 @@ __all__ = ["Stacking"]
 _PROBA_FLOOR = 1e-15
 
 
+_RIDGE_ALPHAS = np.logspace(-3, 3, 13)
+
+
 def default_final_estimator(task: str) -> BaseEstimator:
     """Regularised linear meta-learner; scaling keeps passthrough features comparable."""
     if task == CLASSIFICATION:
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS))
+
+
+def _grouped_ridge(features: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None,
+                   groups: np.ndarray) -> BaseEstimator | None:
+    """The default regression meta-learner with its penalty chosen on group folds of these
+    rows (None with fewer than 2 groups).
+
+    ``RidgeCV`` chooses it leaving one row out, so a row's group mates helped predict it
+    (audit). The chosen penalty is then fixed (a one-value ``RidgeCV``): a precomputed list
+    of folds in the estimator would break a refit of the export on other rows.
+    """
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        return None
+    folds = list(GroupKFold(min(5, n_groups)).split(features, groups=groups))
+    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS, cv=folds))
+    alpha = fit_final(probe, features, y, sample_weight)[-1].alpha_
+    return make_pipeline(StandardScaler(), RidgeCV(alphas=[alpha]))
 
 
 def log_ratio_features(predictions: np.ndarray) -> np.ndarray:
@@ -149,7 +171,8 @@ class Stacking(BaseFuser):
         check_scorer_fits(self.scorer_, y, self.n_classes_)  # before fitting any meta-learner
         self.cv_predictions_ = self._cross_predict(estimator, features, y, sample_weight)
         self.cv_score_ = self.scorer_(y, self.cv_predictions_, sample_weight=sample_weight)
-        self.final_estimator_ = fit_final(clone(estimator), features, y, sample_weight)
+        self.final_estimator_ = self._fit_final(estimator, features, y, sample_weight,
+                                                getattr(self, "_fit_groups", None))
 
     def _combine(self, predictions: np.ndarray, X: np.ndarray | None) -> np.ndarray:
         return self._predict(self.final_estimator_, self._meta_features(predictions, X))
@@ -199,9 +222,18 @@ class Stacking(BaseFuser):
         for train, test in make_folds(self.cv, y, task=self.task_, groups=groups,
                                        random_state=self.random_state):
             weight = None if sample_weight is None else sample_weight[train]
-            model = fit_final(clone(estimator), features[train], y[train], weight)
+            model = self._fit_final(estimator, features[train], y[train], weight,
+                                    None if groups is None else groups[train])
             fused[test] = self._predict(model, features[test])
         return fused
+
+    def _fit_final(self, estimator: BaseEstimator, features: np.ndarray, y: np.ndarray,
+                   sample_weight: np.ndarray | None, groups: np.ndarray | None) -> BaseEstimator:
+        """A clone of ``estimator`` fitted on these rows; the default regression meta-learner
+        chooses its penalty on their group folds when there are groups."""
+        if groups is not None and self.final_estimator is None and self.task_ != CLASSIFICATION:
+            estimator = _grouped_ridge(features, y, sample_weight, groups) or estimator
+        return fit_final(clone(estimator), features, y, sample_weight)
 
     def _predict(self, model: BaseEstimator, features: np.ndarray) -> np.ndarray:
         # A training fold may miss a class; its column stays at probability zero.

@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 from sklearn.base import clone
 
 from ensemble_hpo._checks import CLASSIFICATION
+from ensemble_hpo._folds import groups_kwargs
 from ensemble_hpo.population import ArtifactStore, CandidateEvaluator, EvaluationResult
 from ensemble_hpo.population._store import prediction_dtype
 
@@ -96,8 +97,10 @@ class EnsembleGain(TrialValue):
         return with_new - without
 
     def _selection_score(self, predictions: np.ndarray, evaluator: CandidateEvaluator) -> float:
-        selector = clone(self.selector).fit(predictions, evaluator.y,
-                                            sample_weight=evaluator.sample_weight)
+        selector = clone(self.selector)
+        # Groups too: greedy_cv's held-out folds split groups here (audit).
+        selector.fit(predictions, evaluator.y, sample_weight=evaluator.sample_weight,
+                     **groups_kwargs(selector, evaluator.groups))
         return float(selector.score_)
 
     @staticmethod

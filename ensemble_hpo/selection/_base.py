@@ -157,6 +157,14 @@ def rows_of(sample_weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | 
     return None if sample_weight is None else sample_weight[rows]
 
 
+def fold_totals(splits: Folds, sample_weight: np.ndarray | None) -> np.ndarray:
+    """Each held-out fold's share in a mean of fold scores: its rows, or its weight total
+    (by rows, a fold of light rows counted as much as one of heavy rows; audit)."""
+    if sample_weight is None:
+        return np.array([len(valid) for _, valid in splits], dtype=float)
+    return np.array([sample_weight[valid].sum() for _, valid in splits], dtype=float)
+
+
 def top_models(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` best scores; ties go to the lower index."""
     ranked = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")

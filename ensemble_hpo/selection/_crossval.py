@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._folds import Folds
-from ._base import BaseSelector, BestSingleSelector, Scoring, rows_of
+from ._base import BaseSelector, BestSingleSelector, Scoring, fold_totals, rows_of
 from ._greedy import GreedySelector
 from ._library import ensemble_score
 from ._validation import check_int
@@ -56,7 +56,8 @@ class CrossValidatedSelector(BaseSelector):
     selectors_ : list of selectors
         Unfitted candidates (clones) in the order they were compared.
     cv_scores_ : ndarray of shape (n_selectors,)
-        Mean held-out score per candidate (weighted by fold size).
+        Mean held-out score per candidate (weighted by fold size, or by the folds'
+        weight totals with ``sample_weight``).
     fold_scores_ : ndarray of shape (n_selectors, n_folds)
         Held-out score per candidate and fold.
     weights_, score_, task_, classes_, n_models_
@@ -145,8 +146,8 @@ class CrossValidatedSelector(BaseSelector):
             [self._held_out_score(c, predictions, y, sample_weight, split) for split in splits]
             for c in self.selectors_
         ])
-        fold_sizes = np.array([len(valid) for _, valid in splits], dtype=float)
-        self.cv_scores_ = self.fold_scores_ @ (fold_sizes / fold_sizes.sum())
+        totals = fold_totals(splits, sample_weight)
+        self.cv_scores_ = self.fold_scores_ @ (totals / totals.sum())
         # argmax returns the first maximum, so ties keep the simpler (earlier) candidate.
         self.best_index_ = int(np.argmax(np.nan_to_num(self.cv_scores_, nan=-np.inf)))
         self.best_selector_ = clone(self.selectors_[self.best_index_]).fit(

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._folds import Folds
-from ._base import BaseSelector, Scoring, rows_of
+from ._base import BaseSelector, Scoring, fold_totals, rows_of
 from ._greedy import GreedySelector
 from ._library import ensemble_score
 from ._validation import check_int
@@ -146,7 +146,7 @@ class GuardedGreedySelector(BaseSelector):
         splits: Folds,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Held-out score after every step of each fold's greedy path, (n_folds, n_steps),
-        and the fold sizes."""
+        and the folds' shares (rows, or weight totals)."""
         paths = []
         for train, valid in splits:
             greedy = self._greedy(fitting=True).fit(predictions[:, train], y[train],
@@ -159,8 +159,7 @@ class GuardedGreedySelector(BaseSelector):
                 path.append(ensemble_score(predictions[:, valid], counts / counts.sum(), metric))
             paths.append(path)
         steps = min(map(len, paths))
-        sizes = np.array([len(valid) for _, valid in splits], dtype=float)
-        return np.array([path[:steps] for path in paths]), sizes
+        return np.array([path[:steps] for path in paths]), fold_totals(splits, sample_weight)
 
 
 def _one_standard_error_steps(folds: np.ndarray, sizes: np.ndarray, mean: np.ndarray) -> int:

@@ -338,3 +338,26 @@ def test_compare_fusers_with_a_selector_reselects_on_each_training_part():
     # Weights chosen on the scored rows look better than chance; chosen per fold they do not.
     assert fixed["cv_score"].item() > nested["cv_score"].item() + 0.005
     assert nested["cv_score"].item() < -np.log(2) + 0.005
+
+
+def test_stackings_regression_meta_learner_chooses_its_penalty_on_group_folds():
+    """Audit: RidgeCV chose it leaving one row out, so a row's group mates helped predict it."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ensemble_hpo.fusion import Stacking
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 8)
+    y = rng.normal(size=30)[groups] + rng.normal(scale=0.3, size=len(groups))
+    # Members that memorised each group's mean: near duplicates within a group.
+    preds = y + rng.normal(scale=[[0.1], [0.5], [1.0]], size=(3, len(y)))
+    grouped = Stacking(random_state=0).fit(preds, y, groups=groups)
+    ridge = grouped.final_estimator_[-1]
+    folds = list(GroupKFold(5).split(preds.T, groups=groups))
+    expected = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13), cv=folds))
+    assert tuple(ridge.alphas) == (expected.fit(preds.T, y)[-1].alpha_,)
+    plain = Stacking(random_state=0).fit(preds, y)
+    assert len(plain.final_estimator_[-1].alphas) == 13  # without groups: leave-one-out
