@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from ensemble_hpo._checks import CLASSIFICATION, REGRESSION
 from ensemble_hpo._deadline import Deadline
-from ensemble_hpo._folds import check_stage_folds, make_folds, n_splits_of
+from ensemble_hpo._folds import check_fold_weights, check_stage_folds, make_folds, n_splits_of
 from ensemble_hpo._params import budget, check_params
 from ensemble_hpo._resolve import check_stage_params, make_fuser, make_selector, make_trial_value
 from ensemble_hpo._run_folder import RunFolder
@@ -105,9 +105,11 @@ class FitPlan:
         # The user's labels for scorers that read them (pos_label), the encoded ones otherwise.
         scoring = stage_scoring(params["scoring"], task, classes)
         scorer = get_prediction_scorer(scoring, task)
-        check_scorer_fits(scorer, y_enc, None if classes is None else len(classes))
+        check_scorer_fits(scorer, y_enc, None if classes is None else len(classes),
+                          weighted=weights is not None)
         splits = make_folds(params["cv"], y_enc, task=task, groups=groups, random_state=seed, X=X,
                             repeated=True)
+        check_fold_weights(splits, weights)
         space = SearchSpace.from_models(params["models"], task=task, y=y_enc, weighted=weights is not None)
         evaluator = CandidateEvaluator(
             X=X, y=y_enc, splits=splits, task=task, scorer=scorer,

@@ -27,6 +27,7 @@ from ensemble_hpo._checks import CLASSIFICATION
 
 __all__ = [
     "check_cv",
+    "check_fold_weights",
     "check_groups",
     "check_stage_folds",
     "first_partition",
@@ -73,6 +74,20 @@ def check_cv(cv: Any) -> None:
             f"The 'cv' parameter must be an int >= 2 or a CV splitter. Got {cv!r} instead.")
 
 
+def check_fold_weights(splits: Folds, sample_weight: np.ndarray | None) -> None:
+    """Refuse folds whose training or held-out rows all weigh zero: every candidate failed on
+    them after training ("Weights sum to zero"; audit)."""
+    if sample_weight is None:
+        return
+    empty = [i for i, (train, valid) in enumerate(splits)
+             if not sample_weight[train].sum() > 0 or not sample_weight[valid].sum() > 0]
+    if empty:
+        raise ValueError(
+            "The 'sample_weight' parameter must give the training and the held-out rows of every "
+            f"cross-validation fold a positive total. Got folds {empty} with a side whose rows "
+            "all weigh 0 instead (a zero-weight group kept whole?).")
+
+
 def n_splits_of(cv: Any) -> int | None:
     """Number of folds of one repeat of ``cv``, when it can be known before seeing the data.
 
@@ -86,7 +101,9 @@ def n_splits_of(cv: Any) -> int | None:
     get = getattr(cv, "get_n_splits", None)
     try:
         n_splits = int(get()) if get else None
-    except TypeError:
+    except (TypeError, ValueError):
+        # Known from the groups only (LeaveOneGroupOut: "groups should not be None"; fit
+        # failed at once with the group splitter the README recommends; audit).
         return None
     repeats = getattr(cv, "n_repeats", 1)
     return n_splits // repeats if n_splits is not None and isinstance(repeats, int) else n_splits

@@ -284,10 +284,12 @@ def _some_rows(y: np.ndarray, n_classes: int | None, n_rows: int = 1000) -> np.n
     return y[spread]
 
 
-def check_scorer_fits(scorer: PredictionScorer, y: np.ndarray, n_classes: int | None) -> None:
+def check_scorer_fits(scorer: PredictionScorer, y: np.ndarray, n_classes: int | None, *,
+                      weighted: bool = False) -> None:
     """Score perfect predictions of ``y`` once, so that a scorer that cannot score this target
-    (``pos_label=1`` on string labels, a classification metric on a regression target...)
-    fails before any candidate is trained, not in every one of them.
+    (``pos_label=1`` on string labels, a classification metric on a regression target, a
+    function without ``sample_weight`` when ``weighted``...) fails before any candidate is
+    trained, not in every one of them.
 
     Large targets are checked on at most about 1,000 rows that hold every label (selectors
     run on memory-mapped libraries of any length and must not hold an (n, k) array)."""
@@ -300,7 +302,8 @@ def check_scorer_fits(scorer: PredictionScorer, y: np.ndarray, n_classes: int | 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            scorer(y, pred)
+            scorer(y, pred, sample_weight=np.ones(len(y)) if weighted else None)
     except Exception as exc:  # noqa: BLE001 - any failure here would fail every candidate
-        raise ValueError(f"The 'scoring' parameter must be able to score this target. "
+        weights = " with sample_weight (fit was given weights)" if weighted else ""
+        raise ValueError(f"The 'scoring' parameter must be able to score this target{weights}. "
                          f"Got {scorer.name!r} instead, which fails: {exc}") from exc

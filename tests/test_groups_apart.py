@@ -133,3 +133,30 @@ def test_the_ensemble_objectives_selection_keeps_groups_apart(monkeypatch):
                        selection="greedy_cv", objective="ensemble").fit(X[:200], Y[:200],
                                                                          groups=GROUPS[:200])
     assert len(seen) > 4 and all(seen)
+
+
+def test_leave_one_group_out_is_a_cv_fit_takes():
+    """Audit: its fold count needs the groups, and fit failed before any check."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    groups = np.arange(200) // 40  # 5 groups
+    model = EnsembleClassifier(models=["logistic"], n_trials=2, cv=LeaveOneGroupOut(),
+                               random_state=0, warm_start_configs=None).fit(X[:200], Y[:200],
+                                                                             groups=groups)
+    assert len(model.cv_splits_) == 5
+    for train, valid in model.cv_splits_:
+        assert not set(groups[train]) & set(groups[valid])
+
+
+def test_a_fold_whose_held_out_rows_all_weigh_zero_is_refused_before_training():
+    """Audit: a zero-weight group kept whole made one fold's held-out rows weigh 0, and every
+    candidate failed after training."""
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.arange(300) // 100  # 3 groups
+    weights = np.where(groups == 1, 0.0, 1.0)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"training and the held-out rows of every .* Got folds "):
+        EnsembleClassifier(models=["logistic"], n_trials=2, cv=GroupKFold(3)).fit(
+            X[:300], Y[:300], sample_weight=weights, groups=groups)
+    assert time.perf_counter() - start < 5

@@ -328,3 +328,20 @@ def test_a_small_optuna_grid_passes_the_rehearsal(n_points):
     model = EnsembleClassifier(models=["logistic"], search=grid, n_trials=n_points, cv=3,
                                random_state=0, warm_start_configs=None).fit(X, y)
     assert (model.leaderboard_["status"] == "ok").sum() == n_points
+
+
+def test_a_scorer_without_sample_weight_is_refused_before_training_when_fit_is_weighted(cancer):
+    """Audit: every candidate failed after training ('unexpected keyword argument')."""
+    import time as _time
+
+    X, y = cancer
+
+    def neg_error_rate(y_true, y_pred):
+        return -float(np.mean(np.argmax(y_pred, axis=1) != y_true))
+
+    start = _time.perf_counter()
+    with pytest.raises(ValueError, match=r"must be able to score this target with sample_weight"):
+        EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, scoring=neg_error_rate).fit(
+            X, y, sample_weight=np.ones(len(y)))
+    assert _time.perf_counter() - start < 5
+    EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, scoring=neg_error_rate).fit(X, y)

@@ -39,6 +39,7 @@ from .._checks import CLASSIFICATION
 from .._folds import k_fold_splitter
 from .._outputs import copy_input_attributes
 from ..fusion._stacking import _PROBA_FLOOR, Stacking
+from ..population._evaluate import fit_routing
 from ._fitted import Ensemble
 
 __all__ = ["FittedEnsembleModel", "FoldAverage", "LogRatioFeatures", "to_sklearn"]
@@ -113,8 +114,9 @@ class FoldAverage(BaseEstimator):
         """
         self._check_estimators()
         X = self._input(X)
-        extra = {} if sample_weight is None else {"sample_weight": sample_weight}
-        self.estimators_ = [clone(est).fit(X, y, **extra) for est in self.estimators]
+        # To a pipeline's last step, as the search fitted them (Pipeline.fit refused it; audit).
+        self.estimators_ = [clone(est).fit(X, y, **fit_routing(est, sample_weight, None))
+                            for est in self.estimators]
         if self._is_classifier():
             self.classes_ = np.unique(y)
         copy_input_attributes(self, self.estimators_[0])

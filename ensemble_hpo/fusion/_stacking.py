@@ -168,7 +168,8 @@ class Stacking(BaseFuser):
         features = self._meta_features(predictions, X)
         self.n_meta_features_ = features.shape[1]
         self.scorer_ = get_prediction_scorer(self.scoring, self.task_)
-        check_scorer_fits(self.scorer_, y, self.n_classes_)  # before fitting any meta-learner
+        # Before fitting any meta-learner.
+        check_scorer_fits(self.scorer_, y, self.n_classes_, weighted=sample_weight is not None)
         self.cv_predictions_ = self._cross_predict(estimator, features, y, sample_weight)
         self.cv_score_ = self.scorer_(y, self.cv_predictions_, sample_weight=sample_weight)
         self.final_estimator_ = self._fit_final(estimator, features, y, sample_weight,

@@ -82,7 +82,8 @@ class BaseSelector(BaseEstimator, ABC):
         # Standalone use too (audit: r2 on class probabilities scored the class codes and
         # chose weights; roc_auc on three classes failed deep in scikit-learn).
         check_scorer_fits(get_prediction_scorer(self._label_scoring(), data.task), data.y,
-                          None if data.classes is None else len(data.classes))
+                          None if data.classes is None else len(data.classes),
+                          weighted=data.sample_weight is not None)
         # Transient, not a parameter or fitted attribute: only _fit's inner folds read it.
         self._fit_groups = check_groups(groups, data.y.shape[0])
         try:

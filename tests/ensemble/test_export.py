@@ -384,3 +384,15 @@ def test_an_export_checks_new_X_as_the_estimator_does(fusion):
     refit = clone(named.to_sklearn()).fit(X, y)  # the check survives a clone and refit
     with pytest.raises(ValueError, match="missing"):
         refit.predict(X.drop(columns="bmi"))
+
+
+def test_an_export_refits_with_sample_weight():
+    """Audit: FoldAverage passed sample_weight to its pipelines (Pipeline.fit refused it)."""
+    X, y = load_diabetes(return_X_y=True)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    reg = EnsembleRegressor(models=["ridge", "extra_trees"], n_trials=4, cv=3,
+                            random_state=0).fit(X, y, sample_weight=w)
+    export = reg.to_sklearn()
+    weighted = clone(export).fit(X, y, sample_weight=w)
+    unweighted = clone(export).fit(X, y)
+    assert not np.allclose(weighted.predict(X), unweighted.predict(X))
