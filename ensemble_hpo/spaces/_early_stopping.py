@@ -130,11 +130,7 @@ class _EarlyStoppingMixin:
             # has no such argument (its ``verbose`` constructor parameter silences it).
             if _fit_accepts(model, "verbose"):
                 fit_kwargs["verbose"] = False
-            # LightGBM >= 4.6 deprecates ``eval_set`` in favour of ``eval_X`` / ``eval_y``.
-            if _fit_accepts(model, "eval_X"):
-                fit_kwargs.update(eval_X=(X_val,), eval_y=(y_val,))
-            else:
-                fit_kwargs["eval_set"] = [(X_val, y_val)]
+            fit_kwargs.update(_eval_set(model, X_val, y_val, w_val))
             self.estimator_ = model.fit(X_fit, y_fit, **fit_kwargs)
         self.best_iteration_ = _best_iteration(self.estimator_)
         if is_classifier(self):
@@ -173,12 +169,27 @@ class _EarlyStoppingMixin:
         return self.estimator_.predict(X)
 
 
+def _eval_set(model: Any, X_val: Any, y_val: Any, w_val: np.ndarray | None) -> dict[str, Any]:
+    """The validation rows under the booster's keywords for them."""
+    if _fit_accepts(model, "eval_X"):  # LightGBM >= 4.6 deprecates eval_set for these
+        return {"eval_X": (X_val,), "eval_y": (y_val,)}
+    if w_val is not None and type(model).__module__.startswith("catboost"):
+        # CatBoost takes validation weights only inside a Pool: it stopped at iteration 0
+        # where XGBoost, given them, stopped at 300 (half the rows at weight 0 with a
+        # flipped target; tests/spaces/test_optional_families.py).
+        from catboost import Pool
+
+        return {"eval_set": Pool(X_val, y_val, weight=w_val)}
+    return {"eval_set": [(X_val, y_val)]}
+
+
 def _eval_weights(model: Any, w_val: np.ndarray | None) -> dict[str, Any]:
-    """The validation rows' weights, under the booster's keyword for them.
+    """The validation rows' weights, under the booster's keyword for them (XGBoost, LightGBM;
+    CatBoost's come in :func:`_eval_set`'s Pool).
 
     Without them a weighted fit stopped on unweighted validation rows: with half the rows at
     weight 0 (and a flipped target) XGBoost stopped at iteration 0, test RMSE 9.76 against
-    2.21 (audit). CatBoost takes them only inside a ``Pool``; it stops unweighted.
+    2.21 (audit).
     """
     if w_val is None:
         return {}
