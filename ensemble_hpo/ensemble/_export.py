@@ -29,7 +29,6 @@ from sklearn.ensemble import (
     VotingRegressor,
 )
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch, ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
@@ -38,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, get_tags
 from .._checks import CLASSIFICATION
 from .._folds import k_fold_splitter
 from .._outputs import copy_input_attributes
-from ..fusion._stacking import _PROBA_FLOOR, Stacking
+from ..fusion._stacking import _PROBA_FLOOR, LastStepWeights, Stacking
 from ..population._evaluate import fit_routing
 from ._fitted import Ensemble
 
@@ -578,7 +577,7 @@ def _stacking_classifier(fuser: Stacking, estimators: list[tuple[str, Any]],
         )
     width = 1 if k == 2 else k
     log_ratio = LogRatioFeatures(n_classes=k).fit(np.zeros((1, width * len(estimators))))
-    final = Pipeline([("log_ratio", log_ratio), ("meta", meta)])
+    final = LastStepWeights([("log_ratio", log_ratio), ("meta", meta)])
     model = StackingClassifier(estimators=estimators, final_estimator=final, cv=cv,
                                stack_method="decision_function")
     model.stack_method_ = ["decision_function"] * len(estimators)

@@ -32,11 +32,28 @@ _PROBA_FLOOR = 1e-15
 _RIDGE_ALPHAS = np.logspace(-3, 3, 13)
 
 
+class LastStepWeights(Pipeline):
+    """A pipeline whose ``fit`` takes ``sample_weight`` for its last step.
+
+    scikit-learn's stacking estimators hand ``sample_weight`` to the final estimator as is,
+    which a plain pipeline refuses: a refit of a stacking export with weights failed (audit).
+    """
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, **params: Any) -> LastStepWeights:
+        if sample_weight is not None:
+            params[f"{self.steps[-1][0]}__sample_weight"] = sample_weight
+        return super().fit(X, y, **params)
+
+
+def _scaled(model: BaseEstimator) -> LastStepWeights:
+    return LastStepWeights(make_pipeline(StandardScaler(), model).steps)
+
+
 def default_final_estimator(task: str) -> BaseEstimator:
     """Regularised linear meta-learner; scaling keeps passthrough features comparable."""
     if task == CLASSIFICATION:
-        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS))
+        return _scaled(LogisticRegression(C=1.0, max_iter=1000))
+    return _scaled(RidgeCV(alphas=_RIDGE_ALPHAS))
 
 
 def _grouped_ridge(features: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None,
@@ -52,9 +69,9 @@ def _grouped_ridge(features: np.ndarray, y: np.ndarray, sample_weight: np.ndarra
     if n_groups < 2:
         return None
     folds = list(GroupKFold(min(5, n_groups)).split(features, groups=groups))
-    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS, cv=folds))
+    probe = _scaled(RidgeCV(alphas=_RIDGE_ALPHAS, cv=folds))
     alpha = fit_final(probe, features, y, sample_weight)[-1].alpha_
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=[alpha]))
+    return _scaled(RidgeCV(alphas=[alpha]))
 
 
 def log_ratio_features(predictions: np.ndarray) -> np.ndarray:

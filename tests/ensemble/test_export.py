@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.base import clone, is_classifier, is_regressor
-from sklearn.datasets import load_diabetes, load_iris
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.ensemble import (
     StackingClassifier,
     StackingRegressor,
@@ -396,3 +396,14 @@ def test_an_export_refits_with_sample_weight():
     weighted = clone(export).fit(X, y, sample_weight=w)
     unweighted = clone(export).fit(X, y)
     assert not np.allclose(weighted.predict(X), unweighted.predict(X))
+
+
+def test_a_stacking_export_refits_with_sample_weight():
+    """Audit: scikit-learn's stacking hands sample_weight to the final estimator, a pipeline
+    that refused it."""
+    X, y = load_breast_cancer(return_X_y=True)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    clf = EnsembleClassifier(models=["logistic", "extra_trees"], n_trials=4, cv=3, random_state=0,
+                             fusion="stacking").fit(X, y, sample_weight=w)
+    refit = clone(clf.to_sklearn()).fit(X, y, sample_weight=w)
+    assert refit.score(X, y) > 0.9
