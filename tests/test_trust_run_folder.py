@@ -496,3 +496,23 @@ def test_home_relative_run_dir_and_journal_are_one_place_from_any_directory(
     with pytest.raises(RunFolderMismatch):
         EnsembleClassifier(**{**settings, "models": ["knn"]}).fit(X[:120], y[:120])
     assert not (tmp_path / "a" / "~").exists() and not (tmp_path / "b" / "~").exists()
+
+
+def test_a_study_whose_queued_trials_belong_to_a_live_fit_is_not_replaced(data, tmp_path, monkeypatch):
+    """Review: a fit that had queued its warm starts but not started them (workers starting)
+    looked like a stranger with nothing finished, and a fit on other data deleted its study."""
+    from ensemble_hpo.search import _run
+
+    X, y = data
+    settings = {**BASE, "warm_start_configs": "defaults", "run_dir": str(tmp_path / "run"),
+                "storage": f"journal://{tmp_path / 'shared.log'}"}
+
+    def queued_then_interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # this process lives on: its queued trials are still its own
+
+    monkeypatch.setattr(_run, "optimize_shared", queued_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        EnsembleClassifier(**settings).fit(X, y)
+    monkeypatch.undo()
+    with pytest.raises(RunFolderMismatch):
+        EnsembleClassifier(**{**settings, "models": ["knn"]}).fit(X[:120], y[:120])

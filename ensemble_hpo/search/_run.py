@@ -34,6 +34,7 @@ from ensemble_hpo.search._runner import (
     count_finished,
     enqueue_new,
     fail_stale_trials,
+    holds_work,
     new_params,
     optimize_in_processes,
     optimize_shared,
@@ -229,17 +230,17 @@ class SearchRun:
         the corrected fit was refused as computed on other models, with nothing to lose.
         """
         trials = study.get_trials(deepcopy=False)
-        # WAITING trials are the dead fit's enqueued warm starts: nothing was computed.
-        active = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
-        if not trials or any(t.state in active for t in trials):
+        # Queued trials count while their process lives: a fit beside this one that has queued
+        # its warm starts and not yet started them is not a stranger to replace (review).
+        if not trials or any(map(holds_work, trials)):
             return study
         try:
             check_identity(study.user_attrs.get("run_identity"), identity, where="")
         except RunFolderMismatch:
             warnings.warn(
                 f"The study {study.study_name!r} was computed on other data or models and none of "
-                f"its {len(trials)} trials finished (they failed or were interrupted); it was "
-                "replaced by a new study.", UserWarning, stacklevel=4)
+                f"its {len(trials)} trials finished (they failed, were interrupted, or were queued "
+                "by a process that has ended); it was replaced by a new study.", UserWarning, stacklevel=4)
             optuna.delete_study(study_name=study.study_name, storage=make_storage(storage))
             return self.create_study(storage)
         return study

@@ -305,12 +305,25 @@ def new_params(study: optuna.Study, params: Sequence[dict[str, Any]]) -> list[di
     return fresh
 
 
+#: User attribute of an enqueued trial: the ``host:pid`` of the process that queued it.
+ENQUEUED_BY = "enqueued_by"
+
+
 def enqueue_new(study: optuna.Study, params: Sequence[dict[str, Any]]) -> int:
     """Enqueue trial params not already present in the study (so resumes never repeat them)."""
     fresh = new_params(study, params)
     for p in fresh:
-        study.enqueue_trial(dict(p), skip_if_exists=True)
+        study.enqueue_trial(dict(p), user_attrs={ENQUEUED_BY: process_tag()}, skip_if_exists=True)
     return len(fresh)
+
+
+def holds_work(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` is finished work or work under way: complete, running, or queued by a
+    process that may still run it (a dead process's queued warm starts are nothing)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.RUNNING):
+        return True
+    return (trial.state == TrialState.WAITING
+            and not is_dead_local_process(trial.user_attrs.get(ENQUEUED_BY)))
 
 
 def _remaining(deadline: float | None) -> float | None:
