@@ -471,13 +471,17 @@ def test_a_folder_whose_study_was_removed_is_not_written_over(data, tmp_path):
     an earlier model read (predict_candidate used the new knn)."""
     X, y = data
     folder = tmp_path / "run"
-    first = EnsembleClassifier(run_dir=str(folder), **BASE).fit(X, y)
+    first = EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 3}).fit(X, y)
     (folder / "study.log").unlink()
+    # Candidate 0 without files, as if it had failed (review: only candidate 0 was looked for).
+    for path in (folder / "artifacts").glob("000000.*"):
+        path.unlink()
     before = {p.name: p.read_bytes() for p in (folder / "artifacts").iterdir()}
-    with pytest.raises(RunFolderMismatch, match="holds no trial, but the run folder's artifacts"):
+    with pytest.raises(RunFolderMismatch, match=r"holds 0 trials, but the run folder's artifacts "
+                                                r"hold candidates it does not know \(\[1, 2\]"):
         EnsembleClassifier(run_dir=str(folder), **{**BASE, "models": ["knn"]}).fit(X[:120], y[:120])
     assert {p.name: p.read_bytes() for p in (folder / "artifacts").iterdir()} == before
-    first.predict_candidate(X, 0)
+    first.predict_candidate(X, 1)
 
 
 def test_home_relative_run_dir_and_journal_are_one_place_from_any_directory(
@@ -516,3 +520,24 @@ def test_a_study_whose_queued_trials_belong_to_a_live_fit_is_not_replaced(data, 
     monkeypatch.undo()
     with pytest.raises(RunFolderMismatch):
         EnsembleClassifier(**{**settings, "models": ["knn"]}).fit(X[:120], y[:120])
+
+
+def test_a_folder_of_the_version_before_claims_still_resumes(data, tmp_path):
+    """Review: models files signed before folders were claimed (version 1, no folder id) in a
+    folder without OWNER.json were refused as signed with a lost claim."""
+    import hashlib
+
+    from ensemble_hpo._signing import key_fingerprint, sign
+    from ensemble_hpo.population import _store
+
+    folder = tmp_path / "run"
+    EnsembleClassifier(run_dir=str(folder), **BASE).fit(*data)
+    for path in (folder / "artifacts").glob("*.models.pkl"):
+        payload = path.read_bytes()[_store._HEADER.size:]
+        number = int(path.name.split(".")[0])
+        path.write_bytes(_store._HEADER.pack(
+            _store._MAGIC_V1, key_fingerprint(), hashlib.sha256(payload).digest(),
+            sign(_store._context(number, None, _store._MAGIC_V1), payload)) + payload)
+    (folder / "artifacts" / "OWNER.json").unlink()
+    resumed = EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 3}).fit(*data)
+    assert len(resumed.trials_) == 3

@@ -64,6 +64,11 @@ class ArtifactStore(ABC):
         """Whether candidate ``key``'s fold models are still kept (see ``drop_models``)."""
         return key in self
 
+    def keys(self) -> list[int]:
+        """Numbers of the candidates whose predictions are stored (empty for a store that
+        cannot list them)."""
+        return []
+
     def bind(self, study: str) -> None:  # noqa: B027 - optional hook
         """Claim the store for ``study`` (a file store refuses another study's folder)."""
 
@@ -93,6 +98,9 @@ class MemoryArtifactStore(ArtifactStore):
 
     def __contains__(self, key: int) -> bool:
         return key in self._predictions
+
+    def keys(self) -> list[int]:
+        return sorted(self._predictions)
 
     def has_models(self, key: int) -> bool:
         return bool(self._models.get(key))
@@ -170,7 +178,7 @@ class FileArtifactStore(ArtifactStore):
         of predicting with them.
         """
         if (not self.trusted and not (self.path / self.OWNER).exists()
-                and any(self.path.glob("*.models.pkl"))):
+                and any(map(_signed_with_folder_id, self.path.glob("*.models.pkl")))):
             # Claimed anew, its models (signed with the lost claim's id) were refused as
             # tampered only after new candidates had trained, on every later resume too (audit).
             raise RunFolderMismatch(
@@ -325,12 +333,23 @@ class FileArtifactStore(ArtifactStore):
                     raise _untrusted(path, "was signed with another key (another user or machine)")
             return
 
+    def keys(self) -> list[int]:
+        # Predictions alone count: their file is what a new candidate of that number overwrites.
+        return sorted(int(p.name.split(".")[0]) for p in self.path.glob("[0-9]*.oof.npy"))
+
     def __contains__(self, key: int) -> bool:
         # Both files: a candidate whose models file was deleted cannot become a member
         # (audit: it failed at loading with a misleading "unsigned legacy file" error).
         oof = self._file(key, "oof.npy")  # checks the folder's claim once
         return oof.exists() and any(self._path(key, kind).exists()
                                     for kind in ("models.pkl", "models.joblib"))
+
+
+def _signed_with_folder_id(path: Path) -> bool:
+    """Whether a models file carries a folder id in its signature (version 2; version 1 files,
+    written before folders were claimed, carry none and still load without a claim)."""
+    with open(path, "rb") as file:
+        return file.read(len(_MAGIC)) == _MAGIC
 
 
 # magic (8) | key fingerprint (8) | SHA-256 of the payload (32) | HMAC-SHA256 (32) | pickle

@@ -360,14 +360,17 @@ class SearchRun:
 
 
 def _check_no_orphaned_candidates(study: optuna.Study, store: ArtifactStore) -> None:
-    """Refuse a study that knows no trial while the store holds candidate 0: its new trials,
-    numbered from 0, would overwrite files an earlier model still reads (a run folder whose
-    journal was removed, or whose database was reset, was silently written over; audit)."""
-    if not study.trials and 0 in store:
+    """Refuse a study with fewer trials than the store has candidate numbers: its new trials
+    would take those numbers and overwrite files an earlier model still reads (a run folder
+    whose journal was removed, or whose database was reset, was silently written over; audit).
+    """
+    beyond = [number for number in store.keys() if number >= len(study.trials)]
+    if beyond:
         raise RunFolderMismatch(
-            f"The study {study.study_name!r} holds no trial, but the run folder's artifacts hold "
-            "finished candidates (was its journal removed, or its database reset?): new "
-            "candidates would overwrite them. Use a new 'run_dir', or restore the study.")
+            f"The study {study.study_name!r} holds {len(study.trials)} trials, but the run "
+            f"folder's artifacts hold candidates it does not know ({beyond[:5]}; was its journal "
+            "removed, or its database reset?): new candidates would overwrite them. Use a new "
+            "'run_dir', or restore the study.")
 
 
 def check_warm_start(value: Any, parameter: str) -> None:
