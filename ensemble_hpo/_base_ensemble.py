@@ -292,7 +292,7 @@ class _BaseEnsemble(BaseEstimator):
         params["random_state"] = RunFolder(self.run_dir).seed_for(params["random_state"])
         plan = FitPlan.build(params, self._task, X, y, sample_weight=sample_weight,
                              groups=groups, deadline=Deadline(budget(params)[1]))
-        plan.run.sampler_seed = params["random_state"] + os.getpid()
+        plan.run.sampler_seed = (params["random_state"] + os.getpid()) % 2**32  # numpy's range
         return len(plan.search(seed_trials=False).candidates)
 
     def _select(self, population: Population, selector: Any, fuser: Any, data: SelectionData,

@@ -134,11 +134,7 @@ class RunFolder:
         path = self.path / self.SEED
         if not path.exists():
             self.path.mkdir(parents=True, exist_ok=True)
-            drawn = self.path / f".{self.SEED}.{process_tag()}"
-            drawn.write_text(json.dumps({"random_state": secrets.randbelow(2**32)}))
-            with contextlib.suppress(FileExistsError):  # a fit beside this one drew first
-                os.link(drawn, path)
-            drawn.unlink()
+            _publish_once(path, json.dumps({"random_state": secrets.randbelow(2**32)}))
         return int(json.loads(path.read_text())["random_state"])
 
     @contextlib.contextmanager
@@ -195,3 +191,22 @@ class RunFolder:
                 shutil.rmtree(path)
             else:
                 path.unlink()
+
+
+def _publish_once(path: Path, text: str) -> None:
+    """Write ``path`` whole unless it exists: of processes racing, the first one's text stays.
+
+    A hard link appears whole and fails if the name exists; a filesystem without hard links
+    gets an exclusive create instead (written in one call, so a reader rarely sees it partly).
+    """
+    draft = path.with_name(f".{path.name}.{process_tag()}")
+    draft.write_text(text)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process published first
+    except OSError:
+        with contextlib.suppress(FileExistsError), open(path, "x") as file:
+            file.write(text)
+    finally:
+        draft.unlink()

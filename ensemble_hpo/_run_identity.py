@@ -143,12 +143,13 @@ def _family_description(family: Any) -> tuple:
                  sorted((k, repr(v)) for k, v in family.conditions.items()),
                  _qualname(family.transform))
     # Left out, a resume with scale_target switched mixed standardised-target and plain
-    # models under one family name (audit). Named only where it differs from the built-in
-    # family of that name (or from off), so that folders of earlier versions still resume.
+    # models under one family name (audit). Named only where it differs from what the family
+    # inherits (its base's, the built-in's of its name, else off), so that folders of earlier
+    # versions still resume.
     from ensemble_hpo.spaces import BUILTIN_FAMILIES
 
-    builtin = BUILTIN_FAMILIES.get(family.name)
-    if bool(family.scale_target) != (builtin is not None and builtin.scale_target):
+    inherited = BUILTIN_FAMILIES.get(getattr(family, "base", None) or family.name)
+    if bool(family.scale_target) != (inherited is not None and inherited.scale_target):
         described += (("scale_target", bool(family.scale_target)),)
     return described
 

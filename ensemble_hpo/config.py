@@ -195,7 +195,7 @@ class RunConfig(_Strict):
     @classmethod
     def _one_cv_message(cls, value: Any) -> Any:
         # Neither an int nor a mapping: pydantic listed why each union branch refused it.
-        if isinstance(value, bool) or not isinstance(value, int | dict) or (
+        if isinstance(value, bool) or not isinstance(value, int | dict | CVConfig) or (
                 isinstance(value, int) and value < 2):
             raise ValueError("must be an integer of at least 2, or a mapping with n_splits and "
                              "n_repeats")

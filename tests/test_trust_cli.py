@@ -267,3 +267,11 @@ def test_a_bad_cv_gets_one_message(tmp_path, cv):
     message = str(error.value)
     assert "must be an integer of at least 2, or a mapping with n_splits and n_repeats" in message
     assert message.count("\n  - ") == 1 and "CVConfig" not in message
+
+
+def test_a_cv_config_object_is_still_a_cv():
+    """Review: the one-message check refused a CVConfig given from Python."""
+    from ensemble_hpo.config import CVConfig, RunConfig
+
+    config = RunConfig(name="t", data={"builtin": "iris"}, cv=CVConfig(n_splits=3, n_repeats=2))
+    assert config.cv.n_repeats == 2

@@ -450,8 +450,12 @@ def test_a_resume_that_switches_a_familys_scale_target_is_refused(tmp_path):
     with pytest.raises(RunFolderMismatch, match="model"):
         EnsembleRegressor(models=[{"name": "r2", "base": "ridge", "scale_target": False}],
                           **{**settings, "n_trials": 3}).fit(X[:150], y[:150])
-    # The built-in families are described as before, so earlier folders still resume.
+    # Families that keep what they inherit are described as before, so earlier folders still
+    # resume (review: a renamed spec of a built-in was not).
+    from ensemble_hpo.spaces import family_from_spec
+
     assert all(len(_family_description(f)) == 8 for f in BUILTIN_FAMILIES.values())
+    assert len(_family_description(family_from_spec({"name": "r2", "base": "ridge"}))) == 8
 
 
 def test_a_folder_whose_claim_was_removed_is_refused_before_training(data, tmp_path):
@@ -541,3 +545,32 @@ def test_a_folder_of_the_version_before_claims_still_resumes(data, tmp_path):
     (folder / "artifacts" / "OWNER.json").unlink()
     resumed = EnsembleClassifier(run_dir=str(folder), **{**BASE, "n_trials": 3}).fit(*data)
     assert len(resumed.trials_) == 3
+
+
+def test_a_drawn_seed_is_published_without_hard_links_too(tmp_path, monkeypatch):
+    """Review: a filesystem without hard links failed the fit and left the draft behind."""
+    import json
+    import os
+
+    from ensemble_hpo._run_folder import RunFolder
+
+    def no_links(*args):
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    folder = RunFolder(tmp_path / "run")
+    seed = folder.seed_for(None)
+    assert seed == folder.seed_for(None) == json.loads((tmp_path / "run" / "random_state.json")
+                                                       .read_text())["random_state"]
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["random_state.json"]
+
+
+def test_join_search_keeps_its_sampler_seed_in_numpys_range(data, tmp_path):
+    """Review: a folder seed near 2**32 plus the worker's pid failed every worker."""
+    X, y = data
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "random_state.json").write_text('{"random_state": 4294967290}')
+    settings = {**BASE, "random_state": None, "run_dir": str(folder)}
+    EnsembleClassifier(**settings).fit(X, y)
+    assert EnsembleClassifier(**{**settings, "n_trials": 3}).join_search(X, y) == 3

@@ -67,11 +67,12 @@ class StudyPoller:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         self._stop.set()
-        self._thread.join()
         try:
-            self._refresh()
+            self._thread.join()
+            if exc_type is None:  # a failing read must not replace the search's own error
+                self._refresh()
         finally:
             self._bar.close()
 

@@ -82,6 +82,10 @@ class ModelFamily:
         set it: their hyperparameters then mean the same on every table, whatever the
         target's units and offset. Leave it off for an objective that needs the raw target
         (Poisson, Tweedie or gamma losses need non-negative or positive values).
+    base : str or None, default=None
+        The built-in family a spec started from (:func:`family_from_spec` sets it); None for
+        the built-ins themselves and families built from classes. Not compared: a spec that
+        changes nothing equals its base.
 
     Examples
     --------
@@ -105,6 +109,7 @@ class ModelFamily:
     relative_cost: float = 1.0
     requires: Mapping[str, str] = field(default_factory=dict)
     scale_target: bool = False
+    base: str | None = field(default=None, compare=False)
 
     def supports(self, task: str) -> bool:
         return (self.classifier if task == CLASSIFICATION else self.regressor) is not None

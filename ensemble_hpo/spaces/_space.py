@@ -409,6 +409,7 @@ def family_from_spec(spec: Mapping[str, Any]) -> ModelFamily:
         relative_cost=defaults.relative_cost,
         requires=defaults.requires,
         scale_target=_spec_flag(name, spec, "scale_target", defaults.scale_target),
+        base=None if base is None else base.name,
     )
 
 
