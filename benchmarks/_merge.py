@@ -8,9 +8,12 @@ import pandas as pd
 __all__ = ["upsert"]
 
 
-def upsert(old: pd.DataFrame, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """``old`` without the rows whose ``key`` is in ``new``, then ``new``; but a failed row of
-    ``new`` does not replace an ok row of ``old`` (a merge dropped the finished run; audit).
+def upsert(old: pd.DataFrame, new: pd.DataFrame, key: list[str], *,
+           keep_ok: bool = True) -> pd.DataFrame:
+    """``old`` without the rows whose ``key`` is in ``new``, then ``new``; with ``keep_ok``, a
+    failed row of ``new`` does not replace an ok row of ``old`` (a merge dropped the finished
+    run; audit). Rows of one run that share a key (a leaderboard's candidates, whose status is
+    their own) need ``keep_ok=False``.
 
     Keys compare by value: a seed read back as 0.0 is seed 0.
     """
@@ -18,7 +21,7 @@ def upsert(old: pd.DataFrame, new: pd.DataFrame, key: list[str]) -> pd.DataFrame
         return new.reset_index(drop=True)
     if new.empty:
         return old
-    if "status" in old and "status" in new:
+    if keep_ok and "status" in old and "status" in new:
         finished = set(_keys(old[old["status"] == "ok"], key))
         failed_over_ok = [k in finished and status != "ok"
                           for k, status in zip(_keys(new, key), new["status"], strict=True)]

@@ -40,14 +40,16 @@ def test_seeds_read_back_as_floats_are_the_same_seeds():
 
 
 def test_suite_merge_takes_each_leaderboard_whole_from_one_run(tmp_path):
-    """Audit: merged by candidate number, one leaderboard held two runs' candidates."""
-    for tag, n in (("A", 5), ("B", 3)):
-        pd.DataFrame([{"seed": 0, "dataset": "wine", "system": "ensemble_hpo", "status": "ok",
+    """Audit: merged by candidate number, one leaderboard held two runs' candidates; review:
+    the candidates' own failed statuses must not drop them."""
+    for tag, n, status in (("A", 5, "ok"), ("B", 4, "ok"), ("C", 2, "failed: boom")):
+        pd.DataFrame([{"seed": 0, "dataset": "wine", "system": "ensemble_hpo", "status": status,
                        "n_trials": n}]).to_csv(tmp_path / f"{tag}.csv", index=False)
-        pd.DataFrame({"seed": 0, "dataset": "wine", "number": range(n), "run": tag}).to_csv(
+        pd.DataFrame({"seed": 0, "dataset": "wine", "number": range(n), "run": tag,
+                      "status": ["ok", "timeout", "ok", "skipped", "ok"][:n]}).to_csv(
             tmp_path / f"{tag}_leaderboards.csv", index=False)
-    merge_runs(tmp_path, "A", ["B"])
+    merge_runs(tmp_path, "A", ["B", "C"])
     results = pd.read_csv(tmp_path / "A.csv")
     boards = pd.read_csv(tmp_path / "A_leaderboards.csv")
-    assert results["n_trials"].tolist() == [3]
-    assert boards["run"].tolist() == ["B"] * 3
+    assert results["n_trials"].tolist() == [4]  # C failed: B's finished row stays
+    assert boards["run"].tolist() == ["B"] * 4 and boards["number"].tolist() == [0, 1, 2, 3]

@@ -116,18 +116,30 @@ def run_suite(budget: float, seeds: list[int], datasets: list[str], systems: lis
 
 
 def merge_runs(out_dir: Path, tag: str, others: list[str]) -> None:
-    """Append other runs' results and leaderboards to ``tag``'s (later runs win on overlap,
-    except a failed row over an ok one; a leaderboard is taken whole from one run: merged by
-    candidate number, two runs' candidates were mixed in one leaderboard; audit)."""
-    for suffix, key in (("", ["seed", "dataset", "system"]), ("_leaderboards", ["seed", "dataset"])):
-        frames = [pd.read_csv(p) for t in [tag, *others]
-                  if (p := out_dir / f"{t}{suffix}.csv").exists()]
-        if not frames:
-            continue
-        merged = frames[0]
-        for frame in frames[1:]:
-            merged = upsert(merged, frame, key)
-        merged.to_csv(out_dir / f"{tag}{suffix}.csv", index=False)
+    """Append other runs' results and leaderboards to ``tag``'s: later runs win on overlap,
+    except a failed row over an ok one, and a leaderboard comes whole from a run whose results
+    row for it is ok (merged by candidate number, two runs' candidates were mixed; audit)."""
+    results, boards = None, None
+    for t in [tag, *others]:
+        result_path, board_path = out_dir / f"{t}.csv", out_dir / f"{t}_leaderboards.csv"
+        result = pd.read_csv(result_path) if result_path.exists() else pd.DataFrame()
+        results = result if results is None else upsert(results, result, ["seed", "dataset", "system"])
+        if board_path.exists():
+            board = _finished_boards(pd.read_csv(board_path), result)
+            boards = board if boards is None else upsert(boards, board, ["seed", "dataset"],
+                                                         keep_ok=False)
+    if results is not None and not results.empty:
+        results.to_csv(out_dir / f"{tag}.csv", index=False)
+    if boards is not None:
+        boards.to_csv(out_dir / f"{tag}_leaderboards.csv", index=False)
+
+
+def _finished_boards(boards: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboards of (seed, dataset) pairs whose results hold an ok row."""
+    if "status" not in results or boards.empty:
+        return boards
+    ok = results[results["status"] == "ok"][["seed", "dataset"]].drop_duplicates()
+    return boards.merge(ok, on=["seed", "dataset"], how="inner")
 
 
 def _metric_text(row: dict) -> str:

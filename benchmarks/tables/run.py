@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             frame = upsert(read_csv(files["csv"]), pd.DataFrame([row]), KEY)
             write_csv(frame, files["csv"])
             families = read_csv(files["families"])
-            if not families.empty:  # drop stale family rows of a retried run
+            # A retried run's family rows replace the old ones only where it finished: a failed
+            # retry keeps the finished row (upsert), so its family rows stay too (review).
+            if row["status"] == "ok" and not families.empty:
                 families = families[~((families["table"] == table) & (families["seed"] == seed))]
             write_csv(pd.concat([families, gaps], ignore_index=True), files["families"])
             print(f"    {row['status']}: ensemble {row.get('ensemble_loss', np.nan):.5f} vs best "
