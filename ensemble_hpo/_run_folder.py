@@ -59,7 +59,7 @@ class RunFolder:
     def path(self) -> Path:
         if self.root is None:
             raise ValueError("This run keeps everything in memory; it has no folder.")
-        return Path(self.root).expanduser()  # as the CLI reads it: not a folder named '~
+        return Path(self.root).expanduser()  # as the CLI reads it, not as a folder named '~'
 
     def storage(self, storage: Any = None) -> Any:
         """The study's storage: ``storage`` when given, else the folder's journal (None in memory)."""
