@@ -364,10 +364,14 @@ def _check_no_orphaned_candidates(study: optuna.Study, store: ArtifactStore) -> 
     would take those numbers and overwrite files an earlier model still reads (a run folder
     whose journal was removed, or whose database was reset, was silently written over; audit).
     """
-    beyond = [number for number in store.keys() if number >= len(study.trials)]
+    # Files first, trials after: a candidate's trial exists before its files are written, so a
+    # fit running beside this one cannot make its newest candidate look orphaned.
+    numbers = store.keys()
+    n_trials = len(study.get_trials(deepcopy=False))
+    beyond = [number for number in numbers if number >= n_trials]
     if beyond:
         raise RunFolderMismatch(
-            f"The study {study.study_name!r} holds {len(study.trials)} trials, but the run "
+            f"The study {study.study_name!r} holds {n_trials} trials, but the run "
             f"folder's artifacts hold candidates it does not know ({beyond[:5]}; was its journal "
             "removed, or its database reset?): new candidates would overwrite them. Use a new "
             "'run_dir', or restore the study.")
