@@ -151,7 +151,8 @@ class _BaseEnsemble(BaseEstimator):
         data = plan.selection_data()
         with deadline.stage("selection and fusion"):
             result = self._select(population, plan.selector, plan.fuser, data, deadline.end,
-                                  available_only=False, classes=plan.classes)
+                                  available_only=False, seed=params["random_state"],
+                                  classes=plan.classes)
         with deadline.stage("accuracy-latency front"):
             # Before _apply: without a run_dir it drops every model but the members' and
             # the front's, so each front point stays keepable.
@@ -207,11 +208,12 @@ class _BaseEnsemble(BaseEstimator):
         selection = self.selection if selection is None else selection
         fusion = self.fusion if fusion is None else fusion
         scoring, labels = self._stage_scoring(), (self._task, getattr(self, "classes_", None))
-        fuser = make_fuser(fusion, self.random_state, scoring, labels=labels)
+        fuser = make_fuser(fusion, self._fit_seed(), scoring, labels=labels)
         data = self._check_fit_data(X, y, sample_weight, groups, fuser, "reselect")
-        selector = make_selector(selection, self.random_state, scoring, labels=labels)
+        selector = make_selector(selection, self._fit_seed(), scoring, labels=labels)
         every_model_kept = self._every_model_kept()
-        result = self._select(self.population_, selector, fuser, data, None, available_only=True)
+        result = self._select(self.population_, selector, fuser, data, None, available_only=True,
+                              seed=self._fit_seed())
         if self._kept_models() == "refit":  # as fit left it: one model per member on all rows
             self._refit(result.ensemble, data.X, data)
         with self._all_or_nothing():
@@ -235,13 +237,23 @@ class _BaseEnsemble(BaseEstimator):
             store.trusted = bool(params["trusted"])
         return self
 
+    def _fit_seed(self) -> int | None:
+        """The seed fit ran with, for every stage run again after it.
+
+        With ``random_state=None`` and a run folder, fit drew one and kept it there; reselect
+        and trim seeded their selectors and fusers with None instead, so ``greedy_cv`` drew
+        other folds and the nested estimate other outer folds than fit (audit). Estimators
+        pickled before ``search_seed_`` existed fall back to the parameter.
+        """
+        return getattr(self, "search_seed_", self.random_state)
+
     def _refit(self, ensemble: Any, X: Any, data: SelectionData) -> None:
-        # Estimators pickled before fit kept its models and seed fall back to the parameters.
+        # Estimators pickled before fit kept its models fall back to the parameters.
         space = SearchSpace.from_models(getattr(self, "search_models_", self.models),
                                         task=self._task, y=data.y)
         refit_members(ensemble, X, data.y, sample_weight=data.sample_weight, groups=data.groups,
                       space=space, builder=PipelineBuilder(self.feature_info_.column_kinds, self._task),
-                      random_state=getattr(self, "search_seed_", self.random_state))
+                      random_state=self._fit_seed())
 
     def _kept_models(self) -> str:
         """What the members hold now: "folds" or "refit" (``final_models`` for old pickles)."""
@@ -296,12 +308,12 @@ class _BaseEnsemble(BaseEstimator):
         return len(plan.search(seed_trials=False).candidates)
 
     def _select(self, population: Population, selector: Any, fuser: Any, data: SelectionData,
-                deadline: float | None, available_only: bool, classes: Any = None) -> SelectionResult:
+                deadline: float | None, available_only: bool, seed: int | None,
+                classes: Any = None) -> SelectionResult:
         """Select and fuse (with ``available_only``, among candidates whose models are kept)."""
         selectable = population.with_available_models() if available_only else population
         return select_and_fuse(selectable, selector, fuser, data, scoring=self._stage_scoring(classes),
-                               random_state=self.random_state, deadline=deadline,
-                               verbose=self.verbose)
+                               random_state=seed, deadline=deadline, verbose=self.verbose)
 
     def _apply(self, result: SelectionResult, population: Population, data: SelectionData) -> None:
         weights = {m.number: m.weight for m in result.ensemble.members}
@@ -395,7 +407,7 @@ class _BaseEnsemble(BaseEstimator):
         cap = len(self.ensemble_) if max_members is None else min(max_members, len(self.ensemble_))
         result = select_within_budget(available, self.ensemble_.fuser,
                                       data, max_members=cap, latency_budget=latency_budget, X=X,
-                                      scoring=self._stage_scoring(), random_state=self.random_state)
+                                      scoring=self._stage_scoring(), random_state=self._fit_seed())
         every_model_kept = self._every_model_kept()
         self._apply(result, population, data)
         self._remeasure_cost(X)
@@ -474,7 +486,7 @@ class _BaseEnsemble(BaseEstimator):
         scoring = self._stage_scoring()
         result = select_and_fuse(population, front_selector(costs, row["penalty"], scoring),
                                  WeightedAverage(), data, scoring=scoring,
-                                 random_state=self.random_state, deadline=time.time())
+                                 random_state=self._fit_seed(), deadline=time.time())
         chosen = sorted(m.number for m in result.ensemble.members)
         if chosen != sorted(row["members"]):  # selection is deterministic: a bug if it differs
             raise RuntimeError(f"Selecting front point {row.name} again chose members {chosen}, "

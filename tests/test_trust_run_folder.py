@@ -394,6 +394,24 @@ def test_a_run_without_random_state_resumes_on_the_folds_its_folder_keeps(data, 
     assert EnsembleClassifier(**unseeded).fit(X, y).search_seed_ is None  # no folder: random
 
 
+def test_reselect_of_an_unseeded_run_uses_the_seed_fit_drew(data, tmp_path):
+    """Audit: with random_state=None fit seeded selection with the folder's drawn seed, but
+    reselect (and trim) used None: greedy_cv drew other held-out folds and the nested estimate
+    other outer folds, so reselecting the same settings changed the ensemble and cv_score_."""
+    X, y = data
+    stages = dict(selection="greedy_cv", fusion="stacking", models=["logistic", "knn"], n_trials=8)
+    model = EnsembleClassifier(run_dir=str(tmp_path / "run"), **{**BASE, **stages,
+                                                                 "random_state": None}).fit(X, y)
+    def outcome():
+        return ({m.number: m.weight for m in model.ensemble_.members}, model.cv_score_,
+                model.selector_.cv_scores_.tolist())
+
+    fitted = outcome()
+    for _ in range(3):  # None drew other folds on every call
+        model.reselect(X, y)
+        assert outcome() == fitted
+
+
 def test_a_failed_unseeded_fit_leaves_no_drawn_seed_behind(data, tmp_path):
     folder = tmp_path / "run"
     with pytest.raises(ValueError, match="n_trials"):
