@@ -104,8 +104,19 @@ class FoldAverage(BaseEstimator):
 
         return validate_predict_data(X, self.feature_info)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FoldAverage:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, groups: Any = None) -> FoldAverage:
         """Clone and fit every estimator on ``X``, ``y``.
+
+        Parameters
+        ----------
+        X, y : the training data.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to every estimator (a pipeline's last step); one that cannot take it fails.
+        groups : array-like of shape (n_samples,), default=None
+            Passed to the estimators whose ``fit`` takes ``groups``, as the search fitted
+            them: the built-in boosters then hold whole groups out for early stopping. Inside
+            a voting or stacking export it arrives through scikit-learn's metadata routing
+            (``set_config(enable_metadata_routing=True)`` and ``set_fit_request(groups=True)``).
 
         Returns
         -------
@@ -114,7 +125,8 @@ class FoldAverage(BaseEstimator):
         self._check_estimators()
         X = self._input(X)
         # To a pipeline's last step, as the search fitted them (Pipeline.fit refused it; audit).
-        self.estimators_ = [clone(est).fit(X, y, **fit_routing(est, sample_weight, None))
+        groups = None if groups is None else np.asarray(groups)
+        self.estimators_ = [clone(est).fit(X, y, **fit_routing(est, sample_weight, groups))
                             for est in self.estimators]
         if self._is_classifier():
             self.classes_ = np.unique(y)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sklearn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -407,3 +408,22 @@ def test_a_stacking_export_refits_with_sample_weight():
                              fusion="stacking").fit(X, y, sample_weight=w)
     refit = clone(clf.to_sklearn()).fit(X, y, sample_weight=w)
     assert refit.score(X, y) > 0.9
+
+
+class _GroupsRecorder(LinearRegression):
+    def fit(self, X, y, sample_weight=None, groups=None):
+        self.groups_seen_ = groups
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_a_fold_average_refit_hands_groups_to_the_models_that_take_them():
+    """Note of session 26: FoldAverage.fit routed no groups, so a refitted export's early
+    stopping held out rows of groups it also fitted on."""
+    X, y = load_diabetes(return_X_y=True)
+    groups = np.arange(len(y)) % 7
+    model = FoldAverage(estimators=[_GroupsRecorder(), LinearRegression()]).fit(X, y, groups=groups)
+    np.testing.assert_array_equal(model.estimators_[0].groups_seen_, groups)
+    with sklearn.config_context(enable_metadata_routing=True):
+        voting = VotingRegressor([("a", FoldAverage(estimators=[_GroupsRecorder()])
+                                   .set_fit_request(groups=True))]).fit(X, y, groups=groups)
+    np.testing.assert_array_equal(voting.estimators_[0].estimators_[0].groups_seen_, groups)
