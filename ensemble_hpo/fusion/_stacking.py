@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
+from sklearn.metrics import r2_score
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -69,9 +70,25 @@ def _grouped_ridge(features: np.ndarray, y: np.ndarray, sample_weight: np.ndarra
     if n_groups < 2:
         return None
     folds = list(GroupKFold(min(5, n_groups)).split(features, groups=groups))
-    probe = _scaled(RidgeCV(alphas=_RIDGE_ALPHAS, cv=folds))
-    alpha = fit_final(probe, features, y, sample_weight)[-1].alpha_
+    alpha = max(_RIDGE_ALPHAS, key=lambda a: _held_out_r2(a, features, y, sample_weight, folds))
     return _scaled(RidgeCV(alphas=[alpha]))
+
+
+def _held_out_r2(alpha: float, features: np.ndarray, y: np.ndarray,
+                 sample_weight: np.ndarray | None, folds: list[Any]) -> float:
+    """Mean weighted R^2 of ridge(``alpha``) on the held-out rows of ``folds`` (folds whose
+    rows all weigh 0 left out); unweighted, what ``RidgeCV(cv=folds)`` maximises.
+
+    Written here because ``RidgeCV(cv=folds)`` fits with the weights but scores each fold
+    unweighted: rows of weight 0 chose the penalty (note of session 26).
+    """
+    weight = np.ones(len(y)) if sample_weight is None else sample_weight
+    scores = []
+    for train, test in folds:
+        if weight[test].sum() > 0:
+            model = fit_final(_scaled(Ridge(alpha=alpha)), features[train], y[train], weight[train])
+            scores.append(r2_score(y[test], model.predict(features[test]), sample_weight=weight[test]))
+    return float(np.mean(scores)) if scores else 0.0
 
 
 def log_ratio_features(predictions: np.ndarray) -> np.ndarray:

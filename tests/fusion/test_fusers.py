@@ -361,3 +361,23 @@ def test_stackings_regression_meta_learner_chooses_its_penalty_on_group_folds():
     assert tuple(ridge.alphas) == (expected.fit(preds.T, y)[-1].alpha_,)
     plain = Stacking(random_state=0).fit(preds, y)
     assert len(plain.final_estimator_[-1].alphas) == 13  # without groups: leave-one-out
+
+
+def test_stackings_grouped_penalty_is_chosen_by_the_weighted_score():
+    """Note of session 26: RidgeCV(cv=folds) fitted with the weights but scored the folds
+    unweighted, so rows of weight 0 chose the penalty."""
+    from ensemble_hpo.fusion import Stacking
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(30), 8)
+    y = rng.normal(size=len(groups))
+    preds = y + rng.normal(scale=[[0.3], [0.6], [1.0]], size=(3, len(y)))
+    weight = np.where(groups % 3 == 0, 0.0, 1.0)
+    noisy = np.where(weight == 0, y + rng.normal(scale=50.0, size=len(y)), y)
+
+    def penalty(target):
+        fitted = Stacking(random_state=0).fit(preds, target, sample_weight=weight, groups=groups)
+        return fitted.final_estimator_[-1].alphas[0]
+
+    # Rows of weight 0 neither fit nor score: their targets cannot move the penalty.
+    assert penalty(noisy) == penalty(y) < 100
