@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -256,26 +257,41 @@ class Accuracy(BatchMetric):
         return (predicted == self.y) @ self.scale
 
 
+@dataclass(frozen=True)
+class _TieGroups:
+    """Each row of a score matrix sorted, its runs of equal scores as groups numbered across
+    rows (so one bincount handles every row): weights of positives and negatives per group,
+    the row of each group and the first group of each row."""
+
+    pos: np.ndarray
+    neg: np.ndarray
+    row: np.ndarray
+    first: np.ndarray
+
+    @classmethod
+    def of(cls, scores: np.ndarray, positive: np.ndarray, weight: np.ndarray,
+           descending: bool = False) -> _TieGroups:
+        n_rows, n = scores.shape
+        order = np.argsort(-scores if descending else scores, axis=1, kind="stable")
+        ranked = np.take_along_axis(scores, order, axis=1)
+        starts = np.ones((n_rows, n), dtype=bool)
+        starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+        group = np.cumsum(starts.ravel()) - 1
+        return cls(pos=np.bincount(group, np.where(positive, weight, 0.0)[order].ravel()),
+                   neg=np.bincount(group, np.where(positive, 0.0, weight)[order].ravel()),
+                   row=np.repeat(np.arange(n_rows), starts.sum(axis=1)), first=group[::n])
+
+    def before(self, per_group: np.ndarray) -> np.ndarray:
+        """Sum of ``per_group`` over the earlier groups of the same row."""
+        before_all = np.cumsum(per_group) - per_group
+        return before_all - before_all[self.first][self.row]
+
+
 def batch_binary_auc(scores: np.ndarray, positive: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Weighted ROC AUC of every row of ``scores``; tied scores count one half."""
-    n_rows, n = scores.shape
-    order = np.argsort(scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
-    w_pos = np.where(positive, weight, 0.0)[order].ravel()
-    w_neg = np.where(positive, 0.0, weight)[order].ravel()
-    starts = np.ones((n_rows, n), dtype=bool)
-    starts[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    # Groups of equal scores get ids unique across rows, so one bincount handles all rows.
-    group = np.cumsum(starts.ravel()) - 1
-    pos_in_group = np.bincount(group, w_pos)
-    neg_in_group = np.bincount(group, w_neg)
-    neg_before = np.cumsum(neg_in_group) - neg_in_group
-    row_of_group = np.repeat(np.arange(n_rows), starts.sum(axis=1))
-    first_group = group[:: n]
-    neg_below = neg_before - neg_before[first_group][row_of_group]
-    pairs = np.bincount(
-        row_of_group, pos_in_group * (neg_below + 0.5 * neg_in_group), minlength=n_rows
-    )
+    groups = _TieGroups.of(scores, positive, weight)
+    pairs = np.bincount(groups.row, groups.pos * (groups.before(groups.neg) + 0.5 * groups.neg),
+                        minlength=len(scores))
     return pairs / (weight[positive].sum() * weight[~positive].sum())
 
 
@@ -284,23 +300,12 @@ def batch_binary_average_precision(scores: np.ndarray, positive: np.ndarray,
     """Weighted average precision of every row of ``scores``, as scikit-learn computes it:
     the precision at each distinct score (ties taken together, highest first) times the
     recall it adds."""
-    n_rows, n = scores.shape
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
-    w_pos = np.where(positive, weight, 0.0)[order]
-    w_neg = np.where(positive, 0.0, weight)[order]
-    tps, fps = np.cumsum(w_pos, axis=1), np.cumsum(w_neg, axis=1)
-    ends = np.ones((n_rows, n), dtype=bool)
-    ends[:, :-1] = ranked[:, 1:] != ranked[:, :-1]
-    starts = np.ones((n_rows, n), dtype=bool)
-    starts[:, 1:] = ends[:, :-1]
-    # Groups of equal scores get ids unique across rows, so one bincount handles all rows.
-    group = np.cumsum(starts.ravel()) - 1
-    pos_in_group = np.bincount(group, w_pos.ravel())
-    predicted = (tps + fps)[ends]
-    precision = np.divide(tps[ends], predicted, out=np.zeros_like(predicted), where=predicted > 0)
-    row_of_group = np.repeat(np.arange(n_rows), ends.sum(axis=1))
-    return np.bincount(row_of_group, pos_in_group * precision, minlength=n_rows) / tps[:, -1]
+    groups = _TieGroups.of(scores, positive, weight, descending=True)
+    tps = groups.before(groups.pos) + groups.pos  # through the end of each group
+    predicted = tps + groups.before(groups.neg) + groups.neg
+    precision = np.divide(tps, predicted, out=np.zeros_like(predicted), where=predicted > 0)
+    return (np.bincount(groups.row, groups.pos * precision, minlength=len(scores))
+            / weight[positive].sum())
 
 
 class AveragePrecision(BatchMetric):
