@@ -34,6 +34,7 @@ from ensemble_hpo._run_identity import check_identity, run_identity, scoring_key
 from ensemble_hpo._select_fuse import (
     SelectionData,
     SelectionResult,
+    nested_best_single,
     select_and_fuse,
     select_within_budget,
 )
@@ -159,7 +160,7 @@ class _BaseEnsemble(BaseEstimator):
             self.pareto_front_ = accuracy_latency_front(
                 population, data, scoring=self._stage_scoring(plan.classes), deadline=deadline.end,
                 measure=self._member_timer(population, plan.X[:500], plan.n_classes))
-        self._apply(result, population, data)
+        self._apply(result, population, data, self._stage_scoring(plan.classes))
         self.search_scoring_ = plan.run.search_scoring_
         self.scoring_ = scoring_key(plan.evaluator.scorer)
         self.run_identity_ = plan.identity
@@ -315,7 +316,8 @@ class _BaseEnsemble(BaseEstimator):
         return select_and_fuse(selectable, selector, fuser, data, scoring=self._stage_scoring(classes),
                                random_state=seed, deadline=deadline, verbose=self.verbose)
 
-    def _apply(self, result: SelectionResult, population: Population, data: SelectionData) -> None:
+    def _apply(self, result: SelectionResult, population: Population, data: SelectionData,
+               scoring: Any = None) -> None:
         weights = {m.number: m.weight for m in result.ensemble.members}
         # Without a run folder only the members', the best candidate's and the accuracy-latency
         # front's models are kept.
@@ -332,6 +334,10 @@ class _BaseEnsemble(BaseEstimator):
         self.leaderboard_ = population.leaderboard(weights)
         self.best_candidate_ = result.best
         self.best_score_ = result.best.score
+        # Over the whole population, whose out-of-fold predictions are kept with or without
+        # models: it stays honest after a reselect or trim that dropped cv_score_.
+        self.best_single_cv_score_ = nested_best_single(
+            population, data, self._stage_scoring() if scoring is None else scoring)
         # The weighted ensemble's score on the rows it was selected on is optimistic: it keeps
         # that name. cv_score_ repeats selection and fusion inside the outer folds.
         self.selection_score_ = result.selection_score

@@ -132,7 +132,12 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
         the selector scores by: in-sample, optimistic (with greedy selection in
         ``scoring`` and averaging fusion never below ``best_score_``).
     best_score_ : float
-        Best single candidate's out-of-fold score.
+        Best single candidate's out-of-fold score: the best of all candidates' scores,
+        chosen on the rows it is scored on, so slightly optimistic.
+    best_single_cv_score_ : float
+        Held-out score of choosing the best single candidate, the choice repeated inside
+        the outer folds as for ``cv_score_``: compare the two to see whether the ensemble
+        beats its best single candidate on rows neither choice saw.
     fusion_comparison_ : pandas.DataFrame
         Every fusion method scored the same nested way as ``cv_score_`` (the
         fitted ensemble's fuser first by name), best first. Fusers other than

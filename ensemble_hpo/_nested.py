@@ -6,8 +6,10 @@ candidates whose errors happen to cancel on exactly those rows. Here, for each o
 fold of the search (the folds every candidate was cross-validated on), a clone of the
 selector and of every fuser is fitted on the other folds' out-of-fold rows only, and the
 fused prediction of the held-out fold is kept. The concatenated held-out predictions are
-scored once, like a candidate's own out-of-fold score, so the ensemble's estimate and
-``best_score_`` are on the same footing. The same loop scores every fusion method on the
+scored once, like a candidate's own out-of-fold score. Choosing the best single candidate
+is repeated the same way (``best_single_cv_score_``): ``best_score_``, the best of N
+out-of-fold scores, is chosen on the rows it is scored on and is not on the same footing
+as the ensemble's estimate. The same loop scores every fusion method on the
 same per-fold selections, so the fusion comparison judges all fusers alike.
 """
 

@@ -246,7 +246,8 @@ def _execute(config: Any, run_dir: Path, prepared: tuple[Any, str, tuple]) -> in
     summary = {
         "name": config.name, "task": task, "n_train": len(X_train), "n_test": len(X_test),
         "fit_seconds": model.fit_time_, "metric": scores["metric"],
-        "cv_score_ensemble": model.cv_score_, "cv_score_best_single": model.best_score_,
+        "cv_score_ensemble": model.cv_score_, "cv_score_best_single": model.best_single_cv_score_,
+        "oof_score_best_candidate": model.best_score_,
         "selection_score_in_sample": model.selection_score_,
         "holdout_score_ensemble": scores["ensemble"], "holdout_score_best_single": scores["best_single"],
         "n_candidates": len(model.leaderboard_), "n_members": len(model.ensemble_),
@@ -257,8 +258,10 @@ def _execute(config: Any, run_dir: Path, prepared: tuple[Any, str, tuple]) -> in
     _save_outputs(run_dir, model, summary)
     _print_leaderboard(model)
     print(f"\nmetric: {scores['metric']} (greater is better)")
-    print(f"cross-validated   ensemble {model.cv_score_:.5f}   best single {model.best_score_:.5f}"
-          "   (out-of-fold; the ensemble's selection and fusion repeated inside the folds)")
+    print(f"cross-validated   ensemble {model.cv_score_:.5f}   best single {model.best_single_cv_score_:.5f}"
+          "   (out-of-fold; each choice repeated inside the folds)")
+    print(f"best candidate    {model.best_score_:.5f}"
+          "   (its out-of-fold score, chosen on those rows: optimistic)")
     print(f"in-sample         ensemble {model.selection_score_:.5f}"
           "   (on the rows it was selected on: optimistic)")
     print(f"held-out test     ensemble {scores['ensemble']:.5f}   best single {scores['best_single']:.5f}")

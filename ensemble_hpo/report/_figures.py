@@ -106,7 +106,7 @@ def plot_history(history: pd.DataFrame, colors: Mapping[str, Any], score_label: 
     failed = history[history["score"].isna()]
     if len(failed):
         ax.scatter(failed["number"], np.full(len(failed), low), marker="x", color=_HIGHLIGHT,
-                   s=30, label="failed / pruned", zorder=3)
+                   s=30, label="not finished (failed, pruned, timed out, skipped)", zorder=3)
     ax.set_ylim(low - 0.05 * (high - low or 1), high + 0.05 * (high - low or 1))
     n_clipped = int((ok["score"] < low).sum())
     if n_clipped:
@@ -241,7 +241,8 @@ def plot_learning_curves(curves: Sequence[LearningCurve], score_label: str) -> F
     return fig
 
 
-def plot_fusion(comparison: pd.DataFrame, chosen: str | None, score_label: str) -> Figure:
+def plot_fusion(comparison: pd.DataFrame, chosen: str | None, score_label: str,
+                estimate: str = "cross-validated") -> Figure:
     frame = comparison.sort_values("cv_score", na_position="first")
     scores = frame["cv_score"].to_numpy(dtype=float)
     errors = np.nan_to_num(frame["cv_std"].to_numpy(dtype=float))
@@ -251,20 +252,26 @@ def plot_fusion(comparison: pd.DataFrame, chosen: str | None, score_label: str) 
     _score_bars(ax, scores, errors=errors,
                 colors=[_HIGHLIGHT if name == chosen else "#4c72b0" for name in names])
     ax.set_yticks(np.arange(len(names)), [f"{n} (used)" if n == chosen else n for n in names])
-    ax.set_xlabel(f"cross-validated {score_label} (greater is better), error bar = std over folds")
+    ax.set_xlabel(f"{estimate} {score_label} (greater is better), error bar = std over folds")
     ax.set_title("Fusion methods on the members' out-of-fold predictions")
     return fig
+
+
+def front_score_column(front: pd.DataFrame) -> str:
+    """The front's held-out scores, or its in-sample ones when some point has none."""
+    return "cv_score" if front["cv_score"].notna().all() else "selection_score"
 
 
 def plot_pareto_front(front: pd.DataFrame, fitted: tuple[float, float] | None,
                       score_label: str) -> Figure:
     """Score against prediction seconds per row, one step line per ``final_models`` kind.
 
-    ``fitted`` is the fitted ensemble's (seconds per row, cv score), drawn as a star.
+    ``fitted`` is the fitted ensemble's (seconds per row, score), drawn as a star: its
+    score must be of the kind the axis shows (:func:`front_score_column`).
     """
     fig, axes = new_figure(_WIDTH, 4.5)
     ax = axes[0, 0]
-    score_column = "cv_score" if front["cv_score"].notna().all() else "selection_score"
+    score_column = front_score_column(front)
     for kind, marker in (("folds", "o"), ("refit", "s")):
         part = front[front["final_models"] == kind].sort_values("seconds_per_row")
         if part.empty:
