@@ -21,7 +21,7 @@ from ensemble_hpo.population import (
     EvaluationResult,
 )
 from ensemble_hpo.population._isolation import call_with_timeout
-from ensemble_hpo.search._runner import FINISHED
+from ensemble_hpo.search._runner import ENQUEUED_BY, FINISHED
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
@@ -110,6 +110,14 @@ class CandidateObjective:
             # a resumed run replaces it (it counted, and showed as 'failed' with no error).
             trial.set_user_attr("status", "interrupted")
             raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            # What no stage recorded (an Optuna attribute this code relied on was removed):
+            # every candidate showed as "failed: None", the cause nowhere.
+            if "error" not in trial.user_attrs:
+                self._record_failure(trial, "failed", exc, time.perf_counter())
+            raise
 
     def _run(self, trial: optuna.Trial) -> float:
         try:
@@ -125,8 +133,11 @@ class CandidateObjective:
             self._record_failure(trial, "failed", exc, time.perf_counter())
             raise
         trial.set_user_attr("family", family.name)
-        if self.strategy:
-            trial.set_user_attr("strategy", self.strategy)
+        # A queued warm-start configuration was not proposed by the strategy: the report's
+        # history labelled portfolio points "logistic (bayesian)" (audit).
+        strategy = "warm start" if ENQUEUED_BY in trial.user_attrs else self.strategy
+        if strategy:
+            trial.set_user_attr("strategy", strategy)
         start = time.perf_counter()
         try:
             estimator = self.build(family, params, candidate_seed(self.seed, trial.number))

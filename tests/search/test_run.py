@@ -252,3 +252,39 @@ def test_resumed_seeds_stay_valid_and_waiting_trials_are_not_queued_twice():
     study = optuna.create_study()
     study.enqueue_trial({"x": 1.0})
     assert new_params(study, [{"x": 1.0}, {"x": 2.0}, {"x": 2.0}]) == [{"x": 2.0}]
+
+
+def test_warm_start_trials_are_labelled_as_such_not_with_the_strategy():
+    """Audit: queued portfolio configurations carried the sampler's name ("bayesian"), and
+    the report's history drew them as the strategy's proposals."""
+    from sklearn.datasets import load_breast_cancer
+
+    from ensemble_hpo import EnsembleClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = EnsembleClassifier(models=["logistic", "knn"], search="random", n_trials=4, cv=3,
+                             random_state=0).fit(X[:200], y[:200])
+    labels = {t.number: t.user_attrs.get("strategy") for t in clf.trials_}
+    queued = {t.number for t in clf.trials_ if "fixed_params" in t.system_attrs}  # enqueued
+    assert queued and set(labels) - queued
+    assert all(labels[n] == "warm start" for n in queued)
+    assert all(labels[n] == "random" for n in set(labels) - queued)
+
+
+def test_an_unexpected_error_outside_the_candidate_is_named_in_the_leaderboard(monkeypatch):
+    """Session 27: reading an attribute Optuna 5 removed, outside the guarded stages, failed
+    every candidate as "failed: None", the cause nowhere."""
+    from sklearn.datasets import load_breast_cancer
+
+    from ensemble_hpo import EnsembleClassifier
+    from ensemble_hpo.search import _objective
+
+    class Broken(str):
+        def __hash__(self):  # read between the guarded stages, as the removed attribute was
+            raise AttributeError("'Trial' object has no attribute 'system_attrs'")
+
+    monkeypatch.setattr(_objective, "ENQUEUED_BY", Broken("enqueued_by"))
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(RuntimeError, match="AttributeError: 'Trial' object has no attribute"):
+        EnsembleClassifier(models=["logistic"], search="random", n_trials=2, cv=3,
+                           random_state=0, warm_start_configs=None).fit(X[:100], y[:100])
