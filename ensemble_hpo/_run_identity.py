@@ -213,8 +213,8 @@ def check_identity(stored: Mapping[str, str] | None, current: Mapping[str, str],
     raise RunFolderMismatch(
         f"The run in {where} was computed on different data or models: {what} changed, so "
         "its stored out-of-fold predictions cannot be reused for this fit. Use a new "
-        "'run_dir' (or study name) for the new data, or fit with the same data, cv, "
-        "random_state, sample_weight, groups and models as before."
+        "'run_dir' or storage (with SearchRun, a new study_name) for the new data, or fit "
+        "with the same data, cv, random_state, sample_weight, groups and models as before."
     )
 
 

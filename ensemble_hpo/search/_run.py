@@ -190,7 +190,8 @@ class SearchRun:
             raise RunFolderMismatch(
                 f"The run in {where} was written by an older ensemble_hpo that recorded only the "
                 "target and folds, so its candidates cannot be checked against these features, "
-                "weights, groups and models. Use a new 'run_dir' (or study name).")
+                "weights, groups and models. Use a new 'run_dir' or storage (with SearchRun, a new "
+                "study_name).")
         check_identity(study.user_attrs.get("run_identity"), identity, where=where)
         self._check_same_objective(study, where)
         if "run_identity" not in study.user_attrs:
