@@ -122,7 +122,7 @@ class FitPlan:
         fuser = make_fuser(params["fusion"], seed, scoring, labels=labels)
         check_stage_params(selector, fuser, task)
         for stage in (selector, fuser):
-            check_stage_folds(stage, y_enc, task=task, groups=groups)
+            check_stage_folds(stage, y_enc, task=task, groups=groups, splits=splits)
         run = SearchRun(
             strategy=make_strategy(params["search"]), space=space,
             storage=folder.storage(params["storage"]), pruner=params["pruner"],

@@ -154,17 +154,38 @@ def make_folds(cv: Any, y: np.ndarray, *, task: str, groups: Any = None,
     return _groups_apart(_partitioning(folds, n_rows, splitter, repeated), groups, splitter)
 
 
-def check_stage_folds(stage: Any, y: np.ndarray, *, task: str, groups: np.ndarray | None) -> None:
+def check_stage_folds(stage: Any, y: np.ndarray, *, task: str, groups: np.ndarray | None,
+                      splits: Folds | None = None) -> None:
     """Make a selector's or fuser's own splitter folds once on ``y``, so that one that would
     mix ``groups`` fails before the search rather than after it (an int ``cv`` always
-    makes group folds)."""
+    makes group folds).
+
+    A stage that splits by group is also fitted on each of ``splits``' training parts for
+    the nested estimate, where it needs 2 groups: ``fusion="stacking"`` with 2 groups and
+    ``cv=2`` failed after the whole search ("at least 2 groups ... Got 1").
+    """
     cv = stage.get_params().get("cv") if hasattr(stage, "get_params") else None
-    if groups is None or cv is None or isinstance(cv, numbers.Integral):
+    if groups is None or cv is None:
+        return
+    _check_groups_per_training_part(stage, groups, splits)
+    if isinstance(cv, numbers.Integral):
         return
     try:
         make_folds(cv, y, task=task, groups=groups)
     except ValueError as exc:
         raise ValueError(f"{type(stage).__name__}: {exc}") from None
+
+
+def _check_groups_per_training_part(stage: Any, groups: np.ndarray, splits: Folds | None) -> None:
+    if splits is None or not groups_kwargs(stage, groups):
+        return
+    fewest = min(len(np.unique(groups[train])) for train, _ in splits)
+    if fewest < 2:
+        raise ValueError(
+            f"{type(stage).__name__} splits by group inside each fold of the search (for the "
+            "nested estimate), so every fold's training rows must hold at least 2 groups. Got "
+            f"{fewest} in some fold instead. Give more groups (3 or more), or choose a selection "
+            "and fusion without their own folds.")
 
 
 def _groups_apart(folds: Folds, groups: Any, source: Any) -> Folds:

@@ -160,3 +160,18 @@ def test_a_fold_whose_held_out_rows_all_weigh_zero_is_refused_before_training():
         EnsembleClassifier(models=["logistic"], n_trials=2, cv=GroupKFold(3)).fit(
             X[:300], Y[:300], sample_weight=weights, groups=groups)
     assert time.perf_counter() - start < 5
+
+
+def test_stacking_with_too_few_groups_per_fold_is_refused_before_training(tmp_path):
+    """Audit: fusion="stacking" with 2 groups and cv=2 failed after the whole search: in the
+    nested estimate each fold's training rows hold one group, too few for its group folds."""
+    two_groups = np.arange(len(Y)) % 2
+    model = EnsembleClassifier(models=["logistic"], n_trials=2, cv=2, random_state=0,
+                               warm_start_configs=None, fusion="stacking",
+                               run_dir=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="Stacking splits by group inside each fold .* Got 1"):
+        model.fit(X, Y, groups=two_groups)
+    assert not list((tmp_path / "run").glob("artifacts/*"))
+    three_groups = np.arange(len(Y)) % 3
+    model.set_params(cv=3, run_dir=None).fit(X, Y, groups=three_groups)
+    assert np.isfinite(model.cv_score_)
