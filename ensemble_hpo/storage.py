@@ -55,7 +55,9 @@ def make_storage(spec: Any) -> BaseStorage:
     if path is not None:
         path = os.path.expanduser(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return JournalStorage(JournalFileBackend(path, lock_obj=OwnedJournalLock(path)))
+        lock = OwnedJournalLock(path)
+        _drop_cut_last_line(path, lock)
+        return JournalStorage(JournalFileBackend(path, lock_obj=lock))
     if spec.startswith(_SQLITE_PREFIX + "~"):
         spec = _SQLITE_PREFIX + os.path.expanduser(spec[len(_SQLITE_PREFIX):])
     if "://" in spec:
@@ -64,6 +66,43 @@ def make_storage(spec: Any) -> BaseStorage:
         "The 'storage' parameter must be an RDB URL ('sqlite:///...', 'postgresql://...') or a "
         f"journal file ('journal:///path' or '*.log'). Got {spec!r} instead."
     )
+
+
+def _drop_cut_last_line(path: str, lock: JournalFileOpenLock) -> None:
+    """Remove the unfinished last line a writer killed mid-write left in a journal.
+
+    Optuna skips such a line, but the next line appended after it joins it into a broken
+    line in the middle, and from then on the journal, with every finished candidate, could
+    not be read. The check is repeated under the journal's lock, so a live writer's line is
+    never cut.
+    """
+    if not _ends_mid_line(path):
+        return
+    lock.acquire()
+    try:
+        if not _ends_mid_line(path):
+            return
+        with open(path, "r+b") as handle:
+            content = handle.read()
+            keep = content.rfind(b"\n") + 1
+            handle.truncate(keep)
+    finally:
+        lock.release()
+    warnings.warn(f"The journal {path!r} ended in a line cut short (a process killed while "
+                  f"writing it); its {len(content) - keep} bytes were removed.", UserWarning,
+                  stacklevel=3)
+
+
+def _ends_mid_line(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 class OwnedJournalLock(JournalFileOpenLock):

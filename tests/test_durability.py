@@ -366,3 +366,22 @@ def test_a_fit_killed_in_its_first_candidate_does_not_block_the_corrected_fit(tm
         model = EnsembleClassifier(models=["logistic"], n_trials=2, cv=3, random_state=0,
                                    run_dir=str(run_dir)).fit(X[:200], y[:200])
     assert (model.leaderboard_["status"] == "ok").sum() == 2
+
+
+def test_a_journal_line_cut_by_a_killed_writer_does_not_cost_the_run(tmp_path):
+    """Session 26's note: a journal whose last line was cut short (its writer killed) resumed
+    once, then the appended line had joined the cut one and the journal was unreadable."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    kw = dict(models=["logistic"], search="random", cv=3, random_state=0, warm_start_configs=None,
+              run_dir=str(tmp_path / "run"))
+    EnsembleClassifier(n_trials=2, **kw).fit(X[:150], y[:150])
+    journal = tmp_path / "run" / "study.log"
+    whole = journal.read_bytes()
+    with open(journal, "ab") as handle:
+        handle.write(b'{"op_code": 5, "worker_id": "ab')
+    with pytest.warns(UserWarning, match="cut short .* 31 bytes were removed"):
+        EnsembleClassifier(n_trials=3, **kw).fit(X[:150], y[:150])
+    assert journal.read_bytes().startswith(whole)
+    assert len(EnsembleClassifier(n_trials=4, **kw).fit(X[:150], y[:150]).trials_) == 4

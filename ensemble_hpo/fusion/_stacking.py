@@ -76,16 +76,18 @@ def _grouped_ridge(features: np.ndarray, y: np.ndarray, sample_weight: np.ndarra
 
 def _held_out_r2(alpha: float, features: np.ndarray, y: np.ndarray,
                  sample_weight: np.ndarray | None, folds: list[Any]) -> float:
-    """Mean weighted R^2 of ridge(``alpha``) on the held-out rows of ``folds`` (folds whose
-    rows all weigh 0 left out); unweighted, what ``RidgeCV(cv=folds)`` maximises.
+    """Mean weighted R^2 of ridge(``alpha``) on the held-out rows of ``folds``; unweighted,
+    what ``RidgeCV(cv=folds)`` maximises.
 
-    Written here because ``RidgeCV(cv=folds)`` fits with the weights but scores each fold
-    unweighted: rows of weight 0 chose the penalty (note of session 26).
+    Written here because ``RidgeCV(cv=folds)`` scores a fold whose held-out (or training)
+    rows all weigh 0 as NaN, or fails, for every penalty and then takes the first one: such
+    folds are left out. (Whether it weighs the scores at all depends on the scikit-learn
+    version; 1.9 does.)
     """
     weight = np.ones(len(y)) if sample_weight is None else sample_weight
     scores = []
     for train, test in folds:
-        if weight[test].sum() > 0:
+        if weight[test].sum() > 0 and weight[train].sum() > 0:
             model = fit_final(_scaled(Ridge(alpha=alpha)), features[train], y[train], weight[train])
             scores.append(r2_score(y[test], model.predict(features[test]), sample_weight=weight[test]))
     return float(np.mean(scores)) if scores else 0.0

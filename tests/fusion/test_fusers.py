@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.optimize import check_grad
@@ -364,8 +366,9 @@ def test_stackings_regression_meta_learner_chooses_its_penalty_on_group_folds():
 
 
 def test_stackings_grouped_penalty_is_chosen_by_the_weighted_score():
-    """Note of session 26: RidgeCV(cv=folds) fitted with the weights but scored the folds
-    unweighted, so rows of weight 0 chose the penalty."""
+    """RidgeCV(cv=folds) scored a fold whose held-out rows all weigh 0 as NaN for every
+    penalty (26 'Scoring failed' warnings) and took the first; rows of weight 0 must neither
+    fit nor score."""
     from ensemble_hpo.fusion import Stacking
 
     rng = np.random.default_rng(0)
@@ -376,8 +379,22 @@ def test_stackings_grouped_penalty_is_chosen_by_the_weighted_score():
     noisy = np.where(weight == 0, y + rng.normal(scale=50.0, size=len(y)), y)
 
     def penalty(target):
-        fitted = Stacking(random_state=0).fit(preds, target, sample_weight=weight, groups=groups)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fold scored NaN
+            fitted = Stacking(random_state=0).fit(preds, target, sample_weight=weight, groups=groups)
         return fitted.final_estimator_[-1].alphas[0]
 
     # Rows of weight 0 neither fit nor score: their targets cannot move the penalty.
     assert penalty(noisy) == penalty(y) < 100
+
+
+def test_stackings_grouped_penalty_leaves_out_folds_that_train_on_no_weight():
+    """Review: a fold whose training rows all weigh 0 made the penalty search raise."""
+    from ensemble_hpo.fusion._stacking import _grouped_ridge
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(6), 20)
+    y = rng.normal(size=len(groups))
+    features = (y + rng.normal(scale=[[0.3], [0.6]], size=(2, len(y)))).T
+    weight = np.where(groups == 0, 1.0, 0.0)
+    assert _grouped_ridge(features, y, weight, groups) is not None
