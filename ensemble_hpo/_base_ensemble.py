@@ -154,13 +154,17 @@ class _BaseEnsemble(BaseEstimator):
             result = self._select(population, plan.selector, plan.fuser, data, deadline.end,
                                   available_only=False, seed=params["random_state"],
                                   classes=plan.classes)
+            # Once per fit: reselect, trim and keep_front_point keep the population and rows.
+            best_single = (nested_best_single(population, data, self._stage_scoring(plan.classes))
+                           if not deadline.expired() else float("nan"))
         with deadline.stage("accuracy-latency front"):
             # Before _apply: without a run_dir it drops every model but the members' and
             # the front's, so each front point stays keepable.
             self.pareto_front_ = accuracy_latency_front(
                 population, data, scoring=self._stage_scoring(plan.classes), deadline=deadline.end,
                 measure=self._member_timer(population, plan.X[:500], plan.n_classes))
-        self._apply(result, population, data, self._stage_scoring(plan.classes))
+        self._apply(result, population, data)
+        self.best_single_cv_score_ = best_single
         self.search_scoring_ = plan.run.search_scoring_
         self.scoring_ = scoring_key(plan.evaluator.scorer)
         self.run_identity_ = plan.identity
@@ -200,7 +204,9 @@ class _BaseEnsemble(BaseEstimator):
         Only candidates whose fold models are still available can become members:
         all of them with ``run_dir`` (kept on disk), otherwise the previous members
         and the best candidate. ``X``, ``y``, ``sample_weight`` and ``groups`` must be
-        those of ``fit``.
+        those of ``fit``. Selection and fusion are seeded with the seed ``fit`` ran with
+        (``search_seed_``), not with a ``random_state`` set since: pass a selector or fuser
+        object with its own ``random_state`` to draw other folds.
         """
         check_is_fitted(self, "ensemble_")
         self._check_scoring_unchanged("reselect")
@@ -316,8 +322,7 @@ class _BaseEnsemble(BaseEstimator):
         return select_and_fuse(selectable, selector, fuser, data, scoring=self._stage_scoring(classes),
                                random_state=seed, deadline=deadline, verbose=self.verbose)
 
-    def _apply(self, result: SelectionResult, population: Population, data: SelectionData,
-               scoring: Any = None) -> None:
+    def _apply(self, result: SelectionResult, population: Population, data: SelectionData) -> None:
         weights = {m.number: m.weight for m in result.ensemble.members}
         # Without a run folder only the members', the best candidate's and the accuracy-latency
         # front's models are kept.
@@ -334,10 +339,6 @@ class _BaseEnsemble(BaseEstimator):
         self.leaderboard_ = population.leaderboard(weights)
         self.best_candidate_ = result.best
         self.best_score_ = result.best.score
-        # Over the whole population, whose out-of-fold predictions are kept with or without
-        # models: it stays honest after a reselect or trim that dropped cv_score_.
-        self.best_single_cv_score_ = nested_best_single(
-            population, data, self._stage_scoring() if scoring is None else scoring)
         # The weighted ensemble's score on the rows it was selected on is optimistic: it keeps
         # that name. cv_score_ repeats selection and fusion inside the outer folds.
         self.selection_score_ = result.selection_score

@@ -137,7 +137,9 @@ class EnsembleClassifier(ClassifierMixin, _BaseEnsemble):
     best_single_cv_score_ : float
         Held-out score of choosing the best single candidate, the choice repeated inside
         the outer folds as for ``cv_score_``: compare the two to see whether the ensemble
-        beats its best single candidate on rows neither choice saw.
+        beats its best single candidate on rows neither choice saw. Computed by ``fit``
+        (NaN when its ``time_budget`` ran out first) on out-of-fold predictions only, so
+        ``reselect``, ``trim`` and ``keep_front_point`` keep it.
     fusion_comparison_ : pandas.DataFrame
         Every fusion method scored the same nested way as ``cv_score_`` (the
         fitted ensemble's fuser first by name), best first. Fusers other than

@@ -259,7 +259,8 @@ def _execute(config: Any, run_dir: Path, prepared: tuple[Any, str, tuple]) -> in
     _print_leaderboard(model)
     print(f"\nmetric: {scores['metric']} (greater is better)")
     print(f"cross-validated   ensemble {model.cv_score_:.5f}   best single {model.best_single_cv_score_:.5f}"
-          "   (out-of-fold; each choice repeated inside the folds)")
+          "   (out-of-fold; selection and fusion repeated inside the folds, and so is the"
+          " choice of the best single)")
     print(f"best candidate    {model.best_score_:.5f}"
           "   (its out-of-fold score, chosen on those rows: optimistic)")
     print(f"in-sample         ensemble {model.selection_score_:.5f}"

@@ -159,8 +159,8 @@ def _held_out_gain(estimator: Any) -> str:
     ensemble = float(estimator.cv_score_)
     single = float(getattr(estimator, "best_single_cv_score_", float("nan")))
     if not np.isfinite(ensemble):
-        return ("This ensemble has no held-out estimate (it was chosen by reselect, trim or "
-                "keep_front_point among kept models only); choosing the best single candidate "
+        return ("This ensemble has no held-out estimate (reselect or trim chose it among kept "
+                "models only); choosing the best single candidate "
                 f"scores {_fmt(single)} on held-out rows, in {metric}.")
     if np.isfinite(single):
         return (f"On held-out rows (selection repeated inside the outer folds) the ensemble "
@@ -249,9 +249,9 @@ def _pareto(ctx: _Context, section: Section) -> None:
     if not held_out:
         section.notes.append("The time budget ran out before every point was cross-validated: "
                              "the scores shown are in-sample and optimistic.")
-    section.png = png_bytes(_figures.plot_pareto_front(front, _fitted_point(ctx.estimator, held_out),
-                                                       ctx.score_label))
-    if section.png is not None and _fitted_point(ctx.estimator, held_out) is None:
+    fitted = _fitted_point(ctx.estimator, held_out)
+    section.png = png_bytes(_figures.plot_pareto_front(front, fitted, ctx.score_label))
+    if fitted is None:
         section.notes.append("The fitted ensemble is not marked: it has no score of the kind "
                              "the axis shows.")
 

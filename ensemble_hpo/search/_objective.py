@@ -21,7 +21,7 @@ from ensemble_hpo.population import (
     EvaluationResult,
 )
 from ensemble_hpo.population._isolation import call_with_timeout
-from ensemble_hpo.search._runner import ENQUEUED_BY, FINISHED
+from ensemble_hpo.search._runner import FINISHED
 from ensemble_hpo.search._trial_value import CandidateScore, TrialValue
 from ensemble_hpo.spaces import ModelFamily, SearchSpace
 
@@ -103,6 +103,7 @@ class CandidateObjective:
         trial.set_user_attr("worker", process_tag())
         if self.identity is not None:
             trial.set_user_attr(IDENTITY_ATTR, self.identity)
+        start = time.perf_counter()
         try:
             return self._run(trial)
         except KeyboardInterrupt:
@@ -116,7 +117,7 @@ class CandidateObjective:
             # What no stage recorded (an Optuna attribute this code relied on was removed):
             # every candidate showed as "failed: None", the cause nowhere.
             if "error" not in trial.user_attrs:
-                self._record_failure(trial, "failed", exc, time.perf_counter())
+                self._record_failure(trial, "failed", exc, start)
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
@@ -133,11 +134,9 @@ class CandidateObjective:
             self._record_failure(trial, "failed", exc, time.perf_counter())
             raise
         trial.set_user_attr("family", family.name)
-        # A queued warm-start configuration was not proposed by the strategy: the report's
-        # history labelled portfolio points "logistic (bayesian)" (audit).
-        strategy = "warm start" if ENQUEUED_BY in trial.user_attrs else self.strategy
-        if strategy:
-            trial.set_user_attr("strategy", strategy)
+        # A queued warm-start configuration carries its own label (enqueue_new).
+        if self.strategy and "strategy" not in trial.user_attrs:
+            trial.set_user_attr("strategy", self.strategy)
         start = time.perf_counter()
         try:
             estimator = self.build(family, params, candidate_seed(self.seed, trial.number))

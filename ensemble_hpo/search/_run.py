@@ -175,12 +175,14 @@ class SearchRun:
                                    other_trials=max(0, spent - grid_trials))
 
     def _initial_trials(self, context: SearchContext) -> list[dict[str, Any]]:
-        trials: list[dict[str, Any]] = []
+        return self._warm_start_trials() + self.strategy.initial_trials(context)
+
+    def _warm_start_trials(self) -> list[dict[str, Any]]:
         if isinstance(self.warm_start, optuna.Study):
-            trials += _best_params(self.warm_start, self.space, self.n_warm_start)
-        elif isinstance(self.warm_start, str) and not isinstance(self.strategy, GridSearch):
-            trials += self.space.portfolio(self.warm_start)
-        return trials + self.strategy.initial_trials(context)
+            return _best_params(self.warm_start, self.space, self.n_warm_start)
+        if isinstance(self.warm_start, str) and not isinstance(self.strategy, GridSearch):
+            return self.space.portfolio(self.warm_start)
+        return []
 
     def _check_resumable(self, study: optuna.Study, evaluator: CandidateEvaluator,
                          identity: Mapping[str, str]) -> CandidateEvaluator:
@@ -326,7 +328,7 @@ class SearchRun:
             evaluator = self._check_resumable(study, evaluator, identity)
             if initial is None:
                 initial = new_params(study, self._initial_trials(context)) if seed_trials else []
-            enqueue_new(study, initial)
+            enqueue_new(study, initial, warm_start=self._warm_start_trials() if initial else [])
             remaining = None if n_trials is None else n_trials - count_finished(study)
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
                                            deadline=deadline, trial_timeout=self.trial_timeout,

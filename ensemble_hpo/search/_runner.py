@@ -309,11 +309,21 @@ def new_params(study: optuna.Study, params: Sequence[dict[str, Any]]) -> list[di
 ENQUEUED_BY = "enqueued_by"
 
 
-def enqueue_new(study: optuna.Study, params: Sequence[dict[str, Any]]) -> int:
-    """Enqueue trial params not already present in the study (so resumes never repeat them)."""
+#: User attribute ``strategy`` of a queued warm-start configuration (not the strategy's own).
+WARM_START = "warm start"
+
+
+def enqueue_new(study: optuna.Study, params: Sequence[dict[str, Any]],
+                warm_start: Sequence[dict[str, Any]] = ()) -> int:
+    """Enqueue trial params not already present in the study (so resumes never repeat them);
+    those of ``warm_start`` are labelled as such (the report's history drew portfolio points
+    as the sampler's proposals; a gradient search's own queued points are its own)."""
     fresh = new_params(study, params)
     for p in fresh:
-        study.enqueue_trial(dict(p), user_attrs={ENQUEUED_BY: process_tag()}, skip_if_exists=True)
+        attrs: dict[str, Any] = {ENQUEUED_BY: process_tag()}
+        if p in warm_start:
+            attrs["strategy"] = WARM_START
+        study.enqueue_trial(dict(p), user_attrs=attrs, skip_if_exists=True)
     return len(fresh)
 
 

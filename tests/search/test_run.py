@@ -277,14 +277,30 @@ def test_an_unexpected_error_outside_the_candidate_is_named_in_the_leaderboard(m
     from sklearn.datasets import load_breast_cancer
 
     from ensemble_hpo import EnsembleClassifier
-    from ensemble_hpo.search import _objective
+    from ensemble_hpo.spaces import SearchSpace
 
-    class Broken(str):
-        def __hash__(self):  # read between the guarded stages, as the removed attribute was
+    class Broken:
+        @property
+        def name(self):  # read between the guarded stages, as the removed attribute was
             raise AttributeError("'Trial' object has no attribute 'system_attrs'")
 
-    monkeypatch.setattr(_objective, "ENQUEUED_BY", Broken("enqueued_by"))
+    suggest = SearchSpace.suggest
+    monkeypatch.setattr(SearchSpace, "suggest",
+                        lambda self, trial: (Broken(), suggest(self, trial)[1]))
     X, y = load_breast_cancer(return_X_y=True)
     with pytest.raises(RuntimeError, match="AttributeError: 'Trial' object has no attribute"):
         EnsembleClassifier(models=["logistic"], search="random", n_trials=2, cv=3,
                            random_state=0, warm_start_configs=None).fit(X[:100], y[:100])
+
+
+def test_a_gradient_searchs_own_queued_points_carry_its_name():
+    """Review: every enqueued trial was labelled "warm start", the gradient strategy's own
+    hypergradient points too."""
+    from sklearn.datasets import load_breast_cancer
+
+    from ensemble_hpo import EnsembleClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = EnsembleClassifier(models=["logistic"], search="gradient", warm_start_configs=None,
+                             n_trials=6, cv=3, random_state=0).fit(X[:200], y[:200])
+    assert {t.user_attrs.get("strategy") for t in clf.trials_} == {"gradient"}
