@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ensemble_hpo._run_identity import USER_LABELS
 from ensemble_hpo._validation import validate_row_arrays
 from ensemble_hpo.report import _data, _figures
 from ensemble_hpo.report._html import Section, leaderboard_table, render_page
@@ -70,6 +71,12 @@ def _history(ctx: _Context, section: Section) -> None:
     if getattr(ctx.estimator, "trials_", None) is None:
         section.notes.append("The Optuna trials are not available; the history is drawn from the "
                              "leaderboard, without search strategies.")
+    searched = getattr(ctx.estimator, "search_scoring_", None)
+    if searched is not None and searched != getattr(ctx.estimator, "scoring_", searched):
+        # A resume rescored the candidates: the points are not what the strategy climbed.
+        section.notes.append(f"The search optimised {searched.removesuffix(USER_LABELS)} (the "
+                             f"study's metric); the points are the candidates' scores in "
+                             f"{ctx.score_label}.")
     section.png = png_bytes(_figures.plot_history(history, ctx.colors, ctx.score_label))
 
 

@@ -354,6 +354,8 @@ def test_history_scores_are_in_the_estimators_metric_after_a_resume_in_another(t
     board = resumed.leaderboard_.set_index("number")["score"]
     assert scoring_name(resumed) == "roc_auc" and (history > 0.9).all()
     pd.testing.assert_series_equal(history.sort_index(), board.sort_index(), check_names=False)
+    text = make_report(resumed, tmp_path / "report", learning_curves=False).read_text()
+    assert "The search optimised neg_log_loss (the study" in text  # audit
 
 
 
