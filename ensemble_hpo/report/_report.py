@@ -476,7 +476,7 @@ def _summary(estimator: Any, score_label: str) -> list[tuple[str, str]]:
     ]
     fit_time = getattr(estimator, "fit_time_", None)
     if fit_time is not None:
-        rows.append(("Fit time", f"{fit_time:.1f} s"))
+        rows.append(("Fit time (of fit; reselect and trim not counted)", f"{fit_time:.1f} s"))
     return rows
 
 
