@@ -53,3 +53,20 @@ def test_suite_merge_takes_each_leaderboard_whole_from_one_run(tmp_path):
     boards = pd.read_csv(tmp_path / "A_leaderboards.csv")
     assert results["n_trials"].tolist() == [4]  # C failed: B's finished row stays
     assert boards["run"].tolist() == ["B"] * 4 and boards["number"].tolist() == [0, 1, 2, 3]
+
+
+def test_pooled_runs_keep_each_files_rows_as_replicates(tmp_path):
+    from benchmarks.tables import _report
+    from benchmarks.tables.pooled import pooled_rows
+
+    def run(name, ensemble, status="ok"):
+        row = {"table": "t", "task": "binary", "seed": 0, "status": status, "commit": "abc",
+               "ensemble_loss": ensemble, "best_single_loss": 1.0, "members": 2,
+               "candidates_ok": 5}
+        path = tmp_path / name
+        pd.DataFrame([row]).to_csv(path, index=False)
+        return path
+
+    rows = pooled_rows([run("a.csv", 0.9), run("b.csv", 1.2), run("c.csv", 0.5, "failed: x")])
+    table = _report.per_table(rows).iloc[0]
+    assert table["seeds"] == 2 and table["ensemble (mean)"] == 1.05 and not table["win mean"]
