@@ -44,10 +44,15 @@ def member_label(number: int, family: str | None) -> str:
     return f"#{number} {family}"
 
 
+def metric_label(key: str) -> str:
+    """A metric key (``scoring_key``) as the report shows it, without its internal marks."""
+    return key.removeprefix("callable:").removesuffix(USER_LABELS)
+
+
 def scoring_name(estimator: Any) -> str:
     fitted = getattr(estimator, "scoring_", None)  # the fit's metric, as the numbers are
     if fitted is not None:
-        return fitted.removeprefix("callable:").removesuffix(USER_LABELS)
+        return metric_label(fitted)
     scoring = getattr(estimator, "scoring", None)
     if scoring is None:
         return default_scoring(estimator.ensemble_.task)

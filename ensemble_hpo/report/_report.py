@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ensemble_hpo._run_identity import USER_LABELS
 from ensemble_hpo._validation import validate_row_arrays
 from ensemble_hpo.report import _data, _figures
 from ensemble_hpo.report._html import Section, leaderboard_table, render_page
@@ -74,7 +73,7 @@ def _history(ctx: _Context, section: Section) -> None:
     searched = getattr(ctx.estimator, "search_scoring_", None)
     if searched is not None and searched != getattr(ctx.estimator, "scoring_", searched):
         # A resume rescored the candidates: the points are not what the strategy climbed.
-        section.notes.append(f"The search optimised {searched.removesuffix(USER_LABELS)} (the "
+        section.notes.append(f"The search optimised {_data.metric_label(searched)} (the "
                              f"study's metric); the points are the candidates' scores in "
                              f"{ctx.score_label}.")
     section.png = png_bytes(_figures.plot_history(history, ctx.colors, ctx.score_label))
@@ -145,7 +144,7 @@ def _trajectory(ctx: _Context, section: Section) -> None:
     if own is not None:
         # Its path was drawn under the fit's metric beside the best single candidate's score
         # in that metric: accuracies beside log losses looked like a gain of 1.05 (audit).
-        section.notes.append(f"The selector scores by {own}, not by {estimator.scoring_}: its "
+        section.notes.append(f"The selector scores by {own}, not by {_data.scoring_name(estimator)}: its "
                              f"path is drawn in {own}, without the best single candidate's line.")
     best_single = float(estimator.best_score_) if own is None else float("nan")
     fig = _figures.plot_trajectory(selector.trajectory_, kept, best_single,
@@ -181,17 +180,17 @@ def _held_out_gain(estimator: Any) -> str:
 
 def _selector_metric(selector: Any, estimator: Any) -> str | None:
     """The selector's own metric when it is not the fit's (``scoring_``), else None."""
-    from ensemble_hpo._run_identity import USER_LABELS, scoring_key
+    from ensemble_hpo._run_identity import scoring_key
     from ensemble_hpo.metrics import get_prediction_scorer
 
     scoring = getattr(selector, "scoring", None)
     if scoring is None:
         return None
     try:
-        key = scoring_key(get_prediction_scorer(scoring, estimator._task)).removesuffix(USER_LABELS)
+        key = _data.metric_label(scoring_key(get_prediction_scorer(scoring, estimator._task)))
     except (ValueError, TypeError):
         return str(scoring)
-    return None if key == estimator.scoring_.removesuffix(USER_LABELS) else key
+    return None if key == _data.metric_label(estimator.scoring_) else key
 
 
 def _correlation(ctx: _Context, section: Section) -> None:

@@ -266,8 +266,23 @@ def test_trajectory_of_a_selector_in_another_metric_is_drawn_in_its_own(tmp_path
                              selection=GreedySelector(scoring="accuracy")).fit(X[:200], y[:200])
     text = make_report(clf, tmp_path).read_text(encoding="utf-8")
     assert "The selector scores by accuracy, not by neg_log_loss" in text
-    held_out = f"{clf.cv_score_ - clf.best_score_:+.5g} in neg_log_loss"
+    held_out = f"{clf.cv_score_ - clf.best_single_cv_score_:+.5g} in neg_log_loss"
     assert held_out in text and "in-sample, so optimistic" in text
+
+
+def test_notes_name_a_scorer_object_without_internal_marks(tmp_path: Path) -> None:
+    """Audit: notes printed the internal key ("callable:make_scorer(...)@user_labels")."""
+    from sklearn.metrics import f1_score, make_scorer
+
+    from ensemble_hpo.selection import GreedySelector
+
+    X, y = load_breast_cancer(return_X_y=True)
+    labels = np.where(y == 1, "benign", "malignant")
+    clf = EnsembleClassifier(models=["logistic", "knn"], n_trials=4, cv=3, random_state=0,
+                             scoring=make_scorer(f1_score, pos_label="malignant"),
+                             selection=GreedySelector(scoring="accuracy")).fit(X[:200], labels[:200])
+    text = make_report(clf, tmp_path, learning_curves=False).read_text(encoding="utf-8")
+    assert "not by make_scorer(f1_score" in text and "callable:" not in text
 
 
 @pytest.mark.parametrize("fusion", ["soft_voting", "stacking"])
