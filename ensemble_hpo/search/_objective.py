@@ -114,8 +114,11 @@ class CandidateObjective:
         except optuna.TrialPruned:
             raise
         except Exception as exc:
-            # What no stage recorded (an Optuna attribute this code relied on was removed):
-            # every candidate showed as "failed: None", the cause nowhere.
+            # Every failure is named in the leaderboard, wherever it arose: an enqueued
+            # (warm-start) value outside its distribution, models that cannot be pickled into a
+            # file store (n_jobs > 1, run_dir, Dask), an Optuna attribute this code relied on
+            # and that was removed. Each showed as "failed" with no error (audits). A timeout
+            # was recorded under its own status where it arose.
             if "error" not in trial.user_attrs:
                 self._record_failure(trial, "failed", exc, start)
             raise
@@ -128,11 +131,6 @@ class CandidateObjective:
             # trained, so no leaderboard row (it showed as a "failed" candidate; audit).
             trial.set_user_attr("unsampled", True)
             raise
-        except Exception as exc:
-            # An enqueued (warm-start) value outside its distribution: say which, in the
-            # leaderboard, rather than a failed candidate with no error.
-            self._record_failure(trial, "failed", exc, time.perf_counter())
-            raise
         trial.set_user_attr("family", family.name)
         # A queued warm-start configuration carries its own label (enqueue_new).
         if self.strategy and "strategy" not in trial.user_attrs:
@@ -141,8 +139,6 @@ class CandidateObjective:
         try:
             estimator = self.build(family, params, candidate_seed(self.seed, trial.number))
             result = self._evaluate(trial, estimator)
-        except optuna.TrialPruned:
-            raise
         except CandidateTimeout as exc:
             # Not started: nothing was trained, so the leaderboard says "skipped" (it showed
             # such candidates as timeouts that took 0.0003 s).
@@ -156,23 +152,14 @@ class CandidateObjective:
                     # empty timeouts.
                     trial.study.stop()
             raise
-        except Exception as exc:
-            self._record_failure(trial, "failed", exc, start)
-            raise
         trial.set_user_attr("fold_scores", [float(s) for s in result.fold_scores])
         trial.set_user_attr("fit_time", float(result.fit_time))
         trial.set_user_attr("predict_seconds_per_row", float(result.predict_seconds_per_row))
         if "stopped_at_fold" in result.extra:
             trial.set_user_attr("status", "pruned")
             raise optuna.TrialPruned(f"pruned after fold {result.extra['stopped_at_fold']}")
-        try:
-            self._store(trial, result)
-            value = self.trial_value(trial, result, self.evaluator, self.store)
-        except Exception as exc:
-            # E.g. models that cannot be pickled into a file store (n_jobs > 1, run_dir, Dask):
-            # every candidate showed as "failed" with no error (audit).
-            self._record_failure(trial, "failed", exc, start)
-            raise
+        self._store(trial, result)
+        value = self.trial_value(trial, result, self.evaluator, self.store)
         # The candidate's own score is kept apart from the value the strategy optimises.
         trial.set_user_attr("score", float(result.score))
         return value
