@@ -174,14 +174,13 @@ class RunFolder:
 
     def has_finished_candidate(self) -> bool:
         """Whether the folder's artifacts hold a finished candidate's out-of-fold predictions."""
-        return any(self._oof_files())
+        return self.n_finished_candidates() > 0
 
     def n_finished_candidates(self) -> int:
         """Candidates whose out-of-fold predictions the folder's artifacts hold."""
-        return sum(1 for _ in self._oof_files())
+        from ensemble_hpo.population import FileArtifactStore
 
-    def _oof_files(self) -> Iterator[Path]:
-        return (self.path / self.ARTIFACTS).glob("*.oof.npy")
+        return len(FileArtifactStore.stored_numbers(self.path / self.ARTIFACTS))
 
     def _remove_all_but(self, kept: set[str]) -> None:
         for path in self.path.iterdir():

@@ -334,8 +334,14 @@ class FileArtifactStore(ArtifactStore):
             return
 
     def keys(self) -> list[int]:
-        # Predictions alone count: their file is what a new candidate of that number overwrites.
-        return sorted(int(p.name.split(".")[0]) for p in self.path.glob("[0-9]*.oof.npy"))
+        return self.stored_numbers(self.path)
+
+    @staticmethod
+    def stored_numbers(folder: str | os.PathLike[str]) -> list[int]:
+        """Numbers of the candidates whose predictions ``folder`` holds, read without opening
+        a store. Predictions alone count: their file is what a new candidate of that number
+        overwrites, and what makes a candidate finished."""
+        return sorted(int(p.name.split(".")[0]) for p in Path(folder).glob("[0-9]*.oof.npy"))
 
     def __contains__(self, key: int) -> bool:
         # Both files: a candidate whose models file was deleted cannot become a member

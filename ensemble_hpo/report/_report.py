@@ -56,10 +56,9 @@ def _leaderboard(ctx: _Context, section: Section) -> None:
         )
     n_other = len(board) - n_ok
     if n_other > _OTHER_ROWS:  # they were left out without a word (audit)
-        counts = board.loc[board["status"] != "ok", "status"].value_counts()
         section.notes.append(
             f"Showing {_OTHER_ROWS} of {n_other} candidates that did not finish ("
-            + ", ".join(f"{n} {status}" for status, n in counts.items())
+            + _status_counts(board[board["status"] != "ok"])
             + "); leaderboard.csv and leaderboard_ list them all.")
     if n_ok:
         section.png = png_bytes(_figures.plot_family_scores(board, ctx.colors, ctx.score_label))
@@ -480,12 +479,11 @@ def _summary(estimator: Any, score_label: str) -> list[tuple[str, str]]:
 
 
 def _status_counts(board: Any) -> str:
-    """Candidates per status, finished ones first: skipped ones (never started for lack of
-    time) were counted as "failed or pruned" (audit)."""
+    """Candidates per status, finished ones first, then the most frequent: skipped ones (never
+    started for lack of time) were counted as "failed or pruned" (audit)."""
     counts = board["status"].value_counts()
-    order = ["ok"] + sorted(set(counts.index) - {"ok"})
-    return ", ".join(f"{int(counts[s])} {'completed' if s == 'ok' else s}"
-                     for s in order if s in counts)
+    order = ["ok"] * ("ok" in counts) + [s for s in counts.index if s != "ok"]
+    return ", ".join(f"{int(counts[s])} {'completed' if s == 'ok' else s}" for s in order)
 
 
 def _fmt(value: Any) -> str:
