@@ -174,8 +174,12 @@ class SearchRun:
         self.strategy.check_budget(self.space, n_trials, tried=tried, spent=spent,
                                    other_trials=max(0, spent - grid_trials))
 
-    def _initial_trials(self, context: SearchContext) -> list[dict[str, Any]]:
-        return self._warm_start_trials() + self.strategy.initial_trials(context)
+    def _new_initial_trials(self, study: optuna.Study, context: SearchContext,
+                            warm: list[dict[str, Any]], seed_trials: bool) -> list[dict[str, Any]]:
+        """The warm start's and the strategy's initial trials not yet in ``study``."""
+        if not seed_trials:
+            return []
+        return new_params(study, warm + self.strategy.initial_trials(context))
 
     def _warm_start_trials(self) -> list[dict[str, Any]]:
         if isinstance(self.warm_start, optuna.Study):
@@ -319,16 +323,18 @@ class SearchRun:
             context = SearchContext(space=self.space, n_trials=n_trials, seed=self.seed,
                                     X=evaluator.X, y=evaluator.y, splits=list(evaluator.splits),
                                     linear_features=linear_features)
+            # Computed once: a warm start from another study reads its trials.
+            warm = self._warm_start_trials() if seed_trials else []
             initial = None
             if isinstance(self.strategy, GridSearch):
                 # Before the study is stamped with this run's identity, so a refused grid leaves
                 # a folder the corrected run can use (a grid's own initial trials are free).
-                initial = new_params(study, self._initial_trials(context)) if seed_trials else []
+                initial = self._new_initial_trials(study, context, warm, seed_trials)
                 self._check_grid_room(study, n_trials, queued=len(initial))
             evaluator = self._check_resumable(study, evaluator, identity)
             if initial is None:
-                initial = new_params(study, self._initial_trials(context)) if seed_trials else []
-            enqueue_new(study, initial, warm_start=self._warm_start_trials() if initial else [])
+                initial = self._new_initial_trials(study, context, warm, seed_trials)
+            enqueue_new(study, initial, warm_start=warm)
             remaining = None if n_trials is None else n_trials - count_finished(study)
             objective = CandidateObjective(self.space, evaluator, work_store, build, seed=self.seed,
                                            deadline=deadline, trial_timeout=self.trial_timeout,
